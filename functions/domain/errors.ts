@@ -1,0 +1,55 @@
+/**
+ * Typed errors of the domain. Handlers map them to HTTP answers in one place
+ * (functions/handlers/http.ts); messages never carry a token or a secret.
+ */
+export class DomainError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A conditional write lost: someone else wrote first. */
+export class ConflictError extends DomainError {}
+
+export class NotFoundError extends DomainError {}
+
+/** The client sent something we reject; `field` names what was wrong. */
+export class ValidationError extends DomainError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class PayloadTooLargeError extends DomainError {}
+
+/** The callback URL's signature did not verify (or named an unknown key). */
+export class InvalidSignatureError extends DomainError {}
+
+/** No usable token for this user right now; `reason` is for logs and the admin API only. */
+export class TokenUnavailableError extends DomainError {
+  constructor(
+    readonly reason: 'expiring' | 'reauth_required' | 'refresh_failed' | 'refresh_in_progress',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An upstream (Recall, Zoom) failed after retries. `status`/`detail` are the upstream's words. */
+export class UpstreamError extends DomainError {
+  constructor(
+    readonly upstream: 'recall' | 'zoom',
+    message: string,
+    readonly status?: number,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The service itself is misconfigured (bad client secret, missing key): an operator must act. */
+export class ConfigurationError extends DomainError {}

@@ -53,3 +53,14 @@ export class UpstreamError extends DomainError {
 
 /** The service itself is misconfigured (bad client secret, missing key): an operator must act. */
 export class ConfigurationError extends DomainError {}
+
+/** Recall's 400 answer when the Zoom user already has a credential for this OAuth app. */
+export class RecallConflictError extends DomainError {
+  constructor(
+    readonly conflictingZoomUserId: string | undefined,
+    readonly conflictingZoomAccountId: string | undefined,
+    readonly detail: string,
+  ) {
+    super('Recall already has a credential for this Zoom user');
+  }
+}

@@ -54,3 +54,40 @@ export interface SigningKeyring {
 export interface SigningKeyProvider {
   keyring(): Promise<SigningKeyring>;
 }
+
+/** A Zoom OAuth credential as Recall reports it. */
+export interface RecallCredential {
+  id: string;
+  status?: string;
+  /** The Zoom user id Recall resolved from the token (user-level apps). */
+  zoomUserId?: string;
+  callbackUrl?: string;
+}
+
+/** Recall.ai's Zoom OAuth credential API. Failures after retries throw UpstreamError. */
+export interface RecallClient {
+  /** Throws RecallConflictError when the Zoom user already has a credential for the app. */
+  createZoomOAuthCredential(input: {
+    oauthAppId: string;
+    callbackUrl: string;
+    idempotencyKey: string;
+  }): Promise<RecallCredential>;
+  /** All pages. */
+  listZoomOAuthCredentials(filter: { oauthAppId: string; zoomUserId?: string }): Promise<RecallCredential[]>;
+  /** A credential that is already gone (404) counts as deleted. */
+  deleteZoomOAuthCredential(id: string): Promise<void>;
+}
+
+export type ZoomRefreshResult =
+  | { kind: 'ok'; tokens: TokenPair; expiresInSeconds: number }
+  /** invalid_grant, revoked, owner gone: only the user can fix it by re-authorizing. */
+  | { kind: 'grant_dead'; error: string; reason?: string }
+  /** 429, 5xx, network error, timeout: try again later. */
+  | { kind: 'retryable'; status?: number; error: string }
+  /** invalid_client and the like: an operator must fix the configuration. */
+  | { kind: 'misconfigured'; status: number; error: string; reason?: string };
+
+/** Zoom's OAuth token endpoint. Never throws for an HTTP or network failure: it returns a result. */
+export interface ZoomTokenClient {
+  refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult>;
+}

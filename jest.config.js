@@ -4,9 +4,9 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
+    '^.+\\.ts$': 'ts-jest',
     // middy is ESM-only; ts-jest turns its .js files into CommonJS for jest.
-    '^.+\\.js$': ['ts-jest', { isolatedModules: true }],
+    '^.+\\.js$': 'ts-jest',
   },
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   testTimeout: 30000,

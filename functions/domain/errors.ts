@@ -64,3 +64,6 @@ export class RecallConflictError extends DomainError {
     super('Recall already has a credential for this Zoom user');
   }
 }
+
+/** A sealed record that cannot be opened: tampered, copied from another user, or its data key is unknown. */
+export class UnreadableRecordError extends DomainError {}

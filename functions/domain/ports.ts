@@ -4,6 +4,15 @@
  */
 import type { StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
 
+type LogFunction = (message: string, ...attributes: Record<string, unknown>[]) => void;
+
+/** The slice of a structured logger (Powertools Logger) the domain uses. */
+export interface Log {
+  info: LogFunction;
+  warn: LogFunction;
+  error: LogFunction;
+}
+
 /** Milliseconds since the epoch. Injected so tests can move time. */
 export type Clock = () => number;
 

@@ -1,0 +1,162 @@
+/**
+ * Recall.ai's Zoom OAuth credential API (customer-managed OAuth). Retries 429 (Retry-After),
+ * 408/409/5xx, network errors and timeouts; other 4xx fail at once. Errors never carry the API
+ * key or a callback URL's query string (it holds the HMAC signature).
+ */
+import type { RecallClient, RecallCredential } from '../domain/ports';
+import { RecallConflictError, UpstreamError } from '../domain/errors';
+import {
+  describeFailure,
+  fetchText,
+  requestWithRetry,
+  sanitize,
+  type HttpOutcome,
+  type HttpReply,
+  type RetryOptions,
+} from './http-retry';
+
+export interface RecallClientConfig
+  extends Partial<Omit<RetryOptions, 'deadline'>> {
+  /** e.g. https://us-east-1.recall.ai, with or without a trailing slash (a path prefix is kept). */
+  baseUrl: string;
+  apiKey: () => Promise<string> | string;
+  /** Time one client call may take, retries and all pages included. Default 25 s. */
+  budgetMs?: number;
+  /** Optional hard stop (ms since the epoch) read at the start of each call, e.g. from the Lambda context. */
+  deadline?: () => number | undefined;
+}
+
+const CREDENTIALS_PATH = '/api/v2/zoom-oauth-credentials/';
+const RETRYABLE_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
+const MAX_PAGES = 100;
+
+const isRetryable = (outcome: HttpOutcome) => !('reply' in outcome) || RETRYABLE_STATUSES.has(outcome.reply.status);
+
+export function createRecallClient(config: RecallClientConfig): RecallClient {
+  const { baseUrl, apiKey, budgetMs = 25_000, deadline: hardStop, ...retryOptions } = config;
+  const base = baseUrl.replace(/\/+$/, '');
+  const origin = new URL(base).origin;
+  const endpoint = (suffix = '') => new URL(base + CREDENTIALS_PATH + suffix);
+
+  /** Deadline for one public call: the budget, or the caller's hard stop if sooner. */
+  const callDeadline = () => {
+    const now = (retryOptions.now ?? Date.now)();
+    return Math.min(now + budgetMs, hardStop?.() ?? Infinity);
+  };
+
+  /** One request with retries; returns a 2xx (or an `accepted`) reply, throws UpstreamError otherwise. */
+  async function call(
+    method: string,
+    url: URL,
+    deadline: number,
+    opts: { body?: unknown; headers?: Record<string, string>; accepted?: number[]; secrets?: string[] } = {},
+  ): Promise<HttpReply> {
+    const key = await apiKey();
+    const label = `Recall ${method} ${url.pathname}`;
+    const headers: Record<string, string> = { Authorization: `Token ${key}`, Accept: 'application/json', ...opts.headers };
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const result = await requestWithRetry((signal) => fetchText(url, { method, headers, body }, signal), {
+      ...retryOptions,
+      deadline,
+      isRetryable,
+    });
+    const tries = result.attempts > 1 ? ` after ${result.attempts} attempts` : '';
+    if (!('reply' in result)) throw new UpstreamError('recall', `${label} failed${tries}: ${describeFailure(result)}`);
+    const { reply } = result;
+    if ((reply.status >= 200 && reply.status < 300) || opts.accepted?.includes(reply.status)) return reply;
+
+    const secrets = [key, ...(opts.secrets ?? [])];
+    const json = parseJson(reply.body);
+    const detail = sanitize(errorDetail(json, reply.body), secrets);
+    const conflictUser = stringField(json, 'conflicting_zoom_user_id');
+    const conflictAccount = stringField(json, 'conflicting_zoom_account_id');
+    if (reply.status === 400 && (conflictUser || conflictAccount)) {
+      throw new RecallConflictError(conflictUser, conflictAccount, detail);
+    }
+    throw new UpstreamError('recall', `${label} failed${tries}: HTTP ${reply.status}`, reply.status, detail);
+  }
+
+  return {
+    async createZoomOAuthCredential({ oauthAppId, callbackUrl, idempotencyKey }) {
+      const url = endpoint();
+      const reply = await call('POST', url, callDeadline(), {
+        body: { oauth_app: oauthAppId, access_token_callback_url: callbackUrl },
+        headers: { 'Idempotency-Key': idempotencyKey },
+        secrets: [callbackUrl],
+      });
+      return toCredential(parseJson(reply.body), `Recall POST ${url.pathname}`);
+    },
+
+    async listZoomOAuthCredentials({ oauthAppId, zoomUserId }) {
+      const deadline = callDeadline();
+      let url: URL | undefined = endpoint();
+      url.searchParams.set('oauth_app', oauthAppId);
+      if (zoomUserId !== undefined) url.searchParams.set('user_id', zoomUserId);
+      const label = `Recall GET ${url.pathname}`;
+      const credentials: RecallCredential[] = [];
+      for (let page = 1; url; page++) {
+        if (page > MAX_PAGES) throw new UpstreamError('recall', `${label}: more than ${MAX_PAGES} pages`);
+        const reply = await call('GET', url, deadline);
+        const json = parseJson(reply.body) as { results?: unknown; next?: unknown } | undefined;
+        if (!json || !Array.isArray(json.results)) {
+          throw new UpstreamError('recall', `${label}: unexpected response`, reply.status);
+        }
+        credentials.push(...json.results.map((item) => toCredential(item, label)));
+        url = typeof json.next === 'string' && json.next ? nextPage(json.next, url, label) : undefined;
+      }
+      return credentials;
+    },
+
+    async deleteZoomOAuthCredential(id) {
+      await call('DELETE', endpoint(`${encodeURIComponent(id)}/`), callDeadline(), { accepted: [404] });
+    },
+  };
+
+  /** The next page's URL; only on Recall's own origin, so the API key never goes elsewhere. */
+  function nextPage(next: string, current: URL, label: string): URL {
+    let url: URL;
+    try {
+      url = new URL(next, current);
+    } catch {
+      throw new UpstreamError('recall', `${label}: unparsable next page URL`);
+    }
+    if (url.origin !== origin) {
+      throw new UpstreamError('recall', `${label}: next page is on another origin; not followed`, undefined, url.origin);
+    }
+    return url;
+  }
+}
+
+function toCredential(value: unknown, label: string): RecallCredential {
+  const id = stringField(value, 'id');
+  if (!id) throw new UpstreamError('recall', `${label}: credential without an id in the response`);
+  const credential: RecallCredential = { id };
+  const status = stringField(value, 'status');
+  const zoomUserId = stringField(value, 'user_id');
+  const callbackUrl = stringField(value, 'access_token_callback_url');
+  if (status !== undefined) credential.status = status;
+  if (zoomUserId !== undefined) credential.zoomUserId = zoomUserId;
+  if (callbackUrl !== undefined) credential.callbackUrl = callbackUrl;
+  return credential;
+}
+
+/** Recall's `detail`, else a compact rendering of a field-error body, else the raw text. */
+function errorDetail(json: unknown, raw: string): string {
+  const detail = stringField(json, 'detail');
+  if (detail !== undefined) return detail;
+  return json !== undefined ? JSON.stringify(json) : raw.trim();
+}
+
+function stringField(value: unknown, key: string): string | undefined {
+  const field = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  return typeof field === 'string' ? field : typeof field === 'number' ? String(field) : undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Refreshing one user's tokens at Zoom, at most one refresh at a time per user.
+ *
+ * Zoom refresh tokens are single-use: a refresh whose answer is lost, or two refreshes at once,
+ * can lock the user out. So:
+ * - a lease on the user's item (a conditional write on its version) admits one refresher;
+ * - the new pair is written conditional on the token generation the refresh consumed, so it
+ *   lands even if the lease has meanwhile expired (nobody else can have used that refresh
+ *   token successfully), and never over a newer pair (an admin re-registration);
+ * - on invalid_grant the item is re-read: a new generation means another worker won.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConflictError } from './errors';
+import type { Clock, Log, TokenCipher, TokenStore, ZoomTokenClient } from './ports';
+import type { ErrorNote, StoredUser, TokenPair } from './token-record';
+
+export interface RefreshDeps {
+  store: TokenStore;
+  cipher: TokenCipher;
+  zoom: ZoomTokenClient;
+  clock: Clock;
+  logger: Log;
+  /** How long a lease admits its owner. Longer than the Zoom timeout plus the write. */
+  leaseMs?: number;
+  zoomTimeoutMs?: number;
+  /** How long a successful Zoom answer keeps trying to reach the table. */
+  saveBudgetMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type RefreshOutcome =
+  /** This call refreshed the tokens. */
+  | { kind: 'refreshed'; user: StoredUser; tokens: TokenPair }
+  /** Nothing to do: the stored token is fresh enough (perhaps another worker just refreshed it). */
+  | { kind: 'fresh'; user: StoredUser }
+  /** Another worker holds the lease. */
+  | { kind: 'lease_held'; user: StoredUser }
+  | { kind: 'grant_dead'; user: StoredUser }
+  | { kind: 'not_found' }
+  /** Zoom or the network failed in a way worth trying again later; the stored pair is intact. */
+  | { kind: 'retryable'; error: string }
+  /** Zoom rejected our client credentials: an operator must fix the configuration. */
+  | { kind: 'misconfigured'; error: string }
+  /** A newer token pair was stored while we refreshed (re-registration); ours was discarded. */
+  | { kind: 'superseded' }
+  /** Zoom answered but the answer could not be stored within the save budget. */
+  | { kind: 'unsaved'; error: string };
+
+const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_ZOOM_TIMEOUT_MS = 8_000;
+const DEFAULT_SAVE_BUDGET_MS = 15_000;
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Lease owner ids: unique per attempt, so a crashed attempt's lease is never mistaken for ours. */
+export function newLeaseOwner(): string {
+  return randomUUID();
+}
+
+function leaseHeld(user: StoredUser, now: number): boolean {
+  return user.lease !== undefined && user.lease.expiresAt > now;
+}
+
+/**
+ * Refreshes `userId` unless its access token already lives until `freshUntil` (ms).
+ * Never throws for Zoom's or the lease's outcomes; storage errors other than conflicts propagate.
+ */
+export async function refreshUser(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+  const { store, clock, logger } = deps;
+  const user = await store.get(userId, { consistent: true });
+  if (!user) return { kind: 'not_found' };
+  if (user.status === 'reauth_required') return { kind: 'grant_dead', user };
+  if (user.accessTokenExpiresAt >= freshUntil) return { kind: 'fresh', user };
+  if (leaseHeld(user, clock())) return { kind: 'lease_held', user };
+
+  const owner = newLeaseOwner();
+  let leased: StoredUser;
+  try {
+    leased = await store.update(userId, { version: user.version }, { lease: { owner, expiresAt: clock() + (deps.leaseMs ?? DEFAULT_LEASE_MS) } });
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    const current = await store.get(userId, { consistent: true });
+    if (!current) return { kind: 'not_found' };
+    return current.accessTokenExpiresAt >= freshUntil ? { kind: 'fresh', user: current } : { kind: 'lease_held', user: current };
+  }
+
+  const consumed = await deps.cipher.open(userId, leased.sealed);
+  const result = await deps.zoom.refresh(consumed.refreshToken, { timeoutMs: deps.zoomTimeoutMs ?? DEFAULT_ZOOM_TIMEOUT_MS });
+  const generation = leased.tokenGeneration;
+
+  switch (result.kind) {
+    case 'ok': {
+      const now = clock();
+      const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
+      const sealed = await deps.cipher.seal(userId, tokens);
+      const saved = await saveRefreshedTokens(userId, generation, {
+        status: 'active',
+        sealed,
+        accessTokenExpiresAt: now + result.expiresInSeconds * 1000,
+        tokenGeneration: generation + 1,
+        lastRefreshAt: now,
+        lastError: null,
+        reauthRequired: null,
+        lease: null,
+        updatedAt: now,
+      }, deps);
+      if (saved.kind !== 'saved') return saved;
+      logger.info('token refreshed', { userId, tokenGeneration: generation + 1 });
+      return { kind: 'refreshed', user: saved.user, tokens };
+    }
+    case 'grant_dead': {
+      // Perhaps another worker refreshed with this refresh token first: then its pair is stored.
+      const current = await store.get(userId, { consistent: true });
+      if (!current) return { kind: 'not_found' };
+      if (current.tokenGeneration !== generation) {
+        logger.info('refresh lost the race; the winner stored new tokens', { userId });
+        return { kind: 'fresh', user: current };
+      }
+      const note: ErrorNote = { at: clock(), code: result.error, message: result.reason ?? result.error };
+      try {
+        const dead = await store.update(userId, { tokenGeneration: generation }, {
+          status: 'reauth_required',
+          reauthRequired: note,
+          lastError: note,
+          lease: null,
+          updatedAt: note.at,
+        });
+        logger.warn('grant is dead; user must re-authorize', { userId, zoomError: result.error, zoomReason: result.reason });
+        return { kind: 'grant_dead', user: dead };
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        return { kind: 'superseded' };
+      }
+    }
+    case 'retryable':
+    case 'misconfigured': {
+      const note: ErrorNote = { at: clock(), code: result.kind === 'retryable' ? 'zoom_unavailable' : 'zoom_misconfigured', message: result.error };
+      await releaseLease(userId, generation, note, deps);
+      const log = result.kind === 'retryable' ? logger.warn : logger.error;
+      log.call(logger, 'refresh failed', { userId, outcome: result.kind, zoomError: result.error, zoomStatus: result.status });
+      return { kind: result.kind, error: result.error };
+    }
+  }
+}
+
+type SaveResult = { kind: 'saved'; user: StoredUser } | { kind: 'superseded' } | { kind: 'unsaved'; error: string };
+
+/** A successful Zoom answer must land: retry transient storage errors until the budget is spent. */
+async function saveRefreshedTokens(
+  userId: string,
+  generation: number,
+  update: Parameters<TokenStore['update']>[2],
+  deps: RefreshDeps,
+): Promise<SaveResult> {
+  const sleep = deps.sleep ?? defaultSleep;
+  const deadline = deps.clock() + (deps.saveBudgetMs ?? DEFAULT_SAVE_BUDGET_MS);
+  let delay = 50;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { kind: 'saved', user: await deps.store.update(userId, { tokenGeneration: generation }, update) };
+    } catch (error) {
+      if (error instanceof ConflictError) {
+        deps.logger.warn('refreshed tokens superseded by a newer registration; discarded', { userId });
+        return { kind: 'superseded' };
+      }
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      if (deps.clock() + delay >= deadline) {
+        // The only copy of the new refresh token is in this process. Operators are alerted
+        // (RefreshResultUnsaved); the user will need to re-authorize if this process ends now.
+        deps.logger.error('refreshed tokens could not be stored', { userId, attempts: attempt, error: message });
+        return { kind: 'unsaved', error: message };
+      }
+      deps.logger.warn('storing refreshed tokens failed; retrying', { userId, attempt, error: message });
+      await sleep(delay);
+      delay = Math.min(delay * 2, 2_000);
+    }
+  }
+}
+
+async function releaseLease(userId: string, generation: number, note: ErrorNote, deps: RefreshDeps): Promise<void> {
+  try {
+    await deps.store.update(userId, { tokenGeneration: generation }, { lease: null, lastError: note, updatedAt: note.at });
+  } catch (error) {
+    // The lease expires on its own; nothing is lost.
+    deps.logger.warn('could not release refresh lease', { userId, error: error instanceof Error ? error.name : String(error) });
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Builds the adapters a handler needs from its environment. Each handler calls these at module
+ * scope, so clients and caches live once per container and a missing variable fails the cold
+ * start with its name. The local runtime sets the same variables (plus the SDK's standard
+ * AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_KMS), so locally only the endpoints differ.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
+import { DynamoTokenStore } from '../adapters/dynamo-token-store';
+import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
+import { createRecallClient } from '../adapters/recall-client';
+import { secretReader, signingKeyProvider } from '../adapters/secrets';
+import { createZoomTokenClient } from '../adapters/zoom-client';
+import type { RecallClient, SigningKeyProvider, ZoomTokenClient } from '../domain/ports';
+
+export const SERVICE_NAME = 'zoom-token-vault';
+
+export function createLogger(): Logger {
+  return new Logger({ serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME', SERVICE_NAME) });
+}
+
+export function tokenStoreFromEnv(): DynamoTokenStore {
+  return new DynamoTokenStore({
+    client: new DynamoDBClient({}),
+    tableName: requiredEnv('TABLE_NAME'),
+    dueIndexName: optionalEnv('DUE_INDEX_NAME', 'due-index'),
+    dueShards: integerEnv('DUE_SHARDS', 8, { min: 1, max: 256 }),
+  });
+}
+
+export function cipherFromEnv(): KmsEnvelopeCipher {
+  return new KmsEnvelopeCipher({ kms: new KMSClient({}), keyId: requiredEnv('KMS_KEY_ID') });
+}
+
+export function zoomClientFromEnv(): ZoomTokenClient {
+  return createZoomTokenClient({
+    tokenUrl: urlEnv('ZOOM_TOKEN_URL', 'https://zoom.us/oauth/token'),
+    clientId: requiredEnv('ZOOM_CLIENT_ID'),
+    clientSecret: secretReader(secretSourceEnv('ZOOM_CLIENT_SECRET', 'ZOOM_CLIENT_SECRET_SECRET_ID')),
+  });
+}
+
+export function signingKeysFromEnv(): SigningKeyProvider {
+  const file = process.env.SIGNING_KEYS_FILE?.trim();
+  return signingKeyProvider(file ? { file } : { secretId: requiredEnv('SIGNING_KEYS_SECRET_ID') });
+}
+
+export function recallClientFromEnv(): RecallClient {
+  return createRecallClient({
+    baseUrl: urlEnv('RECALL_API_BASE_URL', 'https://us-east-1.recall.ai'),
+    apiKey: secretReader(secretSourceEnv('RECALL_API_KEY', 'RECALL_API_KEY_SECRET_ID')),
+  });
+}

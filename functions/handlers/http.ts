@@ -1,0 +1,81 @@
+/**
+ * HTTP answers, and the one place where typed errors become status codes. Bodies never carry a
+ * token (except the callback's and access-token route's success bodies) or an upstream secret.
+ */
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import {
+  ConfigurationError,
+  InvalidSignatureError,
+  NotFoundError,
+  PayloadTooLargeError,
+  TokenUnavailableError,
+  UnreadableRecordError,
+  UpstreamError,
+  ValidationError,
+} from '../domain/errors';
+import type { Log } from '../domain/ports';
+
+export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number; headers: Record<string, string> };
+
+const NO_STORE = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+export function text(statusCode: number, body: string, headers: Record<string, string> = {}): HttpResult {
+  return { statusCode, headers: { 'content-type': 'text/plain; charset=utf-8', ...NO_STORE, ...headers }, body };
+}
+
+export function json(statusCode: number, body: unknown): HttpResult {
+  return { statusCode, headers: { 'content-type': 'application/json', ...NO_STORE }, body: JSON.stringify(body) };
+}
+
+export function noContent(): HttpResult {
+  return { statusCode: 204, headers: { ...NO_STORE }, body: '' };
+}
+
+/** What a log line may say about an error: its class and message (ours never hold secrets). */
+export function describe(error: unknown): Record<string, unknown> {
+  return error instanceof Error ? { errorName: error.name, errorMessage: error.message } : { errorName: typeof error };
+}
+
+/**
+ * The callback's answers. A bad signature and an unknown user answer exactly alike, so the
+ * endpoint reveals nothing about who exists; only a correctly signed request learns more.
+ */
+export function callbackError(error: unknown, logger: Log): HttpResult {
+  if (error instanceof InvalidSignatureError || error instanceof NotFoundError) {
+    logger.warn('callback refused', describe(error));
+    return text(403, 'forbidden');
+  }
+  if (error instanceof TokenUnavailableError || error instanceof UnreadableRecordError) {
+    logger.warn('callback has no token to give', { ...describe(error), reason: error instanceof TokenUnavailableError ? error.reason : 'unreadable_record' });
+    return text(503, 'token unavailable', { 'retry-after': '30' });
+  }
+  logger.error('callback failed', describe(error));
+  return text(500, 'internal error');
+}
+
+/** The admin API's answers: JSON `{error, message, field?}`. */
+export function adminError(error: unknown, logger: Log): HttpResult {
+  if (error instanceof ValidationError) {
+    return json(400, { error: 'invalid_request', message: error.message, ...(error.field ? { field: error.field } : {}) });
+  }
+  if (error instanceof PayloadTooLargeError) return json(413, { error: 'payload_too_large', message: error.message });
+  if (error instanceof NotFoundError) return json(404, { error: 'not_found', message: 'no credential for this user' });
+  if (error instanceof TokenUnavailableError) {
+    return json(409, { error: error.reason, message: error.message });
+  }
+  if (error instanceof UpstreamError) {
+    logger.warn('upstream failed', { ...describe(error), upstream: error.upstream, upstreamStatus: error.status });
+    return json(502, {
+      error: `${error.upstream}_error`,
+      message: error.message,
+      ...(error.status !== undefined ? { upstream_status: error.status } : {}),
+      ...(error.detail !== undefined ? { upstream_detail: error.detail } : {}),
+    });
+  }
+  if (error instanceof UnreadableRecordError || error instanceof ConfigurationError) {
+    logger.error('admin request failed', describe(error));
+    return json(500, { error: 'internal_error', message: 'the stored record or the configuration needs an operator' });
+  }
+  logger.error('admin request failed', describe(error));
+  return json(500, { error: 'internal_error', message: 'internal error' });
+}

@@ -1,0 +1,331 @@
+/**
+ * A fake of Recall.ai's Zoom OAuth credential API (customer-managed OAuth), on loopback, with node:http.
+ *
+ * Follows the documented behaviour (see /work/shared/reference/recall-and-zoom.md):
+ * - `Authorization: Token <apiKey>`, else 401 `{"detail":"Invalid token."}`.
+ * - `POST /api/v2/zoom-oauth-credentials/` calls the callback URL (HTTP GET, `callbackTimeoutMs`) during the
+ *   request and answers 400 unless it gets 200, `text/plain`, a body that is exactly a Zoom access token
+ *   `verifyAccessToken` knows, valid for at least 120 s more. One credential per (oauth_app, Zoom user).
+ * - `Idempotency-Key` on POST: completed duplicate within an hour → cached response; running duplicate → 409.
+ * - `GET .../?oauth_app=&user_id=&status=&cursor=` cursor-paginated `{next, previous, results}`;
+ *   `GET .../{id}/`, `DELETE .../{id}/` → 204, unknown → 404 `{"detail":"Not found."}`.
+ * Guesses where the docs are silent: list order (oldest first), `meeting_sync_status` value, error wordings.
+ *
+ * Never logs tokens or keys (it logs nothing at all).
+ */
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listen, readBody, sendJson } from './http-util';
+
+export interface FakeRecallOptions {
+  port?: number;
+  host?: string;
+  /** Default 'test-recall-key'. */
+  apiKey?: string;
+  verifyAccessToken: (token: string) => { zoomUserId: string; expiresAt: number } | undefined;
+  /** How long Recall waits for the token callback. Default 5000 (Recall's documented 5 s). */
+  callbackTimeoutMs?: number;
+  /** List page size. Default 2, so that clients exercise pagination. */
+  pageSize?: number;
+  /** Optional `whsec_<base64>` secret: when set, callback GETs carry Standard Webhooks signature headers. */
+  verificationSecret?: string;
+}
+
+export interface FakeRecallCredential {
+  id: string;
+  oauth_app: string;
+  user_id: string;
+  account_id: null;
+  access_token_callback_url: string;
+  created_at: string;
+  status: 'healthy' | 'unhealthy';
+  meeting_sync_status: string;
+}
+
+export interface FetchTokenResult {
+  status: number; // 0 when no HTTP answer came (timeout, connection refused)
+  body: string;
+  contentType?: string;
+  /** Why Recall would reject this answer; undefined when it is acceptable. */
+  problem?: string;
+}
+
+export type RecallFailure = { status: 429; retryAfterSeconds: number } | { status: 500 | 502 | 503 | 409 } | 'hang';
+
+export interface FakeRecall {
+  url: string;
+  /** Snapshot of stored credentials, oldest first. */
+  credentials(): FakeRecallCredential[];
+  /** Makes Recall call a credential's callback like it does before a bot joins; updates its status. */
+  fetchToken(credentialId: string): Promise<FetchTokenResult>;
+  /** The next `count` API requests fail as told, before authentication and any processing. */
+  failNext(count: number, how: RecallFailure): void;
+  requests(): Array<{ method: string; path: string; idempotencyKey?: string }>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_FAKE_RECALL_API_KEY = 'test-recall-key';
+export const RECALL_MINIMUM_TOKEN_VALIDITY_MS = 120_000;
+const COLLECTION = '/api/v2/zoom-oauth-credentials/';
+const ITEM = /^\/api\/v2\/zoom-oauth-credentials\/([^/]+)\/?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const IDEMPOTENCY_TTL_MS = 60 * 60 * 1000;
+
+type Reply = { status: number; body?: unknown };
+type Idempotent = { running: true } | ({ running: false; at: number } & Reply);
+
+export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeRecall> {
+  const apiKey = Buffer.from(options.apiKey ?? DEFAULT_FAKE_RECALL_API_KEY);
+  const callbackTimeoutMs = options.callbackTimeoutMs ?? 5000;
+  const pageSize = options.pageSize ?? 2;
+  const store = new Map<string, FakeRecallCredential & { seq: number }>(); // insertion order = seq order
+  const idempotency = new Map<string, Idempotent>();
+  const failures: RecallFailure[] = [];
+  const log: Array<{ method: string; path: string; idempotencyKey?: string }> = [];
+  const closing = new AbortController();
+  let nextSeq = 1;
+  let baseUrl = '';
+
+  /** GETs the callback like Recall does and judges the answer. */
+  async function callCallback(url: string): Promise<FetchTokenResult & { zoomUserId?: string }> {
+    let response: Response;
+    let body: string;
+    try {
+      response = await fetch(url, {
+        method: 'GET',
+        headers: { 'user-agent': 'fake-recall', ...signatureHeaders() },
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(callbackTimeoutMs), closing.signal]),
+      });
+      body = await response.text();
+    } catch (error) {
+      // Duck-typed: under jest the error may come from another realm, so instanceof is unreliable.
+      const name = (error as { name?: unknown } | undefined)?.name;
+      const timedOut = name === 'TimeoutError' || name === 'AbortError';
+      const problem = timedOut
+        ? `The access token callback did not answer within ${callbackTimeoutMs} ms.`
+        : 'The access token callback could not be reached.';
+      return { status: 0, body: '', problem };
+    }
+    const contentType = response.headers.get('content-type') ?? undefined;
+    const result: FetchTokenResult = { status: response.status, body, contentType };
+    if (response.status !== 200) {
+      return { ...result, problem: `The access token callback answered HTTP ${response.status}, expected 200.` };
+    }
+    if (!contentType || !/^text\/plain\s*(;|$)/i.test(contentType)) {
+      return { ...result, problem: 'The access token callback must answer with Content-Type text/plain.' };
+    }
+    const token = options.verifyAccessToken(body);
+    if (!token) return { ...result, problem: 'The access token callback did not return a valid Zoom access token.' };
+    if (token.expiresAt - Date.now() < RECALL_MINIMUM_TOKEN_VALIDITY_MS) {
+      return { ...result, problem: 'The access token returned by the callback expires in less than 120 seconds.' };
+    }
+    return { ...result, zoomUserId: token.zoomUserId };
+  }
+
+  /** Standard Webhooks headers for a GET (empty body), when a verification secret is configured. */
+  function signatureHeaders(): Record<string, string> {
+    if (!options.verificationSecret) return {};
+    const id = `msg_${randomBytes(12).toString('hex')}`;
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const key = Buffer.from(options.verificationSecret.replace(/^whsec_/, ''), 'base64');
+    const signature = createHmac('sha256', key).update(`${id}.${timestamp}.`).digest('base64');
+    return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` };
+  }
+
+  function parseCreateBody(raw: string, contentType = ''): { fields: Record<string, unknown> } | { error: Reply } {
+    if (/application\/x-www-form-urlencoded/i.test(contentType)) {
+      return { fields: Object.fromEntries(new URLSearchParams(raw)) };
+    }
+    let parsed: unknown;
+    try {
+      parsed = raw.trim() === '' ? {} : JSON.parse(raw);
+    } catch {
+      return { error: { status: 400, body: { detail: 'JSON parse error - Expecting value.' } } };
+    }
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return { fields: parsed as Record<string, unknown> };
+    return { error: { status: 400, body: { non_field_errors: ['Invalid data. Expected a dictionary.'] } } };
+  }
+
+  async function create(raw: string, contentType: string | undefined): Promise<Reply> {
+    const parsed = parseCreateBody(raw, contentType);
+    if ('error' in parsed) return parsed.error;
+    const fields = parsed.fields;
+    const errors: Record<string, string[]> = {};
+    const oauthApp = fields.oauth_app;
+    const callbackUrl = fields.access_token_callback_url;
+    if (oauthApp === undefined || oauthApp === null || oauthApp === '') errors.oauth_app = ['This field is required.'];
+    else if (typeof oauthApp !== 'string' || !UUID.test(oauthApp)) errors.oauth_app = ['Must be a valid UUID.'];
+    if (callbackUrl === undefined || callbackUrl === null || callbackUrl === '') {
+      errors.access_token_callback_url = ['This field is required.'];
+    } else if (typeof callbackUrl !== 'string' || !isHttpUrl(callbackUrl)) {
+      errors.access_token_callback_url = ['Enter a valid URL.'];
+    }
+    if (Object.keys(errors).length > 0) return { status: 400, body: errors };
+
+    const checked = await callCallback(callbackUrl as string);
+    if (checked.problem || !checked.zoomUserId) return { status: 400, body: { detail: checked.problem } };
+    const app = (oauthApp as string).toLowerCase();
+    for (const existing of store.values()) {
+      if (existing.oauth_app === app && existing.user_id === checked.zoomUserId) {
+        return {
+          status: 400,
+          body: { detail: 'A credential for this Zoom user already exists.', conflicting_zoom_user_id: checked.zoomUserId },
+        };
+      }
+    }
+    const credential = {
+      id: randomUUID(),
+      oauth_app: app,
+      user_id: checked.zoomUserId,
+      account_id: null,
+      access_token_callback_url: callbackUrl as string,
+      created_at: new Date().toISOString(),
+      status: 'healthy' as const,
+      meeting_sync_status: 'pending',
+      seq: nextSeq++,
+    };
+    store.set(credential.id, credential);
+    return { status: 201, body: publicView(credential) };
+  }
+
+  function list(query: URLSearchParams): Reply {
+    const filters = (['oauth_app', 'user_id', 'status'] as const).filter((name) => query.get(name));
+    const matching = [...store.values()].filter((c) =>
+      filters.every((name) => String(c[name]).toLowerCase() === query.get(name)!.toLowerCase()),
+    );
+    let page: typeof matching;
+    const cursor = query.get('cursor');
+    if (cursor) {
+      const match = /^([ab]):(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+      if (!match) return { status: 404, body: { detail: 'Invalid cursor' } };
+      const seq = Number(match[2]);
+      page =
+        match[1] === 'a'
+          ? matching.filter((c) => c.seq > seq).slice(0, pageSize)
+          : matching.filter((c) => c.seq < seq).slice(-pageSize);
+    } else {
+      page = matching.slice(0, pageSize);
+    }
+    const link = (kind: 'a' | 'b', seq: number) => {
+      const params = new URLSearchParams(query);
+      params.set('cursor', Buffer.from(`${kind}:${seq}`).toString('base64url'));
+      return `${baseUrl}${COLLECTION}?${params}`;
+    };
+    const first = page[0];
+    const last = page[page.length - 1];
+    return {
+      status: 200,
+      body: {
+        next: last && matching.some((c) => c.seq > last.seq) ? link('a', last.seq) : null,
+        previous: first && matching.some((c) => c.seq < first.seq) ? link('b', first.seq) : null,
+        results: page.map(publicView),
+      },
+    };
+  }
+
+  function authenticated(header: string | undefined): boolean {
+    const match = /^Token\s+(\S+)$/.exec(header ?? '');
+    if (!match) return false;
+    const given = Buffer.from(match[1]);
+    return given.length === apiKey.length && timingSafeEqual(given, apiKey);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const idempotencyKey = headerValue(req.headers['idempotency-key']);
+    log.push({ method, path: req.url ?? '/', ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
+
+    const failure = failures.shift();
+    if (failure === 'hang') return; // never answered; close() destroys the socket
+    if (failure) {
+      const headers: Record<string, string> = {};
+      let detail = 'Fake failure.';
+      if (failure.status === 429) {
+        headers['retry-after'] = String(failure.retryAfterSeconds);
+        detail = `Request was throttled. Expected available in ${failure.retryAfterSeconds} seconds.`;
+      }
+      return sendJson(res, failure.status, { detail }, headers);
+    }
+    if (!authenticated(req.headers.authorization)) return sendJson(res, 401, { detail: 'Invalid token.' });
+
+    const url = new URL(req.url ?? '/', 'http://fake-recall');
+    const itemId = ITEM.exec(url.pathname)?.[1];
+    const isCollection = url.pathname === COLLECTION || url.pathname === COLLECTION.slice(0, -1);
+
+    if (isCollection && method === 'POST') {
+      const raw = await readBody(req);
+      if (idempotencyKey === undefined) return reply(res, await create(raw, req.headers['content-type']));
+      const previous = idempotency.get(idempotencyKey);
+      if (previous?.running) {
+        return sendJson(res, 409, { detail: 'A request with this Idempotency-Key is still being processed.' });
+      }
+      if (previous && Date.now() - previous.at < IDEMPOTENCY_TTL_MS) return reply(res, previous);
+      idempotency.set(idempotencyKey, { running: true });
+      try {
+        const result = await create(raw, req.headers['content-type']);
+        idempotency.set(idempotencyKey, { running: false, ...result, at: Date.now() });
+        return reply(res, result);
+      } catch (error) {
+        idempotency.delete(idempotencyKey);
+        throw error;
+      }
+    }
+    if (isCollection && method === 'GET') return reply(res, list(url.searchParams));
+    if (itemId !== undefined && (method === 'GET' || method === 'DELETE')) {
+      const credential = store.get(itemId);
+      if (!credential) return sendJson(res, 404, { detail: 'Not found.' });
+      if (method === 'GET') return sendJson(res, 200, publicView(credential));
+      store.delete(itemId);
+      return sendJson(res, 204, undefined);
+    }
+    if (isCollection || itemId !== undefined) {
+      return sendJson(res, 405, { detail: `Method "${method}" not allowed.` });
+    }
+    sendJson(res, 404, { detail: 'Not found.' });
+  }
+
+  const server = await listen(handle, options.host ?? '127.0.0.1', options.port ?? 0, () => closing.abort());
+  baseUrl = server.url;
+
+  return {
+    url: server.url,
+    credentials: () => [...store.values()].map(publicView),
+    async fetchToken(credentialId) {
+      const credential = store.get(credentialId);
+      if (!credential) throw new Error(`fake Recall: no credential ${credentialId}`);
+      const { zoomUserId, ...result } = await callCallback(credential.access_token_callback_url);
+      credential.status = result.problem || zoomUserId !== credential.user_id ? 'unhealthy' : 'healthy';
+      if (!result.problem && zoomUserId !== credential.user_id) {
+        result.problem = 'The access token callback returned a token for a different Zoom user.';
+      }
+      return result;
+    },
+    failNext(count, how) {
+      for (let i = 0; i < count; i++) failures.push(how);
+    },
+    requests: () => log.map((entry) => ({ ...entry })),
+    close: () => server.close(),
+  };
+}
+
+function publicView({ seq: _seq, ...credential }: FakeRecallCredential & { seq: number }): FakeRecallCredential {
+  return { ...credential };
+}
+
+function reply(res: ServerResponse, result: Reply): void {
+  sendJson(res, result.status, result.body);
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

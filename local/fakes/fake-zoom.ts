@@ -1,0 +1,226 @@
+/**
+ * A fake of Zoom's OAuth token endpoint (refresh grant only), on loopback, with node:http.
+ *
+ * Follows Zoom's documented behaviour (see /work/shared/reference/recall-and-zoom.md):
+ * - `POST /oauth/token`, `Authorization: Basic base64(client_id:client_secret)`, form body
+ *   `grant_type=refresh_token&refresh_token=...` (token values are read from the body only).
+ * - Refresh tokens are single-use: each refresh returns a new access AND refresh token and the old
+ *   refresh token is dead at once. Old access tokens stay valid until they expire (they are JWTs).
+ * - Errors: 401 invalid_client, 400 invalid_request / unsupported_grant_type / invalid_grant.
+ *
+ * Fake-only route: `POST /fake/authorize?zoom_user_id=X[&expires_in=S]` mints a fresh grant for X
+ * (as if the user had completed the OAuth flow) and answers Zoom's token JSON. Demo use only.
+ *
+ * Never logs tokens or secrets (it logs nothing at all).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listen, readBody, sendJson } from './http-util';
+
+export interface FakeZoomOptions {
+  port?: number;
+  host?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** Lifetime of access tokens minted by refreshes and by authorize(). Default 3600. */
+  accessTokenTtlSeconds?: number;
+}
+
+export interface ZoomTokenResponse {
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+  token_type: 'bearer';
+  scope: string;
+  api_url: string;
+}
+
+export type ZoomFailure = { status: 429 | 500 | 502 | 503; retryAfterSeconds?: number } | 'hang';
+
+export interface FakeZoom {
+  url: string;
+  tokenUrl: string;
+  /** Simulates a user completing Zoom's OAuth flow: mints a fresh grant. Returns Zoom's token response body. */
+  authorize(zoomUserId: string, options?: { expiresInSeconds?: number }): ZoomTokenResponse;
+  /** Introspection used by fake Recall and by tests: undefined if unknown, expired or revoked. */
+  verifyAccessToken(token: string): { zoomUserId: string; expiresAt: number } | undefined;
+  /** The user revokes the app: later refreshes answer invalid_grant, their access tokens stop verifying. */
+  revoke(zoomUserId: string): void;
+  /** The next `count` requests to /oauth/token fail as told, before any processing (no rotation). */
+  failNext(count: number, how: ZoomFailure): void;
+  setAccessTokenTtl(seconds: number): void;
+  /** refreshCalls counts every POST /oauth/token received, injected failures included. */
+  stats(): { refreshCalls: number; refreshOk: number; invalidGrant: number };
+  currentRefreshToken(zoomUserId: string): string | undefined;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_FAKE_ZOOM_CLIENT_ID = 'fakeZoomClientId';
+export const DEFAULT_FAKE_ZOOM_CLIENT_SECRET = 'fakeZoomClientSecret';
+const SCOPE = 'user:read:user user:read:zak meeting:read:meeting';
+
+interface Grant {
+  refreshToken: string;
+  revoked: boolean;
+}
+
+interface AccessTokenInfo {
+  zoomUserId: string;
+  expiresAt: number;
+}
+
+export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<FakeZoom> {
+  const clientId = options.clientId ?? DEFAULT_FAKE_ZOOM_CLIENT_ID;
+  const clientSecret = options.clientSecret ?? DEFAULT_FAKE_ZOOM_CLIENT_SECRET;
+  let ttlSeconds = options.accessTokenTtlSeconds ?? 3600;
+  const signingSecret = randomBytes(32);
+  const grants = new Map<string, Grant>(); // by zoom user id
+  const userByRefreshToken = new Map<string, string>(); // current refresh tokens only
+  const accessTokens = new Map<string, AccessTokenInfo>();
+  const failures: ZoomFailure[] = [];
+  const counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
+
+  function mintAccessToken(zoomUserId: string, lifetimeSeconds: number): { token: string; expiresAt: number } {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const header = { alg: 'HS256', v: '2.0', kid: randomBytes(12).toString('base64url') };
+    const payload = {
+      ver: 9,
+      auid: randomBytes(24).toString('hex'),
+      uid: zoomUserId,
+      nbf: nowSeconds,
+      code: randomBytes(24).toString('base64url'),
+      iss: `zm:cid:${clientId}`,
+      gno: 0,
+      tokenType: 'access_token',
+      aud: 'https://oauth.zoom.us',
+      aid: 'fakeAccountId',
+      iat: nowSeconds,
+      exp: nowSeconds + lifetimeSeconds,
+      jti: randomBytes(16).toString('hex'),
+    };
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${encode(header)}.${encode(payload)}`;
+    const signature = createHmac('sha256', signingSecret).update(unsigned).digest('base64url');
+    const token = `${unsigned}.${signature}`;
+    const expiresAt = (nowSeconds + lifetimeSeconds) * 1000;
+    if (accessTokens.size >= 10_000) {
+      for (const [old, info] of accessTokens) if (info.expiresAt <= Date.now()) accessTokens.delete(old);
+    }
+    accessTokens.set(token, { zoomUserId, expiresAt });
+    return { token, expiresAt };
+  }
+
+  /** Replaces the user's grant's refresh token (killing the old one) and mints a new access token. */
+  function issue(zoomUserId: string, lifetimeSeconds: number): ZoomTokenResponse {
+    const previous = grants.get(zoomUserId);
+    if (previous) userByRefreshToken.delete(previous.refreshToken);
+    const refreshToken = randomBytes(96).toString('base64url');
+    grants.set(zoomUserId, { refreshToken, revoked: false });
+    userByRefreshToken.set(refreshToken, zoomUserId);
+    const access = mintAccessToken(zoomUserId, lifetimeSeconds);
+    return {
+      access_token: access.token,
+      token_type: 'bearer',
+      refresh_token: refreshToken,
+      expires_in: lifetimeSeconds,
+      scope: SCOPE,
+      api_url: 'https://api.zoom.us',
+    };
+  }
+
+  function clientAuthenticated(header: string | undefined): boolean {
+    const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+    if (!match) return false;
+    const expected = Buffer.from(`${clientId}:${clientSecret}`);
+    const given = Buffer.from(Buffer.from(match[1], 'base64').toString('utf8'));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  async function handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counters.refreshCalls++;
+    const failure = failures.shift();
+    if (failure === 'hang') return; // never answered; close() destroys the socket
+    if (failure) {
+      const headers: Record<string, string> = {};
+      if (failure.status === 429) headers['retry-after'] = String(failure.retryAfterSeconds ?? 1);
+      const body =
+        failure.status === 429
+          ? { code: 429, message: "You have reached the maximum per-second rate limit for this API. Try again later." }
+          : { reason: 'Internal Error', error: 'server_error' };
+      return sendJson(res, failure.status, body, headers);
+    }
+
+    const body = await readBody(req);
+    if (!clientAuthenticated(req.headers.authorization)) {
+      return sendJson(res, 401, { reason: 'Invalid client_id or client_secret', error: 'invalid_client' });
+    }
+    const form = new URLSearchParams(body);
+    const grantType = form.get('grant_type');
+    const refreshToken = form.get('refresh_token');
+    if (!grantType) return sendJson(res, 400, { reason: 'Missing grant type', error: 'invalid_request' });
+    if (grantType !== 'refresh_token') {
+      return sendJson(res, 400, { reason: 'Unsupported grant type', error: 'unsupported_grant_type' });
+    }
+    if (!refreshToken) return sendJson(res, 400, { reason: 'Missing refresh token', error: 'invalid_request' });
+
+    const zoomUserId = userByRefreshToken.get(refreshToken);
+    const grant = zoomUserId === undefined ? undefined : grants.get(zoomUserId);
+    if (zoomUserId === undefined || !grant) {
+      counters.invalidGrant++;
+      return sendJson(res, 400, { reason: 'Invalid Token!', error: 'invalid_grant' });
+    }
+    if (grant.revoked) {
+      counters.invalidGrant++;
+      return sendJson(res, 400, { reason: 'Token has been revoked', error: 'invalid_grant' });
+    }
+    counters.refreshOk++;
+    sendJson(res, 200, issue(zoomUserId, ttlSeconds), { 'cache-control': 'no-store' });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake-zoom');
+    if (url.pathname === '/oauth/token') {
+      if (req.method !== 'POST') return sendJson(res, 405, { reason: 'Method not allowed', error: 'invalid_request' });
+      return handleToken(req, res);
+    }
+    if (url.pathname === '/fake/authorize' && req.method === 'POST') {
+      const zoomUserId = url.searchParams.get('zoom_user_id');
+      if (!zoomUserId) return sendJson(res, 400, { error: 'zoom_user_id query parameter is required' });
+      const expiresIn = Number(url.searchParams.get('expires_in') ?? ttlSeconds);
+      if (!Number.isInteger(expiresIn) || expiresIn <= 0) {
+        return sendJson(res, 400, { error: 'expires_in must be a positive integer' });
+      }
+      return sendJson(res, 200, issue(zoomUserId, expiresIn));
+    }
+    sendJson(res, 404, { reason: 'Not found', error: 'not_found' });
+  }
+
+  const server = await listen(handle, options.host ?? '127.0.0.1', options.port ?? 0);
+
+  return {
+    url: server.url,
+    tokenUrl: `${server.url}/oauth/token`,
+    authorize: (zoomUserId, authorizeOptions) => issue(zoomUserId, authorizeOptions?.expiresInSeconds ?? ttlSeconds),
+    verifyAccessToken(token) {
+      const info = accessTokens.get(token);
+      return info && info.expiresAt > Date.now() ? { ...info } : undefined;
+    },
+    revoke(zoomUserId) {
+      const grant = grants.get(zoomUserId);
+      if (grant) grant.revoked = true;
+      for (const [token, info] of accessTokens) if (info.zoomUserId === zoomUserId) accessTokens.delete(token);
+    },
+    failNext(count, how) {
+      for (let i = 0; i < count; i++) failures.push(how);
+    },
+    setAccessTokenTtl(seconds) {
+      ttlSeconds = seconds;
+    },
+    stats: () => ({ ...counters }),
+    currentRefreshToken(zoomUserId) {
+      const grant = grants.get(zoomUserId);
+      return grant && !grant.revoked ? grant.refreshToken : undefined;
+    },
+    close: () => server.close(),
+  };
+}

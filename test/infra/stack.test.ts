@@ -1,0 +1,494 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { ZoomTokenStack } from '../../lib/zoom-token-stack';
+
+// Synthesis bundles the three handlers with esbuild, which proves bundling works
+// but takes a moment: each configuration is synthesized once and its template reused.
+
+const ENV = { account: '111111111111', region: 'eu-west-1' };
+
+/** The feature flags from cdk.json, so tests synthesize what `cdk synth` does. */
+const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8'),
+).context;
+
+function synth(context: Record<string, unknown> = {}): Template {
+  const app = new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
+  const stack = new ZoomTokenStack(app, 'TestVault', { env: ENV });
+  return Template.fromStack(stack);
+}
+
+type Resource = { Type: string; Properties: Record<string, any> };
+
+/** Logical id of the one resource of `type` whose id starts with the construct id. */
+function logicalId(template: Template, type: string, constructId: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(constructId));
+  expect(ids).toHaveLength(1);
+  return ids[0];
+}
+
+function functionRoleId(template: Template, functionId: string): string {
+  const fn = template.findResources('AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', functionId)] as Resource;
+  return fn.Properties.Role['Fn::GetAtt'][0];
+}
+
+/** All inline policy statements attached to a function's role. */
+function roleStatements(template: Template, functionId: string): Array<Record<string, any>> {
+  const roleId = functionRoleId(template, functionId);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
+  return policies
+    .filter((policy) => policy.Properties.Roles.some((role: any) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+}
+
+const actionsOf = (statement: Record<string, any>): string[] => [statement.Action].flat();
+
+function roleActions(template: Template, functionId: string): string[] {
+  return [...new Set(roleStatements(template, functionId).flatMap(actionsOf))].sort();
+}
+
+const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'RefresherFunction'];
+
+describe('ZoomTokenStack with defaults', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    template = synth();
+  });
+
+  it('runs every function on Node.js 22 on arm64', () => {
+    // Assess
+    template.resourceCountIs('AWS::Lambda::Function', 3);
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Environment: {
+        Variables: Match.objectLike({
+          NODE_OPTIONS: '--enable-source-maps',
+          POWERTOOLS_SERVICE_NAME: 'zoom-token-vault',
+          DUE_INDEX_NAME: 'due-index',
+          DUE_SHARDS: '8',
+        }),
+      },
+    });
+  });
+
+  it('gives each function its own log group with a retention', () => {
+    // Assess
+    template.resourceCountIs('AWS::Logs::LogGroup', 4); // three functions + API access logs
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    for (const functionId of FUNCTION_IDS) {
+      const id = logicalId(template, 'AWS::Lambda::Function', functionId);
+      const fn = template.findResources('AWS::Lambda::Function')[id] as Resource;
+      expect(fn.Properties.LoggingConfig.LogGroup.Ref).toMatch(new RegExp(`^${functionId}LogGroup`));
+    }
+  });
+
+  it('sizes the callback for Recall\'s 5 s budget', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 6,
+      MemorySize: 1024,
+      Environment: {
+        Variables: Match.objectLike({
+          TABLE_NAME: Match.anyValue(),
+          KMS_KEY_ID: Match.anyValue(),
+          SIGNING_KEYS_SECRET_ID: Match.anyValue(),
+          ZOOM_CLIENT_ID: '',
+          ZOOM_CLIENT_SECRET_SECRET_ID: Match.anyValue(),
+          ZOOM_TOKEN_URL: 'https://zoom.us/oauth/token',
+        }),
+      },
+    });
+  });
+
+  it('configures the admin function for Recall and the API\'s own URL', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 29,
+      Environment: {
+        Variables: Match.objectLike({
+          RECALL_API_BASE_URL: 'https://us-east-1.recall.ai',
+          RECALL_API_KEY_SECRET_ID: Match.anyValue(),
+          RECALL_ZOOM_OAUTH_APP_ID: '',
+          PUBLIC_BASE_URL: { 'Fn::GetAtt': [logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] },
+        }),
+      },
+    });
+  });
+
+  it('runs at most one refresher at a time, within the schedule interval', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 1,
+      Timeout: 300,
+      MemorySize: 512,
+      Environment: {
+        Variables: Match.objectLike({
+          REFRESH_WINDOW_SECONDS: '900',
+          POWERTOOLS_METRICS_NAMESPACE: 'ZoomTokenVault',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0 });
+  });
+
+  it('leaves the callback route to the URL signature and puts the admin routes behind IAM', () => {
+    // Prepare
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
+
+    // Act
+    const authorizationByRoute = Object.fromEntries(
+      routes.map((route) => [route.Properties.RouteKey, route.Properties.AuthorizationType]),
+    );
+
+    // Assess
+    expect(authorizationByRoute).toEqual({
+      'GET /zoom/token': 'NONE',
+      'PUT /users/{userId}/zoom-credential': 'AWS_IAM',
+      'GET /users/{userId}/zoom-credential': 'AWS_IAM',
+      'DELETE /users/{userId}/zoom-credential': 'AWS_IAM',
+      'GET /users/{userId}/zoom-credential/access-token': 'AWS_IAM',
+    });
+  });
+
+  it('throttles the default stage', () => {
+    // Assess
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+  });
+
+  it('keeps URL signatures out of the access log', () => {
+    // Prepare
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as Resource;
+
+    // Act
+    const format: string = stage.Properties.AccessLogSettings.Format;
+
+    // Assess
+    expect(format).toContain('$context.routeKey');
+    expect(format).not.toMatch(/\$context\.path|querystring|\$request/i);
+  });
+
+  it('grants the callback exactly what it needs', () => {
+    // Act
+    const actions = roleActions(template, 'CallbackFunction');
+
+    // Assess
+    expect(actions).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'secretsmanager:GetSecretValue',
+    ]);
+    for (const forbidden of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:Query', 'kms:Encrypt']) {
+      expect(actions).not.toContain(forbidden);
+    }
+    expect(actions.some((action) => action.includes('*'))).toBe(false);
+  });
+
+  it('lets the callback read only the signing keys and the Zoom client secret', () => {
+    // Act
+    const secretStatement = roleStatements(template, 'CallbackFunction')
+      .find((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))!;
+
+    // Assess
+    const secretIds = [secretStatement.Resource].flat().map((resource: any) => resource.Ref).sort();
+    expect(secretIds).toEqual([
+      logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret'),
+      logicalId(template, 'AWS::SecretsManager::Secret', 'ZoomClientSecret'),
+    ].sort());
+  });
+
+  it('grants the admin function record management but no scans', () => {
+    // Act
+    const actions = roleActions(template, 'AdminFunction');
+
+    // Assess
+    expect(actions).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'secretsmanager:GetSecretValue',
+    ]);
+  });
+
+  it('lets the refresher query the due-index and nothing else', () => {
+    // Prepare
+    const statements = roleStatements(template, 'RefresherFunction');
+
+    // Act
+    const queryStatements = statements.filter((statement) => actionsOf(statement).includes('dynamodb:Query'));
+
+    // Assess
+    expect(roleActions(template, 'RefresherFunction')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'secretsmanager:GetSecretValue',
+    ]);
+    expect(queryStatements).toHaveLength(1);
+    expect(actionsOf(queryStatements[0])).toEqual(['dynamodb:Query']);
+    expect(queryStatements[0].Resource).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::DynamoDB::Table', 'TokenTable'), 'Arn'] }, '/index/due-index']],
+    });
+  });
+
+  it('binds every KMS permission to the vault\'s encryption context', () => {
+    for (const functionId of FUNCTION_IDS) {
+      // Act
+      const kmsStatements = roleStatements(template, functionId)
+        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('kms:')));
+
+      // Assess
+      expect(kmsStatements.length).toBeGreaterThan(0);
+      for (const statement of kmsStatements) {
+        expect(statement.Condition).toEqual({
+          StringEquals: { 'kms:EncryptionContext:purpose': 'zoom-token-vault' },
+        });
+        expect(statement.Resource).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'TokenKey'), 'Arn'] });
+      }
+    }
+  });
+
+  it('uses a rotating customer-managed key that outlives the stack', () => {
+    // Assess
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/TestVault/zoom-tokens' });
+  });
+
+  it('stores tokens in an on-demand table with point-in-time recovery', () => {
+    // Assess
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        KeySchema: [{ AttributeName: 'user_id', KeyType: 'HASH' }],
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('indexes due records in a sharded, keys-only GSI', () => {
+    // Assess
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: 'due_shard', AttributeType: 'S' },
+        { AttributeName: 'due_at', AttributeType: 'N' },
+      ]),
+      GlobalSecondaryIndexes: [{
+        IndexName: 'due-index',
+        KeySchema: [
+          { AttributeName: 'due_shard', KeyType: 'HASH' },
+          { AttributeName: 'due_at', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      }],
+    });
+  });
+
+  it('generates the HMAC signing keys as JSON and keeps them', () => {
+    // Assess
+    template.hasResource('AWS::SecretsManager::Secret', {
+      Properties: Match.objectLike({
+        GenerateSecretString: {
+          SecretStringTemplate: '{"active":"k1"}',
+          GenerateStringKey: 'k1',
+          PasswordLength: 64,
+          ExcludePunctuation: true,
+        },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+    // Recall API key and Zoom client secret get placeholders to fill in after deploy.
+    template.resourceCountIs('AWS::SecretsManager::Secret', 3);
+  });
+
+  it('sweeps every 5 minutes', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({
+        Arn: { 'Fn::GetAtt': [logicalId(template, 'AWS::Lambda::Function', 'RefresherFunction'), 'Arn'] },
+      })],
+    });
+  });
+
+  it('alarms on refresher and callback errors, dead grants and unsaved refreshes', () => {
+    // Assess
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      Statistic: 'Sum',
+    });
+    for (const functionId of ['RefresherFunction', 'CallbackFunction']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(template, 'AWS::Lambda::Function', functionId) } }],
+      });
+    }
+    for (const metricName of ['GrantsDead', 'RefreshResultUnsaved']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'ZoomTokenVault',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'service', Value: 'zoom-token-vault' }],
+      });
+    }
+    // No e-mail given: no topic.
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+
+  it('outputs what an operator needs after deploy', () => {
+    // Prepare
+    const names = ['ApiUrl', 'CallbackUrlBase', 'AdminApiInvokeArn', 'TableName', 'KmsKeyArn',
+      'SigningKeysSecretArn', 'RecallApiKeySecretArn', 'ZoomClientSecretArn'];
+
+    // Assess
+    for (const name of names) {
+      template.hasOutput(name, {});
+    }
+    template.hasOutput('CallbackUrlBase', {
+      Value: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] }, '/zoom/token']] },
+    });
+  });
+});
+
+describe('ZoomTokenStack with context', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    // Context values arrive as strings from `cdk deploy -c name=value`.
+    template = synth({
+      recallRegion: 'eu-central-1',
+      recallZoomOAuthAppId: 'app-123',
+      zoomClientId: 'zoom-client',
+      publicBaseUrl: 'https://vault.example.com/',
+      refreshIntervalMinutes: '2',
+      refreshWindowSeconds: '600',
+      dueShards: '16',
+      recallApiKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key-AbCdEf',
+      zoomClientSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl',
+      alarmEmail: 'ops@example.com',
+    });
+  });
+
+  it('sweeps at the configured interval and finishes within it', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(2 minutes)' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 1,
+      Timeout: 120,
+      Environment: { Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '600', DUE_SHARDS: '16' }) },
+    });
+  });
+
+  it('points the admin function at the regional Recall API and the public base URL', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          RECALL_API_BASE_URL: 'https://eu-central-1.recall.ai',
+          RECALL_ZOOM_OAUTH_APP_ID: 'app-123',
+          ZOOM_CLIENT_ID: 'zoom-client',
+          PUBLIC_BASE_URL: 'https://vault.example.com',
+        }),
+      },
+    });
+    template.hasOutput('CallbackUrlBase', { Value: 'https://vault.example.com/zoom/token' });
+  });
+
+  it('uses the given secrets instead of creating them', () => {
+    // Assess
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1); // the signing keys only
+    const secretStatement = roleStatements(template, 'AdminFunction')
+      .find((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))!;
+    expect(secretStatement.Resource).toEqual(expect.arrayContaining([
+      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key-AbCdEf',
+      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl',
+    ]));
+  });
+
+  it('e-mails alarm state changes', () => {
+    // Assess
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    const topicId = logicalId(template, 'AWS::SNS::Topic', 'AlarmTopic');
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: [{ Ref: topicId }],
+      OKActions: [{ Ref: topicId }],
+    });
+  });
+});
+
+describe('ZoomTokenStack configuration errors', () => {
+  it.each([
+    [{ recallRegion: 'eu-west-1' }, /recallRegion must be one of/],
+    [{ refreshIntervalMinutes: 'often' }, /refreshIntervalMinutes must be an integer/],
+    [{ dueShards: '0' }, /dueShards must be an integer/],
+    [{ zoomTokenUrl: 'http://zoom.us/oauth/token' }, /zoomTokenUrl must be an https:\/\/ URL/],
+  ])('rejects %p', (context, message) => {
+    // Prepare
+    const app = new App({ context });
+
+    // Act & Assess
+    expect(() => new ZoomTokenStack(app, 'BadVault', { env: ENV })).toThrow(message);
+  });
+});
+
+describe('ZoomTokenStack without Zoom and Recall app ids', () => {
+  it('synthesizes, and warns that the functions cannot start yet', () => {
+    // Prepare
+    const app = new App({ context: CDK_JSON_CONTEXT });
+
+    // Act
+    const annotations = Annotations.fromStack(new ZoomTokenStack(app, 'UnconfiguredVault', { env: ENV }));
+
+    // Assess
+    annotations.hasWarning('*', Match.stringLikeRegexp('zoomClientId is not set'));
+    annotations.hasWarning('*', Match.stringLikeRegexp('recallZoomOAuthAppId is not set'));
+  });
+});
+
+describe('two ZoomTokenStacks in one account', () => {
+  it('synthesize without physical-name clashes', () => {
+    // Prepare
+    const app = new App({ context: CDK_JSON_CONTEXT });
+    const stacks = ['VaultA', 'VaultB'].map((id) => new ZoomTokenStack(app, id, { env: ENV }));
+
+    // Act
+    const assembly = app.synth();
+    const templates = stacks.map((stack) => assembly.getStackByName(stack.stackName).template as { Resources: Record<string, Resource> });
+
+    // Assess
+    const aliases = templates.map((template) => Object.values(template.Resources)
+      .filter((resource) => resource.Type === 'AWS::KMS::Alias')
+      .map((resource) => resource.Properties.AliasName)).flat();
+    expect(new Set(aliases).size).toBe(2);
+    // Everything else is named by CloudFormation: no literal physical names.
+    const nameProperties = ['TableName', 'FunctionName', 'RoleName', 'Name', 'LogGroupName', 'TopicName', 'AlarmName'];
+    const literalNames = templates.flatMap((template) => Object.values(template.Resources)
+      .filter((resource) => resource.Type !== 'AWS::ApiGatewayV2::Api') // an API's name is only a label
+      .flatMap((resource) => nameProperties
+        .filter((property) => typeof resource.Properties?.[property] === 'string')
+        .map((property) => `${resource.Type}.${property}=${resource.Properties[property]}`)));
+    expect(literalNames).toEqual([]);
+  });
+});

@@ -1,0 +1,548 @@
+/**
+ * The fakes must behave like the documented Zoom and Recall APIs, since other tests and the local
+ * demo rely on them. These tests talk to them over real loopback HTTP.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startFakeRecall, type FakeRecall } from '../../local/fakes/fake-recall';
+import { startFakeZoom, type FakeZoom } from '../../local/fakes/fake-zoom';
+
+const CLIENT_ID = 'testClientId';
+const CLIENT_SECRET = 'testClientSecret';
+const API_KEY = 'test-recall-key';
+const APP = '3f1c2a9e-5b7d-4c8e-9f00-112233445566';
+const OTHER_APP = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f99887766';
+
+function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+}
+
+async function refresh(
+  zoom: FakeZoom,
+  refreshToken: string,
+  options: { secret?: string; signal?: AbortSignal } = {},
+): Promise<{ status: number; headers: Headers; json: any }> {
+  const response = await fetch(zoom.tokenUrl, {
+    method: 'POST',
+    headers: {
+      authorization: basic(CLIENT_ID, options.secret ?? CLIENT_SECRET),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
+    signal: options.signal,
+  });
+  return { status: response.status, headers: response.headers, json: await response.json() };
+}
+
+function decodeJwtPayload(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+}
+
+describe('fake Zoom token endpoint', () => {
+  let zoom: FakeZoom;
+
+  beforeEach(async () => {
+    zoom = await startFakeZoom({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  });
+  afterEach(() => zoom.close());
+
+  test('authorize mints a Zoom-like JWT access token and a refresh token', () => {
+    // Act
+    const before = Date.now();
+    const grant = zoom.authorize('zoomUserA');
+
+    // Assess
+    expect(grant.token_type).toBe('bearer');
+    expect(grant.expires_in).toBe(3600);
+    expect(grant.access_token.split('.')).toHaveLength(3);
+    expect(grant.access_token.length).toBeGreaterThanOrEqual(300);
+    const payload = decodeJwtPayload(grant.access_token);
+    expect(payload).toMatchObject({ uid: 'zoomUserA', tokenType: 'access_token', aud: 'https://oauth.zoom.us' });
+    expect(payload.exp).toBe((payload.iat as number) + 3600);
+    expect(grant.refresh_token.length).toBeGreaterThan(40);
+    expect(zoom.currentRefreshToken('zoomUserA')).toBe(grant.refresh_token);
+    const verified = zoom.verifyAccessToken(grant.access_token);
+    expect(verified?.zoomUserId).toBe('zoomUserA');
+    expect(verified!.expiresAt).toBeGreaterThanOrEqual(before + 3_599_000);
+    expect(zoom.verifyAccessToken(grant.access_token + 'x')).toBeUndefined();
+  });
+
+  test('refresh rotates both tokens and the old refresh token then gets invalid_grant', async () => {
+    // Prepare
+    const first = zoom.authorize('zoomUserA');
+
+    // Act
+    const rotated = await refresh(zoom, first.refresh_token);
+    const reused = await refresh(zoom, first.refresh_token);
+
+    // Assess
+    expect(rotated.status).toBe(200);
+    expect(rotated.json).toMatchObject({ token_type: 'bearer', expires_in: 3600, api_url: 'https://api.zoom.us' });
+    expect(typeof rotated.json.scope).toBe('string');
+    expect(rotated.json.access_token).not.toBe(first.access_token);
+    expect(rotated.json.refresh_token).not.toBe(first.refresh_token);
+    expect(zoom.currentRefreshToken('zoomUserA')).toBe(rotated.json.refresh_token);
+    expect(reused.status).toBe(400);
+    expect(reused.json).toEqual({ reason: 'Invalid Token!', error: 'invalid_grant' });
+    // Old access tokens stay valid until they expire, like real Zoom JWTs.
+    expect(zoom.verifyAccessToken(first.access_token)?.zoomUserId).toBe('zoomUserA');
+    expect(zoom.verifyAccessToken(rotated.json.access_token)?.zoomUserId).toBe('zoomUserA');
+    expect(zoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 1 });
+  });
+
+  test('setAccessTokenTtl changes the lifetime of refreshed tokens', async () => {
+    // Prepare
+    const grant = zoom.authorize('zoomUserA');
+    zoom.setAccessTokenTtl(90);
+
+    // Act
+    const rotated = await refresh(zoom, grant.refresh_token);
+
+    // Assess
+    expect(rotated.json.expires_in).toBe(90);
+    const left = zoom.verifyAccessToken(rotated.json.access_token)!.expiresAt - Date.now();
+    expect(left).toBeGreaterThan(85_000);
+    expect(left).toBeLessThanOrEqual(90_000);
+  });
+
+  test('a wrong client secret or no Basic auth gets invalid_client and does not consume the grant', async () => {
+    // Prepare
+    const grant = zoom.authorize('zoomUserA');
+
+    // Act
+    const wrongSecret = await refresh(zoom, grant.refresh_token, { secret: 'nope' });
+    const noAuth = await fetch(zoom.tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=refresh_token&refresh_token=${grant.refresh_token}`,
+    });
+
+    // Assess
+    expect(wrongSecret.status).toBe(401);
+    expect(wrongSecret.json).toEqual({ reason: 'Invalid client_id or client_secret', error: 'invalid_client' });
+    expect(noAuth.status).toBe(401);
+    expect(((await noAuth.json()) as any).error).toBe('invalid_client');
+    expect(zoom.currentRefreshToken('zoomUserA')).toBe(grant.refresh_token);
+  });
+
+  test('missing parameters get invalid_request', async () => {
+    // Act
+    const response = await fetch(zoom.tokenUrl, {
+      method: 'POST',
+      headers: { authorization: basic(CLIENT_ID, CLIENT_SECRET), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=refresh_token',
+    });
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as any).error).toBe('invalid_request');
+  });
+
+  test('after revoke, refresh gets invalid_grant with a revoked reason and access tokens stop verifying', async () => {
+    // Prepare
+    const grant = zoom.authorize('zoomUserA');
+
+    // Act
+    zoom.revoke('zoomUserA');
+    const result = await refresh(zoom, grant.refresh_token);
+
+    // Assess
+    expect(result.status).toBe(400);
+    expect(result.json.error).toBe('invalid_grant');
+    expect(result.json.reason).toMatch(/revoked/i);
+    expect(zoom.verifyAccessToken(grant.access_token)).toBeUndefined();
+    expect(zoom.currentRefreshToken('zoomUserA')).toBeUndefined();
+  });
+
+  test('failNext 429 answers with Retry-After and leaves the refresh token usable', async () => {
+    // Prepare
+    const grant = zoom.authorize('zoomUserA');
+    zoom.failNext(1, { status: 429, retryAfterSeconds: 7 });
+
+    // Act
+    const throttled = await refresh(zoom, grant.refresh_token);
+    const retried = await refresh(zoom, grant.refresh_token);
+
+    // Assess
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('retry-after')).toBe('7');
+    expect(retried.status).toBe(200);
+    expect(zoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 0 });
+  });
+
+  test('failNext 503 answers a JSON error for the next N requests only', async () => {
+    // Prepare
+    const grant = zoom.authorize('zoomUserA');
+    zoom.failNext(2, { status: 503 });
+
+    // Act
+    const first = await refresh(zoom, grant.refresh_token);
+    const second = await refresh(zoom, grant.refresh_token);
+    const third = await refresh(zoom, grant.refresh_token);
+
+    // Assess
+    expect([first.status, second.status, third.status]).toEqual([503, 503, 200]);
+    expect(typeof first.json.error).toBe('string');
+  });
+
+  test("failNext 'hang' never answers, so the client's timeout fires", async () => {
+    // Prepare
+    const grant = zoom.authorize('zoomUserA');
+    zoom.failNext(1, 'hang');
+
+    // Act
+    const hung = refresh(zoom, grant.refresh_token, { signal: AbortSignal.timeout(200) });
+
+    // Assess
+    await expect(hung).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(zoom.currentRefreshToken('zoomUserA')).toBe(grant.refresh_token);
+  });
+
+  test('the fake-only /fake/authorize route mints a grant', async () => {
+    // Act
+    const response = await fetch(`${zoom.url}/fake/authorize?zoom_user_id=demoUser&expires_in=600`, { method: 'POST' });
+    const body = (await response.json()) as any;
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(body.expires_in).toBe(600);
+    expect(zoom.verifyAccessToken(body.access_token)?.zoomUserId).toBe('demoUser');
+    expect(zoom.currentRefreshToken('demoUser')).toBe(body.refresh_token);
+  });
+});
+
+/** A tiny stand-in for the project's callback endpoint: answers what `answer` says, counts calls. */
+interface CallbackServer {
+  url(userId: string): string;
+  calls: number;
+  answer: (userId: string) => { status?: number; contentType?: string; body?: string; delayMs?: number } | 'hang';
+  close(): Promise<void>;
+}
+
+async function startCallbackServer(tokens: Map<string, string>): Promise<CallbackServer> {
+  const callback: CallbackServer = {
+    calls: 0,
+    url: () => '',
+    answer: (userId) => ({ body: tokens.get(userId) ?? '' }),
+    close: async () => undefined,
+  };
+  const server: Server = createServer((req, res) => {
+    callback.calls++;
+    const userId = new URL(req.url ?? '/', 'http://x').searchParams.get('user') ?? '';
+    const answer = callback.answer(userId);
+    if (answer === 'hang') return;
+    setTimeout(() => {
+      res.writeHead(answer.status ?? 200, { 'content-type': answer.contentType ?? 'text/plain; charset=utf-8' });
+      res.end(answer.body ?? tokens.get(userId) ?? '');
+    }, answer.delayMs ?? 0);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  callback.url = (userId) => `http://127.0.0.1:${port}/callback?user=${encodeURIComponent(userId)}&sig=abc`;
+  callback.close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return callback;
+}
+
+describe('fake Recall API', () => {
+  let zoom: FakeZoom;
+  let recall: FakeRecall;
+  let callback: CallbackServer;
+  const tokens = new Map<string, string>();
+
+  beforeEach(async () => {
+    zoom = await startFakeZoom({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+    recall = await startFakeRecall({ verifyAccessToken: zoom.verifyAccessToken, callbackTimeoutMs: 500 });
+    tokens.clear();
+    callback = await startCallbackServer(tokens);
+  });
+  afterEach(async () => {
+    await Promise.all([recall.close(), zoom.close(), callback.close()]);
+  });
+
+  function authorizeUser(zoomUserId: string, expiresInSeconds?: number): void {
+    tokens.set(zoomUserId, zoom.authorize(zoomUserId, { expiresInSeconds }).access_token);
+  }
+
+  async function api(
+    method: string,
+    path: string,
+    options: { body?: unknown; key?: string | null; idempotencyKey?: string; signal?: AbortSignal } = {},
+  ): Promise<{ status: number; headers: Headers; json: any }> {
+    const headers: Record<string, string> = {};
+    if (options.key !== null) headers.authorization = `Token ${options.key ?? API_KEY}`;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
+    const url = path.startsWith('http') ? path : `${recall.url}${path}`;
+    const response = await fetch(url, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      signal: options.signal,
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : undefined };
+  }
+
+  function createCredential(zoomUserId: string, options: { app?: string; idempotencyKey?: string } = {}) {
+    return api('POST', '/api/v2/zoom-oauth-credentials/', {
+      body: { oauth_app: options.app ?? APP, access_token_callback_url: callback.url(zoomUserId) },
+      idempotencyKey: options.idempotencyKey,
+    });
+  }
+
+  test('create calls the callback during the request and accepts a valid token', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+
+    // Act
+    const created = await createCredential('zoomUserA');
+    const fetched = await api('GET', `/api/v2/zoom-oauth-credentials/${created.json.id}/`);
+
+    // Assess
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({
+      oauth_app: APP,
+      user_id: 'zoomUserA',
+      account_id: null,
+      access_token_callback_url: callback.url('zoomUserA'),
+      status: 'healthy',
+    });
+    expect(created.json.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number.isNaN(Date.parse(created.json.created_at))).toBe(false);
+    expect(created.json).toHaveProperty('meeting_sync_status');
+    expect(callback.calls).toBe(1);
+    expect(fetched.status).toBe(200);
+    expect(fetched.json).toEqual(created.json);
+    expect(recall.credentials().map((c) => c.id)).toEqual([created.json.id]);
+  });
+
+  test.each([
+    ['a non-200 answer', { status: 500, body: 'boom' }, /500/],
+    ['a JSON content type', { contentType: 'application/json' }, /text\/plain/],
+  ])('create rejects %s from the callback', async (_name, answer, detail) => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    callback.answer = () => answer;
+
+    // Act
+    const created = await createCredential('zoomUserA');
+
+    // Assess
+    expect(created.status).toBe(400);
+    expect(created.json.detail).toMatch(detail);
+    expect(callback.calls).toBe(1);
+    expect(recall.credentials()).toEqual([]);
+  });
+
+  test('create rejects a token fake Zoom does not know', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    callback.answer = (userId) => ({ body: `${tokens.get(userId)}tampered` });
+
+    // Act
+    const created = await createCredential('zoomUserA');
+
+    // Assess
+    expect(created.status).toBe(400);
+    expect(created.json.detail).toMatch(/valid Zoom access token/);
+    expect(recall.credentials()).toEqual([]);
+  });
+
+  test('create rejects a token with under 120 s left', async () => {
+    // Prepare
+    authorizeUser('zoomUserA', 100);
+
+    // Act
+    const created = await createCredential('zoomUserA');
+
+    // Assess
+    expect(created.status).toBe(400);
+    expect(created.json.detail).toMatch(/120 seconds/);
+    expect(recall.credentials()).toEqual([]);
+  });
+
+  test('create rejects a callback that does not answer in time', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    callback.answer = () => 'hang';
+
+    // Act
+    const started = Date.now();
+    const created = await createCredential('zoomUserA');
+
+    // Assess
+    expect(created.status).toBe(400);
+    expect(created.json.detail).toMatch(/did not answer/);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  test('create validates the body with DRF-style field errors', async () => {
+    // Act
+    const missing = await api('POST', '/api/v2/zoom-oauth-credentials/', { body: { access_token_callback_url: 'nope' } });
+
+    // Assess
+    expect(missing.status).toBe(400);
+    expect(missing.json).toEqual({
+      oauth_app: ['This field is required.'],
+      access_token_callback_url: ['Enter a valid URL.'],
+    });
+    expect(callback.calls).toBe(0);
+  });
+
+  test('a second credential for the same Zoom user and app gets the conflict body', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    const first = await createCredential('zoomUserA');
+
+    // Act
+    const second = await createCredential('zoomUserA');
+    const otherApp = await createCredential('zoomUserA', { app: OTHER_APP });
+
+    // Assess
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(400);
+    expect(second.json).toEqual({
+      detail: 'A credential for this Zoom user already exists.',
+      conflicting_zoom_user_id: 'zoomUserA',
+    });
+    expect(otherApp.status).toBe(201);
+    expect(recall.credentials()).toHaveLength(2);
+  });
+
+  test('an idempotent replay returns the cached response without calling the callback again', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    const first = await createCredential('zoomUserA', { idempotencyKey: 'key-1' });
+
+    // Act
+    const replay = await createCredential('zoomUserA', { idempotencyKey: 'key-1' });
+
+    // Assess
+    expect(first.status).toBe(201);
+    expect(replay.status).toBe(201);
+    expect(replay.json).toEqual(first.json);
+    expect(callback.calls).toBe(1);
+    expect(recall.credentials()).toHaveLength(1);
+    expect(recall.requests().filter((r) => r.idempotencyKey === 'key-1')).toHaveLength(2);
+  });
+
+  test('a duplicate while the first request is still running gets 409', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    callback.answer = () => ({ delayMs: 300 });
+
+    // Act
+    const first = createCredential('zoomUserA', { idempotencyKey: 'key-2' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const duplicate = await createCredential('zoomUserA', { idempotencyKey: 'key-2' });
+
+    // Assess
+    expect(duplicate.status).toBe(409);
+    expect((await first).status).toBe(201);
+    expect(callback.calls).toBe(1);
+  });
+
+  test('list filters and paginates with full next/previous URLs', async () => {
+    // Prepare
+    for (const user of ['u1', 'u2', 'u3']) {
+      authorizeUser(user);
+      expect((await createCredential(user)).status).toBe(201);
+    }
+    expect((await createCredential('u1', { app: OTHER_APP })).status).toBe(201);
+
+    // Act
+    const page1 = await api('GET', `/api/v2/zoom-oauth-credentials/?oauth_app=${APP}`);
+    const page2 = await api('GET', page1.json.next);
+    const back = await api('GET', page2.json.previous);
+    const byUser = await api('GET', `/api/v2/zoom-oauth-credentials/?user_id=u1`);
+    const badCursor = await api('GET', `/api/v2/zoom-oauth-credentials/?cursor=garbage`);
+
+    // Assess
+    expect(page1.status).toBe(200);
+    expect(page1.json.previous).toBeNull();
+    expect(page1.json.results.map((c: any) => c.user_id)).toEqual(['u1', 'u2']);
+    expect(page1.json.next).toMatch(new RegExp(`^${recall.url}/api/v2/zoom-oauth-credentials/\\?.*cursor=`));
+    expect(page1.json.next).toContain(`oauth_app=${APP}`);
+    expect(page2.json.results.map((c: any) => c.user_id)).toEqual(['u3']);
+    expect(page2.json.next).toBeNull();
+    expect(back.json.results.map((c: any) => c.user_id)).toEqual(['u1', 'u2']);
+    expect(byUser.json.results.map((c: any) => c.oauth_app).sort()).toEqual([APP, OTHER_APP].sort());
+    expect(byUser.json.next).toBeNull();
+    expect(badCursor.status).toBe(404);
+  });
+
+  test('delete answers 204, then the credential is gone (404)', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    const created = await createCredential('zoomUserA');
+    const path = `/api/v2/zoom-oauth-credentials/${created.json.id}/`;
+
+    // Act
+    const deleted = await api('DELETE', path);
+    const deletedAgain = await api('DELETE', path);
+    const fetched = await api('GET', path);
+
+    // Assess
+    expect(deleted.status).toBe(204);
+    expect(deletedAgain.status).toBe(404);
+    expect(deletedAgain.json).toEqual({ detail: 'Not found.' });
+    expect(fetched.status).toBe(404);
+    expect(recall.credentials()).toEqual([]);
+  });
+
+  test('a wrong or missing API key gets 401', async () => {
+    // Act
+    const wrong = await api('GET', '/api/v2/zoom-oauth-credentials/', { key: 'wrong-key' });
+    const missing = await api('GET', '/api/v2/zoom-oauth-credentials/', { key: null });
+
+    // Assess
+    expect(wrong.status).toBe(401);
+    expect(wrong.json).toEqual({ detail: 'Invalid token.' });
+    expect(missing.status).toBe(401);
+  });
+
+  test('failNext 429 carries Retry-After; 5xx and hang follow', async () => {
+    // Prepare
+    recall.failNext(1, { status: 429, retryAfterSeconds: 3 });
+    recall.failNext(1, { status: 502 });
+    recall.failNext(1, 'hang');
+
+    // Act
+    const throttled = await api('GET', '/api/v2/zoom-oauth-credentials/');
+    const badGateway = await api('GET', '/api/v2/zoom-oauth-credentials/');
+    const hung = api('GET', '/api/v2/zoom-oauth-credentials/', { signal: AbortSignal.timeout(200) });
+    await expect(hung).rejects.toMatchObject({ name: 'TimeoutError' });
+    const afterwards = await api('GET', '/api/v2/zoom-oauth-credentials/');
+
+    // Assess
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('retry-after')).toBe('3');
+    expect(badGateway.status).toBe(502);
+    expect(afterwards.status).toBe(200);
+    expect(recall.requests().map((r) => r.method)).toEqual(['GET', 'GET', 'GET', 'GET']);
+  });
+
+  test('fetchToken calls the callback like Recall and marks the credential unhealthy when it fails', async () => {
+    // Prepare
+    authorizeUser('zoomUserA');
+    const created = await createCredential('zoomUserA');
+
+    // Act
+    const healthy = await recall.fetchToken(created.json.id);
+    zoom.revoke('zoomUserA');
+    const revoked = await recall.fetchToken(created.json.id);
+    const unhealthy = await api('GET', '/api/v2/zoom-oauth-credentials/?status=unhealthy');
+
+    // Assess
+    expect(healthy).toMatchObject({ status: 200, body: tokens.get('zoomUserA') });
+    expect(healthy.problem).toBeUndefined();
+    expect(healthy.contentType).toMatch(/^text\/plain/);
+    expect(revoked.problem).toMatch(/valid Zoom access token/);
+    expect(unhealthy.json.results.map((c: any) => c.id)).toEqual([created.json.id]);
+    expect(callback.calls).toBe(3);
+  });
+});

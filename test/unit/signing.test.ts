@@ -1,0 +1,63 @@
+import { InvalidSignatureError } from '../../functions/domain/errors';
+import { parseKeyring, signCallbackUrl, verifyCallbackSignature } from '../../functions/domain/signing';
+
+const keyring = parseKeyring(JSON.stringify({ active: 'k2', k1: 'a'.repeat(40), k2: 'b'.repeat(40) }));
+
+function paramsOf(url: URL) {
+  return { userId: url.searchParams.get('user_id')!, keyId: url.searchParams.get('kid')!, signature: url.searchParams.get('sig')! };
+}
+
+describe('signed callback URLs', () => {
+  it('signs with the active key and verifies back to the user id', () => {
+    // Prepare / Act
+    const url = signCallbackUrl('https://example.test/base/', 'user-0001', keyring);
+    // Assess
+    expect(url.origin + url.pathname).toBe('https://example.test/base/zoom/token');
+    expect(url.searchParams.get('kid')).toBe('k2');
+    expect(url.searchParams.get('sig')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(verifyCallbackSignature(paramsOf(url), keyring)).toBe('user-0001');
+  });
+
+  it('keeps URLs signed with an older key working while that key is in the keyring', () => {
+    // Prepare
+    const old = parseKeyring(JSON.stringify({ active: 'k1', k1: 'a'.repeat(40) }));
+    const url = signCallbackUrl('https://example.test', 'u1', old);
+    // Act / Assess
+    expect(verifyCallbackSignature(paramsOf(url), keyring)).toBe('u1');
+    const retired = parseKeyring(JSON.stringify({ active: 'k2', k2: 'b'.repeat(40) }));
+    expect(() => verifyCallbackSignature(paramsOf(url), retired)).toThrow(InvalidSignatureError);
+  });
+
+  it.each([
+    ['another user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'user-0002' })],
+    ['another key id', (p: ReturnType<typeof paramsOf>) => ({ ...p, keyId: 'k1' })],
+    ['an unknown key id', (p: ReturnType<typeof paramsOf>) => ({ ...p, keyId: 'k9' })],
+    ['a flipped signature character', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: (p.signature[0] === 'A' ? 'B' : 'A') + p.signature.slice(1) })],
+    ['a truncated signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: p.signature.slice(0, 42) })],
+    ['padding on the signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: p.signature + '=' })],
+    ['an empty signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: '' })],
+    ['a unicode user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'üser-0001' })],
+    ['a user id with a separator', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'k2:user-0001' })],
+    ['a duplicated user id (joined by the gateway)', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'user-0001,user-0001' })],
+    ['an oversized user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'u'.repeat(10_000) })],
+  ])('rejects %s', (_name, tamper) => {
+    // Prepare
+    const good = paramsOf(signCallbackUrl('https://example.test', 'user-0001', keyring));
+    // Act / Assess
+    expect(() => verifyCallbackSignature(tamper(good), keyring)).toThrow(InvalidSignatureError);
+  });
+
+  it('refuses to sign a user id outside the safe pattern', () => {
+    expect(() => signCallbackUrl('https://example.test', 'a b', keyring)).toThrow(InvalidSignatureError);
+  });
+
+  it.each([
+    ['not JSON', 'nope'],
+    ['no active key id', JSON.stringify({ k1: 'a'.repeat(40) })],
+    ['an active key id that is missing', JSON.stringify({ active: 'k2', k1: 'a'.repeat(40) })],
+    ['a short key', JSON.stringify({ active: 'k1', k1: 'short' })],
+    ['a bad key id', JSON.stringify({ active: 'k 1', 'k 1': 'a'.repeat(40) })],
+  ])('rejects a signing-key secret with %s', (_name, secret) => {
+    expect(() => parseKeyring(secret)).toThrow();
+  });
+});

@@ -84,8 +84,8 @@ export class ZoomTokenStack extends Stack {
       // Users' grants cannot be recreated without each user re-authorizing Zoom.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Sparse: only records that have a refresh token carry due_shard/due_at.
-    // Sharded so the refresher's queries do not pile onto one partition.
+    // Sparse: only active records carry due_shard/due_at, so the refresher never
+    // sees users awaiting re-authorization. Sharded so its queries spread over partitions.
     table.addGlobalSecondaryIndex({
       indexName: DUE_INDEX_NAME,
       partitionKey: { name: 'due_shard', type: AttributeType.STRING },

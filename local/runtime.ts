@@ -226,7 +226,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       DUE_SHARDS: env.DUE_SHARDS ?? '8',
       PUBLIC_BASE_URL: env.PUBLIC_BASE_URL?.trim() || url,
       REFRESH_WINDOW_SECONDS: env.REFRESH_WINDOW_SECONDS ?? '900',
-      ...pick(env, ['RECALL_API_BASE_URL', 'RECALL_API_KEY', 'RECALL_ZOOM_OAUTH_APP_ID', 'ZOOM_TOKEN_URL', 'ZOOM_CLIENT_ID', 'ZOOM_CLIENT_SECRET', 'POWERTOOLS_LOG_LEVEL']),
+      ...pick(env, ['RECALL_API_BASE_URL', 'RECALL_API_KEY', 'RECALL_ZOOM_OAUTH_APP_ID', 'ZOOM_TOKEN_URL', 'ZOOM_CLIENT_ID', 'ZOOM_CLIENT_SECRET', 'POWERTOOLS_LOG_LEVEL', 'RECALL_TIMEOUT_MS', 'RECALL_BUDGET_MS', 'REFRESH_CONCURRENCY']),
       ...demoEnv,
     });
     const handlers: Record<'callback' | 'admin' | 'refresher', Handler> = {

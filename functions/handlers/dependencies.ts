@@ -51,5 +51,7 @@ export function recallClientFromEnv(): RecallClient {
   return createRecallClient({
     baseUrl: urlEnv('RECALL_API_BASE_URL', 'https://us-east-1.recall.ai'),
     apiKey: secretReader(secretSourceEnv('RECALL_API_KEY', 'RECALL_API_KEY_SECRET_ID')),
+    timeoutMs: integerEnv('RECALL_TIMEOUT_MS', 10_000, { min: 100, max: 25_000 }),
+    budgetMs: integerEnv('RECALL_BUDGET_MS', 25_000, { min: 100, max: 28_000 }),
   });
 }

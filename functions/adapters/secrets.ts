@@ -11,7 +11,7 @@ import type { SigningKeyProvider, SigningKeyring } from '../domain/ports';
 
 const SECRET_MAX_AGE_SECONDS = 300;
 
-/** Reads a secret string; `file:` sources (the local runtime's signing keys) are read from disk. */
+/** Reads a secret string: the configured value itself, or Secrets Manager through the Powertools cache. */
 export function secretReader(source: SecretSource): () => Promise<string> {
   if (source.kind === 'value') return async () => source.ref;
   return async () => {
@@ -23,7 +23,7 @@ export function secretReader(source: SecretSource): () => Promise<string> {
 
 /** Signing keys from Secrets Manager (AWS) or a JSON file in the data directory (local runtime). */
 export function signingKeyProvider(source: { secretId: string } | { file: string }): SigningKeyProvider {
-  const read = 'file' in source ? () => readFile(source.file, 'utf8') : secretReader({ kind: 'secrets-manager', ref: source.secretId });
+  const read = 'file' in source ? cachedFileReader(source.file) : secretReader({ kind: 'secrets-manager', ref: source.secretId });
   let parsed: { raw: string; keyring: SigningKeyring } | undefined;
   return {
     async keyring() {
@@ -32,5 +32,18 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
       if (parsed?.raw !== raw) parsed = { raw, keyring: parseKeyring(raw) };
       return parsed.keyring;
     },
+  };
+}
+
+/** The local runtime's key file, re-read at most every few seconds so edits apply without a restart. */
+function cachedFileReader(path: string, maxAgeMs = 5_000): () => Promise<string> {
+  let cached: { value: Promise<string>; readAt: number } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.readAt > maxAgeMs) {
+      cached = { value: readFile(path, 'utf8'), readAt: now };
+      cached.value.catch(() => (cached = undefined));
+    }
+    return cached.value;
   };
 }

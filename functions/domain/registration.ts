@@ -88,7 +88,9 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
 
   const callbackUrl = signCallbackUrl(deps.publicBaseUrl, user.userId, keyring).toString();
   // Stable across this request's retries (Recall replays a completed duplicate), new for new tokens.
-  const idempotencyKey = uuidFrom(`${user.userId}:${user.tokenGeneration}:${keyring.activeKeyId}`);
+  // createdAt tells a re-created user (tokenGeneration back at 1) from the deleted one: otherwise
+  // Recall would replay the deleted credential's 201 for up to an hour.
+  const idempotencyKey = uuidFrom(`${user.userId}:${user.createdAt}:${user.tokenGeneration}:${keyring.activeKeyId}`);
   try {
     const credential = await createReplacingConflict(callbackUrl, idempotencyKey, deps);
     return await recordRecall(user.userId, { status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId }, deps);

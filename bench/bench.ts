@@ -1,0 +1,361 @@
+/**
+ * `npm run bench`: figures for the token callback, KMS economy and Lambda bundle sizes.
+ * Prints, asserts nothing (machines are noisy). Everything runs in this one process: the
+ * load generator, the local runtime's HTTP server and handlers, dynalite and the KMS stand-in
+ * share one event loop, so absolute figures are a lower bound on what a Lambda does; the
+ * ratios between them are the interesting part.
+ *
+ * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, get as httpGet } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { build, type Metafile } from 'esbuild';
+import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
+import { TABLE_NAME } from '../local/dynamo';
+import type { KmsCallCounts } from '../local/kms/kms-server';
+
+const ROOT = resolve(__dirname, '..');
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+const REQUESTS = intEnv('BENCH_REQUESTS', 3000);
+const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
+const WARMUP = intEnv('BENCH_WARMUP', 200);
+const USERS = intEnv('BENCH_USERS', 200);
+const KMS_CALLBACKS = intEnv('BENCH_KMS_CALLBACKS', 1000);
+
+// ---------------------------------------------------------------------------------------------
+// Load generation
+
+interface LoadResult {
+  label: string;
+  n: number;
+  failures: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+  rps: number;
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+/**
+ * Runs `n` calls of `once(i)` with `concurrency` workers. `once` resolves true on success.
+ * Latency is measured per call with process.hrtime.bigint(), throughput over the whole run.
+ */
+async function load(label: string, n: number, concurrency: number, once: (i: number) => Promise<boolean>): Promise<LoadResult> {
+  const latencies = new Float64Array(n);
+  let next = 0;
+  let failures = 0;
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const started = process.hrtime.bigint();
+      let ok = false;
+      try {
+        ok = await once(i);
+      } catch {
+        ok = false;
+      }
+      latencies[i] = Number(process.hrtime.bigint() - started) / 1e6;
+      if (!ok) failures++;
+    }
+  };
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  const elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const sorted = latencies.slice().sort();
+  let sum = 0;
+  for (const value of sorted) sum += value;
+  return {
+    label,
+    n,
+    failures,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1],
+    mean: sum / n,
+    rps: n / elapsedSeconds,
+  };
+}
+
+function showLoad(result: LoadResult): void {
+  console.log(
+    `  ${result.label.padEnd(24)} n=${result.n}  p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  max ${ms(result.max)}  mean ${ms(result.mean)}  ` +
+      `${result.rps.toFixed(0)} req/s  failures ${result.failures}`,
+  );
+}
+
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+
+/** One GET over the keep-alive agent; resolves the status and the body. */
+function getText(url: string, agent: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolveAnswer, reject) => {
+    const request = httpGet(url, { agent }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolveAnswer({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
+
+/** One GET whose body is drained unread; resolves the status. */
+function getStatus(url: string, agent: Agent): Promise<number> {
+  return new Promise((resolveStatus, reject) => {
+    const request = httpGet(url, { agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolveStatus(response.statusCode ?? 0));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+async function register(runtime: LocalRuntime, userId: string): Promise<{ callbackUrl: string; accessToken: string }> {
+  const grant = runtime.fakeZoom!.authorize(`zoom-${userId}`);
+  const answer = await fetch(`${runtime.url}/users/${encodeURIComponent(userId)}/zoom-credential`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${runtime.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(grant),
+  });
+  const body = await answer.text();
+  if (answer.status !== 201 && answer.status !== 200) throw new Error(`registering ${userId}: HTTP ${answer.status} ${body.slice(0, 200)}`);
+  const credential = runtime.fakeRecall!.credentials().find((c) => new URL(c.access_token_callback_url).searchParams.get('user_id') === userId);
+  if (!credential) throw new Error(`registering ${userId}: fake Recall holds no credential (recall status: ${body.slice(0, 200)})`);
+  return { callbackUrl: credential.access_token_callback_url, accessToken: grant.access_token };
+}
+
+function showKms(label: string, counts: KmsCallCounts, per?: { n: number; unit: string }): string {
+  const scale = per ? 1000 / per.n : 1;
+  const f = (value: number) => (per ? (value * scale).toFixed(value * scale % 1 ? 2 : 0) : String(value));
+  const line = `total ${f(counts.total)} (GenerateDataKey ${f(counts.GenerateDataKey)}, Decrypt ${f(counts.Decrypt)}, Encrypt ${f(counts.Encrypt)})`;
+  console.log(`  ${label.padEnd(44)} ${line}${per ? ` per 1,000 ${per.unit}` : ''}`);
+  return line;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundles
+
+/** The options of lib/token-function.ts (NodejsFunction bundling), for esbuild's JS API. */
+const ENTRIES = ['callback', 'admin', 'refresher'];
+const BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+interface BundleResult {
+  entry: string;
+  bytes: number;
+  gzip: number;
+  mapBytes: number;
+  inputs: number;
+  topFiles: Array<[string, number]>;
+  topPackages: Array<[string, number]>;
+}
+
+/** `node_modules/@scope/name/…` → `@scope/name`; project files → `(project) functions/…`. */
+function packageOf(path: string): string {
+  const parts = path.split('/');
+  const at = parts.lastIndexOf('node_modules');
+  if (at < 0) return `(project) ${parts.slice(0, 2).join('/')}`;
+  const name = parts[at + 1];
+  return name.startsWith('@') ? `${name}/${parts[at + 2]}` : name;
+}
+
+function shortPath(path: string): string {
+  return path.replace(/^.*node_modules\//, '~/');
+}
+
+async function bundle(entry: string, outdir: string): Promise<BundleResult> {
+  const result = await build({
+    entryPoints: [join(ROOT, 'functions', 'handlers', `${entry}.ts`)],
+    absWorkingDir: ROOT,
+    outfile: join(outdir, entry, 'index.mjs'),
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    mainFields: ['module', 'main'],
+    banner: { js: BANNER },
+    external: [],
+    logLevel: 'silent',
+  });
+  const js = result.outputFiles.find((file) => file.path.endsWith('.mjs'))!;
+  const map = result.outputFiles.find((file) => file.path.endsWith('.map'));
+  const meta: Metafile = result.metafile;
+  const output = Object.entries(meta.outputs).find(([path]) => path.endsWith('.mjs'))![1];
+  const files = Object.entries(output.inputs).map(([path, info]) => [path, info.bytesInOutput] as [string, number]);
+  const byPackage = new Map<string, number>();
+  for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
+  const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return {
+    entry,
+    bytes: js.contents.length,
+    gzip: gzipSync(js.contents, { level: 9 }).length,
+    mapBytes: map?.contents.length ?? 0,
+    inputs: files.length,
+    topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
+    topPackages: top([...byPackage.entries()]),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  console.log(`zoom-token-vault bench — node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model.trim() ?? '?'})`);
+  console.log(`requests ${REQUESTS}, concurrency ${CONCURRENCY}, warm-up ${WARMUP}, users ${USERS}, KMS round ${KMS_CALLBACKS} callbacks\n`);
+
+  const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-bench-'));
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let runtime: LocalRuntime | undefined;
+  let dynamo: DynamoDBClient | undefined;
+  const summary: Array<[string, string]> = [];
+
+  try {
+    // 1. The local runtime, fresh.
+    let t = Date.now();
+    runtime = await startLocalRuntime({
+      env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    });
+    console.log(`runtime started in ${Date.now() - t} ms at ${runtime.url} (data ${dataDir})`);
+
+    // 2. One user and its signed callback URL.
+    t = Date.now();
+    const userId = 'bench-user';
+    const { callbackUrl, accessToken } = await register(runtime, userId);
+    console.log(`registered ${userId} in ${Date.now() - t} ms (first registration: cold handlers, first data key)`);
+    const probe = await getText(callbackUrl, agent);
+    if (probe.status !== 200 || probe.body !== accessToken) {
+      console.log(`  WARNING: callback probe answered HTTP ${probe.status}${probe.status === 200 ? ', body is not the registered token' : ''}`);
+    }
+
+    // 3a. The callback over HTTP.
+    console.log(`\n[1] callback over HTTP vs bare DynamoDB GetItem (keep-alive, concurrency ${CONCURRENCY})`);
+    await load('warm-up', WARMUP, CONCURRENCY, async () => (await getStatus(callbackUrl, agent)) === 200);
+    const callback = await load('GET /zoom/token', REQUESTS, CONCURRENCY, async () => (await getStatus(callbackUrl, agent)) === 200);
+    showLoad(callback);
+
+    // 3b. A bare GetItem of the same item against the same dynalite.
+    dynamo = new DynamoDBClient({
+      endpoint: runtime.dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) },
+    });
+    const client = dynamo;
+    const getItem = async () => {
+      const answer = await client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } } }));
+      return answer.Item !== undefined;
+    };
+    await load('warm-up', WARMUP, CONCURRENCY, getItem);
+    const storage = await load('DynamoDB GetItem', REQUESTS, CONCURRENCY, getItem);
+    showLoad(storage);
+    const p50Ratio = callback.p50 / storage.p50;
+    const rpsRatio = callback.rps / storage.rps;
+    console.log(`  callback/GetItem: p50 x${p50Ratio.toFixed(2)}, p99 x${(callback.p99 / storage.p99).toFixed(2)}, req/s x${rpsRatio.toFixed(2)}`);
+    console.log(`  callback overhead over its storage read at p50: ${ms(callback.p50 - storage.p50)}`);
+
+    // 4. KMS economy.
+    console.log(`\n[2] KMS economy (${USERS} users)`);
+    runtime.kms.resetCounts();
+    t = Date.now();
+    const users: string[] = Array.from({ length: USERS }, (_, i) => `bench-${String(i).padStart(4, '0')}`);
+    const urls: string[] = new Array(USERS);
+    let index = 0;
+    const registrar = async () => {
+      for (let i = index++; i < USERS; i = index++) urls[i] = (await register(runtime!, users[i])).callbackUrl;
+    };
+    await Promise.all(Array.from({ length: Math.min(8, USERS) }, registrar));
+    const registerSeconds = (Date.now() - t) / 1000;
+    console.log(`  registered ${USERS} users in ${registerSeconds.toFixed(1)} s (${(USERS / registerSeconds).toFixed(0)}/s, concurrency 8; each includes Recall's validating callback)`);
+    const registrationKms = runtime.kms.counts();
+    showKms(`registration of ${USERS} users`, registrationKms);
+
+    runtime.kms.resetCounts();
+    const spread = await load('round-robin callbacks', KMS_CALLBACKS, CONCURRENCY, async (i) => (await getStatus(urls[i % USERS], agent)) === 200);
+    showLoad(spread);
+    const warmKms = showKms('warm callback container', runtime.kms.counts(), { n: KMS_CALLBACKS, unit: 'callbacks' });
+    summary.push(['KMS / 1,000 callbacks (warm)', warmKms]);
+
+    // A cold container: fresh adapters built the way a handler builds them at module scope
+    // (the runtime set their environment), reading the same users round-robin.
+    const { cipherFromEnv, tokenStoreFromEnv } = await import('../functions/handlers/dependencies');
+    const coldStore = tokenStoreFromEnv();
+    const coldCipher = cipherFromEnv();
+    const dataKeys = new Set<string>();
+    runtime.kms.resetCounts();
+    const cold = await load('cold container reads', KMS_CALLBACKS, CONCURRENCY, async (i) => {
+      const user = await coldStore.get(users[i % USERS]);
+      if (!user) return false;
+      dataKeys.add(Buffer.from(user.sealed.encryptedDataKey).toString('base64'));
+      const tokens = await coldCipher.open(user.userId, user.sealed);
+      return tokens.accessToken.length > 0;
+    });
+    showLoad(cold);
+    const coldKms = showKms('cold container (fresh cipher, get+open)', runtime.kms.counts(), { n: KMS_CALLBACKS, unit: 'reads' });
+    console.log(`  distinct data keys across the ${USERS} records: ${dataKeys.size} (a cold reader pays one Decrypt per data key it meets)`);
+    summary.push(['KMS / 1,000 reads (cold container)', coldKms]);
+    summary.push([`KMS for ${USERS} registrations`, `total ${registrationKms.total} (GenerateDataKey ${registrationKms.GenerateDataKey}, Decrypt ${registrationKms.Decrypt})`]);
+
+    summary.unshift(
+      ['callback p50 / p99 / max', `${ms(callback.p50)} / ${ms(callback.p99)} / ${ms(callback.max)}`],
+      ['callback throughput', `${callback.rps.toFixed(0)} req/s (failures ${callback.failures}/${callback.n})`],
+      ['GetItem p50 / p99 / max', `${ms(storage.p50)} / ${ms(storage.p99)} / ${ms(storage.max)}`],
+      ['GetItem throughput', `${storage.rps.toFixed(0)} req/s (failures ${storage.failures}/${storage.n})`],
+      ['callback/GetItem', `p50 x${p50Ratio.toFixed(2)}, req/s x${rpsRatio.toFixed(2)}`],
+    );
+  } finally {
+    agent.destroy();
+    dynamo?.destroy();
+    await runtime?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  // 5. Bundle sizes (after the runtime is closed, so the builds do not share the CPU with it).
+  console.log('\n[3] Lambda bundles (esbuild, options of lib/token-function.ts: esm, minify, node22, bundle all, sourcemap external)');
+  const outdir = join(tmpdir(), 'zoom-token-vault-bench-out');
+  const bundles: BundleResult[] = [];
+  for (const entry of ENTRIES) bundles.push(await bundle(entry, outdir));
+  for (const b of bundles) {
+    console.log(`  ${b.entry}.ts → index.mjs ${kb(b.bytes)} minified, ${kb(b.gzip)} gzip (map ${kb(b.mapBytes)}), ${b.inputs} input files`);
+    console.log(`    top packages: ${b.topPackages.map(([name, bytes]) => `${name} ${kb(bytes)}`).join(', ')}`);
+    console.log(`    top files:    ${b.topFiles.map(([path, bytes]) => `${path} ${kb(bytes)}`).join(', ')}`);
+    summary.push([`bundle ${b.entry}`, `${kb(b.bytes)} min, ${kb(b.gzip)} gzip`]);
+  }
+
+  // 6. Summary.
+  console.log('\nsummary');
+  const width = Math.max(...summary.map(([name]) => name.length));
+  for (const [name, value] of summary) console.log(`  ${name.padEnd(width)}  ${value}`);
+  console.log(`\ntotal ${((Date.now() - began) / 1000).toFixed(1)} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error('bench failed:', error instanceof Error ? error.stack ?? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,142 @@
+/**
+ * Nothing the service writes (stdout, stderr, console) may hold a token, the callback URL's
+ * signature, the Recall API key, the Zoom client secret or the admin token, even at DEBUG.
+ *
+ * Its own file and runtime: the log level is read once, when the handlers are imported.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import { DEFAULT_FAKE_RECALL_API_KEY } from '../../local/fakes/fake-recall';
+import { DEFAULT_FAKE_ZOOM_CLIENT_SECRET } from '../../local/fakes/fake-zoom';
+
+let runtime: LocalRuntime;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'no-secrets-'));
+  runtime = await startLocalRuntime({
+    env: {
+      DATA_DIR: dataDir,
+      PORT: '0',
+      REFRESH_INTERVAL_SECONDS: '0',
+      RECALL_TIMEOUT_MS: '300',
+      RECALL_BUDGET_MS: '3000',
+      POWERTOOLS_LOG_LEVEL: 'DEBUG',
+    },
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await runtime?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Everything written while `fn` runs, line by line; nothing reaches the terminal meanwhile. */
+async function capture(fn: () => Promise<void>): Promise<string[]> {
+  const chunks: string[] = [];
+  const record = (chunk: unknown) => {
+    chunks.push(typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk));
+    return true;
+  };
+  const spies = [
+    jest.spyOn(process.stdout, 'write').mockImplementation(record as never),
+    jest.spyOn(process.stderr, 'write').mockImplementation(record as never),
+    ...(['log', 'info', 'warn', 'error', 'debug', 'trace'] as const).map((method) =>
+      jest.spyOn(console, method).mockImplementation((...args: unknown[]) => void record(args.map(String).join(' '))),
+    ),
+  ];
+  try {
+    await fn();
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+  return chunks.join('\n').split('\n').filter((line) => line.trim() !== '');
+}
+
+async function call(method: string, path: string, body?: object, token = runtime.adminToken) {
+  const response = await fetch(`${runtime.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: response.status, json: (await response.json().catch(() => undefined)) as any };
+}
+
+test('a full cycle at DEBUG (register with inline refresh, status, access token, callback, failures, dead grant) logs no secret', async () => {
+  // Prepare
+  const zoom = runtime.fakeZoom!;
+  const recall = runtime.fakeRecall!;
+  const userId = 'log-user-1';
+  // 60 s of life: Recall's validation call makes the service refresh at Zoom inline.
+  const grant = zoom.authorize('zoom-log-user', { expiresInSeconds: 60 });
+  const served: string[] = [];
+  let callbackUrl = '';
+
+  // Act
+  const lines = await capture(async () => {
+    const put = await call('PUT', `/users/${userId}/zoom-credential`, grant);
+    expect(put.status).toBe(201);
+    expect((await call('GET', `/users/${userId}/zoom-credential`)).status).toBe(200);
+    const token = await call('GET', `/users/${userId}/zoom-credential/access-token`);
+    expect(token.status).toBe(200);
+    served.push(token.json.access_token);
+    const fetched = await recall.fetchToken(put.json.recall_credential_id);
+    expect(fetched.status).toBe(200);
+    served.push(fetched.body);
+    callbackUrl = recall.credentials().find((c) => c.id === put.json.recall_credential_id)!.access_token_callback_url;
+    // A forged signature, a Recall outage and a rejected token: the warning paths.
+    const forged = new URL(callbackUrl);
+    forged.searchParams.set('sig', 'A'.repeat(43));
+    expect((await fetch(forged)).status).toBe(403);
+    recall.failNext(3, { status: 503 });
+    const other = zoom.authorize('zoom-log-user-2');
+    expect((await call('PUT', '/users/log-user-2/zoom-credential', other)).status).toBe(502);
+    served.push(other.access_token, other.refresh_token);
+    const rejected = { access_token: 'not-a-zoom-token-secret', refresh_token: 'not-a-zoom-refresh-secret', expires_in: 3600 };
+    expect((await call('PUT', '/users/log-user-3/zoom-credential', rejected)).status).toBe(502);
+    // Near expiry with a refresh token Zoom does not know: the inline refresh meets invalid_grant.
+    const dead = { access_token: zoom.authorize('zoom-log-user-4', { expiresInSeconds: 60 }).access_token, refresh_token: 'dead-refresh-secret', expires_in: 60 };
+    expect((await call('PUT', '/users/log-user-4/zoom-credential', dead)).status).toBe(502);
+    served.push(dead.access_token);
+    expect((await call('GET', `/users/${userId}/zoom-credential`, undefined, 'wrong-admin-token')).status).toBe(401);
+  });
+
+  // Assess
+  const sig = new URL(callbackUrl).searchParams.get('sig');
+  expect(sig).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  const refreshed = zoom.currentRefreshToken('zoom-log-user');
+  expect(refreshed).toBeDefined();
+  expect(refreshed).not.toBe(grant.refresh_token); // the inline refresh really happened
+  expect(served[0]).not.toBe(grant.access_token);
+  const secrets: Record<string, string> = {
+    'granted access token': grant.access_token,
+    'granted refresh token': grant.refresh_token,
+    'refreshed refresh token': refreshed!,
+    'served access token': served[0],
+    'callback access token': served[1],
+    'second user access token': served[2],
+    'second user refresh token': served[3],
+    'rejected access token': 'not-a-zoom-token-secret',
+    'rejected refresh token': 'not-a-zoom-refresh-secret',
+    'dead grant access token': served[4],
+    'dead refresh token': 'dead-refresh-secret',
+    'callback signature': sig!,
+    'Recall API key': DEFAULT_FAKE_RECALL_API_KEY,
+    'Zoom client secret': DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
+    'admin token': runtime.adminToken,
+  };
+  expect(lines.length).toBeGreaterThan(5);
+  expect(lines.some((line) => line.includes('user registered'))).toBe(true);
+  expect(lines.some((line) => line.includes('token refreshed'))).toBe(true);
+  expect(lines.some((line) => line.includes('upstream failed'))).toBe(true);
+  expect(lines.some((line) => line.includes('grant is dead'))).toBe(true);
+  const leaks = Object.entries(secrets).flatMap(([name, secret]) => lines.filter((line) => line.includes(secret)).map((line) => `${name}: ${line}`));
+  expect(leaks).toEqual([]);
+  // Token fragments too: a JWT's signature part alone is a leak.
+  for (const token of [grant.access_token, served[0]]) {
+    const jwtSignature = token.split('.')[2];
+    expect(lines.filter((line) => line.includes(jwtSignature))).toEqual([]);
+  }
+});

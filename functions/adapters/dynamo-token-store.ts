@@ -239,14 +239,18 @@ export class DynamoTokenStore implements TokenStore {
 
   /**
    * Field attributes plus the due-index attributes they imply: a user needing re-authorization
-   * leaves the index; a new access-token expiry (of an active user) moves the user in it.
+   * leaves the index; a new access-token expiry, always written with status active, moves the
+   * user in it.
    */
   private withDueAttributes(userId: string, update: UserUpdate): Array<[string, AttributeValue | null]> {
     const attributes = fieldAttributes(update);
     if (update.status === 'reauth_required') {
       attributes.push(['due_shard', null], ['due_at', null]);
-    } else if (typeof update.accessTokenExpiresAt === 'number') {
+    } else if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') {
       attributes.push(['due_shard', str(this.shardOf(userId))], ['due_at', num(update.accessTokenExpiresAt)]);
+    } else if (update.accessTokenExpiresAt !== undefined) {
+      // Without the status the index could take back a user who needs re-authorization.
+      throw new Error('a new access-token expiry must be written together with status active');
     }
     return attributes;
   }

@@ -100,28 +100,24 @@ export class KmsEnvelopeCipher implements TokenCipher {
   }
 
   private async currentWriterKey(): Promise<WriterKey> {
-    const now = this.clock();
-    const pending = this.writerKey;
-    if (pending) {
-      const key = await pending.catch(() => undefined);
-      if (key && now - key.createdAt < this.dataKeyMaxAgeMs && key.uses < this.dataKeyMaxUses) {
+    for (;;) {
+      let pending = this.writerKey;
+      if (!pending) {
+        // One GenerateDataKey serves every concurrent writer that found no usable key.
+        const generating = this.generateDataKey(this.clock());
+        this.writerKey = pending = generating;
+        generating.catch(() => {
+          if (this.writerKey === generating) this.writerKey = undefined;
+        });
+      }
+      const key = await pending;
+      if (this.clock() - key.createdAt < this.dataKeyMaxAgeMs && key.uses < this.dataKeyMaxUses) {
         key.uses += 1;
         return key;
       }
-      // Stale or failed: replace it, unless a concurrent writer already has.
+      // Stale or used up: replace it, unless a concurrent writer already has.
       if (this.writerKey === pending) this.writerKey = undefined;
     }
-    if (!this.writerKey) {
-      // One GenerateDataKey serves every concurrent writer that found no usable key.
-      const generating = this.generateDataKey(now);
-      this.writerKey = generating;
-      generating.catch(() => {
-        if (this.writerKey === generating) this.writerKey = undefined;
-      });
-    }
-    const key = await this.writerKey;
-    key.uses += 1;
-    return key;
   }
 
   private async generateDataKey(now: number): Promise<WriterKey> {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConflictError, NotFoundError, RecallConflictError, UpstreamError } from './errors';
-import type { Clock, RecallClient, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
+import type { Clock, RecallClient, RecallCredential, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
 import { signCallbackUrl } from './signing';
 import type { ErrorNote, RecallRegistration, StoredUser, TokenPair } from './token-record';
 
@@ -92,7 +92,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
   // Recall would replay the deleted credential's 201 for up to an hour.
   const idempotencyKey = uuidFrom(`${user.userId}:${user.createdAt}:${user.tokenGeneration}:${keyring.activeKeyId}`);
   try {
-    const credential = await createReplacingConflict(callbackUrl, idempotencyKey, deps);
+    const credential = await createReplacingConflict(user.userId, callbackUrl, idempotencyKey, deps);
     return await recordRecall(user.userId, { status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId }, deps);
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : undefined;
@@ -108,7 +108,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
 }
 
 /** Recall's conflict answer names the Zoom user but not the credential: find it, delete it, create again, once. */
-async function createReplacingConflict(callbackUrl: string, idempotencyKey: string, deps: RegistrationDeps) {
+async function createReplacingConflict(userId: string, callbackUrl: string, idempotencyKey: string, deps: RegistrationDeps) {
   const create = (key: string) => deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key });
   try {
     return await create(idempotencyKey);
@@ -118,7 +118,10 @@ async function createReplacingConflict(callbackUrl: string, idempotencyKey: stri
       oauthAppId: deps.oauthAppId,
       zoomUserId: error.conflictingZoomUserId ?? error.conflictingZoomAccountId,
     });
-    for (const credential of stale) await deps.recall.deleteZoomOAuthCredential(credential.id);
+    for (const credential of stale) {
+      await deps.recall.deleteZoomOAuthCredential(credential.id);
+      await markReplaced(credential, userId, deps);
+    }
     try {
       // A new key: the first one's conflict answer is cached at Recall.
       return await create(uuidFrom(`${idempotencyKey}:after-conflict`));
@@ -127,6 +130,24 @@ async function createReplacingConflict(callbackUrl: string, idempotencyKey: stri
       throw again;
     }
   }
+}
+
+/**
+ * A deleted stale credential may have belonged to another of our users (the same Zoom user
+ * registered under another id): that user's record must stop claiming a live credential.
+ */
+async function markReplaced(credential: RecallCredential, newOwner: string, deps: RegistrationDeps): Promise<void> {
+  let formerOwner: string | null = null;
+  try {
+    formerOwner = credential.callbackUrl ? new URL(credential.callbackUrl).searchParams.get('user_id') : null;
+  } catch {
+    return;
+  }
+  if (!formerOwner || formerOwner === newOwner) return;
+  const former = await deps.store.get(formerOwner, { consistent: true });
+  if (!former || former.recall.credentialId !== credential.id) return;
+  const note: ErrorNote = { at: deps.clock(), code: 'recall_replaced', message: `the Zoom user's credential at Recall now belongs to user ${newOwner}` };
+  await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps).catch(() => undefined);
 }
 
 async function recordRecall(userId: string, recall: RecallRegistration, deps: RegistrationDeps): Promise<StoredUser> {

@@ -544,5 +544,8 @@ describe('a Zoom user already registered at Recall', () => {
     const posts = requestsSince(before).filter((r) => r.method === 'POST');
     expect(posts[1].idempotencyKey).not.toBe(posts[0].idempotencyKey);
     expect((await recall.fetchToken(b.json.recall_credential_id)).body).toBe(grantB.access_token);
+    // The former owner no longer claims a live credential.
+    const statusA = await call('GET', credentialPath(userA));
+    expect(statusA.json).toMatchObject({ status: 'recall_failed', recall_status: 'failed', recall_last_error: { code: 'recall_replaced' } });
   });
 });

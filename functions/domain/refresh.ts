@@ -116,6 +116,14 @@ export async function refreshUser(userId: string, freshUntil: number, deps: Refr
         logger.info('refresh lost the race; the winner stored new tokens', { userId });
         return { kind: 'fresh', user: current };
       }
+      if (user.lease) {
+        // We took over an expired lease: its holder may have used this very refresh token and still
+        // be storing the new pair. Not proof of a dead grant; the next attempt (no takeover) decides.
+        const unconfirmed: ErrorNote = { at: clock(), code: 'zoom_invalid_grant_after_takeover', message: result.reason ?? result.error };
+        await releaseLease(userId, leased.version, unconfirmed, deps);
+        logger.warn('invalid_grant after taking over an expired lease; not condemning the grant yet', { userId, zoomError: result.error });
+        return { kind: 'retryable', error: 'invalid_grant_after_lease_takeover' };
+      }
       const note: ErrorNote = { at: clock(), code: result.error, message: result.reason ?? result.error };
       try {
         const dead = await store.update(userId, { tokenGeneration: generation }, {
@@ -135,7 +143,7 @@ export async function refreshUser(userId: string, freshUntil: number, deps: Refr
     case 'retryable':
     case 'misconfigured': {
       const note: ErrorNote = { at: clock(), code: result.kind === 'retryable' ? 'zoom_unavailable' : 'zoom_misconfigured', message: result.error };
-      await releaseLease(userId, generation, note, deps);
+      await releaseLease(userId, leased.version, note, deps);
       const log = result.kind === 'retryable' ? logger.warn : logger.error;
       log.call(logger, 'refresh failed', { userId, outcome: result.kind, zoomError: result.error, zoomStatus: result.status });
       return { kind: result.kind, error: result.error };
@@ -177,11 +185,16 @@ async function saveRefreshedTokens(
   }
 }
 
-async function releaseLease(userId: string, generation: number, note: ErrorNote, deps: RefreshDeps): Promise<void> {
+/**
+ * Ends our lease, only if nothing was written since we took it (`leasedVersion`): once our lease
+ * has expired another worker may hold the user's lease, and clearing it would admit a second
+ * concurrent refresh with the same single-use refresh token.
+ */
+async function releaseLease(userId: string, leasedVersion: number, note: ErrorNote, deps: RefreshDeps): Promise<void> {
   try {
-    await deps.store.update(userId, { tokenGeneration: generation }, { lease: null, lastError: note, updatedAt: note.at });
+    await deps.store.update(userId, { version: leasedVersion }, { lease: null, lastError: note, updatedAt: note.at });
   } catch (error) {
-    // The lease expires on its own; nothing is lost.
+    // Taken over or rewritten meanwhile, or a storage error: the lease expires on its own; nothing is lost.
     deps.logger.warn('could not release refresh lease', { userId, error: error instanceof Error ? error.name : String(error) });
   }
 }

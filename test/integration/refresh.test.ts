@@ -347,6 +347,31 @@ describe('refreshing tokens with the real adapters', () => {
       expect(await dueUserIds(24 * 3600_000)).toEqual(['user-slow-store']);
     });
 
+    test('a grant that really is dead is condemned by the attempt after the takeover', async () => {
+      // Prepare: the lease holder died; meanwhile the user revoked the app.
+      await seedUser('user-dead-and-revoked', 'zoom-dead-and-revoked', 200);
+      await store.update('user-dead-and-revoked', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
+      fakeZoom.revoke('zoom-dead-and-revoked');
+      offsetMs += 31_000;
+
+      // Act
+      const takeover = await refreshUser('user-dead-and-revoked', clock() + SERVE_MARGIN_MS, deps());
+      const afterTakeover = (await stored('user-dead-and-revoked')).user;
+      const next = await refreshUser('user-dead-and-revoked', clock() + SERVE_MARGIN_MS, deps());
+
+      // Assess
+      expect(takeover).toEqual({ kind: 'retryable', error: 'invalid_grant_after_lease_takeover' });
+      expect(afterTakeover.status).toBe('active');
+      expect(afterTakeover.lease).toBeUndefined();
+      expect(afterTakeover.lastError).toMatchObject({ code: 'zoom_invalid_grant_after_takeover', message: 'Token has been revoked' });
+      expect(next.kind).toBe('grant_dead');
+      const { user } = await stored('user-dead-and-revoked');
+      expect(user.status).toBe('reauth_required');
+      expect(user.reauthRequired).toMatchObject({ code: 'invalid_grant', message: 'Token has been revoked' });
+      expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 0, invalidGrant: 2 });
+      expect(await dueUserIds(24 * 3600_000)).toEqual([]);
+    });
+
     test('a slow refresher that fails does not end the lease of the worker that took over', async () => {
       // Prepare: A's Zoom call fails (503), but only after A's lease expired and B took it over.
       await seedUser('user-slow-fail', 'zoom-slow-fail', 200);

@@ -273,6 +273,19 @@ describe('ZoomTokenStack with defaults', () => {
     template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/TestVault/zoom-tokens' });
   });
 
+  it('keeps the key policy to the account: no public or cross-account principal', () => {
+    // Prepare
+    const key = Object.values(template.findResources('AWS::KMS::Key'))[0] as Resource;
+    const statements: Array<Record<string, any>> = key.Properties.KeyPolicy.Statement;
+
+    // Assess: the account root administers the key (IAM policies then grant per function, with the
+    // encryption-context condition); nobody else is named in the key policy.
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatchObject({ Effect: 'Allow', Action: 'kms:*', Resource: '*' });
+    expect(JSON.stringify(statements[0].Principal)).toContain(':root');
+    expect(JSON.stringify(statements)).not.toMatch(/"Principal":"\*"|"AWS":"\*"/);
+  });
+
   it('stores tokens in an on-demand table with point-in-time recovery', () => {
     // Assess
     template.hasResource('AWS::DynamoDB::Table', {

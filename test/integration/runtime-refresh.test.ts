@@ -32,6 +32,8 @@ let cipher: KmsEnvelopeCipher;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'runtime-refresh-test-'));
+  // The refresher's metrics (EMF lines on stdout) are not asserted here.
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   runtime = await startLocalRuntime({
     env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
   });
@@ -49,6 +51,7 @@ afterAll(async () => {
   kmsClient?.destroy();
   await runtime?.close();
   await rm(dataDir, { recursive: true, force: true });
+  delete process.env.POWERTOOLS_METRICS_DISABLED;
 });
 
 async function admin(method: string, path: string, body?: object): Promise<{ status: number; json: any }> {

@@ -6,12 +6,14 @@
  * ratios between them are the interesting part.
  *
  * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
- * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000).
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_COLD_STARTS (5).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, get as httpGet } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { build, type Metafile } from 'esbuild';
@@ -164,6 +166,8 @@ const BANNER = "import { createRequire } from 'module'; const require = createRe
 
 interface BundleResult {
   entry: string;
+  /** Where the bundle was written, for the cold-start measurement. */
+  file: string;
   bytes: number;
   gzip: number;
   mapBytes: number;
@@ -212,8 +216,12 @@ async function bundle(entry: string, outdir: string): Promise<BundleResult> {
   const byPackage = new Map<string, number>();
   for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
   const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
+  const file = join(outdir, entry, 'index.mjs');
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, js.contents);
   return {
     entry,
+    file,
     bytes: js.contents.length,
     gzip: gzipSync(js.contents, { level: 9 }).length,
     mapBytes: map?.contents.length ?? 0,
@@ -221,6 +229,44 @@ async function bundle(entry: string, outdir: string): Promise<BundleResult> {
     topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
     topPackages: top([...byPackage.entries()]),
   };
+}
+
+const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 5);
+
+interface ColdStart {
+  importMs: number;
+  firstCallMs: number;
+  processMs: number;
+  status: number;
+}
+
+/** Runs the bundled handler in a new Node process, with the environment the runtime gave the handlers. */
+function coldStart(bundleFile: string, callbackUrl: string): Promise<ColdStart> {
+  const query = Object.fromEntries(new URL(callbackUrl).searchParams);
+  const script = `
+    const t0 = performance.now();
+    const { handler } = await import(${JSON.stringify(pathToFileURL(bundleFile).href)});
+    const t1 = performance.now();
+    const event = { version: '2.0', routeKey: 'GET /zoom/token', rawPath: '/zoom/token', rawQueryString: '', headers: {},
+      queryStringParameters: ${JSON.stringify(query)}, requestContext: { http: { method: 'GET', path: '/zoom/token' } }, isBase64Encoded: false };
+    const deadline = Date.now() + 10000;
+    const context = { functionName: 'callback', awsRequestId: 'cold', getRemainingTimeInMillis: () => deadline - Date.now() };
+    const answer = await handler(event, context);
+    const t2 = performance.now();
+    process.stdout.write(JSON.stringify({ importMs: t1 - t0, firstCallMs: t2 - t1, status: answer.statusCode }));`;
+  const began = process.hrtime.bigint();
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      process.execPath,
+      ['--no-warnings', '--input-type=module', '-e', script],
+      { env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_DEV: 'false' } },
+      (error, stdout) => {
+        if (error) return reject(error);
+        const processMs = Number(process.hrtime.bigint() - began) / 1e6;
+        resolvePromise({ ...(JSON.parse(stdout) as Omit<ColdStart, 'processMs'>), processMs });
+      },
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,8 +281,13 @@ async function main(): Promise<void> {
   let runtime: LocalRuntime | undefined;
   let dynamo: DynamoDBClient | undefined;
   const summary: Array<[string, string]> = [];
+  const outdir = join(tmpdir(), 'zoom-token-vault-bench-out');
+  const bundles: BundleResult[] = [];
 
   try {
+    // 0. The Lambda bundles, built first so a cold start of the real bundle can be measured below.
+    for (const entry of ENTRIES) bundles.push(await bundle(entry, outdir));
+
     // 1. The local runtime, fresh.
     let t = Date.now();
     runtime = await startLocalRuntime({
@@ -322,6 +373,18 @@ async function main(): Promise<void> {
     summary.push(['KMS / 1,000 reads (cold container)', coldKms]);
     summary.push([`KMS for ${USERS} registrations`, `total ${registrationKms.total} (GenerateDataKey ${registrationKms.GenerateDataKey}, Decrypt ${registrationKms.Decrypt})`]);
 
+    // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:
+    // config, clients, Powertools), then its first invocation (Secrets/keys, GetItem, KMS Decrypt).
+    console.log(`\n[2b] callback cold start (fresh node process, the bundled index.mjs, ${COLD_STARTS} runs)`);
+    const callbackBundle = bundles.find((b) => b.entry === 'callback')!;
+    const runs: ColdStart[] = [];
+    for (let i = 0; i < COLD_STARTS; i++) runs.push(await coldStart(callbackBundle.file, callbackUrl));
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const statuses = [...new Set(runs.map((run) => run.status))].join(',');
+    const coldStartFigures = `import ${ms(median(runs.map((r) => r.importMs)))}, first call ${ms(median(runs.map((r) => r.firstCallMs)))}, process total ${ms(median(runs.map((r) => r.processMs)))} (median; HTTP ${statuses})`;
+    console.log(`  ${coldStartFigures}`);
+    summary.push(['callback cold start', coldStartFigures]);
+
     summary.unshift(
       ['callback p50 / p99 / max', `${ms(callback.p50)} / ${ms(callback.p99)} / ${ms(callback.max)}`],
       ['callback throughput', `${callback.rps.toFixed(0)} req/s (failures ${callback.failures}/${callback.n})`],
@@ -336,11 +399,8 @@ async function main(): Promise<void> {
     await rm(dataDir, { recursive: true, force: true });
   }
 
-  // 5. Bundle sizes (after the runtime is closed, so the builds do not share the CPU with it).
+  // 5. Bundle sizes.
   console.log('\n[3] Lambda bundles (esbuild, options of lib/token-function.ts: esm, minify, node22, bundle all, sourcemap external)');
-  const outdir = join(tmpdir(), 'zoom-token-vault-bench-out');
-  const bundles: BundleResult[] = [];
-  for (const entry of ENTRIES) bundles.push(await bundle(entry, outdir));
   for (const b of bundles) {
     console.log(`  ${b.entry}.ts → index.mjs ${kb(b.bytes)} minified, ${kb(b.gzip)} gzip (map ${kb(b.mapBytes)}), ${b.inputs} input files`);
     console.log(`    top packages: ${b.topPackages.map(([name, bytes]) => `${name} ${kb(bytes)}`).join(', ')}`);

@@ -138,3 +138,36 @@ test('50 concurrent callbacks and a sweep on an expiring token: one Zoom refresh
   expect(nextSweep.due).toBe(0);
   expect(zoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
 });
+
+test('the refresher keeps a user fresh over many token lifetimes: every sweep refreshes, no grant is lost', async () => {
+  // Prepare: Zoom hands out access tokens living 600 s, inside the 900 s refresh window, so every
+  // sweep finds the user due — each sweep stands for one token lifetime (an hour with real Zoom).
+  const userId = 'runtime-long-lived-user';
+  const zoomUserId = 'zoom-long-lived';
+  zoom.setAccessTokenTtl(600);
+  const registered = await admin('PUT', `/users/${userId}/zoom-credential`, zoom.authorize(zoomUserId, { expiresInSeconds: 600 }));
+  expect(registered.status).toBe(201);
+  const credentialId = registered.json.recall_credential_id as string;
+  const refreshesBefore = zoom.stats().refreshOk;
+  const served = new Set<string>();
+
+  // Act: 24 lifetimes, Recall asking for a token after each.
+  for (let lifetime = 0; lifetime < 24; lifetime++) {
+    const summary = (await runtime.sweep()) as SweepSummary;
+    expect(summary).toMatchObject({ due: 1, refreshed: 1, grantsDead: 0, failedRetryable: 0, errors: 0 });
+    const fetched = await recall.fetchToken(credentialId);
+    expect(fetched.status).toBe(200);
+    expect(fetched.problem).toBeUndefined();
+    expect(zoom.verifyAccessToken(fetched.body)!.expiresAt - Date.now()).toBeGreaterThan(300_000);
+    served.add(fetched.body);
+  }
+
+  // Assess: 24 refreshes, 24 distinct tokens served, the stored refresh token still Zoom's current one.
+  expect(zoom.stats().refreshOk - refreshesBefore).toBe(24);
+  expect(zoom.stats().invalidGrant).toBe(0);
+  expect(served.size).toBe(24);
+  const stored = await store.get(userId, { consistent: true });
+  expect(stored).toMatchObject({ status: 'active', tokenGeneration: 25 });
+  expect((await cipher.open(userId, stored!.sealed)).refreshToken).toBe(zoom.currentRefreshToken(zoomUserId));
+  zoom.setAccessTokenTtl(3600);
+});

@@ -193,18 +193,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       ? { value: env.ADMIN_TOKEN.trim(), created: false }
       : await ensureFile(join(dataDir, 'admin-token'), () => randomBytes(32).toString('base64url'));
 
-    // Demo mode: fakes for whatever real service is not configured.
+    // Demo mode: fakes for whatever real service is not configured, beside the service's port
+    // (fake Recall PORT+1, fake Zoom PORT+2) and keeping their state in the data directory too.
+    const fakePort = (offset: number) => (requestedPort === 0 ? 0 : requestedPort + offset);
     let fakeZoom: FakeZoom | undefined;
     let fakeRecall: FakeRecall | undefined;
     const demoEnv: Record<string, string> = {};
     if (!env.ZOOM_CLIENT_ID?.trim()) {
-      fakeZoom = await startFakeZoom();
+      fakeZoom = await startFakeZoom({ port: fakePort(2), stateFile: join(dataDir, 'fake-zoom.json') });
       closers.push(() => fakeZoom!.close());
       Object.assign(demoEnv, { ZOOM_TOKEN_URL: fakeZoom.tokenUrl, ZOOM_CLIENT_ID: DEFAULT_FAKE_ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET: DEFAULT_FAKE_ZOOM_CLIENT_SECRET });
     }
     if (!env.RECALL_API_KEY?.trim()) {
       if (!fakeZoom) throw new Error('RECALL_API_KEY is unset: the fake Recall needs the fake Zoom too (unset ZOOM_CLIENT_ID), or set RECALL_API_KEY');
-      fakeRecall = await startFakeRecall({ verifyAccessToken: fakeZoom.verifyAccessToken });
+      fakeRecall = await startFakeRecall({ port: fakePort(1), verifyAccessToken: fakeZoom.verifyAccessToken, stateFile: join(dataDir, 'fake-recall.json') });
       closers.push(() => fakeRecall!.close());
       Object.assign(demoEnv, { RECALL_API_BASE_URL: fakeRecall.url, RECALL_API_KEY: DEFAULT_FAKE_RECALL_API_KEY, RECALL_ZOOM_OAUTH_APP_ID: DEMO_OAUTH_APP_ID });
     }

@@ -11,11 +11,15 @@
  *   `GET .../{id}/`, `DELETE .../{id}/` → 204, unknown → 404 `{"detail":"Not found."}`.
  * Guesses where the docs are silent: list order (oldest first), `meeting_sync_status` value, error wordings.
  *
+ * Optional `stateFile`: credentials (with their list order) and completed idempotency results still within
+ * their hour are loaded from it at start and rewritten (atomically, mode 0600) after every change, so the
+ * fake survives a restart of the local runtime. The request log and injected failures stay in memory.
+ *
  * Never logs tokens or keys (it logs nothing at all).
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, readBody, sendJson } from './http-util';
+import { listen, readBody, readStateFile, sendJson, stateFileError, writeStateFile } from './http-util';
 
 export interface FakeRecallOptions {
   port?: number;
@@ -29,6 +33,11 @@ export interface FakeRecallOptions {
   pageSize?: number;
   /** Optional `whsec_<base64>` secret: when set, callback GETs carry Standard Webhooks signature headers. */
   verificationSecret?: string;
+  /**
+   * Optional JSON file holding the fake's state (credentials, idempotency results): loaded at start when it
+   * exists (an unusable file makes start reject), rewritten after each change. Without it, memory only.
+   */
+  stateFile?: string;
 }
 
 export interface FakeRecallCredential {
@@ -73,18 +82,82 @@ const IDEMPOTENCY_TTL_MS = 60 * 60 * 1000;
 
 type Reply = { status: number; body?: unknown };
 type Idempotent = { running: true } | ({ running: false; at: number } & Reply);
+type StoredCredential = FakeRecallCredential & { seq: number };
+
+/** What `stateFile` holds. Idempotency entries are completed ones only (a running request died with the process). */
+interface FakeRecallState {
+  version: 1;
+  nextSeq: number;
+  credentials: StoredCredential[];
+  idempotency: Array<{ key: string; at: number; status: number; body?: unknown }>;
+}
+
+function loadState(file: string): FakeRecallState | undefined {
+  const raw = readStateFile(file);
+  if (raw === undefined) return undefined;
+  const state = raw as Partial<FakeRecallState> | null;
+  const bad = (why: string) => stateFileError(file, why);
+  if (!state || typeof state !== 'object' || state.version !== 1) throw bad('not a fake Recall state (version 1)');
+  if (!Number.isSafeInteger(state.nextSeq)) throw bad('invalid nextSeq');
+  const isString = (value: unknown) => typeof value === 'string';
+  if (
+    !Array.isArray(state.credentials) ||
+    !state.credentials.every(
+      (c) =>
+        c &&
+        [c.id, c.oauth_app, c.user_id, c.access_token_callback_url, c.created_at, c.meeting_sync_status].every(isString) &&
+        (c.status === 'healthy' || c.status === 'unhealthy') &&
+        Number.isSafeInteger(c.seq),
+    )
+  ) {
+    throw bad('invalid credentials');
+  }
+  if (
+    !Array.isArray(state.idempotency) ||
+    !state.idempotency.every((e) => e && isString(e.key) && Number.isFinite(e.at) && Number.isInteger(e.status))
+  ) {
+    throw bad('invalid idempotency');
+  }
+  return state as FakeRecallState;
+}
 
 export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeRecall> {
   const apiKey = Buffer.from(options.apiKey ?? DEFAULT_FAKE_RECALL_API_KEY);
   const callbackTimeoutMs = options.callbackTimeoutMs ?? 5000;
   const pageSize = options.pageSize ?? 2;
-  const store = new Map<string, FakeRecallCredential & { seq: number }>(); // insertion order = seq order
+  const stateFile = options.stateFile;
+  const saved = stateFile === undefined ? undefined : loadState(stateFile);
+  const store = new Map<string, StoredCredential>(); // insertion order = seq order
   const idempotency = new Map<string, Idempotent>();
   const failures: RecallFailure[] = [];
   const log: Array<{ method: string; path: string; idempotencyKey?: string }> = [];
   const closing = new AbortController();
   let nextSeq = 1;
   let baseUrl = '';
+  if (saved) {
+    for (const credential of [...saved.credentials].sort((a, b) => a.seq - b.seq)) {
+      store.set(credential.id, { ...credential, account_id: null });
+      nextSeq = Math.max(nextSeq, credential.seq + 1);
+    }
+    nextSeq = Math.max(nextSeq, saved.nextSeq);
+    for (const { key, at, status, body } of saved.idempotency) {
+      if (Date.now() - at < IDEMPOTENCY_TTL_MS) idempotency.set(key, { running: false, at, status, body });
+    }
+  }
+
+  /** Rewrites the state file (when configured) after a change; stale idempotency results are left out. */
+  function persist(): void {
+    if (stateFile === undefined) return;
+    const now = Date.now();
+    const completed: FakeRecallState['idempotency'] = [];
+    for (const [key, entry] of idempotency) {
+      if (!entry.running && now - entry.at < IDEMPOTENCY_TTL_MS) {
+        completed.push({ key, at: entry.at, status: entry.status, body: entry.body });
+      }
+    }
+    const state: FakeRecallState = { version: 1, nextSeq, credentials: [...store.values()], idempotency: completed };
+    writeStateFile(stateFile, state);
+  }
 
   /** GETs the callback like Recall does and judges the answer. */
   async function callCallback(url: string): Promise<FetchTokenResult & { zoomUserId?: string }> {
@@ -255,7 +328,11 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
 
     if (isCollection && method === 'POST') {
       const raw = await readBody(req);
-      if (idempotencyKey === undefined) return reply(res, await create(raw, req.headers['content-type']));
+      if (idempotencyKey === undefined) {
+        const result = await create(raw, req.headers['content-type']);
+        if (result.status === 201) persist();
+        return reply(res, result);
+      }
       const previous = idempotency.get(idempotencyKey);
       if (previous?.running) {
         return sendJson(res, 409, { detail: 'A request with this Idempotency-Key is still being processed.' });
@@ -265,6 +342,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       try {
         const result = await create(raw, req.headers['content-type']);
         idempotency.set(idempotencyKey, { running: false, ...result, at: Date.now() });
+        persist();
         return reply(res, result);
       } catch (error) {
         idempotency.delete(idempotencyKey);
@@ -277,6 +355,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       if (!credential) return sendJson(res, 404, { detail: 'Not found.' });
       if (method === 'GET') return sendJson(res, 200, publicView(credential));
       store.delete(itemId);
+      persist();
       return sendJson(res, 204, undefined);
     }
     if (isCollection || itemId !== undefined) {
@@ -295,7 +374,11 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       const credential = store.get(credentialId);
       if (!credential) throw new Error(`fake Recall: no credential ${credentialId}`);
       const { zoomUserId, ...result } = await callCallback(credential.access_token_callback_url);
-      credential.status = result.problem || zoomUserId !== credential.user_id ? 'unhealthy' : 'healthy';
+      const status = result.problem || zoomUserId !== credential.user_id ? 'unhealthy' : 'healthy';
+      if (credential.status !== status) {
+        credential.status = status;
+        if (store.get(credentialId) === credential) persist(); // unless deleted while the callback ran
+      }
       if (!result.problem && zoomUserId !== credential.user_id) {
         result.problem = 'The access token callback returned a token for a different Zoom user.';
       }
@@ -309,7 +392,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
   };
 }
 
-function publicView({ seq: _seq, ...credential }: FakeRecallCredential & { seq: number }): FakeRecallCredential {
+function publicView({ seq: _seq, ...credential }: StoredCredential): FakeRecallCredential {
   return { ...credential };
 }
 

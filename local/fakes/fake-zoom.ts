@@ -11,11 +11,15 @@
  * Fake-only route: `POST /fake/authorize?zoom_user_id=X[&expires_in=S]` mints a fresh grant for X
  * (as if the user had completed the OAuth flow) and answers Zoom's token JSON. Demo use only.
  *
+ * Optional `stateFile`: the signing secret, grants and live access tokens are loaded from it at start
+ * and rewritten (atomically, mode 0600) after every change, so the fake survives a restart of the
+ * local runtime. Counters, injected failures and the TTL setting stay in memory.
+ *
  * Never logs tokens or secrets (it logs nothing at all).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, readBody, sendJson } from './http-util';
+import { listen, readBody, readStateFile, sendJson, stateFileError, writeStateFile } from './http-util';
 
 export interface FakeZoomOptions {
   port?: number;
@@ -24,6 +28,12 @@ export interface FakeZoomOptions {
   clientSecret?: string;
   /** Lifetime of access tokens minted by refreshes and by authorize(). Default 3600. */
   accessTokenTtlSeconds?: number;
+  /**
+   * Optional JSON file holding the fake's state (signing secret, grants, unexpired access tokens):
+   * loaded at start when it exists (an unusable file makes start reject), rewritten after each change.
+   * Without it, everything lives in memory only.
+   */
+  stateFile?: string;
 }
 
 export interface ZoomTokenResponse {
@@ -69,16 +79,80 @@ interface AccessTokenInfo {
   expiresAt: number;
 }
 
+/** What `stateFile` holds. Access tokens are kept by their JWT signature (the HMAC binds it to the rest). */
+interface FakeZoomState {
+  version: 1;
+  signingSecret: string; // base64url
+  grants: Array<{ zoomUserId: string; refreshToken: string; revoked: boolean }>;
+  accessTokens: Array<{ signature: string; zoomUserId: string; expiresAt: number }>;
+}
+
+function loadState(file: string): FakeZoomState | undefined {
+  const raw = readStateFile(file);
+  if (raw === undefined) return undefined;
+  const state = raw as Partial<FakeZoomState> | null;
+  const bad = (why: string) => stateFileError(file, why);
+  if (!state || typeof state !== 'object' || state.version !== 1) throw bad('not a fake Zoom state (version 1)');
+  if (typeof state.signingSecret !== 'string' || Buffer.from(state.signingSecret, 'base64url').length < 32) {
+    throw bad('missing or invalid signingSecret');
+  }
+  if (
+    !Array.isArray(state.grants) ||
+    !state.grants.every(
+      (g) => g && typeof g.zoomUserId === 'string' && typeof g.refreshToken === 'string' && typeof g.revoked === 'boolean',
+    )
+  ) {
+    throw bad('invalid grants');
+  }
+  if (
+    !Array.isArray(state.accessTokens) ||
+    !state.accessTokens.every(
+      (t) => t && typeof t.signature === 'string' && typeof t.zoomUserId === 'string' && Number.isFinite(t.expiresAt),
+    )
+  ) {
+    throw bad('invalid accessTokens');
+  }
+  return state as FakeZoomState;
+}
+
 export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<FakeZoom> {
   const clientId = options.clientId ?? DEFAULT_FAKE_ZOOM_CLIENT_ID;
   const clientSecret = options.clientSecret ?? DEFAULT_FAKE_ZOOM_CLIENT_SECRET;
   let ttlSeconds = options.accessTokenTtlSeconds ?? 3600;
-  const signingSecret = randomBytes(32);
+  const stateFile = options.stateFile;
+  const saved = stateFile === undefined ? undefined : loadState(stateFile);
+  const signingSecret = saved ? Buffer.from(saved.signingSecret, 'base64url') : randomBytes(32);
   const grants = new Map<string, Grant>(); // by zoom user id
   const userByRefreshToken = new Map<string, string>(); // current refresh tokens only
-  const accessTokens = new Map<string, AccessTokenInfo>();
+  const accessTokens = new Map<string, AccessTokenInfo>(); // by JWT signature
+  for (const { zoomUserId, refreshToken, revoked } of saved?.grants ?? []) {
+    grants.set(zoomUserId, { refreshToken, revoked });
+    userByRefreshToken.set(refreshToken, zoomUserId);
+  }
+  for (const { signature, zoomUserId, expiresAt } of saved?.accessTokens ?? []) {
+    if (expiresAt > Date.now()) accessTokens.set(signature, { zoomUserId, expiresAt });
+  }
   const failures: ZoomFailure[] = [];
   const counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
+
+  /** Rewrites the state file (when configured) after a change; expired access tokens are left out. */
+  function persist(): void {
+    if (stateFile === undefined) return;
+    const now = Date.now();
+    const state: FakeZoomState = {
+      version: 1,
+      signingSecret: signingSecret.toString('base64url'),
+      grants: [...grants].map(([zoomUserId, grant]) => ({ zoomUserId, ...grant })),
+      accessTokens: [...accessTokens]
+        .filter(([, info]) => info.expiresAt > now)
+        .map(([signature, info]) => ({ signature, ...info })),
+    };
+    writeStateFile(stateFile, state);
+  }
+
+  function sign(unsigned: string): string {
+    return createHmac('sha256', signingSecret).update(unsigned).digest('base64url');
+  }
 
   function mintAccessToken(zoomUserId: string, lifetimeSeconds: number): { token: string; expiresAt: number } {
     const nowSeconds = Math.floor(Date.now() / 1000);
@@ -100,13 +174,13 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     };
     const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const unsigned = `${encode(header)}.${encode(payload)}`;
-    const signature = createHmac('sha256', signingSecret).update(unsigned).digest('base64url');
+    const signature = sign(unsigned);
     const token = `${unsigned}.${signature}`;
     const expiresAt = (nowSeconds + lifetimeSeconds) * 1000;
     if (accessTokens.size >= 10_000) {
       for (const [old, info] of accessTokens) if (info.expiresAt <= Date.now()) accessTokens.delete(old);
     }
-    accessTokens.set(token, { zoomUserId, expiresAt });
+    accessTokens.set(signature, { zoomUserId, expiresAt });
     return { token, expiresAt };
   }
 
@@ -118,6 +192,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     grants.set(zoomUserId, { refreshToken, revoked: false });
     userByRefreshToken.set(refreshToken, zoomUserId);
     const access = mintAccessToken(zoomUserId, lifetimeSeconds);
+    persist();
     return {
       access_token: access.token,
       token_type: 'bearer',
@@ -202,13 +277,28 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     tokenUrl: `${server.url}/oauth/token`,
     authorize: (zoomUserId, authorizeOptions) => issue(zoomUserId, authorizeOptions?.expiresInSeconds ?? ttlSeconds),
     verifyAccessToken(token) {
-      const info = accessTokens.get(token);
-      return info && info.expiresAt > Date.now() ? { ...info } : undefined;
+      if (typeof token !== 'string') return undefined;
+      const parts = token.split('.');
+      if (parts.length !== 3) return undefined;
+      const info = accessTokens.get(parts[2]);
+      if (!info || info.expiresAt <= Date.now()) return undefined;
+      // Known signature: the token is the minted one only if header and payload are untouched.
+      return sign(`${parts[0]}.${parts[1]}`) === parts[2] ? { ...info } : undefined;
     },
     revoke(zoomUserId) {
       const grant = grants.get(zoomUserId);
-      if (grant) grant.revoked = true;
-      for (const [token, info] of accessTokens) if (info.zoomUserId === zoomUserId) accessTokens.delete(token);
+      let changed = false;
+      if (grant && !grant.revoked) {
+        grant.revoked = true;
+        changed = true;
+      }
+      for (const [signature, info] of accessTokens) {
+        if (info.zoomUserId === zoomUserId) {
+          accessTokens.delete(signature);
+          changed = true;
+        }
+      }
+      if (changed) persist();
     },
     failNext(count, how) {
       for (let i = 0; i < count; i++) failures.push(how);

@@ -4,10 +4,8 @@
  *
  * One runtime for the whole file: the handlers read their configuration once, at import.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import type { LocalRuntime } from '../../local/runtime';
+import { startTestRuntime } from '../support/test-runtime';
 import type { FakeRecall } from '../../local/fakes/fake-recall';
 import type { FakeZoom, ZoomTokenResponse } from '../../local/fakes/fake-zoom';
 
@@ -15,7 +13,6 @@ const HOUR_MS = 3600_000;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 let runtime: LocalRuntime;
-let dataDir: string;
 let zoom: FakeZoom;
 let recall: FakeRecall;
 let userCounter = 0;
@@ -87,24 +84,13 @@ async function drainRecallFailures(): Promise<void> {
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'admin-api-'));
-  runtime = await startLocalRuntime({
-    env: {
-      DATA_DIR: dataDir,
-      PORT: '0',
-      REFRESH_INTERVAL_SECONDS: '0',
-      RECALL_TIMEOUT_MS: '300',
-      RECALL_BUDGET_MS: '3000',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    },
-  });
+  runtime = await startTestRuntime({ RECALL_TIMEOUT_MS: '300', RECALL_BUDGET_MS: '3000' });
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
 }, 30_000);
 
 afterAll(async () => {
   await runtime?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 afterEach(async () => {

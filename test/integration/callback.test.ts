@@ -2,16 +2,13 @@
  * The token callback end to end: the local runtime's HTTP server, the real handler, dynalite and
  * the KMS stand-in over HTTP. Bad input is tried as a new user and as an attacker would.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UpdateItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import type { LocalRuntime } from '../../local/runtime';
+import { startTestRuntime } from '../support/test-runtime';
 import { TABLE_NAME } from '../../local/dynamo';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 let runtime: LocalRuntime;
-let dataDir: string;
 let dynamo: DynamoDBClient;
 const tokens: Record<string, { access_token: string; refresh_token: string }> = {};
 
@@ -40,17 +37,13 @@ function withParams(url: URL, change: (params: URLSearchParams) => void): URL {
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'callback-test-'));
-  runtime = await startLocalRuntime({
-    env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
-  });
+  runtime = await startTestRuntime();
   dynamo = new DynamoDBClient({ endpoint: runtime.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
 });
 
 afterAll(async () => {
   dynamo.destroy();
   await runtime.close();
-  await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('GET /zoom/token', () => {

@@ -2,8 +2,11 @@
  * The fakes must behave like the documented Zoom and Recall APIs, since other tests and the local
  * demo rely on them. These tests talk to them over real loopback HTTP.
  */
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startFakeRecall, type FakeRecall } from '../../local/fakes/fake-recall';
 import { startFakeZoom, type FakeZoom } from '../../local/fakes/fake-zoom';
 
@@ -544,5 +547,157 @@ describe('fake Recall API', () => {
     expect(revoked.problem).toMatch(/valid Zoom access token/);
     expect(unhealthy.json.results.map((c: any) => c.id)).toEqual([created.json.id]);
     expect(callback.calls).toBe(3);
+  });
+});
+
+describe('fakes with a stateFile survive a restart', () => {
+  let dir: string;
+  const running: Array<{ close(): Promise<void> }> = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fakes-state-'));
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((fake) => fake.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function zoomAt(stateFile: string): Promise<FakeZoom> {
+    const zoom = await startFakeZoom({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, stateFile });
+    running.push(zoom);
+    return zoom;
+  }
+
+  async function recallAt(stateFile: string, zoom: FakeZoom): Promise<FakeRecall> {
+    const recall = await startFakeRecall({ verifyAccessToken: zoom.verifyAccessToken, callbackTimeoutMs: 500, stateFile });
+    running.push(recall);
+    return recall;
+  }
+
+  async function api(
+    recall: FakeRecall,
+    method: string,
+    path: string,
+    options: { body?: unknown; idempotencyKey?: string } = {},
+  ): Promise<{ status: number; json: any }> {
+    const headers: Record<string, string> = { authorization: `Token ${API_KEY}` };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
+    const response = await fetch(`${recall.url}${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  }
+
+  test('fake Zoom keeps grants, rotation and live access tokens across a restart', async () => {
+    // Prepare
+    const stateFile = join(dir, 'nested', 'fake-zoom.json');
+    const before = await zoomAt(stateFile);
+    const first = before.authorize('zoomUserA');
+    const rotated = await refresh(before, first.refresh_token);
+    const revokedGrant = before.authorize('zoomUserB');
+    before.revoke('zoomUserB');
+    await before.close();
+
+    // Act
+    const after = await zoomAt(stateFile);
+    const reusedOld = await refresh(after, first.refresh_token);
+    const revokedRefresh = await refresh(after, revokedGrant.refresh_token);
+    const verifiedFirst = after.verifyAccessToken(first.access_token);
+    const verifiedRotated = after.verifyAccessToken(rotated.json.access_token);
+    const current = await refresh(after, rotated.json.refresh_token);
+
+    // Assess
+    expect(rotated.status).toBe(200);
+    expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+    expect((await readdir(join(dir, 'nested'))).filter((name) => name !== 'fake-zoom.json')).toEqual([]);
+    expect(reusedOld.status).toBe(400);
+    expect(reusedOld.json).toEqual({ reason: 'Invalid Token!', error: 'invalid_grant' });
+    expect(revokedRefresh.json.error).toBe('invalid_grant');
+    expect(revokedRefresh.json.reason).toMatch(/revoked/i);
+    expect(after.verifyAccessToken(revokedGrant.access_token)).toBeUndefined();
+    expect(verifiedFirst?.zoomUserId).toBe('zoomUserA');
+    expect(verifiedRotated?.zoomUserId).toBe('zoomUserA');
+    expect(after.verifyAccessToken(first.access_token + 'x')).toBeUndefined();
+    expect(current.status).toBe(200);
+    expect(after.currentRefreshToken('zoomUserA')).toBe(current.json.refresh_token);
+    expect(after.verifyAccessToken(current.json.access_token)?.zoomUserId).toBe('zoomUserA');
+    expect(after.stats()).toEqual({ refreshCalls: 3, refreshOk: 1, invalidGrant: 2 }); // counters start afresh
+  });
+
+  test('fake Recall keeps credentials and idempotent results across a restart', async () => {
+    // Prepare
+    const zoomFile = join(dir, 'fake-zoom.json');
+    const recallFile = join(dir, 'fake-recall.json');
+    const tokens = new Map<string, string>();
+    const callback = await startCallbackServer(tokens);
+    running.push(callback);
+    const zoomBefore = await zoomAt(zoomFile);
+    const recallBefore = await recallAt(recallFile, zoomBefore);
+    tokens.set('zoomUserA', zoomBefore.authorize('zoomUserA').access_token);
+    tokens.set('zoomUserB', zoomBefore.authorize('zoomUserB').access_token);
+    const body = (user: string) => ({ oauth_app: APP, access_token_callback_url: callback.url(user) });
+    const createdA = await api(recallBefore, 'POST', '/api/v2/zoom-oauth-credentials/', {
+      body: body('zoomUserA'),
+      idempotencyKey: 'key-A',
+    });
+    const createdB = await api(recallBefore, 'POST', '/api/v2/zoom-oauth-credentials/', { body: body('zoomUserB') });
+    await Promise.all([recallBefore.close(), zoomBefore.close()]);
+    const callsBefore = callback.calls;
+
+    // Act
+    const zoom = await zoomAt(zoomFile);
+    const recall = await recallAt(recallFile, zoom);
+    const listed = await api(recall, 'GET', '/api/v2/zoom-oauth-credentials/');
+    const fetched = await api(recall, 'GET', `/api/v2/zoom-oauth-credentials/${createdA.json.id}/`);
+    const replay = await api(recall, 'POST', '/api/v2/zoom-oauth-credentials/', {
+      body: body('zoomUserA'),
+      idempotencyKey: 'key-A',
+    });
+    const duplicate = await api(recall, 'POST', '/api/v2/zoom-oauth-credentials/', { body: body('zoomUserA') });
+    const deleted = await api(recall, 'DELETE', `/api/v2/zoom-oauth-credentials/${createdA.json.id}/`);
+    const health = await recall.fetchToken(createdB.json.id);
+    await recall.close();
+    const recallAgain = await recallAt(recallFile, zoom);
+    const listedAgain = await api(recallAgain, 'GET', '/api/v2/zoom-oauth-credentials/');
+
+    // Assess
+    expect([createdA.status, createdB.status]).toEqual([201, 201]);
+    expect((await stat(recallFile)).mode & 0o777).toBe(0o600);
+    expect(listed.status).toBe(200);
+    expect(listed.json.results).toEqual([createdA.json, createdB.json]);
+    expect(fetched.status).toBe(200);
+    expect(fetched.json).toEqual(createdA.json);
+    expect(replay.status).toBe(201);
+    expect(replay.json).toEqual(createdA.json);
+    expect(duplicate.status).toBe(400);
+    expect(duplicate.json.conflicting_zoom_user_id).toBe('zoomUserA');
+    expect(callback.calls).toBe(callsBefore + 2); // the duplicate check and fetchToken, not the replay
+    expect(deleted.status).toBe(204);
+    expect(health.problem).toBeUndefined(); // zoomUserB's access token still verifies after the restart
+    expect(listedAgain.json.results).toEqual([createdB.json]);
+    expect(recallAgain.credentials().map((c) => c.id)).toEqual([createdB.json.id]);
+  });
+
+  test.each([
+    ['not JSON', '{"version": 1, "signingSecret": '],
+    ['JSON of the wrong shape', '{"version": 1, "grants": "nope"}'],
+  ])('a state file that is %s makes start reject with an error naming the file', async (_name, content) => {
+    // Prepare
+    const zoomFile = join(dir, 'broken-zoom.json');
+    const recallFile = join(dir, 'broken-recall.json');
+    await writeFile(zoomFile, content);
+    await writeFile(recallFile, content);
+
+    // Act
+    const zoomStart = startFakeZoom({ stateFile: zoomFile });
+    const recallStart = startFakeRecall({ verifyAccessToken: () => undefined, stateFile: recallFile });
+
+    // Assess
+    await expect(zoomStart).rejects.toThrow(zoomFile);
+    await expect(recallStart).rejects.toThrow(recallFile);
   });
 });

@@ -4,33 +4,19 @@
  *
  * Its own file and runtime: the log level is read once, when the handlers are imported.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import type { LocalRuntime } from '../../local/runtime';
+import { startTestRuntime } from '../support/test-runtime';
 import { DEFAULT_FAKE_RECALL_API_KEY } from '../../local/fakes/fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_SECRET } from '../../local/fakes/fake-zoom';
 
 let runtime: LocalRuntime;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'no-secrets-'));
-  runtime = await startLocalRuntime({
-    env: {
-      DATA_DIR: dataDir,
-      PORT: '0',
-      REFRESH_INTERVAL_SECONDS: '0',
-      RECALL_TIMEOUT_MS: '300',
-      RECALL_BUDGET_MS: '3000',
-      POWERTOOLS_LOG_LEVEL: 'DEBUG',
-    },
-  });
+  runtime = await startTestRuntime({ RECALL_TIMEOUT_MS: '300', RECALL_BUDGET_MS: '3000', POWERTOOLS_LOG_LEVEL: 'DEBUG' });
 }, 30_000);
 
 afterAll(async () => {
   await runtime?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 /** Everything written while `fn` runs, line by line; nothing reaches the terminal meanwhile. */

@@ -52,6 +52,35 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
   return { promise, resolve };
 }
 
+/** A Zoom client whose call reaches Zoom at once but whose answer waits for `release`. */
+function answerHeldBack(zoom: ZoomTokenClient) {
+  const answered = deferred();
+  const release = deferred();
+  const client: ZoomTokenClient = {
+    async refresh(refreshToken, options) {
+      const result = await zoom.refresh(refreshToken, options);
+      answered.resolve();
+      await release.promise;
+      return result;
+    },
+  };
+  return { client, answered, release };
+}
+
+/** A Zoom client that tells which refresh token it was given, then waits for `release` before calling Zoom. */
+function heldBeforeZoom(zoom: ZoomTokenClient) {
+  const atZoom = deferred<string>();
+  const release = deferred();
+  const client: ZoomTokenClient = {
+    async refresh(refreshToken, options) {
+      atZoom.resolve(refreshToken);
+      await release.promise;
+      return zoom.refresh(refreshToken, options);
+    },
+  };
+  return { client, atZoom, release };
+}
+
 /** Runs `task` over `items` with at most `concurrency` at a time. */
 async function inPool<T>(items: T[], concurrency: number, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -227,25 +256,8 @@ describe('refreshing tokens with the real adapters', () => {
     test('still stores its pair; the worker that took over gets invalid_grant, re-reads and serves the winner\'s token', async () => {
       // Prepare: A's Zoom call succeeds at Zoom, but its answer is held back.
       const { tokens: original } = await seedUser('user-slow', 'zoom-slow', 200);
-      const aAnswered = deferred();
-      const releaseA = deferred();
-      const slowZoom: ZoomTokenClient = {
-        async refresh(refreshToken, options) {
-          const result = await zoom.refresh(refreshToken, options);
-          aAnswered.resolve();
-          await releaseA.promise;
-          return result;
-        },
-      };
-      const bAtZoom = deferred<string>();
-      const releaseB = deferred();
-      const gatedZoom: ZoomTokenClient = {
-        async refresh(refreshToken, options) {
-          bAtZoom.resolve(refreshToken);
-          await releaseB.promise;
-          return zoom.refresh(refreshToken, options);
-        },
-      };
+      const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
+      const { client: gatedZoom, atZoom: bAtZoom, release: releaseB } = heldBeforeZoom(zoom);
 
       // Act: A refreshes; its lease expires before its answer comes back; B (a callback) takes over.
       const a = refreshUser('user-slow', clock() + SERVE_MARGIN_MS, deps({ zoom: slowZoom }));
@@ -313,16 +325,7 @@ describe('refreshing tokens with the real adapters', () => {
     test('the worker that took over hears invalid_grant before the slow one stored its pair: no reauth_required verdict', async () => {
       // Prepare: A's refresh succeeds at Zoom and its answer is held back until B has finished.
       const { tokens: original } = await seedUser('user-slow-store', 'zoom-slow-store', 200);
-      const aAnswered = deferred();
-      const releaseA = deferred();
-      const slowZoom: ZoomTokenClient = {
-        async refresh(refreshToken, options) {
-          const result = await zoom.refresh(refreshToken, options);
-          aAnswered.resolve();
-          await releaseA.promise;
-          return result;
-        },
-      };
+      const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
 
       // Act
       const a = refreshUser('user-slow-store', clock() + SERVE_MARGIN_MS, deps({ zoom: slowZoom }));
@@ -376,25 +379,8 @@ describe('refreshing tokens with the real adapters', () => {
       // Prepare: A's Zoom call fails (503), but only after A's lease expired and B took it over.
       await seedUser('user-slow-fail', 'zoom-slow-fail', 200);
       fakeZoom.failNext(1, { status: 503 });
-      const aAnswered = deferred();
-      const releaseA = deferred();
-      const slowZoom: ZoomTokenClient = {
-        async refresh(refreshToken, options) {
-          const result = await zoom.refresh(refreshToken, options);
-          aAnswered.resolve();
-          await releaseA.promise;
-          return result;
-        },
-      };
-      const bAtZoom = deferred<string>();
-      const releaseB = deferred();
-      const gatedZoom: ZoomTokenClient = {
-        async refresh(refreshToken, options) {
-          bAtZoom.resolve(refreshToken);
-          await releaseB.promise;
-          return zoom.refresh(refreshToken, options);
-        },
-      };
+      const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
+      const { client: gatedZoom, atZoom: bAtZoom, release: releaseB } = heldBeforeZoom(zoom);
 
       // Act
       const a = refreshUser('user-slow-fail', clock() + SERVE_MARGIN_MS, deps({ zoom: slowZoom }));

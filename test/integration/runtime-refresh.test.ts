@@ -8,21 +8,18 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DynamoTokenStore } from '../../functions/adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
 import type { SweepSummary } from '../../functions/domain/sweep';
 import { TABLE_NAME } from '../../local/dynamo';
 import type { FakeRecall } from '../../local/fakes/fake-recall';
 import type { FakeZoom } from '../../local/fakes/fake-zoom';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import type { LocalRuntime } from '../../local/runtime';
+import { startTestRuntime } from '../support/test-runtime';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 let runtime: LocalRuntime;
-let dataDir: string;
 let zoom: FakeZoom;
 let recall: FakeRecall;
 let dynamoClient: DynamoDBClient;
@@ -31,12 +28,9 @@ let store: DynamoTokenStore;
 let cipher: KmsEnvelopeCipher;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'runtime-refresh-test-'));
   // The refresher's metrics (EMF lines on stdout) are not asserted here.
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  runtime = await startLocalRuntime({
-    env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
-  });
+  runtime = await startTestRuntime();
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
   // A direct look at the table, for the assertions only.
@@ -50,7 +44,6 @@ afterAll(async () => {
   dynamoClient?.destroy();
   kmsClient?.destroy();
   await runtime?.close();
-  await rm(dataDir, { recursive: true, force: true });
   delete process.env.POWERTOOLS_METRICS_DISABLED;
 });
 

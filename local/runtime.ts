@@ -228,6 +228,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       DUE_SHARDS: env.DUE_SHARDS ?? '8',
       PUBLIC_BASE_URL: env.PUBLIC_BASE_URL?.trim() || url,
       REFRESH_WINDOW_SECONDS: env.REFRESH_WINDOW_SECONDS ?? '900',
+      // CloudWatch metrics (EMF lines) mean nothing locally; POWERTOOLS_METRICS_DISABLED=false shows them.
+      POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       ...pick(env, ['RECALL_API_BASE_URL', 'RECALL_API_KEY', 'RECALL_ZOOM_OAUTH_APP_ID', 'ZOOM_TOKEN_URL', 'ZOOM_CLIENT_ID', 'ZOOM_CLIENT_SECRET', 'POWERTOOLS_LOG_LEVEL', 'RECALL_TIMEOUT_MS', 'RECALL_BUDGET_MS', 'REFRESH_CONCURRENCY']),
       ...demoEnv,
     });
@@ -271,7 +273,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           pathParameters = { userId };
         }
         const event = toApiGatewayEvent(request, requestUrl, route, body, pathParameters);
-        const timeoutMs = route.handler === 'callback' ? 10_000 : 29_000;
+        // The functions' timeouts in lib/zoom-token-stack.ts.
+        const timeoutMs = route.handler === 'callback' ? 20_000 : 29_000;
         const result = (await handlers[route.handler](event, lambdaContext(route.handler, timeoutMs))) as APIGatewayProxyStructuredResultV2;
         send(response, result);
         say(`${route.routeKey} -> ${result.statusCode}`);

@@ -69,8 +69,12 @@ export class KmsEnvelopeCipher implements TokenCipher {
     this.decryptedKeyCacheSize = options.decryptedKeyCacheSize ?? 1_000;
   }
 
+  async prepare(): Promise<void> {
+    await this.currentWriterKey(false);
+  }
+
   async seal(userId: string, tokens: TokenPair): Promise<SealedTokens> {
-    const dataKey = await this.currentWriterKey();
+    const dataKey = await this.currentWriterKey(true);
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', dataKey.plaintext, iv);
     cipher.setAAD(additionalData(FORMAT_VERSION, userId));
@@ -99,7 +103,7 @@ export class KmsEnvelopeCipher implements TokenCipher {
     }
   }
 
-  private async currentWriterKey(): Promise<WriterKey> {
+  private async currentWriterKey(use: boolean): Promise<WriterKey> {
     for (;;) {
       let pending = this.writerKey;
       if (!pending) {
@@ -112,7 +116,7 @@ export class KmsEnvelopeCipher implements TokenCipher {
       }
       const key = await pending;
       if (this.clock() - key.createdAt < this.dataKeyMaxAgeMs && key.uses < this.dataKeyMaxUses) {
-        key.uses += 1;
+        if (use) key.uses += 1;
         return key;
       }
       // Stale or used up: replace it, unless a concurrent writer already has.

@@ -18,6 +18,8 @@ export type Clock = () => number;
 
 /** Seals token pairs for one user: envelope encryption with the user id bound as AAD. */
 export interface TokenCipher {
+  /** Makes sure sealing needs no KMS call for a while: done before a refresh consumes a refresh token. */
+  prepare(): Promise<void>;
   seal(userId: string, tokens: TokenPair): Promise<SealedTokens>;
   open(userId: string, sealed: SealedTokens): Promise<TokenPair>;
 }

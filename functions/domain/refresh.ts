@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
 import type { Clock, Log, TokenCipher, TokenStore, ZoomTokenClient } from './ports';
-import type { ErrorNote, StoredUser, TokenPair } from './token-record';
+import type { ErrorNote, StoredUser, TokenPair, UserUpdate } from './token-record';
 
 export interface RefreshDeps {
   store: TokenStore;
@@ -22,10 +22,16 @@ export interface RefreshDeps {
   logger: Log;
   /** How long a lease admits its owner. Longer than the Zoom timeout plus the write. */
   leaseMs?: number;
+  /**
+   * How long to wait for Zoom. Generous on purpose: giving up on a call Zoom still completes
+   * throws away the only copy of the new refresh token.
+   */
   zoomTimeoutMs?: number;
-  /** How long a successful Zoom answer keeps trying to reach the table. */
-  saveBudgetMs?: number;
+  /** Until when (ms since the epoch) a successful Zoom answer keeps trying to reach the table: the invocation's end. */
+  saveUntil?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Told every outcome, for metrics. */
+  observe?: (outcome: RefreshOutcome['kind']) => void;
 }
 
 export type RefreshOutcome =
@@ -47,7 +53,7 @@ export type RefreshOutcome =
   | { kind: 'unsaved'; error: string };
 
 const DEFAULT_LEASE_MS = 30_000;
-const DEFAULT_ZOOM_TIMEOUT_MS = 8_000;
+export const DEFAULT_ZOOM_TIMEOUT_MS = 8_000;
 const DEFAULT_SAVE_BUDGET_MS = 15_000;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -66,6 +72,12 @@ function leaseHeld(user: StoredUser, now: number): boolean {
  * Never throws for Zoom's or the lease's outcomes; storage errors other than conflicts propagate.
  */
 export async function refreshUser(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+  const outcome = await refreshUnlessFresh(userId, freshUntil, deps);
+  deps.observe?.(outcome.kind);
+  return outcome;
+}
+
+async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
   const { store, clock, logger } = deps;
   const user = await store.get(userId, { consistent: true });
   if (!user) return { kind: 'not_found' };
@@ -84,18 +96,26 @@ export async function refreshUser(userId: string, freshUntil: number, deps: Refr
     return current.accessTokenExpiresAt >= freshUntil ? { kind: 'fresh', user: current } : { kind: 'lease_held', user: current };
   }
 
-  const consumed = await deps.cipher.open(userId, leased.sealed);
-  const result = await deps.zoom.refresh(consumed.refreshToken, { timeoutMs: deps.zoomTimeoutMs ?? DEFAULT_ZOOM_TIMEOUT_MS });
   const generation = leased.tokenGeneration;
+  let consumed: TokenPair;
+  try {
+    consumed = await deps.cipher.open(userId, leased.sealed);
+    // A data key in hand before the refresh token is spent: sealing the answer then needs no KMS call.
+    await deps.cipher.prepare();
+  } catch (error) {
+    // Nothing consumed yet: give the lease back and let the next attempt try again.
+    const note: ErrorNote = { at: clock(), code: 'refresh_setup_failed', message: error instanceof Error ? error.name : 'error' };
+    await releaseLease(userId, leased.version, note, deps);
+    throw error;
+  }
+  const result = await deps.zoom.refresh(consumed.refreshToken, { timeoutMs: deps.zoomTimeoutMs ?? DEFAULT_ZOOM_TIMEOUT_MS });
 
   switch (result.kind) {
     case 'ok': {
       const now = clock();
       const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
-      const sealed = await deps.cipher.seal(userId, tokens);
-      const saved = await saveRefreshedTokens(userId, generation, {
+      const saved = await saveRefreshedTokens(userId, generation, tokens, {
         status: 'active',
-        sealed,
         accessTokenExpiresAt: now + result.expiresInSeconds * 1000,
         tokenGeneration: generation + 1,
         lastRefreshAt: now,
@@ -153,19 +173,24 @@ export async function refreshUser(userId: string, freshUntil: number, deps: Refr
 
 type SaveResult = { kind: 'saved'; user: StoredUser } | { kind: 'superseded' } | { kind: 'unsaved'; error: string };
 
-/** A successful Zoom answer must land: retry transient storage errors until the budget is spent. */
+/**
+ * A successful Zoom answer must land: sealing (KMS) and the write (DynamoDB) are retried on any
+ * error until the invocation's time is spent.
+ */
 async function saveRefreshedTokens(
   userId: string,
   generation: number,
-  update: Parameters<TokenStore['update']>[2],
+  tokens: TokenPair,
+  update: Omit<UserUpdate, 'sealed'>,
   deps: RefreshDeps,
 ): Promise<SaveResult> {
   const sleep = deps.sleep ?? defaultSleep;
-  const deadline = deps.clock() + (deps.saveBudgetMs ?? DEFAULT_SAVE_BUDGET_MS);
+  const deadline = deps.saveUntil ?? deps.clock() + DEFAULT_SAVE_BUDGET_MS;
   let delay = 50;
   for (let attempt = 1; ; attempt++) {
     try {
-      return { kind: 'saved', user: await deps.store.update(userId, { tokenGeneration: generation }, update) };
+      const sealed = await deps.cipher.seal(userId, tokens);
+      return { kind: 'saved', user: await deps.store.update(userId, { tokenGeneration: generation }, { ...update, sealed }) };
     } catch (error) {
       if (error instanceof ConflictError) {
         deps.logger.warn('refreshed tokens superseded by a newer registration; discarded', { userId });

@@ -26,7 +26,9 @@ const FALLBACK_MINIMUM_MS = RECALL_MINIMUM_VALIDITY_MS + 30_000;
 export async function serveAccessToken(userId: string, deps: RefreshDeps, options: ServeOptions): Promise<ServedToken> {
   const { store, clock } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  let user = await store.get(userId);
+  // Consistent: Recall validates a credential right after registration wrote the user, and an
+  // eventually consistent read could miss it (or serve a pair a refresh just replaced).
+  let user = await store.get(userId, { consistent: true });
   if (!user) throw new NotFoundError('unknown user');
 
   // A few rounds at most: each either serves, refreshes, waits or fails.

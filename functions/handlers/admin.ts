@@ -7,6 +7,7 @@
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { urlEnv, requiredEnv } from '../config';
 import { NotFoundError } from '../domain/errors';
@@ -16,7 +17,9 @@ import type { StoredUser } from '../domain/token-record';
 import { parseJsonBody, parseUserId, parseZoomTokens } from './admin-requests';
 import {
   cipherFromEnv,
+  countRefreshOutcomes,
   createLogger,
+  createMetrics,
   recallClientFromEnv,
   signingKeysFromEnv,
   tokenStoreFromEnv,
@@ -25,6 +28,8 @@ import {
 import { adminError, json, noContent, type HttpResult } from './http';
 
 const logger = createLogger();
+const metrics = createMetrics();
+const observe = countRefreshOutcomes(metrics);
 const store = tokenStoreFromEnv();
 const cipher = cipherFromEnv();
 const zoom = zoomClientFromEnv();
@@ -80,7 +85,7 @@ const routes: Record<string, Route> = {
   'GET /users/{userId}/zoom-credential/access-token': async (userId, _event, context) => {
     const token = await serveAccessToken(
       userId,
-      { store, cipher, zoom, logger, clock: Date.now, saveBudgetMs: Math.max(context.getRemainingTimeInMillis() - 10_000, 1_000) },
+      { store, cipher, zoom, logger, clock: Date.now, observe, saveUntil: Date.now() + context.getRemainingTimeInMillis() - 1_000 },
       { deadline: Date.now() + 10_000 },
     );
     return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
@@ -102,4 +107,4 @@ export async function answerAdmin(event: APIGatewayProxyEventV2, context: Pick<C
   }
 }
 
-export const handler = middy(answerAdmin).use(injectLambdaContext(logger));
+export const handler = middy(answerAdmin).use(injectLambdaContext(logger)).use(logMetrics(metrics));

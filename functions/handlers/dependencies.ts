@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
@@ -14,6 +15,7 @@ import { createRecallClient } from '../adapters/recall-client';
 import { secretReader, signingKeyProvider } from '../adapters/secrets';
 import { createZoomTokenClient } from '../adapters/zoom-client';
 import type { RecallClient, SigningKeyProvider, ZoomTokenClient } from '../domain/ports';
+import type { RefreshOutcome } from '../domain/refresh';
 
 export const SERVICE_NAME = 'zoom-token-vault';
 
@@ -21,9 +23,37 @@ export function createLogger(): Logger {
   return new Logger({ serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME', SERVICE_NAME) });
 }
 
+export function createMetrics(): Metrics {
+  return new Metrics({
+    namespace: optionalEnv('POWERTOOLS_METRICS_NAMESPACE', 'ZoomTokenVault'),
+    serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME', SERVICE_NAME),
+  });
+}
+
+/** Refresh outcomes an operator must hear about, as the metrics the stack's alarms watch. */
+const OUTCOME_METRICS: Partial<Record<RefreshOutcome['kind'], string>> = {
+  refreshed: 'InlineRefreshes',
+  grant_dead: 'GrantsDead',
+  misconfigured: 'ZoomMisconfigured',
+  unsaved: 'RefreshResultUnsaved',
+};
+
+export function countRefreshOutcomes(metrics: Metrics): (outcome: RefreshOutcome['kind']) => void {
+  return (outcome) => {
+    const name = OUTCOME_METRICS[outcome];
+    if (name) metrics.addMetric(name, MetricUnit.Count, 1);
+  };
+}
+
+/**
+ * SDK calls never hang a function: a DynamoDB or KMS call that takes longer than this is
+ * abandoned and retried (the SDK's standard retry, at most 3 attempts).
+ */
+const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } };
+
 export function tokenStoreFromEnv(): DynamoTokenStore {
   return new DynamoTokenStore({
-    client: new DynamoDBClient({}),
+    client: new DynamoDBClient(AWS_CLIENT_OPTIONS),
     tableName: requiredEnv('TABLE_NAME'),
     dueIndexName: optionalEnv('DUE_INDEX_NAME', 'due-index'),
     dueShards: integerEnv('DUE_SHARDS', 8, { min: 1, max: 256 }),
@@ -31,7 +61,7 @@ export function tokenStoreFromEnv(): DynamoTokenStore {
 }
 
 export function cipherFromEnv(): KmsEnvelopeCipher {
-  return new KmsEnvelopeCipher({ kms: new KMSClient({}), keyId: requiredEnv('KMS_KEY_ID') });
+  return new KmsEnvelopeCipher({ kms: new KMSClient(AWS_CLIENT_OPTIONS), keyId: requiredEnv('KMS_KEY_ID') });
 }
 
 export function zoomClientFromEnv(): ZoomTokenClient {

@@ -5,6 +5,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   ConfigurationError,
+  ConflictError,
   InvalidSignatureError,
   NotFoundError,
   PayloadTooLargeError,
@@ -61,7 +62,11 @@ export function adminError(error: unknown, logger: Log): HttpResult {
   if (error instanceof PayloadTooLargeError) return json(413, { error: 'payload_too_large', message: error.message });
   if (error instanceof NotFoundError) return json(404, { error: 'not_found', message: 'no credential for this user' });
   if (error instanceof TokenUnavailableError) {
-    return json(409, { error: error.reason, message: error.message });
+    // A dead grant is the user's state (409); a refresh that failed or is under way is ours (503).
+    return json(error.reason === 'reauth_required' ? 409 : 503, { error: error.reason, message: error.message });
+  }
+  if (error instanceof ConflictError) {
+    return json(409, { error: 'concurrent_update', message: 'the user was changed by another request; try again' });
   }
   if (error instanceof UpstreamError) {
     logger.warn('upstream failed', { ...describe(error), upstream: error.upstream, upstreamStatus: error.status });

@@ -4,15 +4,15 @@
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
-import { integerEnv, optionalEnv } from '../config';
+import { integerEnv } from '../config';
 import { sweepDueUsers, type SweepSummary } from '../domain/sweep';
-import { cipherFromEnv, createLogger, SERVICE_NAME, tokenStoreFromEnv, zoomClientFromEnv } from './dependencies';
+import { cipherFromEnv, createLogger, createMetrics, tokenStoreFromEnv, zoomClientFromEnv } from './dependencies';
 
 const logger = createLogger();
-const metrics = new Metrics({ namespace: optionalEnv('POWERTOOLS_METRICS_NAMESPACE', 'ZoomTokenVault'), serviceName: optionalEnv('POWERTOOLS_SERVICE_NAME', SERVICE_NAME) });
+const metrics = createMetrics();
 const store = tokenStoreFromEnv();
 const cipher = cipherFromEnv();
 const zoom = zoomClientFromEnv();

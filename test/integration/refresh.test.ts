@@ -13,7 +13,7 @@ import { DynamoTokenStore, toUser } from '../../functions/adapters/dynamo-token-
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
 import { TokenUnavailableError } from '../../functions/domain/errors';
-import type { Log, SigningKeyProvider, TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
+import type { Log, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
 import { refreshUser, type RefreshDeps } from '../../functions/domain/refresh';
 import { registerUser } from '../../functions/domain/registration';
 import { serveAccessToken } from '../../functions/domain/serve-token';
@@ -609,6 +609,76 @@ describe('refreshing tokens with the real adapters', () => {
     expect(user.tokenGeneration).toBe(2);
     expect(user.lease).toBeUndefined();
     expect(logLines.filter((line) => line.message === 'storing refreshed tokens failed; retrying')).toHaveLength(2);
+  });
+
+  test('a KMS failure while sealing the refreshed pair is retried: the pair still lands', async () => {
+    // Prepare: the first two seals after Zoom answered fail, as a throttled GenerateDataKey would.
+    await seedUser('user-seal-throttled', 'zoom-seal-throttled', 200);
+    let failuresLeft = 2;
+    const flakyCipher: TokenCipher = {
+      prepare: () => cipher.prepare(),
+      open: (userId, sealed) => cipher.open(userId, sealed),
+      async seal(userId, tokens) {
+        if (failuresLeft > 0) {
+          failuresLeft -= 1;
+          const error = new Error('Rate exceeded');
+          error.name = 'ThrottlingException';
+          throw error;
+        }
+        return cipher.seal(userId, tokens);
+      },
+    };
+
+    // Act
+    const outcome = await refreshUser('user-seal-throttled', clock() + SERVE_MARGIN_MS, deps({ cipher: flakyCipher, sleep: async () => undefined }));
+
+    // Assess
+    expect(outcome.kind).toBe('refreshed');
+    expect(failuresLeft).toBe(0);
+    expect(fakeZoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
+    const { user, tokens } = await stored('user-seal-throttled');
+    expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken('zoom-seal-throttled'));
+    expect(user).toMatchObject({ tokenGeneration: 2, status: 'active' });
+    expect(user.lease).toBeUndefined();
+  });
+
+  test('when no data key can be had, Zoom is not called and the lease is given back', async () => {
+    // Prepare
+    await seedUser('user-no-data-key', 'zoom-no-data-key', 200);
+    const before = fakeZoom.currentRefreshToken('zoom-no-data-key');
+    const keyless: TokenCipher = {
+      prepare: async () => {
+        const error = new Error('KMS is unavailable');
+        error.name = 'KMSInternalException';
+        throw error;
+      },
+      open: (userId, sealed) => cipher.open(userId, sealed),
+      seal: (userId, tokens) => cipher.seal(userId, tokens),
+    };
+
+    // Act
+    const attempt = refreshUser('user-no-data-key', clock() + SERVE_MARGIN_MS, deps({ cipher: keyless }));
+
+    // Assess
+    await expect(attempt).rejects.toMatchObject({ name: 'KMSInternalException' });
+    expect(fakeZoom.stats()).toEqual({ refreshCalls: 0, refreshOk: 0, invalidGrant: 0 });
+    const { user, tokens } = await stored('user-no-data-key');
+    expect(tokens.refreshToken).toBe(before);
+    expect(user.lease).toBeUndefined();
+    expect(user.lastError).toMatchObject({ code: 'refresh_setup_failed', message: 'KMSInternalException' });
+  });
+
+  test('outcomes are reported for metrics', async () => {
+    // Prepare
+    await seedUser('user-observed', 'zoom-observed', 200);
+    const seen: string[] = [];
+
+    // Act
+    await refreshUser('user-observed', clock() + SERVE_MARGIN_MS, deps({ observe: (kind) => seen.push(kind) }));
+    await refreshUser('user-observed', clock() + SERVE_MARGIN_MS, deps({ observe: (kind) => seen.push(kind) }));
+
+    // Assess
+    expect(seen).toEqual(['refreshed', 'fresh']);
   });
 
   test('a sweep over 3000 users reads only the 90 due ones from the index, with no scan', async () => {

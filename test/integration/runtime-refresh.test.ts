@@ -28,8 +28,6 @@ let store: DynamoTokenStore;
 let cipher: KmsEnvelopeCipher;
 
 beforeAll(async () => {
-  // The refresher's metrics (EMF lines on stdout) are not asserted here.
-  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   runtime = await startTestRuntime();
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
@@ -44,7 +42,6 @@ afterAll(async () => {
   dynamoClient?.destroy();
   kmsClient?.destroy();
   await runtime?.close();
-  delete process.env.POWERTOOLS_METRICS_DISABLED;
 });
 
 async function admin(method: string, path: string, body?: object): Promise<{ status: number; json: any }> {
@@ -163,4 +160,34 @@ test('the refresher keeps a user fresh over many token lifetimes: every sweep re
   expect(stored).toMatchObject({ status: 'active', tokenGeneration: 25 });
   expect((await cipher.open(userId, stored!.sealed)).refreshToken).toBe(zoom.currentRefreshToken(zoomUserId));
   zoom.setAccessTokenTtl(3600);
+});
+
+test('when Zoom fails and the stored token is too close to expiry: 503 on both the callback and the access-token route', async () => {
+  // Prepare: a registered user whose token has 100 s left (below what Recall would accept) and a failing Zoom.
+  const userId = 'runtime-zoom-down-user';
+  const registered = await admin('PUT', `/users/${userId}/zoom-credential`, zoom.authorize('zoom-down', { expiresInSeconds: 3600 }));
+  expect(registered.status).toBe(201);
+  const user = await store.get(userId, { consistent: true });
+  await store.update(userId, { version: user!.version }, { status: 'active', accessTokenExpiresAt: Date.now() + 100_000 });
+  const callbackUrl = recall.credentials().find((credential) => credential.id === registered.json.recall_credential_id)!.access_token_callback_url;
+  zoom.failNext(2, { status: 503 });
+
+  // Act
+  const viaAdmin = await admin('GET', `/users/${userId}/zoom-credential/access-token`);
+  const viaCallback = await fetch(callbackUrl);
+
+  // Assess
+  expect(viaAdmin.status).toBe(503);
+  expect(viaAdmin.json).toMatchObject({ error: 'refresh_failed' });
+  expect(viaCallback.status).toBe(503);
+  expect(await viaCallback.text()).toBe('token unavailable');
+  const status = await admin('GET', `/users/${userId}/zoom-credential`);
+  expect(status.json).toMatchObject({ status: 'active', last_error: { code: 'zoom_unavailable' } });
+
+  // Act: Zoom is back; Recall asks again.
+  const retried = await fetch(callbackUrl);
+
+  // Assess
+  expect(retried.status).toBe(200);
+  expect(zoom.verifyAccessToken(await retried.text())?.zoomUserId).toBe('zoom-down');
 });

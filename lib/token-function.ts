@@ -50,6 +50,8 @@ export class TokenFunction extends NodejsFunction {
       bundling: {
         format: OutputFormat.ESM,
         minify: true,
+        // Minifying renames classes; keep their names so logged error names stay readable.
+        keepNames: true,
         sourceMap: true,
         // Stack traces map to file:line without shipping the sources in the zip.
         sourcesContent: false,

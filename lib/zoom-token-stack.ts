@@ -1,6 +1,6 @@
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CfnRoute, CfnStage, HttpApi, HttpMethod, HttpRoute, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, IMetric, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
@@ -67,7 +67,21 @@ export interface ZoomTokenStackProps extends StackProps {
   readonly zoomClientSecretArn?: string;
   /** Where alarm notifications go. @default - alarms without notifications */
   readonly alarmEmail?: string;
+  /**
+   * Reserved concurrency of the refresher, 0 to 10. 1 keeps two sweeps from ever
+   * running at once; 0 reserves nothing, for accounts whose concurrency quota is
+   * still 10, where any reservation fails to deploy.
+   * @default 1
+   */
+  readonly refresherReservedConcurrency?: number;
+  /** Steady-state requests per second the public callback route `GET /zoom/token` accepts. @default 50 */
+  readonly callbackThrottleRate?: number;
+  /** Burst of requests the public callback route accepts. @default 100 */
+  readonly callbackThrottleBurst?: number;
 }
+
+/** Per-route throttling of the admin routes, apart from the public callback route's. */
+export const ADMIN_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
 
 export class ZoomTokenStack extends Stack {
   constructor(scope: Construct, id: string, props: ZoomTokenStackProps = {}) {
@@ -148,12 +162,15 @@ export class ZoomTokenStack extends Stack {
       resources: secrets.map((secret) => secret.secretArn),
     });
 
-    // Recall gives the callback 5 s; 1024 MB buys a faster cold start.
+    // Recall stops waiting for the answer after 5 s, but a token refreshed inline
+    // must still be stored after that, or the user's new refresh token is lost:
+    // 20 s leaves room for that, and the handler computes its own deadlines
+    // (answer Recall, finish storing) from the remaining time. 1024 MB buys a faster cold start.
     const callbackFunction = new TokenFunction(this, 'CallbackFunction', {
       serviceName: config.serviceName,
       entry: 'callback',
       description: 'Returns a Zoom access token to Recall.ai for a signed callback URL',
-      timeout: Duration.seconds(6),
+      timeout: Duration.seconds(20),
       memorySize: 1024,
       environment: {
         ...sharedEnvironment,
@@ -192,7 +209,9 @@ export class ZoomTokenStack extends Stack {
     adminFunction.addToRolePolicy(useTokenKey());
     adminFunction.addToRolePolicy(readSecrets(signingKeysSecret, recallApiKeySecret, zoomClientSecret));
 
-    // Reserved concurrency 1: two sweeps never race each other over the same records.
+    // Reserved concurrency 1 (the default): two sweeps never race each other over the
+    // same records. 0 drops the reservation, for accounts whose quota can't spare one;
+    // the records' leases still keep overlapping sweeps from refreshing a token twice.
     // Timeout at most the interval, so a sweep is over before the next one is due.
     const refresherFunction = new TokenFunction(this, 'RefresherFunction', {
       serviceName: config.serviceName,
@@ -200,7 +219,7 @@ export class ZoomTokenStack extends Stack {
       description: 'Refreshes Zoom tokens that expire within the refresh window',
       timeout: Duration.minutes(Math.min(5, config.refreshIntervalMinutes)),
       memorySize: 512,
-      reservedConcurrentExecutions: 1,
+      reservedConcurrentExecutions: config.refresherReservedConcurrency || undefined,
       environment: {
         ...sharedEnvironment,
         REFRESH_WINDOW_SECONDS: String(config.refreshWindowSeconds),
@@ -231,11 +250,11 @@ export class ZoomTokenStack extends Stack {
       // Created below, to set throttling and access logs on it.
       createDefaultStage: false,
     });
-    new HttpStage(this, 'DefaultStage', {
+    const stage = new HttpStage(this, 'DefaultStage', {
       httpApi: api,
       stageName: '$default',
       autoDeploy: true,
-      // The callback route is public; cap what anyone can make it cost.
+      // Routes without their own limits below (none today) fall back to these.
       throttle: { rateLimit: 50, burstLimit: 100 },
       accessLogSettings: {
         destination: new LogGroupLogDestination(new LogGroup(this, 'ApiAccessLogs', {
@@ -260,7 +279,7 @@ export class ZoomTokenStack extends Stack {
     adminFunction.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
 
     // Recall calls this with a plain GET; the HMAC signature in the URL is the authorization.
-    api.addRoutes({
+    const callbackRoutes = api.addRoutes({
       path: '/zoom/token',
       methods: [HttpMethod.GET],
       integration: new HttpLambdaIntegration('CallbackIntegration', callbackFunction),
@@ -268,18 +287,33 @@ export class ZoomTokenStack extends Stack {
 
     const adminIntegration = new HttpLambdaIntegration('AdminIntegration', adminFunction);
     const iamAuthorizer = new HttpIamAuthorizer();
-    api.addRoutes({
+    const adminRoutes = api.addRoutes({
       path: '/users/{userId}/zoom-credential',
       methods: [HttpMethod.PUT, HttpMethod.GET, HttpMethod.DELETE],
       integration: adminIntegration,
       authorizer: iamAuthorizer,
     });
-    api.addRoutes({
+    adminRoutes.push(...api.addRoutes({
       path: '/users/{userId}/zoom-credential/access-token',
       methods: [HttpMethod.GET],
       integration: adminIntegration,
       authorizer: iamAuthorizer,
-    });
+    }));
+
+    // Per-route limits, so junk requests to the public callback route use up its own
+    // budget instead of starving the admin API. HttpStage has no prop for route
+    // settings; the L1 takes them as a map from route key to settings.
+    const throttleFor = (routes: HttpRoute[], limits: { rateLimit: number; burstLimit: number }) =>
+      Object.fromEntries(routes.map((route) => [routeKeyOf(route), {
+        ThrottlingRateLimit: limits.rateLimit,
+        ThrottlingBurstLimit: limits.burstLimit,
+      }]));
+    (stage.node.defaultChild as CfnStage).routeSettings = {
+      ...throttleFor(callbackRoutes, { rateLimit: config.callbackThrottleRate, burstLimit: config.callbackThrottleBurst }),
+      ...throttleFor(adminRoutes, ADMIN_THROTTLE),
+    };
+    // CloudFormation rejects route settings for routes that don't exist yet.
+    stage.node.addDependency(...callbackRoutes, ...adminRoutes);
 
     // --------------------------------------------------------------- schedule
 
@@ -305,11 +339,11 @@ export class ZoomTokenStack extends Stack {
       statistic: 'Sum',
       period,
     });
-    const alarmOnAny = (id: string, metric: IMetric, description: string) => {
+    const alarmOn = (id: string, metric: IMetric, description: string, threshold = 1) => {
       const alarm = new Alarm(this, id, {
         alarmDescription: description,
         metric,
-        threshold: 1,
+        threshold,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         // No data means nothing ran or nothing went wrong.
@@ -320,14 +354,23 @@ export class ZoomTokenStack extends Stack {
         alarm.addOkAction(new SnsAction(alarmTopic));
       }
     };
-    alarmOnAny('RefresherErrorsAlarm', refresherFunction.metricErrors({ period, statistic: 'Sum' }),
+    // All functions publish GrantsDead, RefreshResultUnsaved and ZoomMisconfigured; the
+    // refresher SweepErrors; the callback one metric per answer it gives Recall.
+    alarmOn('RefresherErrorsAlarm', refresherFunction.metricErrors({ period, statistic: 'Sum' }),
       'The token refresher failed; tokens may expire unrefreshed.');
-    alarmOnAny('CallbackErrorsAlarm', callbackFunction.metricErrors({ period, statistic: 'Sum' }),
-      'The Recall callback failed; bots may fail to join Zoom meetings.');
-    alarmOnAny('GrantsDeadAlarm', vaultMetric('GrantsDead'),
+    alarmOn('SweepErrorsAlarm', vaultMetric('SweepErrors'),
+      'The token refresher could not refresh some records; their tokens may expire unrefreshed.');
+    // Not the callback's Lambda Errors: the handler answers 500 rather than throwing.
+    alarmOn('CallbackServerErrorsAlarm', vaultMetric('CallbackServerErrors'),
+      'The Recall callback answered 500; bots may fail to join Zoom meetings.');
+    alarmOn('CallbackTokenUnavailableAlarm', vaultMetric('CallbackTokenUnavailable'),
+      'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.', 5);
+    alarmOn('GrantsDeadAlarm', vaultMetric('GrantsDead'),
       'Zoom rejected a refresh token: the affected users must authorize Zoom again.');
-    alarmOnAny('RefreshResultUnsavedAlarm', vaultMetric('RefreshResultUnsaved'),
+    alarmOn('RefreshResultUnsavedAlarm', vaultMetric('RefreshResultUnsaved'),
       'A refreshed Zoom token could not be saved; the user\'s grant may be lost.');
+    alarmOn('ZoomMisconfiguredAlarm', vaultMetric('ZoomMisconfigured'),
+      'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).');
 
     // ---------------------------------------------------------------- outputs
 
@@ -354,6 +397,11 @@ export class ZoomTokenStack extends Stack {
   }
 }
 
+/** The `METHOD /path` key API Gateway knows a route by. */
+function routeKeyOf(route: HttpRoute): string {
+  return (route.node.defaultChild as CfnRoute).routeKey;
+}
+
 /** Uses the secret at `arn` when given; otherwise creates one with a placeholder for the operator to replace. */
 function importOrCreateSecret(scope: Construct, id: string, arn: string | undefined, description: string): ISecret {
   if (arn) {
@@ -378,6 +426,9 @@ interface ResolvedConfig {
   readonly recallApiKeySecretArn?: string;
   readonly zoomClientSecretArn?: string;
   readonly alarmEmail?: string;
+  readonly refresherReservedConcurrency: number;
+  readonly callbackThrottleRate: number;
+  readonly callbackThrottleBurst: number;
 }
 
 /** The props that can also be given as CDK context. */
@@ -423,16 +474,20 @@ function resolveConfig(stack: Stack, props: ZoomTokenStackProps): ResolvedConfig
       + `(${refreshIntervalMinutes} min): tokens may expire between sweeps and be refreshed by the callback instead.`);
   }
 
+  // Both synthesize empty so the stack can be inspected, but the handlers refuse to start without them.
+  const howToSet = 'Set both with `cdk deploy -c zoomClientId=<Zoom OAuth app client id> '
+    + '-c recallZoomOAuthAppId=<id of that Zoom OAuth app in Recall>` (or the stack props of the same names).';
   const zoomClientId = text('zoomClientId') ?? '';
   if (!zoomClientId) {
-    // Synthesizes so the stack can be inspected, but the handlers refuse to start without it.
     Annotations.of(stack).addWarningV2('zoom-token-vault:zoomClientId',
-      'zoomClientId is not set: the functions will fail at cold start until it is (-c zoomClientId=...).');
+      'zoomClientId is not set, so ZOOM_CLIENT_ID is empty: every function (callback, admin, refresher) '
+      + `fails at cold start until it is. ${howToSet}`);
   }
   const recallZoomOAuthAppId = text('recallZoomOAuthAppId') ?? '';
   if (!recallZoomOAuthAppId) {
     Annotations.of(stack).addWarningV2('zoom-token-vault:recallZoomOAuthAppId',
-      'recallZoomOAuthAppId is not set: users cannot be registered with Recall until it is.');
+      'recallZoomOAuthAppId is not set, so RECALL_ZOOM_OAUTH_APP_ID is empty: the admin function fails at '
+      + `cold start until it is. ${howToSet}`);
   }
 
   return {
@@ -448,5 +503,9 @@ function resolveConfig(stack: Stack, props: ZoomTokenStackProps): ResolvedConfig
     recallApiKeySecretArn: nonEmpty('recallApiKeySecretArn'),
     zoomClientSecretArn: nonEmpty('zoomClientSecretArn'),
     alarmEmail: nonEmpty('alarmEmail'),
+    refresherReservedConcurrency: integer('refresherReservedConcurrency', 1, 0, 10),
+    // API Gateway's default account limits: 10,000 requests per second, bursts of 5,000.
+    callbackThrottleRate: integer('callbackThrottleRate', 50, 1, 10000),
+    callbackThrottleBurst: integer('callbackThrottleBurst', 100, 1, 5000),
   };
 }

@@ -87,10 +87,10 @@ describe('ZoomTokenStack with defaults', () => {
     }
   });
 
-  it('sizes the callback for Recall\'s 5 s budget', () => {
+  it('gives the callback time to store an inline refresh after Recall\'s 5 s', () => {
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Timeout: 6,
+      Timeout: 20,
       MemorySize: 1024,
       Environment: {
         Variables: Match.objectLike({
@@ -162,6 +162,33 @@ describe('ZoomTokenStack with defaults', () => {
       AutoDeploy: true,
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
     });
+  });
+
+  it('throttles the public callback route apart from the admin routes', () => {
+    // Prepare
+    const callback = { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 };
+    const admin = { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 };
+
+    // Assess
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      RouteSettings: {
+        'GET /zoom/token': callback,
+        'PUT /users/{userId}/zoom-credential': admin,
+        'GET /users/{userId}/zoom-credential': admin,
+        'DELETE /users/{userId}/zoom-credential': admin,
+        'GET /users/{userId}/zoom-credential/access-token': admin,
+      },
+    });
+  });
+
+  it('creates the stage after the routes its settings name', () => {
+    // Prepare
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as Resource & { DependsOn?: string[] };
+    const routeIds = Object.keys(template.findResources('AWS::ApiGatewayV2::Route'));
+
+    // Assess
+    expect(routeIds).toHaveLength(5);
+    expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 
   it('keeps URL signatures out of the access log', () => {
@@ -343,31 +370,50 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('alarms on refresher and callback errors, dead grants and unsaved refreshes', () => {
+  it('alarms on every failure the handlers report', () => {
     // Assess
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', {
-      Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
       Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
     });
-    for (const functionId of ['RefresherFunction', 'CallbackFunction']) {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(template, 'AWS::Lambda::Function', functionId) } }],
-      });
-    }
-    for (const metricName of ['GrantsDead', 'RefreshResultUnsaved']) {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(template, 'AWS::Lambda::Function', 'RefresherFunction') } }],
+      Threshold: 1,
+    });
+    for (const [metricName, threshold] of [
+      ['GrantsDead', 1],
+      ['RefreshResultUnsaved', 1],
+      ['ZoomMisconfigured', 1],
+      ['SweepErrors', 1],
+      ['CallbackServerErrors', 1],
+      ['CallbackTokenUnavailable', 5],
+    ] as const) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'ZoomTokenVault',
         MetricName: metricName,
         Dimensions: [{ Name: 'service', Value: 'zoom-token-vault' }],
+        Threshold: threshold,
       });
     }
     // No e-mail given: no topic.
     template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+
+  it('does not alarm on the callback\'s Lambda errors, which its 500 answers hide', () => {
+    // Prepare
+    const callbackId = logicalId(template, 'AWS::Lambda::Function', 'CallbackFunction');
+
+    // Act
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+
+    // Assess
+    expect(JSON.stringify(alarms)).not.toContain(`"Ref":"${callbackId}"`);
   });
 
   it('outputs what an operator needs after deploy', () => {
@@ -401,6 +447,9 @@ describe('ZoomTokenStack with context', () => {
       recallApiKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key-AbCdEf',
       zoomClientSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl',
       alarmEmail: 'ops@example.com',
+      refresherReservedConcurrency: '0',
+      callbackThrottleRate: '20',
+      callbackThrottleBurst: '40',
     });
   });
 
@@ -408,9 +457,26 @@ describe('ZoomTokenStack with context', () => {
     // Assess
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(2 minutes)' });
     template.hasResourceProperties('AWS::Lambda::Function', {
-      ReservedConcurrentExecutions: 1,
       Timeout: 120,
       Environment: { Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '600', DUE_SHARDS: '16' }) },
+    });
+  });
+
+  it('reserves no concurrency for the refresher when set to 0', () => {
+    // Assess
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+  });
+
+  it('throttles the callback route at the configured limits and leaves the admin routes\' alone', () => {
+    // Assess
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      RouteSettings: Match.objectLike({
+        'GET /zoom/token': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+        'PUT /users/{userId}/zoom-credential': { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
+      }),
     });
   });
 
@@ -457,6 +523,10 @@ describe('ZoomTokenStack configuration errors', () => {
     [{ refreshIntervalMinutes: 'often' }, /refreshIntervalMinutes must be an integer/],
     [{ dueShards: '0' }, /dueShards must be an integer/],
     [{ zoomTokenUrl: 'http://zoom.us/oauth/token' }, /zoomTokenUrl must be an https:\/\/ URL/],
+    [{ refresherReservedConcurrency: '11' }, /refresherReservedConcurrency must be an integer from 0 to 10/],
+    [{ refresherReservedConcurrency: '-1' }, /refresherReservedConcurrency must be an integer from 0 to 10/],
+    [{ callbackThrottleRate: '0' }, /callbackThrottleRate must be an integer/],
+    [{ callbackThrottleBurst: '1.5' }, /callbackThrottleBurst must be an integer/],
   ])('rejects %p', (context, message) => {
     // Prepare
     const app = new App({ context });
@@ -475,8 +545,26 @@ describe('ZoomTokenStack without Zoom and Recall app ids', () => {
     const annotations = Annotations.fromStack(new ZoomTokenStack(app, 'UnconfiguredVault', { env: ENV }));
 
     // Assess
-    annotations.hasWarning('*', Match.stringLikeRegexp('zoomClientId is not set'));
-    annotations.hasWarning('*', Match.stringLikeRegexp('recallZoomOAuthAppId is not set'));
+    annotations.hasWarning('*', Match.stringLikeRegexp(
+      'zoomClientId is not set.*every function .*fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
+    annotations.hasWarning('*', Match.stringLikeRegexp(
+      'recallZoomOAuthAppId is not set.*the admin function fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
+  });
+});
+
+describe('ZoomTokenStack given settings as props', () => {
+  it('lets a prop set the refresher\'s reserved concurrency', () => {
+    // Prepare
+    const app = new App({ context: { ...CDK_JSON_CONTEXT, refresherReservedConcurrency: '0' } });
+
+    // Act
+    const template = Template.fromStack(new ZoomTokenStack(app, 'PropsVault', { env: ENV, refresherReservedConcurrency: 2 }));
+
+    // Assess: the prop wins over context.
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 2,
+      Environment: { Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '900' }) },
+    });
   });
 });
 

@@ -273,8 +273,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           pathParameters = { userId };
         }
         const event = toApiGatewayEvent(request, requestUrl, route, body, pathParameters);
-        // The functions' timeouts in lib/zoom-token-stack.ts.
-        const timeoutMs = route.handler === 'callback' ? 20_000 : 29_000;
+        // The functions' timeouts in lib/zoom-token-stack.ts; tests may shorten the admin one.
+        const timeoutMs = route.handler === 'callback' ? 20_000 : Number(env.LOCAL_ADMIN_TIMEOUT_MS) || 29_000;
         const result = (await handlers[route.handler](event, lambdaContext(route.handler, timeoutMs))) as APIGatewayProxyStructuredResultV2;
         send(response, result);
         say(`${route.routeKey} -> ${result.statusCode}`);

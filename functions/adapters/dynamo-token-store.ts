@@ -69,6 +69,13 @@ function fieldAttributes(update: UserUpdate): Array<[string, AttributeValue | nu
       case 'tokenGeneration':
         put('token_generation', num(value as number));
         break;
+      case 'registeredGeneration':
+        put('registered_generation', value === null ? null : num(value as number));
+        break;
+      case 'refreshTokenFingerprints':
+        // A list, not a string set: the order (newest first) is kept.
+        put('refresh_token_fingerprints', value === null ? null : { L: (value as string[]).map(str) });
+        break;
       case 'updatedAt':
         put('updated_at', num(value as number));
         break;
@@ -117,6 +124,8 @@ export function toUser(item: Item): StoredUser {
     },
     accessTokenExpiresAt: readNum(item.access_expires_at)!,
     tokenGeneration: readNum(item.token_generation)!,
+    registeredGeneration: readNum(item.registered_generation),
+    refreshTokenFingerprints: item.refresh_token_fingerprints?.L?.map((fingerprint) => fingerprint.S!),
     createdAt: readNum(item.created_at)!,
     updatedAt: readNum(item.updated_at)!,
     recall: {

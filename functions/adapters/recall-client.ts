@@ -108,6 +108,12 @@ export function createRecallClient(config: RecallClientConfig): RecallClient {
       return credentials;
     },
 
+    async getZoomOAuthCredential(id) {
+      const url = endpoint(`${encodeURIComponent(id)}/`);
+      const reply = await call('GET', url, callDeadline(), { accepted: [404] });
+      return reply.status === 404 ? undefined : toCredential(parseJson(reply.body), `Recall GET ${url.pathname}`);
+    },
+
     async deleteZoomOAuthCredential(id) {
       await call('DELETE', endpoint(`${encodeURIComponent(id)}/`), callDeadline(), { accepted: [404] });
     },
@@ -134,9 +140,11 @@ function toCredential(value: unknown, label: string): RecallCredential {
   const credential: RecallCredential = { id };
   const status = stringField(value, 'status');
   const zoomUserId = stringField(value, 'user_id');
+  const zoomAccountId = stringField(value, 'account_id');
   const callbackUrl = stringField(value, 'access_token_callback_url');
   if (status !== undefined) credential.status = status;
   if (zoomUserId !== undefined) credential.zoomUserId = zoomUserId;
+  if (zoomAccountId !== undefined) credential.zoomAccountId = zoomAccountId;
   if (callbackUrl !== undefined) credential.callbackUrl = callbackUrl;
   return credential;
 }

@@ -72,6 +72,8 @@ export interface RecallCredential {
   status?: string;
   /** The Zoom user id Recall resolved from the token (user-level apps). */
   zoomUserId?: string;
+  /** The Zoom account id (account-level apps). */
+  zoomAccountId?: string;
   callbackUrl?: string;
 }
 
@@ -83,8 +85,10 @@ export interface RecallClient {
     callbackUrl: string;
     idempotencyKey: string;
   }): Promise<RecallCredential>;
-  /** All pages. */
+  /** All pages. `zoomUserId` filters on Recall's side (user-level apps only). */
   listZoomOAuthCredentials(filter: { oauthAppId: string; zoomUserId?: string }): Promise<RecallCredential[]>;
+  /** The credential, or undefined when Recall does not have it (404). */
+  getZoomOAuthCredential(id: string): Promise<RecallCredential | undefined>;
   /** A credential that is already gone (404) counts as deleted. */
   deleteZoomOAuthCredential(id: string): Promise<void>;
 }

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
 import type { Clock, Log, TokenCipher, TokenStore, ZoomTokenClient } from './ports';
-import type { ErrorNote, StoredUser, TokenPair, UserUpdate } from './token-record';
+import { rememberRefreshTokens, type ErrorNote, type StoredUser, type TokenPair, type UserUpdate } from './token-record';
 
 export interface RefreshDeps {
   store: TokenStore;
@@ -118,6 +118,8 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
         status: 'active',
         accessTokenExpiresAt: now + result.expiresInSeconds * 1000,
         tokenGeneration: generation + 1,
+        // The consumed token too: a record from before fingerprints were kept lacks it.
+        refreshTokenFingerprints: rememberRefreshTokens(leased.refreshTokenFingerprints, tokens.refreshToken, consumed.refreshToken),
         lastRefreshAt: now,
         lastError: null,
         reauthRequired: null,

@@ -7,9 +7,16 @@
  */
 import { createHash } from 'node:crypto';
 import { ConflictError, NotFoundError, RecallConflictError, UpstreamError } from './errors';
-import type { Clock, RecallClient, RecallCredential, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
+import type { Clock, RecallClient, RecallCredential, SealedTokens, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
 import { signCallbackUrl } from './signing';
-import type { ErrorNote, RecallRegistration, StoredUser, TokenPair } from './token-record';
+import {
+  refreshTokenFingerprint,
+  rememberRefreshTokens,
+  type ErrorNote,
+  type RecallRegistration,
+  type StoredUser,
+  type TokenPair,
+} from './token-record';
 
 export interface RegistrationDeps {
   store: TokenStore;
@@ -40,13 +47,25 @@ export async function registerUser(userId: string, input: NewTokens, deps: Regis
   return { created, user: await ensureRecallCredential(user, deps) };
 }
 
-/** Stores a new token pair (a new grant): it replaces any stored pair and ends any refresh lease. */
+/**
+ * Stores a new token pair (a new grant): it replaces any stored pair and ends any refresh lease.
+ *
+ * A refresh token the record holds or has held means a replayed PUT (say, sent again after a
+ * 502), not a new grant: nothing is written and only the Recall step runs again. Writing it
+ * would be harmless at best (the current token) and fatal at worst: Zoom's refresh tokens are
+ * single-use, so one a refresh has consumed meanwhile would replace its live successor and the
+ * next refresh would end the grant.
+ */
 async function storeTokens(userId: string, input: NewTokens, deps: RegistrationDeps): Promise<RegistrationResult> {
   const { store, cipher, clock } = deps;
-  const sealed = await cipher.seal(userId, input.tokens);
+  const fingerprint = refreshTokenFingerprint(input.tokens.refreshToken);
+  let sealed: SealedTokens | undefined;
   for (let attempt = 1; ; attempt++) {
     const now = clock();
     const existing = await store.get(userId, { consistent: true });
+    if (existing?.refreshTokenFingerprints?.includes(fingerprint)) return { created: false, user: existing };
+    sealed ??= await cipher.seal(userId, input.tokens);
+    const refreshTokenFingerprints = rememberRefreshTokens(existing?.refreshTokenFingerprints, input.tokens.refreshToken);
     try {
       if (!existing) {
         const user: StoredUser = {
@@ -56,6 +75,8 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
           sealed,
           accessTokenExpiresAt: input.accessTokenExpiresAt,
           tokenGeneration: 1,
+          registeredGeneration: 1,
+          refreshTokenFingerprints,
           createdAt: now,
           updatedAt: now,
           recall: { status: 'pending' },
@@ -63,11 +84,14 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
         await store.create(user);
         return { created: true, user };
       }
+      const generation = existing.tokenGeneration + 1;
       const user = await store.update(userId, { version: existing.version }, {
         status: 'active',
         sealed,
         accessTokenExpiresAt: input.accessTokenExpiresAt,
-        tokenGeneration: existing.tokenGeneration + 1,
+        tokenGeneration: generation,
+        registeredGeneration: generation,
+        refreshTokenFingerprints,
         reauthRequired: null,
         lastError: null,
         lease: null,
@@ -84,16 +108,31 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
 async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps): Promise<StoredUser> {
   const keyring = await deps.signingKeys.keyring();
   const current = user.recall;
-  if (current.status === 'registered' && current.credentialId && current.callbackKeyId === keyring.activeKeyId) return user;
+  // A newer registration (a PUT with other tokens) started meanwhile owns the Recall step: our
+  // outcome may already be out of date (it may even have deleted the credential we created).
+  const record = (recall: RecallRegistration) =>
+    recordRecall(user.userId, recall, deps, (stored) => stored.registeredGeneration === user.registeredGeneration);
 
   const callbackUrl = signCallbackUrl(deps.publicBaseUrl, user.userId, keyring).toString();
-  // Stable across this request's retries (Recall replays a completed duplicate), new for new tokens.
-  // createdAt tells a re-created user (tokenGeneration back at 1) from the deleted one: otherwise
-  // Recall would replay the deleted credential's 201 for up to an hour.
-  const idempotencyKey = uuidFrom(`${user.userId}:${user.createdAt}:${user.tokenGeneration}:${keyring.activeKeyId}`);
+  // Stable across this request's retries (Recall replays a completed duplicate) and shared by
+  // concurrent PUTs of the same tokens. New for new tokens and a new key, and after every recorded
+  // outcome (the Recall state in it): a replayed PUT keeps the token generation and must not get
+  // the failed attempt's cached answer for an hour. createdAt tells a re-created user
+  // (tokenGeneration back at 1) from the deleted one.
+  const state = `${current.status}:${current.credentialId ?? ''}:${current.lastError?.at ?? ''}`;
+  const idempotencyKey = uuidFrom(`${user.userId}:${user.createdAt}:${user.tokenGeneration}:${keyring.activeKeyId}:${state}`);
   try {
+    if (current.credentialId && current.callbackKeyId === keyring.activeKeyId) {
+      // The record may be out of date: the credential can be gone from Recall (deleted by hand, or
+      // by a concurrent registration's conflict path). Kept only if Recall still has it, calling us.
+      const held = await deps.recall.getZoomOAuthCredential(current.credentialId);
+      if (held && callsBack(held, user.userId, keyring.activeKeyId)) {
+        if (current.status === 'registered') return user;
+        return await record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId });
+      }
+    }
     const credential = await createReplacingConflict(user.userId, callbackUrl, idempotencyKey, deps);
-    return await recordRecall(user.userId, { status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId }, deps);
+    return await record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId });
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : undefined;
     const note: ErrorNote = {
@@ -102,9 +141,23 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
       message: failure?.detail ?? (error instanceof Error ? error.message : 'Recall registration failed'),
     };
     // Keep the old credential id (if any): it is still what Recall holds.
-    await recordRecall(user.userId, { ...current, status: 'failed', lastError: note }, deps).catch(() => undefined);
+    await record({ ...current, status: 'failed', lastError: note }).catch(() => undefined);
     throw error;
   }
+}
+
+/** The query (user_id, kid, sig) of the URL a credential calls, when Recall shows a parsable one. */
+function callbackQuery(credential: RecallCredential): URLSearchParams | undefined {
+  try {
+    return credential.callbackUrl ? new URL(credential.callbackUrl).searchParams : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function callsBack(credential: RecallCredential, userId: string, keyId: string): boolean {
+  const query = callbackQuery(credential);
+  return query?.get('user_id') === userId && query.get('kid') === keyId;
 }
 
 /** Recall's conflict answer names the Zoom user but not the credential: find it, delete it, create again, once. */
@@ -114,11 +167,7 @@ async function createReplacingConflict(userId: string, callbackUrl: string, idem
     return await create(idempotencyKey);
   } catch (error) {
     if (!(error instanceof RecallConflictError)) throw error;
-    const stale = await deps.recall.listZoomOAuthCredentials({
-      oauthAppId: deps.oauthAppId,
-      zoomUserId: error.conflictingZoomUserId ?? error.conflictingZoomAccountId,
-    });
-    for (const credential of stale) {
+    for (const credential of await conflictingCredentials(error, deps)) {
       await deps.recall.deleteZoomOAuthCredential(credential.id);
       await markReplaced(credential, userId, deps);
     }
@@ -133,27 +182,47 @@ async function createReplacingConflict(userId: string, callbackUrl: string, idem
 }
 
 /**
+ * The credentials a conflict answer is about: those of the Zoom user it names (user-level apps)
+ * or of the Zoom account (account-level apps; the list's user_id filter cannot name an account,
+ * so the app's whole list is read). Checked here too, whatever the list returned: only these are
+ * ever deleted, and when none is found nothing is.
+ */
+async function conflictingCredentials(conflict: RecallConflictError, deps: RegistrationDeps): Promise<RecallCredential[]> {
+  const { conflictingZoomUserId: zoomUserId, conflictingZoomAccountId: zoomAccountId } = conflict;
+  const listed = await deps.recall.listZoomOAuthCredentials({ oauthAppId: deps.oauthAppId, zoomUserId });
+  const matching = listed.filter((credential) =>
+    zoomUserId !== undefined ? credential.zoomUserId === zoomUserId : credential.zoomAccountId === zoomAccountId,
+  );
+  if (matching.length === 0) {
+    const owner = zoomUserId !== undefined ? `Zoom user ${zoomUserId}` : `Zoom account ${zoomAccountId}`;
+    throw new UpstreamError('recall', `Recall reports a conflicting credential for ${owner} but lists none; nothing deleted`, 400, conflict.detail);
+  }
+  return matching;
+}
+
+/**
  * A deleted stale credential may have belonged to another of our users (the same Zoom user
  * registered under another id): that user's record must stop claiming a live credential.
  */
 async function markReplaced(credential: RecallCredential, newOwner: string, deps: RegistrationDeps): Promise<void> {
-  let formerOwner: string | null = null;
-  try {
-    formerOwner = credential.callbackUrl ? new URL(credential.callbackUrl).searchParams.get('user_id') : null;
-  } catch {
-    return;
-  }
+  const formerOwner = callbackQuery(credential)?.get('user_id');
   if (!formerOwner || formerOwner === newOwner) return;
-  const former = await deps.store.get(formerOwner, { consistent: true });
-  if (!former || former.recall.credentialId !== credential.id) return;
   const note: ErrorNote = { at: deps.clock(), code: 'recall_replaced', message: `the Zoom user's credential at Recall now belongs to user ${newOwner}` };
-  await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps).catch(() => undefined);
+  const stillClaimsIt = (former: StoredUser) => former.recall.credentialId === credential.id;
+  await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps, stillClaimsIt).catch(() => undefined);
 }
 
-async function recordRecall(userId: string, recall: RecallRegistration, deps: RegistrationDeps): Promise<StoredUser> {
+/** Writes the user's Recall state while `applies` holds for the stored record; else returns the record as it is. */
+async function recordRecall(
+  userId: string,
+  recall: RecallRegistration,
+  deps: RegistrationDeps,
+  applies: (stored: StoredUser) => boolean,
+): Promise<StoredUser> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
     if (!existing) throw new NotFoundError('user deleted during registration');
+    if (!applies(existing)) return existing;
     try {
       return await deps.store.update(userId, { version: existing.version }, { recall, updatedAt: deps.clock() });
     } catch (error) {

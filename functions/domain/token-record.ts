@@ -2,6 +2,7 @@
  * The stored shape of one user's Zoom credential. Tokens only ever appear here sealed; the
  * access token's expiry stays in clear so freshness is decided without a decrypt.
  */
+import { createHash } from 'node:crypto';
 import type { SealedTokens } from './ports';
 
 export interface TokenPair {
@@ -45,6 +46,16 @@ export interface StoredUser {
   accessTokenExpiresAt: number;
   /** Counts token pairs: a refresh writes only if the pair it consumed is still the stored one. */
   tokenGeneration: number;
+  /**
+   * The tokenGeneration the latest registration (PUT) wrote; refreshes leave it. That
+   * registration owns the Recall step: an older one still running must not record its outcome.
+   */
+  registeredGeneration?: number;
+  /**
+   * Fingerprints of the refresh tokens this record holds and has held, newest first: a PUT
+   * carrying one of them replays an earlier PUT and is no new grant (see registration.ts).
+   */
+  refreshTokenFingerprints?: string[];
   createdAt: number;
   updatedAt: number;
   lastRefreshAt?: number;
@@ -65,3 +76,21 @@ export type WriteCondition =
   | { version: number }
   /** The token pair consumed by a refresh is still the stored one. */
   | { tokenGeneration: number };
+
+/** How many refresh-token fingerprints a record keeps. */
+export const REMEMBERED_REFRESH_TOKENS = 5;
+
+/**
+ * Names a refresh token without revealing it: the first 16 bytes of its SHA-256, base64url.
+ * Safe to keep in clear because refresh tokens are high-entropy: there is no list of likely
+ * tokens to hash and compare.
+ */
+export function refreshTokenFingerprint(refreshToken: string): string {
+  return createHash('sha256').update(refreshToken).digest().subarray(0, 16).toString('base64url');
+}
+
+/** `remembered` with the fingerprints of `newestFirst` in front, without repeats, cut to the kept number. */
+export function rememberRefreshTokens(remembered: readonly string[] | undefined, ...newestFirst: string[]): string[] {
+  const fingerprints = [...newestFirst.map(refreshTokenFingerprint), ...(remembered ?? [])];
+  return [...new Set(fingerprints)].slice(0, REMEMBERED_REFRESH_TOKENS);
+}

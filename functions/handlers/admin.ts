@@ -20,7 +20,7 @@ import {
   countRefreshOutcomes,
   createLogger,
   createMetrics,
-  recallClientFromEnv,
+  recallClientsFromEnv,
   signingKeysFromEnv,
   tokenStoreFromEnv,
   zoomClientFromEnv,
@@ -33,12 +33,25 @@ const observe = countRefreshOutcomes(metrics);
 const store = tokenStoreFromEnv();
 const cipher = cipherFromEnv();
 const zoom = zoomClientFromEnv();
-const recall = recallClientFromEnv();
+const recallUntil = recallClientsFromEnv();
 const signingKeys = signingKeysFromEnv();
 const publicBaseUrl = urlEnv('PUBLIC_BASE_URL', undefined);
 const oauthAppId = requiredEnv('RECALL_ZOOM_OAUTH_APP_ID');
 
-const registration = { store, cipher, recall, signingKeys, clock: Date.now, publicBaseUrl, oauthAppId };
+const registration = { store, cipher, signingKeys, clock: Date.now, publicBaseUrl, oauthAppId };
+
+/** Time kept after the last Recall call to record its outcome and answer before the function times out. */
+const RECALL_RESERVE_MS = 3_000;
+
+/**
+ * Recall for one request: all its calls together end in time to record a failure (a PUT may
+ * make several, each with its own budget). Per request, never shared: invocations run
+ * concurrently in the local runtime.
+ */
+function recallFor(context: Pick<Context, 'getRemainingTimeInMillis'>) {
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - RECALL_RESERVE_MS;
+  return recallUntil(() => deadline);
+}
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 const note = (value: StoredUser['lastError']) => (value ? { at: iso(value.at), code: value.code, message: value.message } : null);
@@ -71,9 +84,9 @@ export function statusView(user: StoredUser) {
 type Route = (userId: string, event: APIGatewayProxyEventV2, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<HttpResult>;
 
 const routes: Record<string, Route> = {
-  'PUT /users/{userId}/zoom-credential': async (userId, event) => {
+  'PUT /users/{userId}/zoom-credential': async (userId, event, context) => {
     const input = parseZoomTokens(parseJsonBody(event.body, event.isBase64Encoded), Date.now());
-    const { created, user } = await registerUser(userId, input, registration);
+    const { created, user } = await registerUser(userId, input, { ...registration, recall: recallFor(context) });
     logger.info('user registered', { userId, created, recallStatus: user.recall.status });
     return json(created ? 201 : 200, statusView(user));
   },
@@ -90,8 +103,8 @@ const routes: Record<string, Route> = {
     );
     return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
   },
-  'DELETE /users/{userId}/zoom-credential': async (userId) => {
-    await deleteUser(userId, { store, recall });
+  'DELETE /users/{userId}/zoom-credential': async (userId, _event, context) => {
+    await deleteUser(userId, { store, recall: recallFor(context) });
     logger.info('user deleted', { userId });
     return noContent();
   },

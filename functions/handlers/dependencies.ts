@@ -77,11 +77,16 @@ export function signingKeysFromEnv(): SigningKeyProvider {
   return signingKeyProvider(file ? { file } : { secretId: requiredEnv('SIGNING_KEYS_SECRET_ID') });
 }
 
-export function recallClientFromEnv(): RecallClient {
-  return createRecallClient({
+/**
+ * Recall clients sharing one configuration (and the API key's cache), each with its own hard stop:
+ * a request's clients stop where that request's time runs out. Making one is cheap (config only).
+ */
+export function recallClientsFromEnv(): (deadline?: () => number | undefined) => RecallClient {
+  const config = {
     baseUrl: urlEnv('RECALL_API_BASE_URL', 'https://us-east-1.recall.ai'),
     apiKey: secretReader(secretSourceEnv('RECALL_API_KEY', 'RECALL_API_KEY_SECRET_ID')),
     timeoutMs: integerEnv('RECALL_TIMEOUT_MS', 10_000, { min: 100, max: 25_000 }),
     budgetMs: integerEnv('RECALL_BUDGET_MS', 25_000, { min: 100, max: 28_000 }),
-  });
+  };
+  return (deadline) => createRecallClient({ ...config, deadline });
 }

@@ -2,20 +2,42 @@
  * The admin API's contract, end to end: the local runtime (dynalite, KMS stand-in, the real
  * handlers behind an HTTP server) with the embedded fake Zoom and fake Recall, over loopback HTTP.
  *
- * One runtime for the whole file: the handlers read their configuration once, at import.
+ * One runtime for the whole file: the handlers read their configuration once, at import. Races
+ * and Recall answers the fakes cannot bring about run the registration in this process instead,
+ * on the runtime's own table, KMS key, signing keys and callback (`inProcess`).
  */
-import type { LocalRuntime } from '../../local/runtime';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { DynamoTokenStore } from '../../functions/adapters/dynamo-token-store';
+import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
+import { createRecallClient } from '../../functions/adapters/recall-client';
+import { signingKeyProvider } from '../../functions/adapters/secrets';
+import { RecallConflictError, UpstreamError } from '../../functions/domain/errors';
+import type { RecallClient } from '../../functions/domain/ports';
+import { registerUser, type NewTokens, type RegistrationDeps } from '../../functions/domain/registration';
+import { TABLE_NAME } from '../../local/dynamo';
+import { DEMO_OAUTH_APP_ID, type LocalRuntime } from '../../local/runtime';
 import { startTestRuntime } from '../support/test-runtime';
-import type { FakeRecall } from '../../local/fakes/fake-recall';
+import { DEFAULT_FAKE_RECALL_API_KEY, type FakeRecall } from '../../local/fakes/fake-recall';
 import type { FakeZoom, ZoomTokenResponse } from '../../local/fakes/fake-zoom';
 
 const HOUR_MS = 3600_000;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
+/** The admin function's time in this file (LOCAL_ADMIN_TIMEOUT_MS), short enough to outlast in a test. */
+const ADMIN_TIMEOUT_MS = 6_000;
+
 let runtime: LocalRuntime;
 let zoom: FakeZoom;
 let recall: FakeRecall;
 let userCounter = 0;
+let dynamoClient: DynamoDBClient;
+let kmsClient: KMSClient;
+/** The runtime's table, read and written from this process. */
+let store: DynamoTokenStore;
+/** A real Recall client talking to the fake Recall, for in-process registrations. */
+let realRecall: RecallClient;
 
 /** A fresh app user id per test, so tests do not share records. */
 function newUserId(label: string): string {
@@ -83,13 +105,49 @@ async function drainRecallFailures(): Promise<void> {
   throw new Error('fake Recall failures did not drain');
 }
 
+/** Registration deps on the runtime's table, KMS key, signing keys and callback, with the given Recall. */
+function inProcess(recallClient: RecallClient): RegistrationDeps {
+  return {
+    store,
+    cipher: new KmsEnvelopeCipher({ kms: kmsClient, keyId: process.env.KMS_KEY_ID! }),
+    recall: recallClient,
+    signingKeys: signingKeyProvider({ file: join(runtime.dataDir, 'signing-keys.json') }),
+    clock: Date.now,
+    publicBaseUrl: runtime.url,
+    oauthAppId: DEMO_OAUTH_APP_ID,
+  };
+}
+
+function tokensOf(grant: ZoomTokenResponse): NewTokens {
+  return {
+    tokens: { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope },
+    accessTokenExpiresAt: Date.now() + grant.expires_in * 1000,
+  };
+}
+
+async function deleteAtRecall(credentialId: string): Promise<void> {
+  const response = await fetch(`${recall.url}/api/v2/zoom-oauth-credentials/${credentialId}/`, {
+    method: 'DELETE',
+    headers: { authorization: `Token ${DEFAULT_FAKE_RECALL_API_KEY}` },
+  });
+  expect(response.status).toBe(204);
+}
+
 beforeAll(async () => {
-  runtime = await startTestRuntime({ RECALL_TIMEOUT_MS: '300', RECALL_BUDGET_MS: '3000' });
+  // Per-call Recall budget far beyond the function's time: only the request's deadline bounds it.
+  runtime = await startTestRuntime({ RECALL_TIMEOUT_MS: '3000', RECALL_BUDGET_MS: '25000', LOCAL_ADMIN_TIMEOUT_MS: String(ADMIN_TIMEOUT_MS) });
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
+  const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  dynamoClient = new DynamoDBClient({ ...local, endpoint: runtime.dynamoEndpoint });
+  kmsClient = new KMSClient({ ...local, endpoint: runtime.kms.url });
+  store = new DynamoTokenStore({ client: dynamoClient, tableName: TABLE_NAME });
+  realRecall = createRecallClient({ baseUrl: recall.url, apiKey: () => DEFAULT_FAKE_RECALL_API_KEY, timeoutMs: 3000 });
 }, 30_000);
 
 afterAll(async () => {
+  dynamoClient?.destroy();
+  kmsClient?.destroy();
   await runtime?.close();
 });
 
@@ -157,7 +215,7 @@ describe('PUT /users/{id}/zoom-credential: first registration', () => {
 });
 
 describe('PUT again for a registered user', () => {
-  test('a new grant answers 200, keeps the credential, makes no new create, and the callback serves the new token', async () => {
+  test('a new grant answers 200, keeps the credential (checked at Recall), makes no new create, and the callback serves the new token', async () => {
     // Prepare
     const userId = newUserId('again');
     const first = await putGrant(userId, grantFor('zoom-again'));
@@ -172,12 +230,144 @@ describe('PUT again for a registered user', () => {
     expect(answer.status).toBe(200);
     expect(answer.json.status).toBe('active');
     expect(answer.json.recall_credential_id).toBe(first.json.recall_credential_id);
-    expect(requestsSince(before)).toEqual([]);
+    expect(requestsSince(before).map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /api/v2/zoom-oauth-credentials/${first.json.recall_credential_id}/`,
+    ]);
     expect(answer.text).not.toContain(second.access_token);
     const fetched = await recall.fetchToken(first.json.recall_credential_id);
     expect(fetched.status).toBe(200);
     expect(fetched.body).toBe(second.access_token);
     expect(fetched.problem).toBeUndefined();
+  });
+});
+
+describe('the same PUT again', () => {
+  test('after a refresh consumed its refresh token: the stored successor is kept and Recall is finished', async () => {
+    // Prepare: the first PUT stores the grant but Recall is down (502); then a refresh spends the
+    // grant's single-use refresh token (the access token has < 300 s left, so the access-token
+    // route refreshes inline, as Recall's validation call would).
+    const userId = newUserId('replay');
+    const grant = zoom.authorize('zoom-replay', { expiresInSeconds: 200 });
+    recall.failNext(10, { status: 503 });
+    const failed = await putGrant(userId, grant);
+    await drainRecallFailures();
+    const refreshed = await call('GET', `${credentialPath(userId)}/access-token`);
+    const zoomBefore = zoom.stats();
+
+    // Act
+    const replayed = await putGrant(userId, grant);
+
+    // Assess
+    expect(failed.status).toBe(502);
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.json.access_token).not.toBe(grant.access_token);
+    expect(replayed.status).toBe(200);
+    expect(replayed.json).toMatchObject({ status: 'active', token_status: 'active', recall_status: 'registered' });
+    expect(replayed.json.access_token_expires_at).toBe(refreshed.json.expires_at);
+    expect(zoom.stats()).toEqual(zoomBefore); // the spent refresh token was never tried
+    expect((await recall.fetchToken(replayed.json.recall_credential_id)).body).toBe(refreshed.json.access_token);
+    const after = await call('GET', `${credentialPath(userId)}/access-token`);
+    expect(after.json.access_token).toBe(refreshed.json.access_token);
+  });
+
+  test('a grant close to expiry: Recall\'s validation call refreshes it inline, and the credential is still recorded', async () => {
+    // Prepare
+    const userId = newUserId('near-expiry');
+    const grant = zoom.authorize('zoom-near-expiry', { expiresInSeconds: 200 });
+
+    // Act
+    const answer = await putGrant(userId, grant);
+
+    // Assess
+    expect(answer.status).toBe(201);
+    const held = recall.credentials().filter((c) => c.user_id === 'zoom-near-expiry');
+    expect(held.map((c) => c.id)).toEqual([answer.json.recall_credential_id]);
+    const status = await call('GET', credentialPath(userId));
+    expect(status.json).toMatchObject({ status: 'active', recall_status: 'registered', recall_credential_id: held[0].id });
+    expect(status.json.last_refresh_at).toMatch(ISO);
+  });
+});
+
+describe('the credential the record names is checked at Recall', () => {
+  test('deleted at Recall: the next PUT creates a new one', async () => {
+    // Prepare
+    const userId = newUserId('vanished');
+    const first = await putGrant(userId, grantFor('zoom-vanished'));
+    expect(first.status).toBe(201);
+    await deleteAtRecall(first.json.recall_credential_id);
+    const before = recall.requests().length;
+    const grant = grantFor('zoom-vanished');
+
+    // Act
+    const answer = await putGrant(userId, grant);
+
+    // Assess
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ status: 'active', recall_status: 'registered' });
+    expect(answer.json.recall_credential_id).not.toBe(first.json.recall_credential_id);
+    expect(requestsSince(before).map((r) => r.method)).toEqual(['GET', 'POST']);
+    const held = recall.credentials().filter((c) => c.user_id === 'zoom-vanished');
+    expect(held.map((c) => c.id)).toEqual([answer.json.recall_credential_id]);
+    expect((await recall.fetchToken(answer.json.recall_credential_id)).body).toBe(grant.access_token);
+  });
+
+  test("calling another user's URL: the user gets its own credential and the other one is left alone", async () => {
+    // Prepare: the record names a credential that calls another user's URL.
+    const other = newUserId('bystander');
+    const userId = newUserId('misnamed');
+    const otherPut = await putGrant(other, grantFor('zoom-bystander-1'));
+    const first = await putGrant(userId, grantFor('zoom-misnamed'));
+    expect([otherPut.status, first.status]).toEqual([201, 201]);
+    const stored = (await store.get(userId, { consistent: true }))!;
+    await store.update(userId, { version: stored.version }, { recall: { ...stored.recall, credentialId: otherPut.json.recall_credential_id } });
+    const grant = grantFor('zoom-misnamed');
+
+    // Act
+    const answer = await putGrant(userId, grant);
+
+    // Assess
+    expect(answer.status).toBe(200);
+    expect(answer.json.recall_status).toBe('registered');
+    expect([otherPut.json.recall_credential_id, first.json.recall_credential_id]).not.toContain(answer.json.recall_credential_id);
+    const mine = recall.credentials().filter((c) => c.user_id === 'zoom-misnamed');
+    expect(mine.map((c) => c.id)).toEqual([answer.json.recall_credential_id]);
+    expect(new URL(mine[0].access_token_callback_url).searchParams.get('user_id')).toBe(userId);
+    expect(recall.credentials().map((c) => c.id)).toContain(otherPut.json.recall_credential_id);
+    expect((await call('GET', credentialPath(other))).json).toMatchObject({ status: 'active', recall_credential_id: otherPut.json.recall_credential_id });
+  });
+});
+
+describe('two PUTs at once', () => {
+  test("the older one's late Recall answer is not recorded over the newer one's credential", async () => {
+    // Prepare: PUT 1 creates C1 at Recall, but its answer arrives only after PUT 2 (new tokens)
+    // went through end to end: PUT 2 conflicted with C1, deleted it and created C2.
+    const userId = newUserId('race');
+    const grant1 = grantFor('zoom-race');
+    const grant2 = grantFor('zoom-race');
+    let put2: Answer | undefined;
+    let c1: string | undefined;
+    const lateAnswer: RecallClient = {
+      ...realRecall,
+      async createZoomOAuthCredential(input) {
+        const credential = await realRecall.createZoomOAuthCredential(input);
+        c1 = credential.id;
+        put2 = await putGrant(userId, grant2);
+        return credential;
+      },
+    };
+
+    // Act
+    const put1 = await registerUser(userId, tokensOf(grant1), inProcess(lateAnswer));
+
+    // Assess
+    expect(put2?.status).toBe(200);
+    const c2 = put2!.json.recall_credential_id;
+    expect(c2).not.toBe(c1);
+    expect(recall.credentials().filter((c) => c.user_id === 'zoom-race').map((c) => c.id)).toEqual([c2]);
+    expect(put1.user.recall.credentialId).toBe(c2);
+    const status = await call('GET', credentialPath(userId));
+    expect(status.json).toMatchObject({ status: 'active', recall_status: 'registered', recall_credential_id: c2 });
+    expect((await recall.fetchToken(c2)).body).toBe(grant2.access_token);
   });
 });
 
@@ -464,8 +654,8 @@ describe('Recall failures', () => {
     expect((await recall.fetchToken(retried.json.recall_credential_id)).body).toBe(grant.access_token);
   });
 
-  test('Recall hanging: 502 within the budget, status recall_failed', async () => {
-    // Prepare
+  test("Recall hanging: 502 with time left in the function to record it, status recall_failed", async () => {
+    // Prepare: three 3 s attempts (25 s budget) would outlast the function's 6 s.
     const userId = newUserId('hang');
     recall.failNext(5, 'hang');
     const startedAt = Date.now();
@@ -479,8 +669,8 @@ describe('Recall failures', () => {
     expect(answer.status).toBe(502);
     expect(answer.json.error).toBe('recall_error');
     expect(answer.json.message).toMatch(/timeout/);
-    expect(elapsed).toBeLessThan(3_500);
-    expect(status.json.status).toBe('recall_failed');
+    expect(elapsed).toBeLessThan(ADMIN_TIMEOUT_MS - 1_500);
+    expect(status.json).toMatchObject({ status: 'recall_failed', recall_last_error: { code: 'recall_error' } });
   });
 
   test('Recall rejecting the callback token: 502 with Recall\'s 400 detail, status recall_failed', async () => {
@@ -533,5 +723,87 @@ describe('a Zoom user already registered at Recall', () => {
     // The former owner no longer claims a live credential.
     const statusA = await call('GET', credentialPath(userA));
     expect(statusA.json).toMatchObject({ status: 'recall_failed', recall_status: 'failed', recall_last_error: { code: 'recall_replaced' } });
+  });
+
+  test("only the conflicting Zoom user's credentials are deleted, whatever Recall's list returns", async () => {
+    // Prepare: a list that ignores the user_id filter and answers the whole app's credentials.
+    const bystander = await putGrant(newUserId('listed'), grantFor('zoom-listed-bystander'));
+    const owner = await putGrant(newUserId('contested-a'), grantFor('zoom-contested'));
+    expect([bystander.status, owner.status]).toEqual([201, 201]);
+    const unfiltered: RecallClient = {
+      ...realRecall,
+      listZoomOAuthCredentials: ({ oauthAppId }) => realRecall.listZoomOAuthCredentials({ oauthAppId }),
+    };
+    const userId = newUserId('contested-b');
+    const before = recall.credentials().map((c) => c.id);
+
+    // Act
+    const { user } = await registerUser(userId, tokensOf(grantFor('zoom-contested')), inProcess(unfiltered));
+
+    // Assess
+    expect(user.recall).toMatchObject({ status: 'registered' });
+    const after = recall.credentials().map((c) => c.id);
+    expect(after).not.toContain(owner.json.recall_credential_id);
+    expect(after).toEqual([...before.filter((id) => id !== owner.json.recall_credential_id), user.recall.credentialId]);
+  });
+
+  describe('an account-level conflict', () => {
+    /** A scripted Recall for account-level apps (the fake has user-level apps only). */
+    function accountLevelRecall(listed: Array<{ id: string; zoomAccountId?: string; zoomUserId?: string }>) {
+      const calls: string[] = [];
+      let creates = 0;
+      const client: RecallClient = {
+        async createZoomOAuthCredential() {
+          calls.push('create');
+          creates += 1;
+          if (creates === 1) throw new RecallConflictError(undefined, 'acct-7', 'A credential for this Zoom account already exists.');
+          return { id: 'cred-acct-7-new', zoomAccountId: 'acct-7' };
+        },
+        async listZoomOAuthCredentials(filter) {
+          calls.push(`list ${JSON.stringify(filter)}`);
+          return listed;
+        },
+        async getZoomOAuthCredential() {
+          return undefined;
+        },
+        async deleteZoomOAuthCredential(id) {
+          calls.push(`delete ${id}`);
+        },
+      };
+      return { client, calls };
+    }
+
+    test("lists the app's credentials and deletes only the account's", async () => {
+      // Prepare
+      const { client, calls } = accountLevelRecall([
+        { id: 'cred-acct-1', zoomAccountId: 'acct-1' },
+        { id: 'cred-user-acct-7', zoomUserId: 'acct-7' },
+        { id: 'cred-acct-7-old', zoomAccountId: 'acct-7' },
+      ]);
+      const userId = newUserId('account');
+
+      // Act
+      const { user } = await registerUser(userId, tokensOf(grantFor('zoom-account')), inProcess(client));
+
+      // Assess
+      expect(calls).toEqual(['create', `list {"oauthAppId":"${DEMO_OAUTH_APP_ID}"}`, 'delete cred-acct-7-old', 'create']);
+      expect(user.recall).toMatchObject({ status: 'registered', credentialId: 'cred-acct-7-new' });
+    });
+
+    test('when the list has none of the account, nothing is deleted and the PUT fails naming the conflict', async () => {
+      // Prepare
+      const { client, calls } = accountLevelRecall([{ id: 'cred-acct-1', zoomAccountId: 'acct-1' }]);
+      const userId = newUserId('account-missing');
+
+      // Act
+      const error = await registerUser(userId, tokensOf(grantFor('zoom-account-missing')), inProcess(client)).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as UpstreamError).message).toMatch(/Zoom account acct-7/);
+      expect(calls.filter((c) => c.startsWith('delete'))).toEqual([]);
+      const status = await call('GET', credentialPath(userId));
+      expect(status.json).toMatchObject({ status: 'recall_failed', recall_last_error: { code: 'recall_400' } });
+    });
   });
 });

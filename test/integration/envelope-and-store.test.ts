@@ -608,6 +608,8 @@ describe('DynamoTokenStore: items and conditional writes', () => {
       lastError: { at: BASE_TIME - 4, code: 'http_503', message: 'upstream down' },
       lease: { owner: 'worker-1', expiresAt: BASE_TIME + 30_000 },
       recall: { status: 'registered', credentialId: 'cred-1', callbackKeyId: 'k1' },
+      registeredGeneration: 1,
+      refreshTokenFingerprints: ['fp-newest', 'fp-older'],
     });
 
     // Act
@@ -737,6 +739,26 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     expect(after).not.toHaveProperty('lease_expires_at');
     expect(after).not.toHaveProperty('last_error');
     expect(after.last_refresh_at).toEqual({ N: String(BASE_TIME - 1) });
+  });
+
+  it('keeps refresh-token fingerprints as an ordered list, replaced whole by an update and removed by null', async () => {
+    // Prepare
+    const userId = uniqueId('fingerprints');
+    await store.create(makeUser(userId, { registeredGeneration: 1, refreshTokenFingerprints: ['fp-b', 'fp-a'] }));
+
+    // Act
+    const updated = await store.update(userId, { version: 1 }, { refreshTokenFingerprints: ['fp-c', 'fp-b', 'fp-a'], registeredGeneration: 2 });
+    const raw = (await rawItem(userId))!;
+    const removed = await store.update(userId, { version: 2 }, { refreshTokenFingerprints: null, registeredGeneration: null });
+
+    // Assess
+    expect(updated.refreshTokenFingerprints).toEqual(['fp-c', 'fp-b', 'fp-a']);
+    expect(updated.registeredGeneration).toBe(2);
+    expect(raw.refresh_token_fingerprints).toEqual({ L: [{ S: 'fp-c' }, { S: 'fp-b' }, { S: 'fp-a' }] });
+    expect(raw.registered_generation).toEqual({ N: '2' });
+    expect(removed.refreshTokenFingerprints).toBeUndefined();
+    expect(removed.registeredGeneration).toBeUndefined();
+    expect(await rawItem(userId)).not.toHaveProperty('refresh_token_fingerprints');
   });
 
   it('deletes a user', async () => {

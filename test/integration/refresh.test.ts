@@ -18,7 +18,7 @@ import { refreshUser, type RefreshDeps } from '../../functions/domain/refresh';
 import { registerUser } from '../../functions/domain/registration';
 import { serveAccessToken } from '../../functions/domain/serve-token';
 import { sweepDueUsers } from '../../functions/domain/sweep';
-import type { StoredUser, TokenPair } from '../../functions/domain/token-record';
+import { refreshTokenFingerprint, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import {
   DEFAULT_FAKE_ZOOM_CLIENT_ID,
@@ -546,6 +546,7 @@ describe('refreshing tokens with the real adapters', () => {
               return { id: 'cred-new' };
             },
             listZoomOAuthCredentials: async () => [],
+            getZoomOAuthCredential: async () => undefined,
             deleteZoomOAuthCredential: async () => undefined,
           },
         });
@@ -569,6 +570,29 @@ describe('refreshing tokens with the real adapters', () => {
     // Registered before with cred-user-rereg and key id undefined: the new key id means a new credential.
     expect(recallCreates).toHaveLength(1);
     expect(logLines.filter((line) => line.message === 'refreshed tokens superseded by a newer registration; discarded')).toHaveLength(1);
+  });
+
+  test('a refresh remembers the new and the consumed refresh token: newest first, five at most', async () => {
+    // Prepare: a record from before fingerprints were kept (seedUser writes none).
+    const { tokens: original } = await seedUser('user-remembers', 'zoom-remembers', 200);
+    const held = [original.refreshToken];
+    const refreshOnce = async () => {
+      const outcome = await refreshUser('user-remembers', clock() + 2 * 3600_000, deps());
+      if (outcome.kind !== 'refreshed') throw new Error(`expected a refresh, got ${outcome.kind}`);
+      held.unshift(outcome.tokens.refreshToken);
+    };
+
+    // Act
+    await refreshOnce();
+    const afterOne = (await stored('user-remembers')).user;
+    for (let round = 2; round <= 6; round++) await refreshOnce();
+    const afterSix = (await stored('user-remembers')).user;
+
+    // Assess
+    expect(afterOne.refreshTokenFingerprints).toEqual(held.slice(-2).map(refreshTokenFingerprint));
+    expect(afterSix.refreshTokenFingerprints).toEqual(held.slice(0, 5).map(refreshTokenFingerprint));
+    expect(afterSix.refreshTokenFingerprints![0]).toBe(refreshTokenFingerprint(fakeZoom.currentRefreshToken('zoom-remembers')!));
+    expect(afterSix.registeredGeneration).toBeUndefined();
   });
 
   test('transient storage errors on the token write are retried until the refreshed pair lands', async () => {

@@ -385,6 +385,101 @@ describe('listZoomOAuthCredentials', () => {
   });
 });
 
+// ---- retrieve --------------------------------------------------------------------------------
+
+describe('getZoomOAuthCredential', () => {
+  it('gets one credential by id and maps it, the account id included', async () => {
+    // Prepare
+    const server = await script({ status: 200, json: { ...credentialJson('cred-5', 'zoom-u-5'), account_id: 'acct-5' } });
+    const { recall } = client(server.origin);
+
+    // Act
+    const credential = await recall.getZoomOAuthCredential('cred-5');
+
+    // Assess
+    expect(credential).toStrictEqual({
+      id: 'cred-5',
+      status: 'healthy',
+      zoomUserId: 'zoom-u-5',
+      zoomAccountId: 'acct-5',
+      callbackUrl: 'https://vault.example.com/zoom/token?u=zoom-u-5',
+    });
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]).toMatchObject({ method: 'GET', path: `${PATH}cred-5/` });
+    expect(server.requests[0].headers.authorization).toBe(`Token ${API_KEY}`);
+  });
+
+  it('answers undefined for a credential Recall does not have (404)', async () => {
+    // Prepare
+    const server = await script({ status: 404, json: { detail: 'Not found.' } });
+    const { recall } = client(server.origin);
+
+    // Act
+    const credential = await recall.getZoomOAuthCredential('gone');
+
+    // Assess
+    expect(credential).toBeUndefined();
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('retries a 503, then maps the answer', async () => {
+    // Prepare
+    const server = await script({ status: 503, text: 'unavailable' }, { status: 200, json: credentialJson('cred-6', 'zoom-u-6') });
+    const { recall, delays } = client(server.origin);
+
+    // Act
+    const credential = await recall.getZoomOAuthCredential('cred-6');
+
+    // Assess
+    expect(credential?.id).toBe('cred-6');
+    expect(server.requests).toHaveLength(2);
+    expect(delays).toHaveLength(1);
+  });
+
+  it('throws on 403 without retrying, the key redacted from the detail', async () => {
+    // Prepare
+    const server = await script({ status: 403, json: { detail: `Key ${API_KEY} may not read this.` } });
+    const { recall } = client(server.origin);
+
+    // Act
+    const error = await caught(recall.getZoomOAuthCredential('cred-7'));
+
+    // Assess
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({ upstream: 'recall', status: 403, detail: 'Key [redacted] may not read this.' });
+    expect((error as Error).message).toBe(`Recall GET ${PATH}cred-7/ failed: HTTP 403`);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('stops at the caller deadline', async () => {
+    // Prepare
+    const server = await script('hang');
+    const { recall } = client(server.origin, { timeoutMs: 5000, maxAttempts: 10, deadline: () => Date.now() + 150 });
+    const started = Date.now();
+
+    // Act
+    const error = await caught(recall.getZoomOAuthCredential('cred-8'));
+
+    // Assess
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as Error).message).toMatch(/timeout$/);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('rejects a 200 without a credential id', async () => {
+    // Prepare
+    const server = await script({ status: 200, json: { detail: 'what' } });
+    const { recall } = client(server.origin);
+
+    // Act
+    const error = await caught(recall.getZoomOAuthCredential('cred-9'));
+
+    // Assess
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as Error).message).toBe(`Recall GET ${PATH}cred-9/: credential without an id in the response`);
+  });
+});
+
 // ---- delete ----------------------------------------------------------------------------------
 
 describe('deleteZoomOAuthCredential', () => {

@@ -15,6 +15,7 @@ import { ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { REFRESH_WINDOW_SECONDS, SERVE_MARGIN_MS } from '../functions/domain/freshness';
 import { TokenFunction } from './token-function';
 
 /** Regions Recall.ai runs in; each has its own API host. */
@@ -360,9 +361,12 @@ export class ZoomTokenStack extends Stack {
       'The token refresher failed; tokens may expire unrefreshed.');
     alarmOn('SweepErrorsAlarm', vaultMetric('SweepErrors'),
       'The token refresher could not refresh some records; their tokens may expire unrefreshed.');
-    // Not the callback's Lambda Errors: the handler answers 500 rather than throwing.
+    // The handler answers its own failures with a 500 (counted in CallbackServerErrors); Lambda's
+    // Errors count what it cannot answer for: timeouts and failed cold starts.
     alarmOn('CallbackServerErrorsAlarm', vaultMetric('CallbackServerErrors'),
       'The Recall callback answered 500; bots may fail to join Zoom meetings.');
+    alarmOn('CallbackFunctionErrorsAlarm', callbackFunction.metricErrors({ period, statistic: 'Sum' }),
+      'The Recall callback timed out or failed to start (configuration?); bots may fail to join Zoom meetings.');
     alarmOn('CallbackTokenUnavailableAlarm', vaultMetric('CallbackTokenUnavailable'),
       'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.', 5);
     alarmOn('GrantsDeadAlarm', vaultMetric('GrantsDead'),
@@ -465,13 +469,16 @@ function resolveConfig(stack: Stack, props: ZoomTokenStackProps): ResolvedConfig
     throw new Error(`recallRegion must be one of ${RECALL_REGIONS.join(', ')}, got '${recallRegion}'`);
   }
 
-  const refreshIntervalMinutes = integer('refreshIntervalMinutes', 5, 1, 1440);
-  // Zoom access tokens live an hour; a window close to that would refresh every token on every sweep.
-  const refreshWindowSeconds = integer('refreshWindowSeconds', 900, 60, 3300);
-  if (refreshWindowSeconds <= refreshIntervalMinutes * 60) {
-    Annotations.of(stack).addWarningV2('zoom-token-vault:refreshWindow',
-      `refreshWindowSeconds (${refreshWindowSeconds}) is not longer than the refresh interval `
-      + `(${refreshIntervalMinutes} min): tokens may expire between sweeps and be refreshed by the callback instead.`);
+  // The refresher's own range (it refuses to start outside it).
+  const refreshWindowSeconds = integer('refreshWindowSeconds', REFRESH_WINDOW_SECONDS.default, REFRESH_WINDOW_SECONDS.min, REFRESH_WINDOW_SECONDS.max);
+  const refreshIntervalMinutes = integer('refreshIntervalMinutes', 5, 1, 45);
+  // A token must be caught by a sweep before it drops under the callback's serve margin.
+  const serveMarginSeconds = SERVE_MARGIN_MS / 1000;
+  if (refreshWindowSeconds < refreshIntervalMinutes * 60 + serveMarginSeconds) {
+    throw new Error(
+      `refreshWindowSeconds (${refreshWindowSeconds}) must be at least the refresh interval (${refreshIntervalMinutes} min) `
+      + `plus ${serveMarginSeconds} s, or tokens reach the callback unrefreshed`,
+    );
   }
 
   // Both synthesize empty so the stack can be inspected, but the handlers refuse to start without them.

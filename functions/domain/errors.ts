@@ -32,7 +32,7 @@ export class InvalidSignatureError extends DomainError {}
 /** No usable token for this user right now; `reason` is for logs and the admin API only. */
 export class TokenUnavailableError extends DomainError {
   constructor(
-    readonly reason: 'expiring' | 'reauth_required' | 'refresh_failed' | 'refresh_in_progress',
+    readonly reason: 'reauth_required' | 'refresh_failed' | 'refresh_in_progress',
     message: string,
   ) {
     super(message);
@@ -50,9 +50,6 @@ export class UpstreamError extends DomainError {
     super(message);
   }
 }
-
-/** The service itself is misconfigured (bad client secret, missing key): an operator must act. */
-export class ConfigurationError extends DomainError {}
 
 /** Recall's 400 answer when the Zoom user already has a credential for this OAuth app. */
 export class RecallConflictError extends DomainError {

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
 import type { Clock, Log, TokenCipher, TokenStore, ZoomTokenClient } from './ports';
-import { rememberRefreshTokens, type ErrorNote, type StoredUser, type TokenPair, type UserUpdate } from './token-record';
+import type { ErrorNote, StoredUser, TokenPair, UserUpdate } from './token-record';
 
 export interface RefreshDeps {
   store: TokenStore;
@@ -49,14 +49,14 @@ export type RefreshOutcome =
   | { kind: 'misconfigured'; error: string }
   /** A newer token pair was stored while we refreshed (re-registration); ours was discarded. */
   | { kind: 'superseded' }
-  /** Zoom answered but the answer could not be stored within the save budget. */
-  | { kind: 'unsaved'; error: string };
+  /** Zoom answered but the answer could not be stored in time: the new pair exists only here. */
+  | { kind: 'unsaved'; error: string; tokens: TokenPair; accessTokenExpiresAt: number };
 
 const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_ZOOM_TIMEOUT_MS = 8_000;
 const DEFAULT_SAVE_BUDGET_MS = 15_000;
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Lease owner ids: unique per attempt, so a crashed attempt's lease is never mistaken for ours. */
 export function newLeaseOwner(): string {
@@ -77,24 +77,39 @@ export async function refreshUser(userId: string, freshUntil: number, deps: Refr
   return outcome;
 }
 
+type LeaseResult = { kind: 'leased'; leased: StoredUser; tookOver: boolean } | { kind: 'not_leased'; outcome: RefreshOutcome };
+
+/**
+ * Takes the user's lease unless the token is fresh, the grant dead or the lease held. A write
+ * that loses to an unrelated change (a Recall-state write, a just-released lease) tries again.
+ */
+async function takeLease(first: StoredUser, freshUntil: number, deps: RefreshDeps): Promise<LeaseResult> {
+  let user: StoredUser | undefined = first;
+  for (let attempt = 1; ; attempt++) {
+    if (!user) return { kind: 'not_leased', outcome: { kind: 'not_found' } };
+    if (user.status === 'reauth_required') return { kind: 'not_leased', outcome: { kind: 'grant_dead', user } };
+    if (user.accessTokenExpiresAt >= freshUntil) return { kind: 'not_leased', outcome: { kind: 'fresh', user } };
+    if (leaseHeld(user, deps.clock())) return { kind: 'not_leased', outcome: { kind: 'lease_held', user } };
+    const lease = { owner: newLeaseOwner(), expiresAt: deps.clock() + (deps.leaseMs ?? DEFAULT_LEASE_MS) };
+    try {
+      // An expired lease left behind: its holder may have spent the refresh token (see grant_dead).
+      const tookOver = user.lease !== undefined;
+      return { kind: 'leased', leased: await deps.store.update(user.userId, { version: user.version }, { lease }), tookOver };
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      if (attempt >= 3) return { kind: 'not_leased', outcome: { kind: 'lease_held', user } };
+      user = await deps.store.get(user.userId, { consistent: true });
+    }
+  }
+}
+
 async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
   const { store, clock, logger } = deps;
   const user = await store.get(userId, { consistent: true });
   if (!user) return { kind: 'not_found' };
-  if (user.status === 'reauth_required') return { kind: 'grant_dead', user };
-  if (user.accessTokenExpiresAt >= freshUntil) return { kind: 'fresh', user };
-  if (leaseHeld(user, clock())) return { kind: 'lease_held', user };
-
-  const owner = newLeaseOwner();
-  let leased: StoredUser;
-  try {
-    leased = await store.update(userId, { version: user.version }, { lease: { owner, expiresAt: clock() + (deps.leaseMs ?? DEFAULT_LEASE_MS) } });
-  } catch (error) {
-    if (!(error instanceof ConflictError)) throw error;
-    const current = await store.get(userId, { consistent: true });
-    if (!current) return { kind: 'not_found' };
-    return current.accessTokenExpiresAt >= freshUntil ? { kind: 'fresh', user: current } : { kind: 'lease_held', user: current };
-  }
+  const taken = await takeLease(user, freshUntil, deps);
+  if (taken.kind !== 'leased') return taken.outcome;
+  const { leased, tookOver } = taken;
 
   const generation = leased.tokenGeneration;
   let consumed: TokenPair;
@@ -118,14 +133,13 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
         status: 'active',
         accessTokenExpiresAt: now + result.expiresInSeconds * 1000,
         tokenGeneration: generation + 1,
-        // The consumed token too: a record from before fingerprints were kept lacks it.
-        refreshTokenFingerprints: rememberRefreshTokens(leased.refreshTokenFingerprints, tokens.refreshToken, consumed.refreshToken),
         lastRefreshAt: now,
         lastError: null,
         reauthRequired: null,
         lease: null,
         updatedAt: now,
       }, deps);
+      if (saved.kind === 'unsaved') return { ...saved, tokens, accessTokenExpiresAt: now + result.expiresInSeconds * 1000 };
       if (saved.kind !== 'saved') return saved;
       logger.info('token refreshed', { userId, tokenGeneration: generation + 1 });
       return { kind: 'refreshed', user: saved.user, tokens };
@@ -138,7 +152,7 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
         logger.info('refresh lost the race; the winner stored new tokens', { userId });
         return { kind: 'fresh', user: current };
       }
-      if (user.lease) {
+      if (tookOver) {
         // We took over an expired lease: its holder may have used this very refresh token and still
         // be storing the new pair. Not proof of a dead grant; the next attempt (no takeover) decides.
         const unconfirmed: ErrorNote = { at: clock(), code: 'zoom_invalid_grant_after_takeover', message: result.reason ?? result.error };
@@ -176,6 +190,12 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
 type SaveResult = { kind: 'saved'; user: StoredUser } | { kind: 'superseded' } | { kind: 'unsaved'; error: string };
 
 /**
+ * A save attempt (KMS, then DynamoDB with the SDK's own retries) can take seconds: none starts
+ * this close to the deadline, so none is cut off by the function's timeout mid-write.
+ */
+const SAVE_ATTEMPT_RESERVE_MS = 4_000;
+
+/**
  * A successful Zoom answer must land: sealing (KMS) and the write (DynamoDB) are retried on any
  * error until the invocation's time is spent.
  */
@@ -199,7 +219,7 @@ async function saveRefreshedTokens(
         return { kind: 'superseded' };
       }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      if (deps.clock() + delay >= deadline) {
+      if (deps.clock() + delay + SAVE_ATTEMPT_RESERVE_MS >= deadline) {
         // The only copy of the new refresh token is in this process. Operators are alerted
         // (RefreshResultUnsaved); the user will need to re-authorize if this process ends now.
         deps.logger.error('refreshed tokens could not be stored', { userId, attempts: attempt, error: message });

@@ -110,8 +110,8 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
   const current = user.recall;
   // A newer registration (a PUT with other tokens) started meanwhile owns the Recall step: our
   // outcome may already be out of date (it may even have deleted the credential we created).
-  const record = (recall: RecallRegistration) =>
-    recordRecall(user.userId, recall, deps, (stored) => stored.registeredGeneration === user.registeredGeneration);
+  const ours = (stored: StoredUser) => stored.registeredGeneration === user.registeredGeneration;
+  const record = (recall: RecallRegistration) => recordRecall(user.userId, recall, deps, ours);
 
   const callbackUrl = signCallbackUrl(deps.publicBaseUrl, user.userId, keyring).toString();
   // Stable across this request's retries (Recall replays a completed duplicate) and shared by
@@ -131,7 +131,13 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
         return await record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId });
       }
     }
-    const credential = await createReplacingConflict(user.userId, callbackUrl, idempotencyKey, deps);
+    // Deleting at Recall is for the latest registration only: an outdated one would delete its credential.
+    const stillOurs = async () => {
+      const stored = await deps.store.get(user.userId, { consistent: true });
+      return stored !== undefined && ours(stored);
+    };
+    const credential = await createReplacingConflict(user.userId, callbackUrl, idempotencyKey, stillOurs, deps);
+    if (!credential) return (await deps.store.get(user.userId, { consistent: true })) ?? user;
     return await record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId });
   } catch (error) {
     const failure = error instanceof UpstreamError ? error : undefined;
@@ -160,14 +166,25 @@ function callsBack(credential: RecallCredential, userId: string, keyId: string):
   return query?.get('user_id') === userId && query.get('kid') === keyId;
 }
 
-/** Recall's conflict answer names the Zoom user but not the credential: find it, delete it, create again, once. */
-async function createReplacingConflict(userId: string, callbackUrl: string, idempotencyKey: string, deps: RegistrationDeps) {
+/**
+ * Recall's conflict answer names the Zoom user but not the credential: find it, delete it, create
+ * again, once. Undefined when a newer registration took over before anything was deleted.
+ */
+async function createReplacingConflict(
+  userId: string,
+  callbackUrl: string,
+  idempotencyKey: string,
+  stillOurs: () => Promise<boolean>,
+  deps: RegistrationDeps,
+): Promise<RecallCredential | undefined> {
   const create = (key: string) => deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key });
   try {
     return await create(idempotencyKey);
   } catch (error) {
     if (!(error instanceof RecallConflictError)) throw error;
-    for (const credential of await conflictingCredentials(error, deps)) {
+    const stale = await conflictingCredentials(error, deps);
+    if (!(await stillOurs())) return undefined;
+    for (const credential of stale) {
       await deps.recall.deleteZoomOAuthCredential(credential.id);
       await markReplaced(credential, userId, deps);
     }

@@ -5,7 +5,7 @@
  */
 import { NotFoundError, TokenUnavailableError } from './errors';
 import { isServable, RECALL_MINIMUM_VALIDITY_MS, SERVE_MARGIN_MS } from './freshness';
-import { refreshUser, type RefreshDeps } from './refresh';
+import { defaultSleep, refreshUser, type RefreshDeps } from './refresh';
 import type { StoredUser } from './token-record';
 
 export interface ServedToken {
@@ -25,7 +25,7 @@ const FALLBACK_MINIMUM_MS = RECALL_MINIMUM_VALIDITY_MS + 30_000;
 
 export async function serveAccessToken(userId: string, deps: RefreshDeps, options: ServeOptions): Promise<ServedToken> {
   const { store, clock } = deps;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = deps.sleep ?? defaultSleep;
   // Consistent: Recall validates a credential right after registration wrote the user, and an
   // eventually consistent read could miss it (or serve a pair a refresh just replaced).
   let user = await store.get(userId, { consistent: true });
@@ -59,9 +59,11 @@ export async function serveAccessToken(userId: string, deps: RefreshDeps, option
         user = current;
         continue;
       }
+      case 'unsaved':
+        // The new pair could not be stored, but its access token is good: better served than lost.
+        return { accessToken: outcome.tokens.accessToken, expiresAt: outcome.accessTokenExpiresAt };
       case 'retryable':
       case 'misconfigured':
-      case 'unsaved':
         return fallback(user, deps, 'refresh_failed');
     }
   }

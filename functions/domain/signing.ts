@@ -26,9 +26,10 @@ function signature(key: Uint8Array, keyId: string, userId: string): Buffer {
 
 /** The callback URL for a user, signed with the keyring's active key. */
 export function signCallbackUrl(publicBaseUrl: string, userId: string, keyring: SigningKeyring): URL {
-  if (!isValidUserId(userId)) throw new InvalidSignatureError('user id outside the safe pattern');
+  // Callers validate user ids first; these are programming or configuration errors.
+  if (!isValidUserId(userId)) throw new Error('user id outside the safe pattern');
   const key = keyring.key(keyring.activeKeyId);
-  if (!key) throw new InvalidSignatureError('active signing key missing from the keyring');
+  if (!key) throw new Error('active signing key missing from the keyring');
   const url = new URL(publicBaseUrl.replace(/\/+$/, '') + CALLBACK_PATH);
   url.searchParams.set('user_id', userId);
   url.searchParams.set('kid', keyring.activeKeyId);

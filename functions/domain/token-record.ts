@@ -52,8 +52,10 @@ export interface StoredUser {
    */
   registeredGeneration?: number;
   /**
-   * Fingerprints of the refresh tokens this record holds and has held, newest first: a PUT
-   * carrying one of them replays an earlier PUT and is no new grant (see registration.ts).
+   * Fingerprints of the refresh tokens the latest registrations (PUTs) brought, newest first: a
+   * PUT carrying one of them replays an earlier PUT and is no new grant (see registration.ts).
+   * Refreshes leave the list alone: the backend never sees a refreshed token, so only the ones it
+   * sent can come back, however many refreshes later.
    */
   refreshTokenFingerprints?: string[];
   createdAt: number;
@@ -77,8 +79,8 @@ export type WriteCondition =
   /** The token pair consumed by a refresh is still the stored one. */
   | { tokenGeneration: number };
 
-/** How many refresh-token fingerprints a record keeps. */
-export const REMEMBERED_REFRESH_TOKENS = 5;
+/** How many registrations' refresh-token fingerprints a record keeps. */
+export const REMEMBERED_REFRESH_TOKENS = 10;
 
 /**
  * Names a refresh token without revealing it: the first 16 bytes of its SHA-256, base64url.

@@ -4,7 +4,6 @@
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
-  ConfigurationError,
   ConflictError,
   InvalidSignatureError,
   NotFoundError,
@@ -77,9 +76,9 @@ export function adminError(error: unknown, logger: Log): HttpResult {
       ...(error.detail !== undefined ? { upstream_detail: error.detail } : {}),
     });
   }
-  if (error instanceof UnreadableRecordError || error instanceof ConfigurationError) {
+  if (error instanceof UnreadableRecordError) {
     logger.error('admin request failed', describe(error));
-    return json(500, { error: 'internal_error', message: 'the stored record or the configuration needs an operator' });
+    return json(500, { error: 'internal_error', message: 'the stored record cannot be read: an operator must look at it' });
   }
   logger.error('admin request failed', describe(error));
   return json(500, { error: 'internal_error', message: 'internal error' });

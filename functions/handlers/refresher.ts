@@ -8,6 +8,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import { integerEnv } from '../config';
+import { REFRESH_WINDOW_SECONDS } from '../domain/freshness';
 import { sweepDueUsers, type SweepSummary } from '../domain/sweep';
 import { cipherFromEnv, createLogger, createMetrics, tokenStoreFromEnv, zoomClientFromEnv } from './dependencies';
 
@@ -16,7 +17,7 @@ const metrics = createMetrics();
 const store = tokenStoreFromEnv();
 const cipher = cipherFromEnv();
 const zoom = zoomClientFromEnv();
-const windowMs = integerEnv('REFRESH_WINDOW_SECONDS', 900, { min: 360, max: 3000 }) * 1000;
+const windowMs = integerEnv('REFRESH_WINDOW_SECONDS', REFRESH_WINDOW_SECONDS.default, REFRESH_WINDOW_SECONDS) * 1000;
 const concurrency = integerEnv('REFRESH_CONCURRENCY', 8, { min: 1, max: 64 });
 
 /** Time kept back at the end of the invocation for the last refreshes to store their results. */

@@ -371,6 +371,38 @@ describe('two PUTs at once', () => {
   });
 });
 
+describe('an outdated PUT in the conflict path', () => {
+  test("deletes nothing once a newer PUT took over: the newer one's credential survives", async () => {
+    // Prepare: just as PUT 1 creates its credential, PUT 2 (new tokens, same Zoom user) goes
+    // through end to end; PUT 1 then meets Recall's conflict over PUT 2's credential.
+    const userId = newUserId('outdated');
+    const first = await putGrant(userId, grantFor('zoom-outdated'));
+    expect(first.status).toBe(201);
+    await deleteAtRecall(first.json.recall_credential_id);
+    const older = grantFor('zoom-outdated');
+    const newer = grantFor('zoom-outdated');
+    let put2: Answer | undefined;
+    const afterNewerPut: RecallClient = {
+      ...realRecall,
+      async createZoomOAuthCredential(input) {
+        // PUT 2 runs first, so Recall answers PUT 1 with the conflict over PUT 2's credential.
+        put2 ??= await putGrant(userId, newer);
+        return realRecall.createZoomOAuthCredential(input);
+      },
+    };
+
+    // Act
+    const put1 = await registerUser(userId, tokensOf(older), inProcess(afterNewerPut));
+
+    // Assess
+    expect(put2?.status).toBe(200);
+    const newerCredential = put2!.json.recall_credential_id;
+    expect(recall.credentials().filter((c) => c.user_id === 'zoom-outdated').map((c) => c.id)).toEqual([newerCredential]);
+    expect(put1.user.recall.credentialId).toBe(newerCredential);
+    expect((await recall.fetchToken(newerCredential)).body).toBe(newer.access_token);
+  });
+});
+
 describe('GET, access-token and DELETE', () => {
   test('GET shows the status fields and never a token', async () => {
     // Prepare

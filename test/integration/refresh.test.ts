@@ -572,27 +572,103 @@ describe('refreshing tokens with the real adapters', () => {
     expect(logLines.filter((line) => line.message === 'refreshed tokens superseded by a newer registration; discarded')).toHaveLength(1);
   });
 
-  test('a refresh remembers the new and the consumed refresh token: newest first, five at most', async () => {
-    // Prepare: a record from before fingerprints were kept (seedUser writes none).
-    const { tokens: original } = await seedUser('user-remembers', 'zoom-remembers', 200);
-    const held = [original.refreshToken];
-    const refreshOnce = async () => {
-      const outcome = await refreshUser('user-remembers', clock() + 2 * 3600_000, deps());
-      if (outcome.kind !== 'refreshed') throw new Error(`expected a refresh, got ${outcome.kind}`);
-      held.unshift(outcome.tokens.refreshToken);
+  test('the registered PUT replayed after many refreshes is recognised: it writes nothing and the live token stays', async () => {
+    // Prepare: a user registered through the domain, then refreshed 12 times (more than the
+    // fingerprints a record keeps), so the registered refresh token is long consumed.
+    const grant = fakeZoom.authorize('zoom-replayed', { expiresInSeconds: 200 });
+    const registered: TokenPair = { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope };
+    const recallCalls: string[] = [];
+    const registration = {
+      store,
+      cipher,
+      clock,
+      signingKeys: { keyring: async () => ({ activeKeyId: 'k1', key: (id: string) => (id === 'k1' ? Buffer.alloc(32, 7) : undefined) }) },
+      publicBaseUrl: 'https://vault.example.test',
+      oauthAppId: '00000000-0000-4000-8000-00000000a001',
+      recall: {
+        createZoomOAuthCredential: async () => (recallCalls.push('create'), { id: 'cred-replayed' }),
+        listZoomOAuthCredentials: async () => [],
+        getZoomOAuthCredential: async (id: string) => (recallCalls.push('get'), { id, callbackUrl: 'https://vault.example.test/zoom/token?user_id=user-replayed&kid=k1&sig=x' }),
+        deleteZoomOAuthCredential: async () => undefined,
+      },
+    };
+    await registerUser('user-replayed', { tokens: registered, accessTokenExpiresAt: clock() + 200_000 }, registration);
+    for (let round = 0; round < 12; round++) {
+      const outcome = await refreshUser('user-replayed', clock() + 2 * 3600_000, deps());
+      expect(outcome.kind).toBe('refreshed');
+    }
+    const beforeReplay = await stored('user-replayed');
+
+    // Act: the backend sends its original PUT again (say, after a 502).
+    const replay = await registerUser('user-replayed', { tokens: registered, accessTokenExpiresAt: clock() + 200_000 }, registration);
+
+    // Assess
+    expect(replay.created).toBe(false);
+    const after = await stored('user-replayed');
+    expect(after.user.tokenGeneration).toBe(beforeReplay.user.tokenGeneration);
+    expect(after.tokens.refreshToken).toBe(fakeZoom.currentRefreshToken('zoom-replayed'));
+    expect(after.user.refreshTokenFingerprints).toEqual([refreshTokenFingerprint(registered.refreshToken)]);
+    expect(recallCalls).toEqual(['create', 'get']);
+    const next = await refreshUser('user-replayed', clock() + 2 * 3600_000, deps());
+    expect(next.kind).toBe('refreshed');
+    expect(fakeZoom.stats().invalidGrant).toBe(0);
+  });
+
+  test('a lease write that loses to an unrelated change (a Recall-state write) tries again and refreshes', async () => {
+    // Prepare: just before the lease write, another write bumps the item's version.
+    await seedUser('user-bumped', 'zoom-bumped', 200);
+    let bumped = false;
+    const bumpingStore: TokenStore = {
+      get: (userId, options) => store.get(userId, options),
+      create: (user) => store.create(user),
+      delete: (userId) => store.delete(userId),
+      listDue: (dueBefore) => store.listDue(dueBefore),
+      async update(userId, condition, update) {
+        if (update.lease && !bumped) {
+          bumped = true;
+          const current = await store.get(userId, { consistent: true });
+          await store.update(userId, { version: current!.version }, { updatedAt: clock() });
+        }
+        return store.update(userId, condition, update);
+      },
     };
 
     // Act
-    await refreshOnce();
-    const afterOne = (await stored('user-remembers')).user;
-    for (let round = 2; round <= 6; round++) await refreshOnce();
-    const afterSix = (await stored('user-remembers')).user;
+    const outcome = await refreshUser('user-bumped', clock() + SERVE_MARGIN_MS, deps({ store: bumpingStore }));
 
     // Assess
-    expect(afterOne.refreshTokenFingerprints).toEqual(held.slice(-2).map(refreshTokenFingerprint));
-    expect(afterSix.refreshTokenFingerprints).toEqual(held.slice(0, 5).map(refreshTokenFingerprint));
-    expect(afterSix.refreshTokenFingerprints![0]).toBe(refreshTokenFingerprint(fakeZoom.currentRefreshToken('zoom-remembers')!));
-    expect(afterSix.registeredGeneration).toBeUndefined();
+    expect(bumped).toBe(true);
+    expect(outcome.kind).toBe('refreshed');
+    expect(fakeZoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
+  });
+
+  test('a refreshed pair that cannot be stored still serves its new access token', async () => {
+    // Prepare: every token write fails, and little time is left to retry.
+    const { tokens: original } = await seedUser('user-unsaved', 'zoom-unsaved', 200);
+    const failingStore: TokenStore = {
+      get: (userId, options) => store.get(userId, options),
+      create: (user) => store.create(user),
+      delete: (userId) => store.delete(userId),
+      listDue: (dueBefore) => store.listDue(dueBefore),
+      async update(userId, condition, update) {
+        if (update.sealed) throw throughputError();
+        return store.update(userId, condition, update);
+      },
+    };
+    const seen: string[] = [];
+
+    // Act
+    const served = await serveAccessToken(
+      'user-unsaved',
+      deps({ store: failingStore, saveUntil: clock() + 5_000, sleep: async () => undefined, observe: (kind) => seen.push(kind) }),
+      { deadline: clock() + 4_000 },
+    );
+
+    // Assess
+    expect(seen).toEqual(['unsaved']);
+    expect(served.accessToken).not.toBe(original.accessToken);
+    expect(fakeZoom.verifyAccessToken(served.accessToken)?.zoomUserId).toBe('zoom-unsaved');
+    expect(logLines.some((line) => line.message === 'refreshed tokens could not be stored')).toBe(true);
   });
 
   test('transient storage errors on the token write are retried until the refreshed pair lands', async () => {

@@ -1,5 +1,5 @@
 import { ConfigError, integerEnv, requiredEnv, secretSourceEnv, urlEnv } from '../../functions/config';
-import { isDue, isServable } from '../../functions/domain/freshness';
+import { isServable } from '../../functions/domain/freshness';
 
 describe('configuration from the environment', () => {
   it('names a missing variable', () => {
@@ -33,9 +33,5 @@ describe('freshness', () => {
   it('serves a token with at least 300 s left', () => {
     expect(isServable(now + 300_000, now)).toBe(true);
     expect(isServable(now + 299_999, now)).toBe(false);
-  });
-  it('counts a token as due within the window', () => {
-    expect(isDue(now + 900_000, now, 900_000)).toBe(true);
-    expect(isDue(now + 900_001, now, 900_000)).toBe(false);
   });
 });

@@ -18,21 +18,22 @@ describe('refreshTokenFingerprint', () => {
 });
 
 describe('rememberRefreshTokens', () => {
-  it('puts the given tokens in front, newest first, without repeats, keeping five', () => {
+  it('puts the given token in front, without repeats, keeping the last registrations', () => {
     // Prepare
     const fp = refreshTokenFingerprint;
-    const remembered = ['r4', 'r3', 'r2', 'r1', 'r0'].map(fp);
+    const names = Array.from({ length: REMEMBERED_REFRESH_TOKENS }, (_, i) => `r${REMEMBERED_REFRESH_TOKENS - 1 - i}`);
+    const remembered = names.map(fp);
 
     // Act
     const fromNothing = rememberRefreshTokens(undefined, 'r0');
-    const afterRefresh = rememberRefreshTokens(remembered, 'r5', 'r4');
+    const afterOneMore = rememberRefreshTokens(remembered, 'new');
     const repeated = rememberRefreshTokens([fp('r1'), fp('r0')], 'r0');
 
     // Assess
     expect(fromNothing).toEqual([fp('r0')]);
-    expect(afterRefresh).toEqual(['r5', 'r4', 'r3', 'r2', 'r1'].map(fp));
-    expect(afterRefresh).toHaveLength(REMEMBERED_REFRESH_TOKENS);
+    expect(afterOneMore).toEqual([fp('new'), ...remembered.slice(0, -1)]);
+    expect(afterOneMore).toHaveLength(REMEMBERED_REFRESH_TOKENS);
     expect(repeated).toEqual([fp('r0'), fp('r1')]);
-    expect(remembered).toHaveLength(5); // not changed in place
+    expect(remembered).toHaveLength(REMEMBERED_REFRESH_TOKENS); // not changed in place
   });
 });

@@ -91,6 +91,18 @@ async function inPool<T>(items: T[], concurrency: number, task: (item: T) => Pro
   );
 }
 
+/** `store` with some of its operations replaced, for failures injected around the real one. */
+function storeWith(store: TokenStore, overrides: Partial<TokenStore>): TokenStore {
+  return {
+    get: (userId, options) => store.get(userId, options),
+    create: (user) => store.create(user),
+    update: (userId, condition, update) => store.update(userId, condition, update),
+    delete: (userId) => store.delete(userId),
+    listDue: (dueBefore) => store.listDue(dueBefore),
+    ...overrides,
+  };
+}
+
 function throughputError(): Error {
   const error = new Error('The level of configured provisioned throughput for the table was exceeded.');
   error.name = 'ProvisionedThroughputExceededException';
@@ -290,15 +302,7 @@ describe('refreshing tokens with the real adapters', () => {
     test('the worker that took over refreshes first; the slow one gets invalid_grant and finds the pair fresh', async () => {
       // Prepare: A takes the lease but is slow to reach Zoom.
       const { tokens: original } = await seedUser('user-slow-send', 'zoom-slow-send', 200);
-      const aAtZoom = deferred<string>();
-      const releaseA = deferred();
-      const slowZoom: ZoomTokenClient = {
-        async refresh(refreshToken, options) {
-          aAtZoom.resolve(refreshToken);
-          await releaseA.promise;
-          return zoom.refresh(refreshToken, options);
-        },
-      };
+      const { client: slowZoom, atZoom: aAtZoom, release: releaseA } = heldBeforeZoom(zoom);
 
       // Act
       const a = refreshUser('user-slow-send', clock() + SERVE_MARGIN_MS, deps({ zoom: slowZoom }));
@@ -618,11 +622,7 @@ describe('refreshing tokens with the real adapters', () => {
     // Prepare: just before the lease write, another write bumps the item's version.
     await seedUser('user-bumped', 'zoom-bumped', 200);
     let bumped = false;
-    const bumpingStore: TokenStore = {
-      get: (userId, options) => store.get(userId, options),
-      create: (user) => store.create(user),
-      delete: (userId) => store.delete(userId),
-      listDue: (dueBefore) => store.listDue(dueBefore),
+    const bumpingStore = storeWith(store, {
       async update(userId, condition, update) {
         if (update.lease && !bumped) {
           bumped = true;
@@ -631,7 +631,7 @@ describe('refreshing tokens with the real adapters', () => {
         }
         return store.update(userId, condition, update);
       },
-    };
+    });
 
     // Act
     const outcome = await refreshUser('user-bumped', clock() + SERVE_MARGIN_MS, deps({ store: bumpingStore }));
@@ -645,16 +645,12 @@ describe('refreshing tokens with the real adapters', () => {
   test('a refreshed pair that cannot be stored still serves its new access token', async () => {
     // Prepare: every token write fails, and little time is left to retry.
     const { tokens: original } = await seedUser('user-unsaved', 'zoom-unsaved', 200);
-    const failingStore: TokenStore = {
-      get: (userId, options) => store.get(userId, options),
-      create: (user) => store.create(user),
-      delete: (userId) => store.delete(userId),
-      listDue: (dueBefore) => store.listDue(dueBefore),
+    const failingStore = storeWith(store, {
       async update(userId, condition, update) {
         if (update.sealed) throw throughputError();
         return store.update(userId, condition, update);
       },
-    };
+    });
     const seen: string[] = [];
 
     // Act
@@ -675,11 +671,7 @@ describe('refreshing tokens with the real adapters', () => {
     // Prepare: the first two writes of a token pair fail with a throttling error.
     await seedUser('user-throttled', 'zoom-throttled', 200);
     let failuresLeft = 2;
-    const flakyStore: TokenStore = {
-      get: (userId, options) => store.get(userId, options),
-      create: (user) => store.create(user),
-      delete: (userId) => store.delete(userId),
-      listDue: (dueBefore) => store.listDue(dueBefore),
+    const flakyStore = storeWith(store, {
       async update(userId, condition, update) {
         if (update.sealed && failuresLeft > 0) {
           failuresLeft -= 1;
@@ -687,7 +679,7 @@ describe('refreshing tokens with the real adapters', () => {
         }
         return store.update(userId, condition, update);
       },
-    };
+    });
     const sleeps: number[] = [];
 
     // Act

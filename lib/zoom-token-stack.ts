@@ -300,6 +300,12 @@ export class ZoomTokenStack extends Stack {
       integration: adminIntegration,
       authorizer: iamAuthorizer,
     }));
+    adminRoutes.push(...api.addRoutes({
+      path: '/users/{userId}/zoom-credential/recall-sync',
+      methods: [HttpMethod.POST],
+      integration: adminIntegration,
+      authorizer: iamAuthorizer,
+    }));
 
     // Per-route limits, so junk requests to the public callback route use up its own
     // budget instead of starving the admin API. HttpStage has no prop for route

@@ -73,6 +73,12 @@ const ROUTES: Route[] = [
     routeKey: 'GET /users/{userId}/zoom-credential/access-token',
     handler: 'admin',
   },
+  {
+    method: 'POST',
+    pattern: /^\/users\/(?<userId>[^/]+)\/zoom-credential\/recall-sync$/,
+    routeKey: 'POST /users/{userId}/zoom-credential/recall-sync',
+    handler: 'admin',
+  },
 ];
 
 function lambdaContext(functionName: string, timeoutMs: number): Context {

@@ -35,8 +35,8 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
   };
 }
 
-/** The local runtime's key file, re-read at most every few seconds so edits apply without a restart. */
-function cachedFileReader(path: string, maxAgeMs = 5_000): () => Promise<string> {
+/** The local runtime's key file, re-read at most once a second so edits apply without a restart. */
+function cachedFileReader(path: string, maxAgeMs = 1_000): () => Promise<string> {
   let cached: { value: Promise<string>; readAt: number } | undefined;
   return () => {
     const now = Date.now();

@@ -104,6 +104,16 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
   }
 }
 
+/**
+ * The Recall step alone, for a user whose tokens are stored: after a signing-key rotation (the
+ * credential must call a URL signed with the new key) or when Recall lost the credential.
+ */
+export async function syncRecallCredential(userId: string, deps: RegistrationDeps): Promise<StoredUser> {
+  const user = await deps.store.get(userId, { consistent: true });
+  if (!user) throw new NotFoundError('unknown user');
+  return ensureRecallCredential(user, deps);
+}
+
 /** Makes sure Recall holds a credential pointing at the user's URL signed with the active key. */
 async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps): Promise<StoredUser> {
   const keyring = await deps.signingKeys.keyring();

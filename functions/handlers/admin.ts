@@ -4,6 +4,7 @@
  *   GET    /users/{userId}/zoom-credential               status, never a token
  *   GET    /users/{userId}/zoom-credential/access-token  a fresh access token for the backend
  *   DELETE /users/{userId}/zoom-credential               delete at Recall, then here
+ *   POST   /users/{userId}/zoom-credential/recall-sync   the Recall step alone (after a key rotation)
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -11,7 +12,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { urlEnv, requiredEnv } from '../config';
 import { NotFoundError } from '../domain/errors';
-import { deleteUser, registerUser } from '../domain/registration';
+import { deleteUser, registerUser, syncRecallCredential } from '../domain/registration';
 import { serveAccessToken } from '../domain/serve-token';
 import type { StoredUser } from '../domain/token-record';
 import { parseJsonBody, parseUserId, parseZoomTokens } from './admin-requests';
@@ -102,6 +103,11 @@ const routes: Record<string, Route> = {
       { deadline: Date.now() + 10_000 },
     );
     return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
+  },
+  'POST /users/{userId}/zoom-credential/recall-sync': async (userId, _event, context) => {
+    const user = await syncRecallCredential(userId, { ...registration, recall: recallFor(context) });
+    logger.info('Recall credential synced', { userId, recallStatus: user.recall.status });
+    return json(200, statusView(user));
   },
   'DELETE /users/{userId}/zoom-credential': async (userId, _event, context) => {
     await deleteUser(userId, { store, recall: recallFor(context) });

@@ -152,6 +152,7 @@ describe('ZoomTokenStack with defaults', () => {
       'GET /users/{userId}/zoom-credential': 'AWS_IAM',
       'DELETE /users/{userId}/zoom-credential': 'AWS_IAM',
       'GET /users/{userId}/zoom-credential/access-token': 'AWS_IAM',
+      'POST /users/{userId}/zoom-credential/recall-sync': 'AWS_IAM',
     });
   });
 
@@ -177,6 +178,7 @@ describe('ZoomTokenStack with defaults', () => {
         'GET /users/{userId}/zoom-credential': admin,
         'DELETE /users/{userId}/zoom-credential': admin,
         'GET /users/{userId}/zoom-credential/access-token': admin,
+        'POST /users/{userId}/zoom-credential/recall-sync': admin,
       },
     });
   });
@@ -187,7 +189,7 @@ describe('ZoomTokenStack with defaults', () => {
     const routeIds = Object.keys(template.findResources('AWS::ApiGatewayV2::Route'));
 
     // Assess
-    expect(routeIds).toHaveLength(5);
+    expect(routeIds).toHaveLength(6);
     expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 

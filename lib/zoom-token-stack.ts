@@ -16,6 +16,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { REFRESH_WINDOW_SECONDS, SERVE_MARGIN_MS } from '../functions/domain/freshness';
+import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, splitRouteKey } from '../functions/handlers/routes';
 import { TokenFunction } from './token-function';
 
 /** Regions Recall.ai runs in; each has its own API host. */
@@ -280,32 +281,20 @@ export class ZoomTokenStack extends Stack {
     adminFunction.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
 
     // Recall calls this with a plain GET; the HMAC signature in the URL is the authorization.
+    const routeOf = (routeKey: string) => {
+      const { method, path } = splitRouteKey(routeKey);
+      return { path, methods: [method as HttpMethod] };
+    };
     const callbackRoutes = api.addRoutes({
-      path: '/zoom/token',
-      methods: [HttpMethod.GET],
+      ...routeOf(CALLBACK_ROUTE_KEY),
       integration: new HttpLambdaIntegration('CallbackIntegration', callbackFunction),
     });
 
     const adminIntegration = new HttpLambdaIntegration('AdminIntegration', adminFunction);
     const iamAuthorizer = new HttpIamAuthorizer();
-    const adminRoutes = api.addRoutes({
-      path: '/users/{userId}/zoom-credential',
-      methods: [HttpMethod.PUT, HttpMethod.GET, HttpMethod.DELETE],
-      integration: adminIntegration,
-      authorizer: iamAuthorizer,
-    });
-    adminRoutes.push(...api.addRoutes({
-      path: '/users/{userId}/zoom-credential/access-token',
-      methods: [HttpMethod.GET],
-      integration: adminIntegration,
-      authorizer: iamAuthorizer,
-    }));
-    adminRoutes.push(...api.addRoutes({
-      path: '/users/{userId}/zoom-credential/recall-sync',
-      methods: [HttpMethod.POST],
-      integration: adminIntegration,
-      authorizer: iamAuthorizer,
-    }));
+    const adminRoutes = ADMIN_ROUTE_KEYS.flatMap((routeKey) =>
+      api.addRoutes({ ...routeOf(routeKey), integration: adminIntegration, authorizer: iamAuthorizer }),
+    );
 
     // Per-route limits, so junk requests to the public callback route use up its own
     // budget instead of starving the admin API. HttpStage has no prop for route

@@ -17,6 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, splitRouteKey } from '../functions/handlers/routes';
 import { startDynalite, TABLE_NAME } from './dynamo';
 import { startKmsServer, type KmsServer } from './kms/kms-server';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from './fakes/fake-recall';
@@ -58,28 +59,15 @@ interface Route {
   handler: 'callback' | 'admin';
 }
 
-/** The same routes as the HTTP API in lib/zoom-token-stack.ts. */
-const ROUTES: Route[] = [
-  { method: 'GET', pattern: /^\/zoom\/token$/, routeKey: 'GET /zoom/token', handler: 'callback' },
-  ...['PUT', 'GET', 'DELETE'].map((method) => ({
-    method,
-    pattern: /^\/users\/(?<userId>[^/]+)\/zoom-credential$/,
-    routeKey: `${method} /users/{userId}/zoom-credential`,
-    handler: 'admin' as const,
-  })),
-  {
-    method: 'GET',
-    pattern: /^\/users\/(?<userId>[^/]+)\/zoom-credential\/access-token$/,
-    routeKey: 'GET /users/{userId}/zoom-credential/access-token',
-    handler: 'admin',
-  },
-  {
-    method: 'POST',
-    pattern: /^\/users\/(?<userId>[^/]+)\/zoom-credential\/recall-sync$/,
-    routeKey: 'POST /users/{userId}/zoom-credential/recall-sync',
-    handler: 'admin',
-  },
-];
+function route(routeKey: string, handler: Route['handler']): Route {
+  const { method, path } = splitRouteKey(routeKey);
+  // "/users/{userId}/…" → a pattern capturing the path parameter, as the gateway does.
+  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
+  return { method, pattern: new RegExp(`^${source}$`), routeKey, handler };
+}
+
+/** The HTTP API's routes, from the list the stack deploys. */
+const ROUTES: Route[] = [route(CALLBACK_ROUTE_KEY, 'callback'), ...ADMIN_ROUTE_KEYS.map((key) => route(key, 'admin'))];
 
 function lambdaContext(functionName: string, timeoutMs: number): Context {
   const deadline = Date.now() + timeoutMs;

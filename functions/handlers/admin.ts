@@ -27,6 +27,7 @@ import {
   zoomClientFromEnv,
 } from './dependencies';
 import { adminError, json, noContent, type HttpResult } from './http';
+import type { AdminRouteKey } from './routes';
 
 const logger = createLogger();
 const metrics = createMetrics();
@@ -84,7 +85,7 @@ export function statusView(user: StoredUser) {
 
 type Route = (userId: string, event: APIGatewayProxyEventV2, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<HttpResult>;
 
-const routes: Record<string, Route> = {
+const routes: Record<AdminRouteKey, Route> = {
   'PUT /users/{userId}/zoom-credential': async (userId, event, context) => {
     const input = parseZoomTokens(parseJsonBody(event.body, event.isBase64Encoded), Date.now());
     const { created, user } = await registerUser(userId, input, { ...registration, recall: recallFor(context) });
@@ -117,8 +118,8 @@ const routes: Record<string, Route> = {
 };
 
 export async function answerAdmin(event: APIGatewayProxyEventV2, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<HttpResult> {
-  const route = routes[event.routeKey];
-  if (!route) return json(404, { error: 'not_found', message: 'no such route' });
+  if (!Object.hasOwn(routes, event.routeKey)) return json(404, { error: 'not_found', message: 'no such route' });
+  const route = routes[event.routeKey as AdminRouteKey];
   try {
     return await route(parseUserId(event.pathParameters?.userId), event, context);
   } catch (error) {

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalRuntime } from '../../local/runtime';
-import { startTestRuntime } from '../support/test-runtime';
+import { adminCall, startTestRuntime } from '../support/test-runtime';
 
 let runtime: LocalRuntime;
 
@@ -17,15 +17,7 @@ afterAll(async () => {
   await runtime?.close();
 });
 
-async function admin(method: string, path: string, body?: object) {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${runtime.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, json: text ? JSON.parse(text) : undefined };
-}
+const admin = (method: string, path: string, body?: object) => adminCall(runtime, method, path, body);
 
 /** Rewrites the keyring file; the handlers re-read it within a second. */
 async function setKeys(keys: Record<string, string>): Promise<void> {

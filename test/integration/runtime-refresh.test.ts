@@ -15,7 +15,7 @@ import { TABLE_NAME } from '../../local/dynamo';
 import type { FakeRecall } from '../../local/fakes/fake-recall';
 import type { FakeZoom } from '../../local/fakes/fake-zoom';
 import type { LocalRuntime } from '../../local/runtime';
-import { startTestRuntime } from '../support/test-runtime';
+import { adminCall, startTestRuntime } from '../support/test-runtime';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -44,15 +44,7 @@ afterAll(async () => {
   await runtime?.close();
 });
 
-async function admin(method: string, path: string, body?: object): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${runtime.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, json: text ? JSON.parse(text) : undefined };
-}
+const admin = (method: string, path: string, body?: object) => adminCall(runtime, method, path, body);
 
 test('50 concurrent callbacks and a sweep on an expiring token: one Zoom refresh, the same token for all', async () => {
   // Prepare: register with a fresh grant (Recall's validation call needs no refresh), then store a

@@ -26,3 +26,19 @@ export async function startTestRuntime(env: Record<string, string> = {}): Promis
     throw error;
   }
 }
+
+/** An admin API call with the runtime's bearer token; the JSON answer parsed. */
+export async function adminCall(
+  runtime: LocalRuntime,
+  method: string,
+  path: string,
+  body?: object,
+): Promise<{ status: number; json: any }> {
+  const response = await fetch(`${runtime.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${runtime.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? JSON.parse(text) : undefined };
+}

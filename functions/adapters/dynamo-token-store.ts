@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ConflictError } from '../domain/errors';
 import type { DueUser, SealedTokens, TokenStore } from '../domain/ports';
-import type { ErrorNote, StoredUser, UserUpdate, WriteCondition } from '../domain/token-record';
+import { LEGACY_REGISTRATION_ID, type ErrorNote, type StoredUser, type UserUpdate, type WriteCondition } from '../domain/token-record';
 
 export interface DynamoTokenStoreOptions {
   client: DynamoDBClient;
@@ -114,6 +114,7 @@ function fieldAttributes(update: UserUpdate): Array<[string, AttributeValue | nu
 export function toUser(item: Item): StoredUser {
   const user: StoredUser = {
     userId: item.user_id.S!,
+    registrationId: item.registration_id?.S ?? LEGACY_REGISTRATION_ID,
     version: readNum(item.version)!,
     status: item.status.S as StoredUser['status'],
     sealed: {
@@ -168,8 +169,13 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   async create(user: StoredUser): Promise<void> {
-    const item: Item = { user_id: str(user.userId), version: num(user.version), created_at: num(user.createdAt) };
-    const { userId: _userId, version: _version, createdAt: _createdAt, ...fields } = user;
+    const item: Item = {
+      user_id: str(user.userId),
+      registration_id: str(user.registrationId),
+      version: num(user.version),
+      created_at: num(user.createdAt),
+    };
+    const { userId: _userId, registrationId: _registrationId, version: _version, createdAt: _createdAt, ...fields } = user;
     for (const [name, value] of this.withDueAttributes(user.userId, fields)) if (value) item[name] = value;
     try {
       await this.client.send(
@@ -200,8 +206,12 @@ export class DynamoTokenStore implements TokenStore {
       values[':expected'] = num(condition.version);
     } else {
       names['#token_generation'] = 'token_generation';
-      conditionExpression = '#token_generation = :expected';
+      names['#registration_id'] = 'registration_id';
       values[':expected'] = num(condition.tokenGeneration);
+      const sameRegistration =
+        condition.registrationId === LEGACY_REGISTRATION_ID ? 'attribute_not_exists(#registration_id)' : '#registration_id = :registration';
+      if (condition.registrationId !== LEGACY_REGISTRATION_ID) values[':registration'] = str(condition.registrationId);
+      conditionExpression = `#token_generation = :expected AND ${sameRegistration}`;
     }
     try {
       const answer = await this.client.send(

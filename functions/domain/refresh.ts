@@ -129,7 +129,7 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
     case 'ok': {
       const now = clock();
       const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
-      const saved = await saveRefreshedTokens(userId, generation, tokens, {
+      const saved = await saveRefreshedTokens(userId, { registrationId: leased.registrationId, tokenGeneration: generation }, tokens, {
         status: 'active',
         accessTokenExpiresAt: now + result.expiresInSeconds * 1000,
         tokenGeneration: generation + 1,
@@ -162,7 +162,7 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
       }
       const note: ErrorNote = { at: clock(), code: result.error, message: result.reason ?? result.error };
       try {
-        const dead = await store.update(userId, { tokenGeneration: generation }, {
+        const dead = await store.update(userId, { registrationId: leased.registrationId, tokenGeneration: generation }, {
           status: 'reauth_required',
           reauthRequired: note,
           lastError: note,
@@ -201,7 +201,7 @@ const SAVE_ATTEMPT_RESERVE_MS = 4_000;
  */
 async function saveRefreshedTokens(
   userId: string,
-  generation: number,
+  consumed: { registrationId: string; tokenGeneration: number },
   tokens: TokenPair,
   update: Omit<UserUpdate, 'sealed'>,
   deps: RefreshDeps,
@@ -212,7 +212,7 @@ async function saveRefreshedTokens(
   for (let attempt = 1; ; attempt++) {
     try {
       const sealed = await deps.cipher.seal(userId, tokens);
-      return { kind: 'saved', user: await deps.store.update(userId, { tokenGeneration: generation }, { ...update, sealed }) };
+      return { kind: 'saved', user: await deps.store.update(userId, consumed, { ...update, sealed }) };
     } catch (error) {
       if (error instanceof ConflictError) {
         deps.logger.warn('refreshed tokens superseded by a newer registration; discarded', { userId });

@@ -5,7 +5,7 @@
  * while it creates the credential; the credential id is recorded after. A failure at Recall
  * leaves the tokens stored and the registration marked `failed`; the same PUT again finishes it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, RecallConflictError, UpstreamError } from './errors';
 import type { Clock, RecallClient, RecallCredential, SealedTokens, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
 import { signCallbackUrl } from './signing';
@@ -70,6 +70,7 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
       if (!existing) {
         const user: StoredUser = {
           userId,
+          registrationId: randomUUID(),
           version: 1,
           status: 'active',
           sealed,

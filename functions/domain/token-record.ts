@@ -38,6 +38,13 @@ export interface RecallRegistration {
 
 export interface StoredUser {
   userId: string;
+  /**
+   * Random, set when the record is created and never changed: names this registration. A record
+   * deleted and created again gets a new one, so a write meant for the old one (a refresh in
+   * flight across a DELETE and a new PUT) cannot land on the new one, and the old callback URL,
+   * which is signed over it, stops working for good.
+   */
+  registrationId: string;
   /** Optimistic-locking counter; every write adds one. */
   version: number;
   status: UserStatus;
@@ -70,14 +77,17 @@ export interface StoredUser {
 
 /** Fields a write may set; `null` removes an optional field. */
 export type UserUpdate = {
-  [K in Exclude<keyof StoredUser, 'userId' | 'version' | 'createdAt'>]?: StoredUser[K] | null;
+  [K in Exclude<keyof StoredUser, 'userId' | 'registrationId' | 'version' | 'createdAt'>]?: StoredUser[K] | null;
 };
 
 /** Which stored state a write depends on. */
 export type WriteCondition =
   | { version: number }
-  /** The token pair consumed by a refresh is still the stored one. */
-  | { tokenGeneration: number };
+  /** The token pair consumed by a refresh is still the stored one, in the same registration. */
+  | { registrationId: string; tokenGeneration: number };
+
+/** A record written before registration ids existed reads as this one; writes then require the attribute absent. */
+export const LEGACY_REGISTRATION_ID = 'legacy';
 
 /** How many registrations' refresh-token fingerprints a record keeps. */
 export const REMEMBERED_REFRESH_TOKENS = 10;

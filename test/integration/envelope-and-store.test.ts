@@ -59,6 +59,7 @@ function tokensFor(userId: string, scope?: string): TokenPair {
 function makeUser(userId: string, overrides: Partial<StoredUser> = {}): StoredUser {
   return {
     userId,
+    registrationId: `registration-${userId}`,
     version: 1,
     status: 'active',
     sealed: {
@@ -685,9 +686,9 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const newSealed = await newCipher().seal(userId, tokensFor(userId));
 
     // Act
-    const refreshed = await store.update(userId, { tokenGeneration: 4 }, { sealed: newSealed, tokenGeneration: 5, updatedAt: BASE_TIME + 5 });
-    const lost = await errorFrom(store.update(userId, { tokenGeneration: 4 }, { tokenGeneration: 5, updatedAt: BASE_TIME + 6 }));
-    const next = await store.update(userId, { tokenGeneration: 5 }, { updatedAt: BASE_TIME + 7 });
+    const refreshed = await store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 4 }, { sealed: newSealed, tokenGeneration: 5, updatedAt: BASE_TIME + 5 });
+    const lost = await errorFrom(store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 4 }, { tokenGeneration: 5, updatedAt: BASE_TIME + 6 }));
+    const next = await store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 5 }, { updatedAt: BASE_TIME + 7 });
 
     // Assess
     expect(refreshed.tokenGeneration).toBe(5);
@@ -705,7 +706,7 @@ describe('DynamoTokenStore: items and conditional writes', () => {
 
     // Act
     const byVersion = await errorFrom(store.update(userId, { version: 1 }, { updatedAt: BASE_TIME }));
-    const byGeneration = await errorFrom(store.update(userId, { tokenGeneration: 1 }, { updatedAt: BASE_TIME }));
+    const byGeneration = await errorFrom(store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { updatedAt: BASE_TIME }));
 
     // Assess
     expect(byVersion).toBeInstanceOf(ConflictError);
@@ -814,7 +815,7 @@ describe('DynamoTokenStore: sparse sharded due index', () => {
     const note = { at: BASE_TIME + 2, code: 'invalid_grant', message: 'Invalid Token!' };
 
     // Act
-    const dead = await store.update(userId, { tokenGeneration: 1 }, { status: 'reauth_required', reauthRequired: note, updatedAt: note.at });
+    const dead = await store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { status: 'reauth_required', reauthRequired: note, updatedAt: note.at });
     const listedWhileDead = await dueUsers(store, Number.MAX_SAFE_INTEGER, prefix);
     const deadItem = (await rawItem(userId))!;
     const newExpiry = BASE_TIME + 9_000_000;

@@ -170,6 +170,7 @@ describe('refreshing tokens with the real adapters', () => {
     const now = clock();
     const user: StoredUser = {
       userId,
+      registrationId: `registration-${userId}`,
       version: 1,
       status: 'active',
       sealed: await cipher.seal(userId, tokens),
@@ -820,6 +821,7 @@ describe('refreshing tokens with the real adapters', () => {
       }
       await store.create({
         userId,
+        registrationId: `registration-${userId}`,
         version: 1,
         status: 'active',
         sealed: await cipher.seal(userId, tokens),

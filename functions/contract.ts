@@ -1,0 +1,135 @@
+/**
+ * Names and numbers that cross the line between the infrastructure (lib/), the functions, the
+ * local runtime (local/) and the benchmark (bench/). Each is written here once; everything else
+ * imports it. Plain data only: this module is bundled into every function.
+ */
+import { TIMING } from './domain/timing';
+
+export { TIMING, RECALL_MINIMUM_VALIDITY_MS } from './domain/timing';
+
+/** Powertools `service`: the `service` key of every log line and the metric dimension alarms watch. */
+export const SERVICE_NAME = 'zoom-token-vault';
+/** CloudWatch namespace of the custom metrics. */
+export const METRICS_NAMESPACE = 'ZoomTokenVault';
+
+/** Every KMS data key is bound to this encryption context; IAM requires `kms:EncryptionContext:purpose`. */
+export const ENCRYPTION_CONTEXT = Object.freeze({ purpose: 'zoom-token-vault' });
+
+/** The public callback route Recall calls. */
+export const CALLBACK_PATH = '/zoom/token';
+
+/** The HTTP API's routes as API Gateway route keys ("METHOD /path"). */
+export const CALLBACK_ROUTE_KEY = `GET ${CALLBACK_PATH}`;
+export const ADMIN_ROUTE_KEYS = [
+  'PUT /users/{userId}/zoom-credential',
+  'GET /users/{userId}/zoom-credential',
+  'DELETE /users/{userId}/zoom-credential',
+  'GET /users/{userId}/zoom-credential/access-token',
+  'POST /users/{userId}/zoom-credential/recall-sync',
+] as const;
+export type AdminRouteKey = (typeof ADMIN_ROUTE_KEYS)[number];
+
+export function splitRouteKey(routeKey: string): { method: string; path: string } {
+  const [method, path] = routeKey.split(' ');
+  return { method, path };
+}
+
+/** Environment variables the stack sets and the composition roots read. */
+export const ENV = {
+  tableName: 'TABLE_NAME',
+  dueIndexName: 'DUE_INDEX_NAME',
+  dueShards: 'DUE_SHARDS',
+  kmsKeyId: 'KMS_KEY_ID',
+  signingKeysSecretId: 'SIGNING_KEYS_SECRET_ID',
+  /** Local runtime only: the signing keys as a JSON file. */
+  signingKeysFile: 'SIGNING_KEYS_FILE',
+  publicBaseUrl: 'PUBLIC_BASE_URL',
+  recallApiBaseUrl: 'RECALL_API_BASE_URL',
+  recallApiKey: 'RECALL_API_KEY',
+  recallApiKeySecretId: 'RECALL_API_KEY_SECRET_ID',
+  recallZoomOAuthAppId: 'RECALL_ZOOM_OAUTH_APP_ID',
+  recallTimeoutMs: 'RECALL_TIMEOUT_MS',
+  recallBudgetMs: 'RECALL_BUDGET_MS',
+  zoomTokenUrl: 'ZOOM_TOKEN_URL',
+  zoomClientId: 'ZOOM_CLIENT_ID',
+  zoomClientSecret: 'ZOOM_CLIENT_SECRET',
+  zoomClientSecretSecretId: 'ZOOM_CLIENT_SECRET_SECRET_ID',
+  refreshWindowSeconds: 'REFRESH_WINDOW_SECONDS',
+  refreshConcurrency: 'REFRESH_CONCURRENCY',
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+} as const;
+
+/** Integer settings with the range both the stack (at synth) and the functions (at cold start) enforce. */
+export interface Range {
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+}
+/**
+ * Due-index shards. Raise only: items keep the shard they were written with. Queried one by one
+ * per sweep, so a few suffice for a table's write rate.
+ */
+export const DUE_SHARDS: Range = { min: 1, max: 100, default: 8 };
+/**
+ * How far ahead the refresher looks, in seconds: at least the serve margin plus a minute, or
+ * tokens reach the callback unrefreshed; well under Zoom's hour, or every sweep refreshes every token.
+ */
+export const REFRESH_WINDOW_SECONDS: Range = { min: 360, max: 3000, default: 900 };
+export const REFRESH_CONCURRENCY: Range = { min: 1, max: 64, default: 8 };
+export const REFRESH_INTERVAL_MINUTES: Range = { min: 1, max: 45, default: 5 };
+
+/** The token table: one item per user; a sparse, sharded index of the users due for refresh. */
+export const TABLE_SCHEMA = {
+  partitionKey: 'user_id',
+  dueIndex: { name: 'due-index', partitionKey: 'due_shard', sortKey: 'due_at' },
+} as const;
+
+/** Custom metrics (namespace METRICS_NAMESPACE, dimension `service`). Alarms name them from here. */
+export const METRIC = {
+  callbackServed: 'CallbackServed',
+  callbackRefused: 'CallbackRefused',
+  callbackTokenUnavailable: 'CallbackTokenUnavailable',
+  callbackServerErrors: 'CallbackServerErrors',
+  inlineRefreshes: 'InlineRefreshes',
+  grantsDead: 'GrantsDead',
+  zoomMisconfigured: 'ZoomMisconfigured',
+  refreshResultUnsaved: 'RefreshResultUnsaved',
+  usersDue: 'UsersDue',
+  refreshed: 'Refreshed',
+  skippedLeaseHeld: 'SkippedLeaseHeld',
+  failedRetryable: 'FailedRetryable',
+  sweepErrors: 'SweepErrors',
+  deferred: 'Deferred',
+  sweepDuration: 'SweepDuration',
+} as const;
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/**
+ * The functions' timeouts in seconds (see TIMING for why); the handlers derive their deadlines
+ * from the remaining time.
+ */
+export const FUNCTION_TIMEOUT_SECONDS = {
+  callback: TIMING.callbackTimeoutMs / 1000,
+  admin: TIMING.adminTimeoutMs / 1000,
+  refresherMax: TIMING.refresherMaxTimeoutMs / 1000,
+} as const;
+
+/**
+ * esbuild options of every Lambda bundle: lib/token-function.ts passes them to NodejsFunction,
+ * bench/ to esbuild's API, so the measured bundle is the deployed one.
+ */
+export const BUNDLING = {
+  format: 'esm',
+  target: 'node22',
+  platform: 'node',
+  minify: true,
+  // Minifying renames classes; keep their names so logged error names stay readable.
+  keepNames: true,
+  sourceMap: true,
+  // Stack traces map to file:line without shipping the sources in the zip.
+  sourcesContent: false,
+  mainFields: ['module', 'main'],
+  // Bundled CommonJS dependencies still call require(); ESM has none, so provide one.
+  banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+} as const;

@@ -1,0 +1,52 @@
+/**
+ * Every timing budget of the service in one place. Their relations matter more than their
+ * values (a Zoom wait longer than the lease would admit a second refresh; a save reserve larger
+ * than what is left after the Zoom wait would leave a refreshed pair unsaved), so they are
+ * checked against each other in test/unit/timing.test.ts.
+ */
+
+/** Recall rejects a token with less validity than this left after our answer. */
+export const RECALL_MINIMUM_VALIDITY_MS = 120_000;
+
+export const TIMING = {
+  /** Recall gives the callback 5 s; we answer within this, whatever else is going on. */
+  answerBudgetMs: 4_000,
+  /**
+   * A stored token with at least this much life is answered at once (Recall's 120 s plus a
+   * margin for its own processing and clock skew); an inline refresh is never awaited for it.
+   */
+  serveFloorMs: RECALL_MINIMUM_VALIDITY_MS + 30_000,
+  /** A token with less life than this is due for a refresh before it is served again. */
+  serveMarginMs: 300_000,
+  /** How long a lease admits its owner before another worker may take over. */
+  leaseMs: 30_000,
+  /** The lease is extended this often while its owner waits for Zoom. */
+  leaseRenewMs: 10_000,
+  /**
+   * The least time a Zoom call must have before a refresh token is spent: a refresh whose answer
+   * can't arrive in time is not started at all.
+   */
+  zoomMinimumWaitMs: 8_000,
+  /** What a save attempt (KMS, then DynamoDB with the SDK's retries) may take: none starts this close to the end. */
+  saveAttemptReserveMs: 4_000,
+  /** Sealing and writing a refreshed pair: the time kept after the Zoom answer, at least. */
+  saveReserveMs: 6_000,
+  /** Kept back at the very end of an invocation: the last write's answer and the handler's own. */
+  endReserveMs: 1_000,
+  /** The admin API's Recall calls all end this long before the admin function's timeout, so a failure is recorded. */
+  adminRecallReserveMs: 3_000,
+  /** The admin `GET …/access-token` answers within this. */
+  adminAnswerBudgetMs: 10_000,
+  /** A sweep starts no new refresh with less than this left. */
+  sweepReserveMs: 30_000,
+  /** Secrets (signing keys, API keys) are cached this long; a rotated one is picked up after. */
+  secretMaxAgeMs: 300_000,
+  /** A signature naming an unknown key id re-reads the keyring at most this often. */
+  keyringRefreshMinIntervalMs: 5_000,
+  /** Function timeouts. */
+  callbackTimeoutMs: 20_000,
+  adminTimeoutMs: 29_000,
+  refresherMaxTimeoutMs: 300_000,
+} as const;
+
+export type Timing = typeof TIMING;

@@ -20,6 +20,9 @@ import { build, type Metafile } from 'esbuild';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
 import { TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
+import type { Env } from '../functions/config';
+import { BUNDLING } from '../functions/contract';
+import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -160,9 +163,8 @@ function showKms(label: string, counts: KmsCallCounts, per?: { n: number; unit: 
 // ---------------------------------------------------------------------------------------------
 // Bundles
 
-/** The options of lib/token-function.ts (NodejsFunction bundling), for esbuild's JS API. */
+/** The Lambda entries, bundled with the options lib/token-function.ts gives NodejsFunction (contract BUNDLING). */
 const ENTRIES = ['callback', 'admin', 'refresher'];
-const BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 interface BundleResult {
   entry: string;
@@ -191,20 +193,21 @@ function shortPath(path: string): string {
 
 async function bundle(entry: string, outdir: string): Promise<BundleResult> {
   const result = await build({
-    entryPoints: [join(ROOT, 'functions', 'handlers', `${entry}.ts`)],
+    entryPoints: [join(ROOT, 'functions', 'lambda', `${entry}.ts`)],
     absWorkingDir: ROOT,
     outfile: join(outdir, entry, 'index.mjs'),
     bundle: true,
     write: false,
     metafile: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node22',
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: { js: BANNER },
+    format: BUNDLING.format,
+    platform: BUNDLING.platform,
+    target: BUNDLING.target,
+    minify: BUNDLING.minify,
+    keepNames: BUNDLING.keepNames,
+    sourcemap: BUNDLING.sourceMap,
+    sourcesContent: BUNDLING.sourcesContent,
+    mainFields: [...BUNDLING.mainFields],
+    banner: { js: BUNDLING.banner },
     external: [],
     logLevel: 'silent',
   });
@@ -241,7 +244,7 @@ interface ColdStart {
 }
 
 /** Runs the bundled handler in a new Node process, with the environment the runtime gave the handlers. */
-function coldStart(bundleFile: string, callbackUrl: string): Promise<ColdStart> {
+function coldStart(bundleFile: string, callbackUrl: string, handlerEnv: Env): Promise<ColdStart> {
   const query = Object.fromEntries(new URL(callbackUrl).searchParams);
   const script = `
     const t0 = performance.now();
@@ -259,7 +262,7 @@ function coldStart(bundleFile: string, callbackUrl: string): Promise<ColdStart> 
     execFile(
       process.execPath,
       ['--no-warnings', '--input-type=module', '-e', script],
-      { env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_DEV: 'false' } },
+      { env: { ...process.env, ...handlerEnv, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_DEV: 'false' } },
       (error, stdout) => {
         if (error) return reject(error);
         const processMs = Number(process.hrtime.bigint() - began) / 1e6;
@@ -354,10 +357,9 @@ async function main(): Promise<void> {
     summary.push(['KMS / 1,000 callbacks (warm)', warmKms]);
 
     // A cold container: fresh adapters built the way a handler builds them at module scope
-    // (the runtime set their environment), reading the same users round-robin.
-    const { cipherFromEnv, tokenStoreFromEnv } = await import('../functions/handlers/dependencies');
-    const coldStore = tokenStoreFromEnv();
-    const coldCipher = cipherFromEnv();
+    // (from the environment the runtime gave its handlers), reading the same users round-robin.
+    const coldStore = tokenStoreFromEnv(runtime.handlerEnv);
+    const coldCipher = cipherFromEnv(runtime.handlerEnv);
     const dataKeys = new Set<string>();
     runtime.kms.resetCounts();
     const cold = await load('cold container reads', KMS_CALLBACKS, CONCURRENCY, async (i) => {
@@ -378,7 +380,7 @@ async function main(): Promise<void> {
     console.log(`\n[2b] callback cold start (fresh node process, the bundled index.mjs, ${COLD_STARTS} runs)`);
     const callbackBundle = bundles.find((b) => b.entry === 'callback')!;
     const runs: ColdStart[] = [];
-    for (let i = 0; i < COLD_STARTS; i++) runs.push(await coldStart(callbackBundle.file, callbackUrl));
+    for (let i = 0; i < COLD_STARTS; i++) runs.push(await coldStart(callbackBundle.file, callbackUrl, runtime.handlerEnv));
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
     const statuses = [...new Set(runs.map((run) => run.status))].join(',');
     const coldStartFigures = `import ${ms(median(runs.map((r) => r.importMs)))}, first call ${ms(median(runs.map((r) => r.firstCallMs)))}, process total ${ms(median(runs.map((r) => r.processMs)))} (median; HTTP ${statuses})`;

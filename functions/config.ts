@@ -9,7 +9,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 export function requiredEnv(name: string, env: Env = process.env): string {
   const value = env[name];

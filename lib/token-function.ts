@@ -6,12 +6,12 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 /** Where the Lambda handlers live, relative to the project root. */
-const HANDLERS_DIR = path.join(__dirname, '..', 'functions', 'handlers');
+const HANDLERS_DIR = path.join(__dirname, '..', 'functions', 'lambda');
 
 export interface TokenFunctionProps {
   /** Powertools service name: the `service` key in every log line and metric dimension. */
   readonly serviceName: string;
-  /** Handler module under functions/handlers, without extension: 'callback' → functions/handlers/callback.ts. */
+  /** Lambda entry under functions/lambda, without extension: 'callback' → functions/lambda/callback.ts. */
   readonly entry: string;
   readonly description?: string;
   readonly environment?: Record<string, string>;

@@ -16,7 +16,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { REFRESH_WINDOW_SECONDS, SERVE_MARGIN_MS } from '../functions/domain/freshness';
-import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, splitRouteKey } from '../functions/handlers/routes';
+import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, splitRouteKey } from '../functions/contract';
 import { TokenFunction } from './token-function';
 
 /** Regions Recall.ai runs in; each has its own API host. */

@@ -24,8 +24,8 @@ export interface RegistrationDeps {
   recall: RecallClient;
   signingKeys: SigningKeyProvider;
   clock: Clock;
-  /** Base of the callback URLs Recall receives: must be reachable by Recall. */
-  publicBaseUrl: string;
+  /** The callback route's URL (no query) Recall receives, signed per user: must be reachable by Recall. */
+  callbackUrl: string;
   oauthAppId: string;
 }
 
@@ -124,7 +124,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
   const ours = (stored: StoredUser) => stored.registeredGeneration === user.registeredGeneration;
   const record = (recall: RecallRegistration) => recordRecall(user.userId, recall, deps, ours);
 
-  const callbackUrl = signCallbackUrl(deps.publicBaseUrl, user.userId, keyring).toString();
+  const callbackUrl = signCallbackUrl(deps.callbackUrl, user.userId, keyring).toString();
   // Stable across this request's retries (Recall replays a completed duplicate) and shared by
   // concurrent PUTs of the same tokens. New for new tokens and a new key, and after every recorded
   // outcome (the Recall state in it): a replayed PUT keeps the token generation and must not get

@@ -14,8 +14,6 @@ export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 /** 32 bytes of HMAC-SHA256 in unpadded base64url. */
 const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
-export const CALLBACK_PATH = '/zoom/token';
-
 export function isValidUserId(userId: string): boolean {
   return USER_ID_PATTERN.test(userId);
 }
@@ -24,13 +22,13 @@ function signature(key: Uint8Array, keyId: string, userId: string): Buffer {
   return createHmac('sha256', key).update(`zoom-token-callback:v1:${keyId}:${userId}`).digest();
 }
 
-/** The callback URL for a user, signed with the keyring's active key. */
-export function signCallbackUrl(publicBaseUrl: string, userId: string, keyring: SigningKeyring): URL {
+/** The callback URL for a user (`callbackUrl`: the route's URL, no query), signed with the keyring's active key. */
+export function signCallbackUrl(callbackUrl: string, userId: string, keyring: SigningKeyring): URL {
   // Callers validate user ids first; these are programming or configuration errors.
   if (!isValidUserId(userId)) throw new Error('user id outside the safe pattern');
   const key = keyring.key(keyring.activeKeyId);
   if (!key) throw new Error('active signing key missing from the keyring');
-  const url = new URL(publicBaseUrl.replace(/\/+$/, '') + CALLBACK_PATH);
+  const url = new URL(callbackUrl);
   url.searchParams.set('user_id', userId);
   url.searchParams.set('kid', keyring.activeKeyId);
   url.searchParams.set('sig', signature(key, keyring.activeKeyId, userId).toString('base64url'));

@@ -6,54 +6,16 @@
  *   DELETE /users/{userId}/zoom-credential               delete at Recall, then here
  *   POST   /users/{userId}/zoom-credential/recall-sync   the Recall step alone (after a key rotation)
  */
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { urlEnv, requiredEnv } from '../config';
+import { type AdminRouteKey, TIMING } from '../contract';
 import { NotFoundError } from '../domain/errors';
 import { deleteUser, registerUser, syncRecallCredential } from '../domain/registration';
 import { serveAccessToken } from '../domain/serve-token';
 import type { StoredUser } from '../domain/token-record';
 import { parseJsonBody, parseUserId, parseZoomTokens } from './admin-requests';
-import {
-  cipherFromEnv,
-  countRefreshOutcomes,
-  createLogger,
-  createMetrics,
-  recallClientsFromEnv,
-  signingKeysFromEnv,
-  tokenStoreFromEnv,
-  zoomClientFromEnv,
-} from './dependencies';
+import type { AdminDeps } from './composition';
 import { adminError, json, noContent, type HttpResult } from './http';
-import type { AdminRouteKey } from './routes';
-
-const logger = createLogger();
-const metrics = createMetrics();
-const observe = countRefreshOutcomes(metrics);
-const store = tokenStoreFromEnv();
-const cipher = cipherFromEnv();
-const zoom = zoomClientFromEnv();
-const recallUntil = recallClientsFromEnv();
-const signingKeys = signingKeysFromEnv();
-const publicBaseUrl = urlEnv('PUBLIC_BASE_URL', undefined);
-const oauthAppId = requiredEnv('RECALL_ZOOM_OAUTH_APP_ID');
-
-const registration = { store, cipher, signingKeys, clock: Date.now, publicBaseUrl, oauthAppId };
-
-/** Time kept after the last Recall call to record its outcome and answer before the function times out. */
-const RECALL_RESERVE_MS = 3_000;
-
-/**
- * Recall for one request: all its calls together end in time to record a failure (a PUT may
- * make several, each with its own budget). Per request, never shared: invocations run
- * concurrently in the local runtime.
- */
-function recallFor(context: Pick<Context, 'getRemainingTimeInMillis'>) {
-  const deadline = Date.now() + context.getRemainingTimeInMillis() - RECALL_RESERVE_MS;
-  return recallUntil(() => deadline);
-}
+import { countRefreshOutcomes, withObservability } from './middleware';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 const note = (value: StoredUser['lastError']) => (value ? { at: iso(value.at), code: value.code, message: value.message } : null);
@@ -83,48 +45,65 @@ export function statusView(user: StoredUser) {
   };
 }
 
-type Route = (userId: string, event: APIGatewayProxyEventV2, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<HttpResult>;
+type Invocation = Pick<Context, 'getRemainingTimeInMillis'>;
+type Route = (userId: string, event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
 
-const routes: Record<AdminRouteKey, Route> = {
-  'PUT /users/{userId}/zoom-credential': async (userId, event, context) => {
-    const input = parseZoomTokens(parseJsonBody(event.body, event.isBase64Encoded), Date.now());
-    const { created, user } = await registerUser(userId, input, { ...registration, recall: recallFor(context) });
-    logger.info('user registered', { userId, created, recallStatus: user.recall.status });
-    return json(created ? 201 : 200, statusView(user));
-  },
-  'GET /users/{userId}/zoom-credential': async (userId) => {
-    const user = await store.get(userId, { consistent: true });
-    if (!user) throw new NotFoundError('unknown user');
-    return json(200, statusView(user));
-  },
-  'GET /users/{userId}/zoom-credential/access-token': async (userId, _event, context) => {
-    const token = await serveAccessToken(
-      userId,
-      { store, cipher, zoom, logger, clock: Date.now, observe, saveUntil: Date.now() + context.getRemainingTimeInMillis() - 1_000 },
-      { deadline: Date.now() + 10_000 },
-    );
-    return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
-  },
-  'POST /users/{userId}/zoom-credential/recall-sync': async (userId, _event, context) => {
-    const user = await syncRecallCredential(userId, { ...registration, recall: recallFor(context) });
-    logger.info('Recall credential synced', { userId, recallStatus: user.recall.status });
-    return json(200, statusView(user));
-  },
-  'DELETE /users/{userId}/zoom-credential': async (userId, _event, context) => {
-    await deleteUser(userId, { store, recall: recallFor(context) });
-    logger.info('user deleted', { userId });
-    return noContent();
-  },
-};
+export function makeAdminHandler(deps: AdminDeps) {
+  const { logger, store, clock } = deps;
+  const observe = countRefreshOutcomes(deps.metrics);
 
-export async function answerAdmin(event: APIGatewayProxyEventV2, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<HttpResult> {
-  if (!Object.hasOwn(routes, event.routeKey)) return json(404, { error: 'not_found', message: 'no such route' });
-  const route = routes[event.routeKey as AdminRouteKey];
-  try {
-    return await route(parseUserId(event.pathParameters?.userId), event, context);
-  } catch (error) {
-    return adminError(error, logger);
+  /**
+   * Registration's dependencies for one request: all its Recall calls together end in time to
+   * record a failure (a PUT may make several, each with its own budget). Per request, never
+   * shared: invocations run concurrently in the local runtime.
+   */
+  const registrationFor = (context: Invocation) => {
+    const deadline = clock() + context.getRemainingTimeInMillis() - TIMING.adminRecallReserveMs;
+    return { ...deps, recall: deps.recallUntil(() => deadline) };
+  };
+
+  const routes: Record<AdminRouteKey, Route> = {
+    'PUT /users/{userId}/zoom-credential': async (userId, event, context) => {
+      const input = parseZoomTokens(parseJsonBody(event.body, event.isBase64Encoded), clock());
+      const { created, user } = await registerUser(userId, input, registrationFor(context));
+      logger.info('user registered', { userId, created, recallStatus: user.recall.status });
+      return json(created ? 201 : 200, statusView(user));
+    },
+    'GET /users/{userId}/zoom-credential': async (userId) => {
+      const user = await store.get(userId, { consistent: true });
+      if (!user) throw new NotFoundError('unknown user');
+      return json(200, statusView(user));
+    },
+    'GET /users/{userId}/zoom-credential/access-token': async (userId, _event, context) => {
+      const now = clock();
+      const token = await serveAccessToken(
+        userId,
+        { ...deps, observe, saveUntil: now + context.getRemainingTimeInMillis() - TIMING.endReserveMs },
+        { deadline: now + TIMING.adminAnswerBudgetMs },
+      );
+      return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
+    },
+    'POST /users/{userId}/zoom-credential/recall-sync': async (userId, _event, context) => {
+      const user = await syncRecallCredential(userId, registrationFor(context));
+      logger.info('Recall credential synced', { userId, recallStatus: user.recall.status });
+      return json(200, statusView(user));
+    },
+    'DELETE /users/{userId}/zoom-credential': async (userId, _event, context) => {
+      await deleteUser(userId, registrationFor(context));
+      logger.info('user deleted', { userId });
+      return noContent();
+    },
+  };
+
+  async function answerAdmin(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
+    if (!Object.hasOwn(routes, event.routeKey)) return json(404, { error: 'not_found', message: 'no such route' });
+    const route = routes[event.routeKey as AdminRouteKey];
+    try {
+      return await route(parseUserId(event.pathParameters?.userId), event, context);
+    } catch (error) {
+      return adminError(error, logger);
+    }
   }
-}
 
-export const handler = middy(answerAdmin).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+  return withObservability(answerAdmin, deps);
+}

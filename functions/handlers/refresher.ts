@@ -2,28 +2,14 @@
  * The scheduled refresher (EventBridge, every few minutes): one sweep over the due users, a
  * summary log line and CloudWatch metrics (EMF) for each count.
  */
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
-import { integerEnv } from '../config';
-import { REFRESH_WINDOW_SECONDS } from '../domain/freshness';
+import { type MetricName, TIMING } from '../contract';
 import { sweepDueUsers, type SweepSummary } from '../domain/sweep';
-import { cipherFromEnv, createLogger, createMetrics, tokenStoreFromEnv, zoomClientFromEnv } from './dependencies';
+import type { RefresherDeps } from './composition';
+import { countMetric, withObservability } from './middleware';
 
-const logger = createLogger();
-const metrics = createMetrics();
-const store = tokenStoreFromEnv();
-const cipher = cipherFromEnv();
-const zoom = zoomClientFromEnv();
-const windowMs = integerEnv('REFRESH_WINDOW_SECONDS', REFRESH_WINDOW_SECONDS.default, REFRESH_WINDOW_SECONDS) * 1000;
-const concurrency = integerEnv('REFRESH_CONCURRENCY', 8, { min: 1, max: 64 });
-
-/** Time kept back at the end of the invocation for the last refreshes to store their results. */
-const RESERVE_MS = 30_000;
-
-const METRIC_NAMES: Array<[keyof SweepSummary, string]> = [
+const SUMMARY_METRICS: Array<[keyof SweepSummary, MetricName]> = [
   ['due', 'UsersDue'],
   ['refreshed', 'Refreshed'],
   ['skippedLeaseHeld', 'SkippedLeaseHeld'],
@@ -35,15 +21,20 @@ const METRIC_NAMES: Array<[keyof SweepSummary, string]> = [
   ['deferred', 'Deferred'],
 ];
 
-export async function runSweep(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SweepSummary> {
-  const summary = await sweepDueUsers(
-    { store, cipher, zoom, logger, clock: Date.now },
-    { windowMs, concurrency, deadline: Date.now() + context.getRemainingTimeInMillis() - RESERVE_MS },
-  );
-  for (const [field, name] of METRIC_NAMES) metrics.addMetric(name, MetricUnit.Count, summary[field]);
-  metrics.addMetric('SweepDuration', MetricUnit.Milliseconds, summary.durationMs);
-  logger.info('sweep finished', { ...summary });
-  return summary;
-}
+export function makeRefresherHandler(deps: RefresherDeps) {
+  const { logger, metrics, clock } = deps;
 
-export const handler = middy(runSweep).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+  async function runSweep(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SweepSummary> {
+    const summary = await sweepDueUsers(deps, {
+      windowMs: deps.windowMs,
+      concurrency: deps.concurrency,
+      deadline: clock() + context.getRemainingTimeInMillis() - TIMING.sweepReserveMs,
+    });
+    for (const [field, name] of SUMMARY_METRICS) countMetric(metrics, name, summary[field]);
+    metrics.addMetric('SweepDuration', MetricUnit.Milliseconds, summary.durationMs);
+    logger.info('sweep finished', { ...summary });
+    return summary;
+  }
+
+  return withObservability(runSweep, deps);
+}

@@ -109,11 +109,11 @@ async function drainRecallFailures(): Promise<void> {
 function inProcess(recallClient: RecallClient): RegistrationDeps {
   return {
     store,
-    cipher: new KmsEnvelopeCipher({ kms: kmsClient, keyId: process.env.KMS_KEY_ID! }),
+    cipher: new KmsEnvelopeCipher({ kms: kmsClient, keyId: runtime.handlerEnv.KMS_KEY_ID! }),
     recall: recallClient,
     signingKeys: signingKeyProvider({ file: join(runtime.dataDir, 'signing-keys.json') }),
     clock: Date.now,
-    publicBaseUrl: runtime.url,
+    callbackUrl: `${runtime.url}/zoom/token`,
     oauthAppId: DEMO_OAUTH_APP_ID,
   };
 }

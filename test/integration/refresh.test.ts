@@ -543,7 +543,7 @@ describe('refreshing tokens with the real adapters', () => {
           cipher,
           signingKeys,
           clock,
-          publicBaseUrl: 'https://vault.example.test',
+          callbackUrl: 'https://vault.example.test/zoom/token',
           oauthAppId: '00000000-0000-4000-8000-00000000a001',
           recall: {
             createZoomOAuthCredential: async ({ callbackUrl }) => {
@@ -588,7 +588,7 @@ describe('refreshing tokens with the real adapters', () => {
       cipher,
       clock,
       signingKeys: { keyring: async () => ({ activeKeyId: 'k1', key: (id: string) => (id === 'k1' ? Buffer.alloc(32, 7) : undefined) }) },
-      publicBaseUrl: 'https://vault.example.test',
+      callbackUrl: 'https://vault.example.test/zoom/token',
       oauthAppId: '00000000-0000-4000-8000-00000000a001',
       recall: {
         createZoomOAuthCredential: async () => (recallCalls.push('create'), { id: 'cred-replayed' }),

@@ -10,7 +10,7 @@ function paramsOf(url: URL) {
 describe('signed callback URLs', () => {
   it('signs with the active key and verifies back to the user id', () => {
     // Prepare / Act
-    const url = signCallbackUrl('https://example.test/base/', 'user-0001', keyring);
+    const url = signCallbackUrl('https://example.test/base/zoom/token', 'user-0001', keyring);
     // Assess
     expect(url.origin + url.pathname).toBe('https://example.test/base/zoom/token');
     expect(url.searchParams.get('kid')).toBe('k2');
@@ -21,7 +21,7 @@ describe('signed callback URLs', () => {
   it('keeps URLs signed with an older key working while that key is in the keyring', () => {
     // Prepare
     const old = parseKeyring(JSON.stringify({ active: 'k1', k1: 'a'.repeat(40) }));
-    const url = signCallbackUrl('https://example.test', 'u1', old);
+    const url = signCallbackUrl('https://example.test/zoom/token', 'u1', old);
     // Act / Assess
     expect(verifyCallbackSignature(paramsOf(url), keyring)).toBe('u1');
     const retired = parseKeyring(JSON.stringify({ active: 'k2', k2: 'b'.repeat(40) }));
@@ -42,13 +42,13 @@ describe('signed callback URLs', () => {
     ['an oversized user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'u'.repeat(10_000) })],
   ])('rejects %s', (_name, tamper) => {
     // Prepare
-    const good = paramsOf(signCallbackUrl('https://example.test', 'user-0001', keyring));
+    const good = paramsOf(signCallbackUrl('https://example.test/zoom/token', 'user-0001', keyring));
     // Act / Assess
     expect(() => verifyCallbackSignature(tamper(good), keyring)).toThrow(InvalidSignatureError);
   });
 
   it('refuses to sign a user id outside the safe pattern', () => {
-    expect(() => signCallbackUrl('https://example.test', 'a b', keyring)).toThrow('user id outside the safe pattern');
+    expect(() => signCallbackUrl('https://example.test/zoom/token', 'a b', keyring)).toThrow('user id outside the safe pattern');
   });
 
   it.each([

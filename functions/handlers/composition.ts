@@ -1,0 +1,148 @@
+/**
+ * Composition roots: the environment parsed once into typed settings, and the adapters each
+ * function needs built from them. A Lambda entry (functions/lambda/*.ts) calls these with
+ * `process.env` at module scope, so clients and caches live once per container and a missing
+ * variable fails the cold start with its name. The local runtime and the tests call them with
+ * an environment of their own: nothing here reads or writes the global environment unless
+ * handed it.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogLevel } from '@aws-lambda-powertools/logger/types';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { type Env, integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
+import { CALLBACK_PATH, DUE_SHARDS, ENV, METRICS_NAMESPACE, REFRESH_CONCURRENCY, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA } from '../contract';
+import { DynamoTokenStore } from '../adapters/dynamo-token-store';
+import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
+import { createRecallClient } from '../adapters/recall-client';
+import { secretReader, signingKeyProvider } from '../adapters/secrets';
+import { createZoomTokenClient } from '../adapters/zoom-client';
+import type { Clock, RecallClient, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
+
+/** What every function shares: logging, metrics, the store, the cipher, Zoom and a clock. */
+export interface ServiceDeps {
+  logger: Logger;
+  metrics: Metrics;
+  /** False locally unless asked for: metrics are then counted but not printed. */
+  publishMetrics: boolean;
+  store: TokenStore;
+  cipher: TokenCipher;
+  zoom: ZoomTokenClient;
+  clock: Clock;
+}
+
+export interface CallbackDeps extends ServiceDeps {
+  signingKeys: SigningKeyProvider;
+}
+
+export interface AdminDeps extends ServiceDeps {
+  signingKeys: SigningKeyProvider;
+  /** Recall clients that stop where a request's time runs out (`deadline`, ms since the epoch). */
+  recallUntil: (deadline?: () => number | undefined) => RecallClient;
+  /** The callback route's URL handed to Recall (signed per user). */
+  callbackUrl: string;
+  oauthAppId: string;
+}
+
+export interface RefresherDeps extends ServiceDeps {
+  windowMs: number;
+  concurrency: number;
+}
+
+/**
+ * SDK calls never hang a function: a DynamoDB or KMS call that takes longer than this is
+ * abandoned and retried (the SDK's standard retry, at most 3 attempts).
+ */
+const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } };
+
+/**
+ * The SDK's own settings, taken from `env` rather than the global environment: region,
+ * credentials and the standard per-service endpoint variable (AWS_ENDPOINT_URL_DYNAMODB, …).
+ * In Lambda these are the variables the SDK would read anyway.
+ */
+function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS') {
+  const endpoint = env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
+  const { AWS_REGION: region, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  return {
+    ...AWS_CLIENT_OPTIONS,
+    ...(endpoint ? { endpoint } : {}),
+    ...(region ? { region } : {}),
+    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+  };
+}
+
+function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics'> {
+  const serviceName = optionalEnv(ENV.serviceName, SERVICE_NAME, env);
+  const logger = new Logger({ serviceName, logLevel: optionalEnv('POWERTOOLS_LOG_LEVEL', 'INFO', env).toUpperCase() as LogLevel });
+  return {
+    logger,
+    metrics: new Metrics({ namespace: optionalEnv(ENV.metricsNamespace, METRICS_NAMESPACE, env), serviceName, logger }),
+    publishMetrics: optionalEnv('POWERTOOLS_METRICS_DISABLED', 'false', env) !== 'true',
+  };
+}
+
+export function tokenStoreFromEnv(env: Env): DynamoTokenStore {
+  return new DynamoTokenStore({
+    client: new DynamoDBClient(awsClientConfig(env, 'DYNAMODB')),
+    tableName: requiredEnv(ENV.tableName, env),
+    dueIndexName: optionalEnv(ENV.dueIndexName, TABLE_SCHEMA.dueIndex.name, env),
+    dueShards: integerEnv(ENV.dueShards, DUE_SHARDS.default, DUE_SHARDS, env),
+  });
+}
+
+export function cipherFromEnv(env: Env): KmsEnvelopeCipher {
+  return new KmsEnvelopeCipher({ kms: new KMSClient(awsClientConfig(env, 'KMS')), keyId: requiredEnv(ENV.kmsKeyId, env) });
+}
+
+function zoomClientFromEnv(env: Env): ZoomTokenClient {
+  return createZoomTokenClient({
+    tokenUrl: urlEnv(ENV.zoomTokenUrl, 'https://zoom.us/oauth/token', env),
+    clientId: requiredEnv(ENV.zoomClientId, env),
+    clientSecret: secretReader(secretSourceEnv(ENV.zoomClientSecret, ENV.zoomClientSecretSecretId, env)),
+  });
+}
+
+function serviceDepsFromEnv(env: Env): ServiceDeps {
+  return {
+    ...observabilityFromEnv(env),
+    store: tokenStoreFromEnv(env),
+    cipher: cipherFromEnv(env),
+    zoom: zoomClientFromEnv(env),
+    clock: Date.now,
+  };
+}
+
+function signingKeysFromEnv(env: Env): SigningKeyProvider {
+  const file = env[ENV.signingKeysFile]?.trim();
+  return signingKeyProvider(file ? { file } : { secretId: requiredEnv(ENV.signingKeysSecretId, env) });
+}
+
+export function callbackDepsFromEnv(env: Env): CallbackDeps {
+  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env) };
+}
+
+export function adminDepsFromEnv(env: Env): AdminDeps {
+  const recall = {
+    baseUrl: urlEnv(ENV.recallApiBaseUrl, 'https://us-east-1.recall.ai', env),
+    apiKey: secretReader(secretSourceEnv(ENV.recallApiKey, ENV.recallApiKeySecretId, env)),
+    timeoutMs: integerEnv(ENV.recallTimeoutMs, 10_000, { min: 100, max: 25_000 }, env),
+    budgetMs: integerEnv(ENV.recallBudgetMs, 25_000, { min: 100, max: 28_000 }, env),
+  };
+  return {
+    ...serviceDepsFromEnv(env),
+    signingKeys: signingKeysFromEnv(env),
+    // Cheap to make (configuration only); the API key's cache is shared.
+    recallUntil: (deadline) => createRecallClient({ ...recall, deadline }),
+    callbackUrl: urlEnv(ENV.publicBaseUrl, undefined, env) + CALLBACK_PATH,
+    oauthAppId: requiredEnv(ENV.recallZoomOAuthAppId, env),
+  };
+}
+
+export function refresherDepsFromEnv(env: Env): RefresherDeps {
+  return {
+    ...serviceDepsFromEnv(env),
+    windowMs: integerEnv(ENV.refreshWindowSeconds, REFRESH_WINDOW_SECONDS.default, REFRESH_WINDOW_SECONDS, env) * 1000,
+    concurrency: integerEnv(ENV.refreshConcurrency, REFRESH_CONCURRENCY.default, REFRESH_CONCURRENCY, env),
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * What every handler is wrapped in: the Lambda context on each log line, and the invocation's
+ * metrics published (as EMF) when it ends, error or not.
+ */
+import middy, { type MiddlewareObj } from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import type { MetricName } from '../contract';
+import type { RefreshOutcome } from '../domain/refresh';
+import type { ServiceDeps } from './composition';
+
+/**
+ * Publishes only when something was counted: Powertools' own middleware warns on every
+ * invocation that counted nothing, which is most of them for some functions. Locally, with
+ * publishing off, the counts are dropped instead of printed.
+ */
+function publishMetrics(metrics: Metrics, publish: boolean): MiddlewareObj {
+  const flush = async () => {
+    if (!metrics.hasStoredMetrics()) return;
+    if (publish) metrics.publishStoredMetrics();
+    else metrics.clearMetrics();
+  };
+  return { after: flush, onError: flush };
+}
+
+export function withObservability<Event, Result>(
+  answer: (event: Event, context: Context) => Promise<Result>,
+  deps: Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics'>,
+) {
+  return middy(answer).use(injectLambdaContext(deps.logger)).use(publishMetrics(deps.metrics, deps.publishMetrics));
+}
+
+export function countMetric(metrics: Metrics, name: MetricName, value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+}
+
+/** Refresh outcomes an operator must hear about, as the metrics the stack's alarms watch. */
+const OUTCOME_METRICS: Partial<Record<RefreshOutcome['kind'], MetricName>> = {
+  refreshed: 'InlineRefreshes',
+  grant_dead: 'GrantsDead',
+  misconfigured: 'ZoomMisconfigured',
+  unsaved: 'RefreshResultUnsaved',
+};
+
+export function countRefreshOutcomes(metrics: Metrics): (outcome: RefreshOutcome['kind']) => void {
+  return (outcome) => {
+    const name = OUTCOME_METRICS[outcome];
+    if (name) countMetric(metrics, name);
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The relations between the timing budgets (functions/domain/timing.ts). Each line is a reason
+ * a grant or an answer could be lost if the numbers drifted apart.
+ */
+import { RECALL_MINIMUM_VALIDITY_MS, TIMING } from '../../functions/domain/timing';
+import { REFRESH_WINDOW_SECONDS, REFRESH_INTERVAL_MINUTES } from '../../functions/contract';
+
+const RECALL_WAITS_MS = 5_000;
+
+test('the callback answers before Recall stops waiting', () => {
+  expect(TIMING.answerBudgetMs).toBeLessThan(RECALL_WAITS_MS);
+});
+
+test('a token served at once is one Recall accepts, and it is refreshed long before that', () => {
+  expect(TIMING.serveFloorMs).toBeGreaterThan(RECALL_MINIMUM_VALIDITY_MS);
+  expect(TIMING.serveMarginMs).toBeGreaterThan(TIMING.serveFloorMs);
+});
+
+test('the refresher window covers an interval plus the serve margin, at every setting', () => {
+  expect(REFRESH_WINDOW_SECONDS.min * 1000).toBeGreaterThanOrEqual(TIMING.serveMarginMs + 60_000);
+  expect(REFRESH_WINDOW_SECONDS.default * 1000).toBeGreaterThanOrEqual(REFRESH_INTERVAL_MINUTES.default * 60_000 + TIMING.serveMarginMs);
+  // Under Zoom's one-hour tokens, or every sweep would refresh every token.
+  expect(REFRESH_WINDOW_SECONDS.max * 1000).toBeLessThan(3_600_000);
+});
+
+test('a lease outlives its renewal period, so a live holder never loses it to a takeover', () => {
+  expect(TIMING.leaseRenewMs * 2).toBeLessThanOrEqual(TIMING.leaseMs);
+});
+
+test('the callback function has room for the least Zoom wait plus a save after the answer budget', () => {
+  expect(TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs + TIMING.endReserveMs).toBeLessThanOrEqual(TIMING.callbackTimeoutMs);
+  expect(TIMING.answerBudgetMs).toBeLessThan(TIMING.callbackTimeoutMs - TIMING.saveReserveMs);
+});
+
+test('a save reserve holds at least one full save attempt', () => {
+  expect(TIMING.saveReserveMs).toBeGreaterThanOrEqual(TIMING.saveAttemptReserveMs);
+});
+
+test('the admin function records a Recall failure and can serve a token within its timeout', () => {
+  expect(TIMING.adminRecallReserveMs).toBeLessThan(TIMING.adminTimeoutMs);
+  expect(TIMING.adminAnswerBudgetMs + TIMING.saveReserveMs).toBeLessThanOrEqual(TIMING.adminTimeoutMs);
+  // API Gateway's HTTP integration timeout.
+  expect(TIMING.adminTimeoutMs).toBeLessThanOrEqual(29_000);
+});
+
+test('a sweep keeps enough time for its last refresh: a Zoom wait and a save', () => {
+  expect(TIMING.sweepReserveMs).toBeGreaterThanOrEqual(TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs);
+  expect(TIMING.sweepReserveMs).toBeLessThan(REFRESH_INTERVAL_MINUTES.min * 60_000);
+});
+
+test('a rotated signing key reaches every container within the secret cache age', () => {
+  expect(TIMING.keyringRefreshMinIntervalMs).toBeLessThan(TIMING.secretMaxAgeMs);
+});

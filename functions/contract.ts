@@ -56,6 +56,8 @@ export const ENV = {
   zoomClientSecretSecretId: 'ZOOM_CLIENT_SECRET_SECRET_ID',
   refreshWindowSeconds: 'REFRESH_WINDOW_SECONDS',
   refreshConcurrency: 'REFRESH_CONCURRENCY',
+  refreshQueueUrl: 'REFRESH_QUEUE_URL',
+  dispatchMaxUsers: 'DISPATCH_MAX_USERS',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
@@ -78,6 +80,8 @@ export const DUE_SHARDS: Range = { min: 1, max: 100, default: 8 };
 export const REFRESH_WINDOW_SECONDS: Range = { min: 360, max: 3000, default: 900 };
 export const REFRESH_CONCURRENCY: Range = { min: 1, max: 64, default: 8 };
 export const REFRESH_INTERVAL_MINUTES: Range = { min: 1, max: 45, default: 5 };
+/** Users one dispatcher run hands out at most: what the workers refresh before the next run. */
+export const DISPATCH_MAX_USERS: Range = { min: 10, max: 10_000_000, default: 200_000 };
 
 /** The token table: one item per user; a sparse, sharded index of the users due for refresh. */
 export const TABLE_SCHEMA = {
@@ -87,21 +91,31 @@ export const TABLE_SCHEMA = {
 
 /** Custom metrics (namespace METRICS_NAMESPACE, dimension `service`). Alarms name them from here. */
 export const METRIC = {
+  // The callback's answers, one metric per status.
   callbackServed: 'CallbackServed',
   callbackRefused: 'CallbackRefused',
   callbackTokenUnavailable: 'CallbackTokenUnavailable',
   callbackServerErrors: 'CallbackServerErrors',
-  inlineRefreshes: 'InlineRefreshes',
-  grantsDead: 'GrantsDead',
-  zoomMisconfigured: 'ZoomMisconfigured',
-  refreshResultUnsaved: 'RefreshResultUnsaved',
-  usersDue: 'UsersDue',
+  /** A served token was close to expiry: the answer waited for a refresh (below the serve floor). */
+  callbackWaitedForRefresh: 'CallbackWaitedForRefresh',
+  // Refresh outcomes (the workers).
   refreshed: 'Refreshed',
   skippedLeaseHeld: 'SkippedLeaseHeld',
   failedRetryable: 'FailedRetryable',
-  sweepErrors: 'SweepErrors',
+  grantsDead: 'GrantsDead',
+  zoomMisconfigured: 'ZoomMisconfigured',
+  refreshResultUnsaved: 'RefreshResultUnsaved',
+  /** A refresh was sent and no answer came back in time: the token may be spent. */
+  refreshAnswerLost: 'RefreshAnswerLost',
+  /** A refresh token was spent and its answer never reached storage: the user must re-authorize. */
+  refreshLostInFlight: 'RefreshLostInFlight',
+  zoomThrottled: 'ZoomThrottled',
+  refreshWorkerErrors: 'RefreshWorkerErrors',
+  // The dispatcher.
+  usersDue: 'UsersDue',
+  dispatched: 'Dispatched',
   deferred: 'Deferred',
-  sweepDuration: 'SweepDuration',
+  oldestDueAgeSeconds: 'OldestDueAgeSeconds',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 

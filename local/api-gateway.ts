@@ -7,13 +7,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, splitRouteKey } from '../functions/contract';
 
-export type FunctionName = 'callback' | 'admin' | 'refresher';
+export type FunctionName = 'callback' | 'admin' | 'dispatcher' | 'refresh-worker';
 
 export interface Route {
   method: string;
   pattern: RegExp;
   routeKey: string;
-  handler: Exclude<FunctionName, 'refresher'>;
+  handler: 'callback' | 'admin';
 }
 
 function route(routeKey: string, handler: Route['handler']): Route {

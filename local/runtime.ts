@@ -19,17 +19,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { Env } from '../functions/config';
-import { ENV, TIMING } from '../functions/contract';
+import { type Env, integerEnv } from '../functions/config';
+import { ENV, REFRESH_CONCURRENCY, TIMING } from '../functions/contract';
 import { makeAdminHandler } from '../functions/handlers/admin';
 import { makeCallbackHandler } from '../functions/handlers/callback';
-import { adminDepsFromEnv, callbackDepsFromEnv, refresherDepsFromEnv } from '../functions/handlers/composition';
-import { makeRefresherHandler } from '../functions/handlers/refresher';
+import { adminDepsFromEnv, callbackDepsFromEnv, dispatcherDepsFromEnv, workerDepsFromEnv } from '../functions/handlers/composition';
+import { makeDispatcherHandler } from '../functions/handlers/dispatcher';
+import { makeRefreshWorkerHandler } from '../functions/handlers/refresh-worker';
 import { type FunctionName, gatewayAnswer, lambdaContext, matchRoute, pathParametersOf, send, toApiGatewayEvent } from './api-gateway';
 import { startDynalite, TABLE_NAME } from './dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from './fakes/fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_ID, DEFAULT_FAKE_ZOOM_CLIENT_SECRET, startFakeZoom, type FakeZoom } from './fakes/fake-zoom';
 import { startKmsServer, type KmsServer } from './kms/kms-server';
+import { LocalRefreshQueue } from './refresh-queue';
 
 export const DEMO_OAUTH_APP_ID = '00000000-0000-4000-8000-00000000a001';
 const KMS_KEY_ID = 'local-token-key';
@@ -63,7 +65,9 @@ export interface LocalRuntime {
   /** Present in demo mode. */
   fakeZoom?: FakeZoom;
   fakeRecall?: FakeRecall;
-  /** Runs one refresher sweep now (the interval runs them too). */
+  /** The in-process refresh queue (SQS in AWS). */
+  refreshQueue: LocalRefreshQueue;
+  /** Runs one dispatch now (the interval runs them too) and waits until the workers are done with it. */
   sweep(): Promise<unknown>;
   close(): Promise<void>;
 }
@@ -164,12 +168,16 @@ function handlerEnvironment(env: Env, url: string, aws: Awaited<ReturnType<typeo
   };
 }
 
-function buildHandlers(handlerEnv: Env): Record<FunctionName, Handler> {
-  return {
-    callback: makeCallbackHandler(callbackDepsFromEnv(handlerEnv)) as unknown as Handler,
-    admin: makeAdminHandler(adminDepsFromEnv(handlerEnv)) as unknown as Handler,
-    refresher: makeRefresherHandler(refresherDepsFromEnv(handlerEnv)) as unknown as Handler,
+/** The five functions, wired to one another through the in-process refresh queue as SQS wires them in AWS. */
+function buildHandlers(handlerEnv: Env, refreshQueue: LocalRefreshQueue): Record<FunctionName, Handler> {
+  const handlers: Record<FunctionName, Handler> = {
+    callback: makeCallbackHandler(callbackDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
+    admin: makeAdminHandler(adminDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
+    dispatcher: makeDispatcherHandler(dispatcherDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
+    'refresh-worker': makeRefreshWorkerHandler(workerDepsFromEnv(handlerEnv)) as unknown as Handler,
   };
+  refreshQueue.attach((event) => handlers['refresh-worker'](event, lambdaContext('refresh-worker', TIMING.workerTimeoutMs)) as Promise<void>);
+  return handlers;
 }
 
 interface Gateway {
@@ -214,11 +222,19 @@ export function createGatewayServer(current: () => { handlers: Record<FunctionNa
   });
 }
 
-/** The refresher on an interval, never two sweeps at once (reserved concurrency 1 in AWS). */
-function startRefresher(refresher: Handler, intervalSeconds: number, closers: Closer[]) {
+/**
+ * The dispatcher on an interval, never two runs at once (reserved concurrency 1 in AWS). A
+ * sweep is one dispatch and the workers' draining of what it handed out.
+ */
+function startRefresher(dispatcher: Handler, queue: LocalRefreshQueue, intervalSeconds: number, closers: Closer[]) {
   let sweeping: Promise<unknown> | undefined;
+  const run = async () => {
+    const summary = await dispatcher({}, lambdaContext('dispatcher', TIMING.refresherMaxTimeoutMs));
+    await queue.drain();
+    return summary;
+  };
   const sweep = () => {
-    sweeping ??= refresher({}, lambdaContext('refresher', TIMING.refresherMaxTimeoutMs)).finally(() => (sweeping = undefined));
+    sweeping ??= run().finally(() => (sweeping = undefined));
     return sweeping;
   };
   if (intervalSeconds > 0) {
@@ -237,7 +253,10 @@ function parseSettings(env: Env) {
   const intervalSeconds = Number(env.REFRESH_INTERVAL_SECONDS?.trim() || 300);
   if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new Error('REFRESH_INTERVAL_SECONDS must be a number of seconds (0 turns the interval off)');
   const adminTimeoutMs = Number(env.LOCAL_ADMIN_TIMEOUT_MS) || TIMING.adminTimeoutMs;
-  return { host, port, intervalSeconds, adminTimeoutMs, dataDir: resolve(env.DATA_DIR?.trim() || '.data') };
+  const workerConcurrency = integerEnv(ENV.refreshConcurrency, REFRESH_CONCURRENCY.default, REFRESH_CONCURRENCY, env);
+  // SQS redelivers a failed message after its visibility timeout; locally a short one keeps retries quick.
+  const retryDelayMs = integerEnv('LOCAL_QUEUE_RETRY_MS', 2_000, { min: 10, max: 600_000 }, env);
+  return { host, port, intervalSeconds, adminTimeoutMs, workerConcurrency, retryDelayMs, dataDir: resolve(env.DATA_DIR?.trim() || '.data') };
 }
 
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -258,13 +277,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     closers.push(() => new Promise((done) => { server.closeAllConnections(); server.close(done); }));
     const url = `http://${settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host}:${port}`;
     const handlerEnv = handlerEnvironment(env, url, aws, demoEnv);
-    const handlers = buildHandlers(handlerEnv);
+    const refreshQueue = new LocalRefreshQueue({ concurrency: settings.workerConcurrency, visibilityTimeoutMs: settings.retryDelayMs });
+    closers.push(async () => refreshQueue.close());
+    const handlers = buildHandlers(handlerEnv, refreshQueue);
     ready = { handlers, gateway: { url, adminToken: aws.adminToken.value, adminTimeoutMs: settings.adminTimeoutMs, say } };
-    const sweep = startRefresher(handlers.refresher, settings.intervalSeconds, closers);
+    const sweep = startRefresher(handlers.dispatcher, refreshQueue, settings.intervalSeconds, closers);
     if (options.verbose) printBanner({ url, dataDir: settings.dataDir, intervalSeconds: settings.intervalSeconds, adminToken: aws.adminToken, fromEnv: Boolean(env.ADMIN_TOKEN), handlerEnv, fakeZoom, fakeRecall });
     return {
       url, port, adminToken: aws.adminToken.value, dataDir: settings.dataDir, kms: aws.kms, dynamoEndpoint: aws.dynamo.endpoint,
-      handlerEnv, fakeZoom, fakeRecall, sweep, close: closeAll,
+      handlerEnv, fakeZoom, fakeRecall, refreshQueue, sweep, close: closeAll,
     };
   } catch (error) {
     await closeAll();

@@ -10,13 +10,14 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { ENCRYPTION_CONTEXT } from '../contract';
 import { UnreadableRecordError } from '../domain/errors';
-import type { Clock, SealedTokens, TokenCipher } from '../domain/ports';
+import type { Clock, SealedTokens, Sealer, TokenCipher } from '../domain/ports';
 import type { TokenPair } from '../domain/token-record';
 
 export const FORMAT_VERSION = 1;
 /** Names the purpose of every data key; IAM policies require it (kms:EncryptionContext:purpose). */
-export const ENCRYPTION_CONTEXT = Object.freeze({ purpose: 'zoom-token-vault' });
+export { ENCRYPTION_CONTEXT };
 
 export interface EnvelopeCipherOptions {
   kms: KMSClient;
@@ -69,12 +70,17 @@ export class KmsEnvelopeCipher implements TokenCipher {
     this.decryptedKeyCacheSize = options.decryptedKeyCacheSize ?? 1_000;
   }
 
-  async prepare(): Promise<void> {
-    await this.currentWriterKey(false);
+  async prepare(): Promise<Sealer> {
+    // Counted as one use now; kept for this one refresh's answer whatever happens to the cache.
+    const dataKey = await this.currentWriterKey(true);
+    return { seal: (userId, tokens) => this.sealWith(dataKey, userId, tokens) };
   }
 
   async seal(userId: string, tokens: TokenPair): Promise<SealedTokens> {
-    const dataKey = await this.currentWriterKey(true);
+    return this.sealWith(await this.currentWriterKey(true), userId, tokens);
+  }
+
+  private sealWith(dataKey: WriterKey, userId: string, tokens: TokenPair): SealedTokens {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', dataKey.plaintext, iv);
     cipher.setAAD(additionalData(FORMAT_VERSION, userId));

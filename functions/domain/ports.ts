@@ -18,10 +18,19 @@ export type Clock = () => number;
 
 /** Seals token pairs for one user: envelope encryption with the user id bound as AAD. */
 export interface TokenCipher {
-  /** Makes sure sealing needs no KMS call for a while: done before a refresh consumes a refresh token. */
-  prepare(): Promise<void>;
+  /**
+   * A data key reserved for sealing, obtained before a refresh spends its refresh token: the
+   * answer can then be sealed with no KMS call, however long Zoom takes and whatever the key's
+   * age or use count by then.
+   */
+  prepare(): Promise<Sealer>;
   seal(userId: string, tokens: TokenPair): Promise<SealedTokens>;
   open(userId: string, sealed: SealedTokens): Promise<TokenPair>;
+}
+
+/** Seals with a data key already in hand: never calls KMS, never fails for KMS's sake. */
+export interface Sealer {
+  seal(userId: string, tokens: TokenPair): SealedTokens;
 }
 
 /** What the table holds instead of tokens. All binary fields are raw bytes. */
@@ -52,6 +61,22 @@ export interface TokenStore {
 export interface DueUser {
   userId: string;
   dueAt: number;
+}
+
+/** A user handed to the refresh workers. */
+export interface RefreshRequest {
+  userId: string;
+  /** Why: the dispatcher's due list, or a served token close to expiry. */
+  reason: 'due' | 'serve';
+}
+
+/**
+ * Hands users to the refresh workers: SQS and a Lambda event source mapping in AWS, an
+ * in-process queue locally. At least once: a user may be handed out twice (the lease makes the
+ * second a no-op).
+ */
+export interface RefreshQueue {
+  enqueue(requests: RefreshRequest[], options?: { delaySeconds?: number }): Promise<void>;
 }
 
 /** HMAC keys for callback URLs, by key id. */
@@ -93,16 +118,32 @@ export interface RecallClient {
   deleteZoomOAuthCredential(id: string): Promise<void>;
 }
 
+/**
+ * What a refresh at Zoom came to. The line that matters is whether the refresh token may have
+ * been spent: `retryable` says it cannot have been (try again, even at once); `ambiguous` says
+ * it may have been (the request went out and no usable answer came back), so trying again
+ * with it may end the grant.
+ */
 export type ZoomRefreshResult =
-  | { kind: 'ok'; tokens: TokenPair; expiresInSeconds: number }
+  | {
+      kind: 'ok';
+      tokens: TokenPair;
+      /** Zoom's expires_in, when it gave a usable one. */
+      expiresInSeconds?: number;
+      /** Else the access token's own `exp` (a JWT), ms since the epoch. */
+      tokenExpiresAt?: number;
+    }
   /** invalid_grant, revoked, owner gone: only the user can fix it by re-authorizing. */
   | { kind: 'grant_dead'; error: string; reason?: string }
-  /** 429, 5xx, network error, timeout: try again later. */
-  | { kind: 'retryable'; status?: number; error: string }
+  /** Never sent, or refused before Zoom acted on it (429, 5xx): the refresh token is intact. */
+  | { kind: 'retryable'; status?: number; error: string; retryAfterMs?: number }
+  /** Sent, but no usable answer (timeout, connection lost, a 2xx without tokens): the token may be spent. */
+  | { kind: 'ambiguous'; status?: number; error: string }
   /** invalid_client and the like: an operator must fix the configuration. */
   | { kind: 'misconfigured'; status: number; error: string; reason?: string };
 
 /** Zoom's OAuth token endpoint. Never throws for an HTTP or network failure: it returns a result. */
 export interface ZoomTokenClient {
+  /** `timeoutMs`: how long to wait for the answer once sent (the caller's remaining time, less its save). */
   refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult>;
 }

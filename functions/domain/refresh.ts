@@ -3,16 +3,24 @@
  *
  * Zoom refresh tokens are single-use: a refresh whose answer is lost, or two refreshes at once,
  * can lock the user out. So:
- * - a lease on the user's item (a conditional write on its version) admits one refresher;
- * - the new pair is written conditional on the token generation the refresh consumed, so it
- *   lands even if the lease has meanwhile expired (nobody else can have used that refresh
- *   token successfully), and never over a newer pair (an admin re-registration);
- * - on invalid_grant the item is re-read: a new generation means another worker won.
+ * - the record is opened and a data key reserved first; then a lease on the user's item (a
+ *   conditional write on its version) admits one refresher, which sends at once: a lease left
+ *   behind means its holder may have spent the token;
+ * - Zoom is waited for as long as the invocation allows (less the time to save), the lease kept
+ *   alive meanwhile; a refresh is not started at all without that much time left;
+ * - the new pair is written conditional on the registration and token generation it consumed,
+ *   so it lands even if the lease has expired (nobody else can have used that refresh token
+ *   successfully), and never over a newer registration;
+ * - invalid_grant is believed only after a re-read: a new generation means another worker won,
+ *   another lease owner means we were the one taken over.
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
-import type { Clock, Log, TokenCipher, TokenStore, ZoomTokenClient } from './ports';
-import type { ErrorNote, StoredUser, TokenPair, UserUpdate } from './token-record';
+import type { Clock, Log, Sealer, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from './ports';
+import { TIMING } from './timing';
+import type { ErrorNote, Lease, StoredUser, TokenPair, UserUpdate } from './token-record';
+
+type RefreshTiming = Pick<typeof TIMING, 'leaseMs' | 'leaseRenewMs' | 'zoomMinimumWaitMs' | 'saveReserveMs' | 'saveAttemptReserveMs' | 'endReserveMs'>;
 
 export interface RefreshDeps {
   store: TokenStore;
@@ -20,15 +28,10 @@ export interface RefreshDeps {
   zoom: ZoomTokenClient;
   clock: Clock;
   logger: Log;
-  /** How long a lease admits its owner. Longer than the Zoom timeout plus the write. */
-  leaseMs?: number;
-  /**
-   * How long to wait for Zoom. Generous on purpose: giving up on a call Zoom still completes
-   * throws away the only copy of the new refresh token.
-   */
-  zoomTimeoutMs?: number;
-  /** Until when (ms since the epoch) a successful Zoom answer keeps trying to reach the table: the invocation's end. */
-  saveUntil?: number;
+  /** When the invocation ends (ms since the epoch): Zoom is waited for, and its answer saved, before then. */
+  deadline?: number;
+  /** Overrides of the timing budgets (tests). */
+  timing?: Partial<RefreshTiming>;
   sleep?: (ms: number) => Promise<void>;
   /** Told every outcome, for metrics. */
   observe?: (outcome: RefreshOutcome['kind']) => void;
@@ -43,18 +46,21 @@ export type RefreshOutcome =
   | { kind: 'lease_held'; user: StoredUser }
   | { kind: 'grant_dead'; user: StoredUser }
   | { kind: 'not_found' }
-  /** Zoom or the network failed in a way worth trying again later; the stored pair is intact. */
-  | { kind: 'retryable'; error: string }
+  /** Nothing was spent (Zoom refused before acting, no connection, too little time): try again. */
+  | { kind: 'retryable'; error: string; status?: number; retryAfterMs?: number }
+  /** The refresh was sent and no answer came within the invocation: the token may be spent. */
+  | { kind: 'answer_lost'; error: string }
+  /** A previous holder spent the refresh token and its answer never reached storage: the grant is gone. */
+  | { kind: 'lost_in_flight'; user: StoredUser }
   /** Zoom rejected our client credentials: an operator must fix the configuration. */
   | { kind: 'misconfigured'; error: string }
-  /** A newer token pair was stored while we refreshed (re-registration); ours was discarded. */
+  /** A newer registration was stored while we refreshed; ours was discarded. */
   | { kind: 'superseded' }
   /** Zoom answered but the answer could not be stored in time: the new pair exists only here. */
   | { kind: 'unsaved'; error: string; tokens: TokenPair; accessTokenExpiresAt: number };
 
-const DEFAULT_LEASE_MS = 30_000;
-export const DEFAULT_ZOOM_TIMEOUT_MS = 8_000;
-const DEFAULT_SAVE_BUDGET_MS = 15_000;
+/** An access token whose lifetime Zoom did not state: assumed short, so it is refreshed early rather than served expired. */
+const ASSUMED_LIFETIME_MS = 30 * 60_000;
 
 export const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -63,13 +69,18 @@ export function newLeaseOwner(): string {
   return randomUUID();
 }
 
-function leaseHeld(user: StoredUser, now: number): boolean {
-  return user.lease !== undefined && user.lease.expiresAt > now;
+function timingOf(deps: RefreshDeps): RefreshTiming {
+  return { ...TIMING, ...deps.timing };
+}
+
+function deadlineOf(deps: RefreshDeps): number {
+  return deps.deadline ?? deps.clock() + TIMING.callbackTimeoutMs;
 }
 
 /**
  * Refreshes `userId` unless its access token already lives until `freshUntil` (ms).
- * Never throws for Zoom's or the lease's outcomes; storage errors other than conflicts propagate.
+ * Never throws for Zoom's or the lease's outcomes; storage and KMS errors before the refresh
+ * token is spent propagate (nothing is lost then).
  */
 export async function refreshUser(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
   const outcome = await refreshUnlessFresh(userId, freshUntil, deps);
@@ -77,171 +88,256 @@ export async function refreshUser(userId: string, freshUntil: number, deps: Refr
   return outcome;
 }
 
-type LeaseResult = { kind: 'leased'; leased: StoredUser; tookOver: boolean } | { kind: 'not_leased'; outcome: RefreshOutcome };
+/** What a leased attempt holds: the record it consumes, the pair in it, a reserved sealer, the lease. */
+interface Attempt {
+  leased: StoredUser;
+  consumed: TokenPair;
+  sealer: Sealer;
+  lease: Lease;
+  /** An expired lease was left behind: its holder may have spent this very refresh token. */
+  tookOver: boolean;
+}
+
+async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+  const first = await deps.store.get(userId, { consistent: true });
+  if (!first) return { kind: 'not_found' };
+  const taken = await takeLease(first, freshUntil, deps);
+  if ('kind' in taken) return taken;
+  const timing = timingOf(deps);
+  const waitMs = deadlineOf(deps) - timing.saveReserveMs - deps.clock();
+  if (waitMs < timing.zoomMinimumWaitMs) {
+    // Zoom's answer might not be saved in time: don't spend the token at all.
+    await releaseLease(taken, note(deps, 'refresh_not_started', 'too little invocation time left'), deps);
+    return { kind: 'retryable', error: 'insufficient_time' };
+  }
+  const sentAt = deps.clock();
+  const result = await keepLeaseAlive(taken, deps.zoom.refresh(taken.consumed.refreshToken, { timeoutMs: waitMs }), deps);
+  return settle(result, taken, sentAt, deps);
+}
 
 /**
- * Takes the user's lease unless the token is fresh, the grant dead or the lease held. A write
- * that loses to an unrelated change (a Recall-state write, a just-released lease) tries again.
+ * Opens the record, reserves a data key and takes the user's lease, unless the token is fresh,
+ * the grant dead or the lease held. A write that loses to an unrelated change (a Recall-state
+ * write, a just-released lease) tries again; so does one whose answer was lost after it landed
+ * (the re-read then shows our own lease).
  */
-async function takeLease(first: StoredUser, freshUntil: number, deps: RefreshDeps): Promise<LeaseResult> {
+async function takeLease(first: StoredUser, freshUntil: number, deps: RefreshDeps): Promise<Attempt | RefreshOutcome> {
   let user: StoredUser | undefined = first;
+  const owner = newLeaseOwner();
+  let sent: Omit<Attempt, 'leased'> | undefined;
   for (let attempt = 1; ; attempt++) {
-    if (!user) return { kind: 'not_leased', outcome: { kind: 'not_found' } };
-    if (user.status === 'reauth_required') return { kind: 'not_leased', outcome: { kind: 'grant_dead', user } };
-    if (user.accessTokenExpiresAt >= freshUntil) return { kind: 'not_leased', outcome: { kind: 'fresh', user } };
-    if (leaseHeld(user, deps.clock())) return { kind: 'not_leased', outcome: { kind: 'lease_held', user } };
-    const lease = { owner: newLeaseOwner(), expiresAt: deps.clock() + (deps.leaseMs ?? DEFAULT_LEASE_MS) };
+    if (!user) return { kind: 'not_found' };
+    // Our own write landed though its answer was lost (the SDK's retry then failed the condition).
+    if (sent && user.lease?.owner === owner && user.tokenGeneration === first.tokenGeneration) return { ...sent, leased: user };
+    const blocked = blockedOutcome(user, freshUntil, deps.clock());
+    if (blocked) return blocked;
+    const lease = { owner, expiresAt: deps.clock() + timingOf(deps).leaseMs };
+    sent = { ...(await openFor(user, deps)), lease, tookOver: user.lease !== undefined };
     try {
-      // An expired lease left behind: its holder may have spent the refresh token (see grant_dead).
-      const tookOver = user.lease !== undefined;
-      return { kind: 'leased', leased: await deps.store.update(user.userId, { version: user.version }, { lease }), tookOver };
+      return { ...sent, leased: await deps.store.update(user.userId, { version: user.version }, { lease }) };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
-      if (attempt >= 3) return { kind: 'not_leased', outcome: { kind: 'lease_held', user } };
+      if (attempt >= 3) return { kind: 'lease_held', user };
       user = await deps.store.get(user.userId, { consistent: true });
     }
   }
 }
 
-async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
-  const { store, clock, logger } = deps;
-  const user = await store.get(userId, { consistent: true });
-  if (!user) return { kind: 'not_found' };
-  const taken = await takeLease(user, freshUntil, deps);
-  if (taken.kind !== 'leased') return taken.outcome;
-  const { leased, tookOver } = taken;
+function blockedOutcome(user: StoredUser, freshUntil: number, now: number): RefreshOutcome | undefined {
+  if (user.status === 'reauth_required') return { kind: 'grant_dead', user };
+  if (user.accessTokenExpiresAt >= freshUntil) return { kind: 'fresh', user };
+  if (user.lease !== undefined && user.lease.expiresAt > now) return { kind: 'lease_held', user };
+  return undefined;
+}
 
-  const generation = leased.tokenGeneration;
-  let consumed: TokenPair;
-  try {
-    consumed = await deps.cipher.open(userId, leased.sealed);
-    // A data key in hand before the refresh token is spent: sealing the answer then needs no KMS call.
-    await deps.cipher.prepare();
-  } catch (error) {
-    // Nothing consumed yet: give the lease back and let the next attempt try again.
-    const note: ErrorNote = { at: clock(), code: 'refresh_setup_failed', message: error instanceof Error ? error.name : 'error' };
-    await releaseLease(userId, leased.version, note, deps);
-    throw error;
+/** The pair to spend and a reserved data key for the answer: both before the lease, so a lease means "sending". */
+async function openFor(user: StoredUser, deps: RefreshDeps): Promise<{ consumed: TokenPair; sealer: Sealer }> {
+  const consumed = await deps.cipher.open(user.userId, user.sealed);
+  return { consumed, sealer: await deps.cipher.prepare() };
+}
+
+/**
+ * Waits for `work` while extending the lease every `leaseRenewMs`, so no other worker takes
+ * over (and spends the same token) while Zoom is still answering us. Real timers: the lease
+ * is about wall-clock time whatever clock the domain is given.
+ */
+async function keepLeaseAlive<T>(attempt: Attempt, work: Promise<T>, deps: RefreshDeps): Promise<T> {
+  const { leaseMs, leaseRenewMs } = timingOf(deps);
+  let settled = false;
+  void work.finally(() => (settled = true)).catch(() => undefined);
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), leaseRenewMs)));
+    const first = await Promise.race([work.then(() => 'done' as const), tick]).finally(() => clearTimeout(timer));
+    if (first === 'done' || settled) return work;
+    await renewLease(attempt, deps.clock() + leaseMs, deps);
   }
-  const result = await deps.zoom.refresh(consumed.refreshToken, { timeoutMs: deps.zoomTimeoutMs ?? DEFAULT_ZOOM_TIMEOUT_MS });
+}
 
-  switch (result.kind) {
-    case 'ok': {
-      const now = clock();
-      const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
-      const saved = await saveRefreshedTokens(userId, { registrationId: leased.registrationId, tokenGeneration: generation }, tokens, {
-        status: 'active',
-        accessTokenExpiresAt: now + result.expiresInSeconds * 1000,
-        tokenGeneration: generation + 1,
-        lastRefreshAt: now,
-        lastError: null,
-        reauthRequired: null,
-        lease: null,
-        updatedAt: now,
-      }, deps);
-      if (saved.kind === 'unsaved') return { ...saved, tokens, accessTokenExpiresAt: now + result.expiresInSeconds * 1000 };
-      if (saved.kind !== 'saved') return saved;
-      logger.info('token refreshed', { userId, tokenGeneration: generation + 1 });
-      return { kind: 'refreshed', user: saved.user, tokens };
+async function renewLease(attempt: Attempt, expiresAt: number, deps: RefreshDeps): Promise<void> {
+  const userId = attempt.leased.userId;
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      const lease = { owner: attempt.lease.owner, expiresAt };
+      attempt.leased = await deps.store.update(userId, { version: attempt.leased.version }, { lease });
+      attempt.lease = lease;
+      return;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) break;
+      const current = await deps.store.get(userId, { consistent: true }).catch(() => undefined);
+      // Not ours any more (a re-registration ended it): nothing to keep alive.
+      if (current?.lease?.owner !== attempt.lease.owner) return;
+      attempt.leased = current;
     }
-    case 'grant_dead': {
-      // Perhaps another worker refreshed with this refresh token first: then its pair is stored.
-      const current = await store.get(userId, { consistent: true });
-      if (!current) return { kind: 'not_found' };
-      if (current.tokenGeneration !== generation) {
-        logger.info('refresh lost the race; the winner stored new tokens', { userId });
-        return { kind: 'fresh', user: current };
-      }
-      if (tookOver) {
-        // We took over an expired lease: its holder may have used this very refresh token and still
-        // be storing the new pair. Not proof of a dead grant; the next attempt (no takeover) decides.
-        const unconfirmed: ErrorNote = { at: clock(), code: 'zoom_invalid_grant_after_takeover', message: result.reason ?? result.error };
-        await releaseLease(userId, leased.version, unconfirmed, deps);
-        logger.warn('invalid_grant after taking over an expired lease; not condemning the grant yet', { userId, zoomError: result.error });
-        return { kind: 'retryable', error: 'invalid_grant_after_lease_takeover' };
-      }
-      const note: ErrorNote = { at: clock(), code: result.error, message: result.reason ?? result.error };
-      try {
-        const dead = await store.update(userId, { registrationId: leased.registrationId, tokenGeneration: generation }, {
-          status: 'reauth_required',
-          reauthRequired: note,
-          lastError: note,
-          lease: null,
-          updatedAt: note.at,
-        });
-        logger.warn('grant is dead; user must re-authorize', { userId, zoomError: result.error, zoomReason: result.reason });
-        return { kind: 'grant_dead', user: dead };
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-        return { kind: 'superseded' };
-      }
+  }
+  deps.logger.warn('could not extend refresh lease', { userId });
+}
+
+async function settle(result: ZoomRefreshResult, attempt: Attempt, sentAt: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+  const userId = attempt.leased.userId;
+  switch (result.kind) {
+    case 'ok':
+      return saveAnswer(result, attempt, sentAt, deps);
+    case 'grant_dead':
+      return judgeInvalidGrant(result, attempt, deps);
+    case 'ambiguous': {
+      // The token may be spent: nobody may use it until the lease runs out, and whoever then takes
+      // over knows (tookOver) that an invalid_grant means this answer was lost, not a revocation.
+      await releaseLease(attempt, note(deps, 'zoom_answer_lost', result.error), deps, { expiresAt: deps.clock() });
+      deps.logger.error('refresh sent but no answer came; the refresh token may be spent', { userId, zoomError: result.error });
+      return { kind: 'answer_lost', error: result.error };
     }
     case 'retryable':
     case 'misconfigured': {
-      const note: ErrorNote = { at: clock(), code: result.kind === 'retryable' ? 'zoom_unavailable' : 'zoom_misconfigured', message: result.error };
-      await releaseLease(userId, leased.version, note, deps);
-      const log = result.kind === 'retryable' ? logger.warn : logger.error;
-      log.call(logger, 'refresh failed', { userId, outcome: result.kind, zoomError: result.error, zoomStatus: result.status });
-      return { kind: result.kind, error: result.error };
+      const code = result.kind === 'retryable' ? 'zoom_unavailable' : 'zoom_misconfigured';
+      await releaseLease(attempt, note(deps, code, result.error), deps);
+      const log = result.kind === 'retryable' ? deps.logger.warn : deps.logger.error;
+      log.call(deps.logger, 'refresh failed', { userId, outcome: result.kind, zoomError: result.error, zoomStatus: result.status });
+      if (result.kind === 'misconfigured') return { kind: 'misconfigured', error: result.error };
+      return {
+        kind: 'retryable',
+        error: result.error,
+        ...(result.status !== undefined ? { status: result.status } : {}),
+        ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}),
+      };
     }
+  }
+}
+
+/** The access token's expiry: Zoom's expires_in counted from when we sent, else the token's own `exp`, else a short guess. */
+function expiryOf(result: Extract<ZoomRefreshResult, { kind: 'ok' }>, sentAt: number, deps: RefreshDeps, userId: string): number {
+  if (result.expiresInSeconds !== undefined) return sentAt + result.expiresInSeconds * 1000;
+  deps.logger.warn('Zoom answered without a usable expires_in', { userId, expirySource: result.tokenExpiresAt ? 'jwt_exp' : 'assumed' });
+  return result.tokenExpiresAt ?? sentAt + ASSUMED_LIFETIME_MS;
+}
+
+async function saveAnswer(result: Extract<ZoomRefreshResult, { kind: 'ok' }>, attempt: Attempt, sentAt: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+  const { leased, consumed } = attempt;
+  const userId = leased.userId;
+  const now = deps.clock();
+  const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
+  const accessTokenExpiresAt = expiryOf(result, sentAt, deps, userId);
+  const saved = await saveRefreshedTokens(attempt, tokens, {
+    status: 'active',
+    accessTokenExpiresAt,
+    tokenGeneration: leased.tokenGeneration + 1,
+    lastRefreshAt: now,
+    lastError: null,
+    reauthRequired: null,
+    lease: null,
+    updatedAt: now,
+  }, deps);
+  if (saved.kind === 'unsaved') return { ...saved, tokens, accessTokenExpiresAt };
+  if (saved.kind !== 'saved') return saved;
+  deps.logger.info('token refreshed', { userId, tokenGeneration: leased.tokenGeneration + 1 });
+  return { kind: 'refreshed', user: saved.user, tokens };
+}
+
+/**
+ * Zoom said invalid_grant. Believed only after a re-read: a new generation means another
+ * worker won; another lease owner means our lease ran out before we sent and someone took
+ * over (not our verdict to give); a lease we took over from a holder that had sent means
+ * that holder's answer was lost in flight.
+ */
+async function judgeInvalidGrant(result: Extract<ZoomRefreshResult, { kind: 'grant_dead' }>, attempt: Attempt, deps: RefreshDeps): Promise<RefreshOutcome> {
+  const { leased, lease } = attempt;
+  const userId = leased.userId;
+  const current = await deps.store.get(userId, { consistent: true });
+  if (!current) return { kind: 'not_found' };
+  if (current.registrationId !== leased.registrationId) return { kind: 'superseded' };
+  if (current.tokenGeneration !== leased.tokenGeneration) {
+    deps.logger.info('refresh lost the race; the winner stored new tokens', { userId });
+    return { kind: 'fresh', user: current };
+  }
+  if (current.lease?.owner !== lease.owner) {
+    deps.logger.warn('invalid_grant after our lease was taken over; leaving the verdict to its holder', { userId });
+    return { kind: 'lease_held', user: current };
+  }
+  const lostInFlight = attempt.tookOver;
+  const verdict = note(deps, lostInFlight ? 'lost_in_flight' : result.error, lostInFlight ? 'a refresh was sent and its answer never reached storage' : result.reason ?? result.error);
+  try {
+    const dead = await deps.store.update(userId, { registrationId: leased.registrationId, tokenGeneration: leased.tokenGeneration }, {
+      status: 'reauth_required', reauthRequired: verdict, lastError: verdict, lease: null, updatedAt: verdict.at,
+    });
+    deps.logger.warn(lostInFlight ? 'grant lost in flight; user must re-authorize' : 'grant is dead; user must re-authorize', { userId, zoomError: result.error, zoomReason: result.reason });
+    return lostInFlight ? { kind: 'lost_in_flight', user: dead } : { kind: 'grant_dead', user: dead };
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    return { kind: 'superseded' };
   }
 }
 
 type SaveResult = { kind: 'saved'; user: StoredUser } | { kind: 'superseded' } | { kind: 'unsaved'; error: string };
 
 /**
- * A save attempt (KMS, then DynamoDB with the SDK's own retries) can take seconds: none starts
- * this close to the deadline, so none is cut off by the function's timeout mid-write.
+ * A successful Zoom answer must land: the write is retried on any error until the invocation's
+ * time is spent, with the data key reserved before the token was spent (no KMS call here).
+ * No attempt starts so close to the end that the function's timeout could cut it off.
  */
-const SAVE_ATTEMPT_RESERVE_MS = 4_000;
-
-/**
- * A successful Zoom answer must land: sealing (KMS) and the write (DynamoDB) are retried on any
- * error until the invocation's time is spent.
- */
-async function saveRefreshedTokens(
-  userId: string,
-  consumed: { registrationId: string; tokenGeneration: number },
-  tokens: TokenPair,
-  update: Omit<UserUpdate, 'sealed'>,
-  deps: RefreshDeps,
-): Promise<SaveResult> {
+async function saveRefreshedTokens(attempt: Attempt, tokens: TokenPair, update: Omit<UserUpdate, 'sealed'>, deps: RefreshDeps): Promise<SaveResult> {
+  const { userId, registrationId, tokenGeneration } = attempt.leased;
+  const { saveAttemptReserveMs, endReserveMs } = timingOf(deps);
   const sleep = deps.sleep ?? defaultSleep;
-  const deadline = deps.saveUntil ?? deps.clock() + DEFAULT_SAVE_BUDGET_MS;
+  const lastStart = deadlineOf(deps) - endReserveMs - saveAttemptReserveMs;
+  const sealed = attempt.sealer.seal(userId, tokens);
   let delay = 50;
-  for (let attempt = 1; ; attempt++) {
+  for (let tries = 1; ; tries++) {
     try {
-      const sealed = await deps.cipher.seal(userId, tokens);
-      return { kind: 'saved', user: await deps.store.update(userId, consumed, { ...update, sealed }) };
+      return { kind: 'saved', user: await deps.store.update(userId, { registrationId, tokenGeneration }, { ...update, sealed }) };
     } catch (error) {
       if (error instanceof ConflictError) {
         deps.logger.warn('refreshed tokens superseded by a newer registration; discarded', { userId });
         return { kind: 'superseded' };
       }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      if (deps.clock() + delay + SAVE_ATTEMPT_RESERVE_MS >= deadline) {
+      if (deps.clock() + delay >= lastStart) {
         // The only copy of the new refresh token is in this process. Operators are alerted
         // (RefreshResultUnsaved); the user will need to re-authorize if this process ends now.
-        deps.logger.error('refreshed tokens could not be stored', { userId, attempts: attempt, error: message });
+        deps.logger.error('refreshed tokens could not be stored', { userId, attempts: tries, error: message });
         return { kind: 'unsaved', error: message };
       }
-      deps.logger.warn('storing refreshed tokens failed; retrying', { userId, attempt, error: message });
+      deps.logger.warn('storing refreshed tokens failed; retrying', { userId, attempt: tries, error: message });
       await sleep(delay);
       delay = Math.min(delay * 2, 2_000);
     }
   }
 }
 
+function note(deps: RefreshDeps, code: string, message: string): ErrorNote {
+  return { at: deps.clock(), code, message };
+}
+
 /**
- * Ends our lease, only if nothing was written since we took it (`leasedVersion`): once our lease
- * has expired another worker may hold the user's lease, and clearing it would admit a second
- * concurrent refresh with the same single-use refresh token.
+ * Ends our lease (or, with `keep`, leaves it behind expired, as a mark that a refresh was sent),
+ * only if nothing was written since we last wrote it: once our lease has expired another worker
+ * may hold the user's lease, and clearing it would admit a second refresh with the same token.
  */
-async function releaseLease(userId: string, leasedVersion: number, note: ErrorNote, deps: RefreshDeps): Promise<void> {
+async function releaseLease(attempt: Attempt, error: ErrorNote, deps: RefreshDeps, keep?: { expiresAt: number }): Promise<void> {
+  const lease = keep ? { owner: attempt.lease.owner, expiresAt: keep.expiresAt } : null;
   try {
-    await deps.store.update(userId, { version: leasedVersion }, { lease: null, lastError: note, updatedAt: note.at });
-  } catch (error) {
+    await deps.store.update(attempt.leased.userId, { version: attempt.leased.version }, { lease, lastError: error, updatedAt: error.at });
+  } catch (failure) {
     // Taken over or rewritten meanwhile, or a storage error: the lease expires on its own; nothing is lost.
-    deps.logger.warn('could not release refresh lease', { userId, error: error instanceof Error ? error.name : String(error) });
+    deps.logger.warn('could not release refresh lease', { userId: attempt.leased.userId, error: failure instanceof Error ? failure.name : String(failure) });
   }
 }

@@ -1,11 +1,17 @@
 /**
- * Handing out a user's access token (to Recall's callback, or to the app backend): from the
- * store when it has enough life left, else refreshed inline under the user's lease. Concurrent
- * requests that find the lease taken wait briefly for the winner's write.
+ * Handing out a user's access token (to Recall's callback, or to the app backend). Never waits
+ * on Zoom while it holds a token Recall accepts:
+ * - at least the serve margin left: served;
+ * - less, but at least the serve floor (Recall's 120 s plus a margin): served at once, and a
+ *   refresh is handed to the refresh workers without waiting for it;
+ * - less than the floor: a refresh is handed to the workers and the answer waits for its result
+ *   until the answer deadline, no longer. The worker, not this request, waits on Zoom and saves
+ *   the answer, so a late Zoom answer is still stored after this request has given up.
  */
 import { NotFoundError, TokenUnavailableError } from './errors';
-import { isServable, RECALL_MINIMUM_VALIDITY_MS, SERVE_MARGIN_MS } from './freshness';
-import { defaultSleep, refreshUser, type RefreshDeps } from './refresh';
+import type { Clock, Log, RefreshQueue, TokenCipher, TokenStore } from './ports';
+import { defaultSleep } from './refresh';
+import { TIMING } from './timing';
 import type { StoredUser } from './token-record';
 
 export interface ServedToken {
@@ -13,90 +19,74 @@ export interface ServedToken {
   expiresAt: number;
 }
 
+export interface ServeDeps {
+  store: TokenStore;
+  cipher: TokenCipher;
+  refreshQueue: RefreshQueue;
+  clock: Clock;
+  logger: Log;
+  sleep?: (ms: number) => Promise<void>;
+  /** Told how each request was served, for metrics. */
+  observe?: (served: 'stored' | 'stored_refresh_requested' | 'waited_for_refresh') => void;
+}
+
 export interface ServeOptions {
   /** When the answer must be ready (ms since the epoch): Recall gives the callback 5 s. */
   deadline: number;
-  /** How often a waiting request re-reads the item while another holds the lease. */
+  /** How often a waiting request re-reads the item. */
   pollIntervalMs?: number;
 }
 
-/** A token this close to expiry is still served when a refresh cannot be had: Recall accepts >= 120 s. */
-const FALLBACK_MINIMUM_MS = RECALL_MINIMUM_VALIDITY_MS + 30_000;
-
-export async function serveAccessToken(userId: string, deps: RefreshDeps, options: ServeOptions): Promise<ServedToken> {
-  const { store, clock } = deps;
-  const sleep = deps.sleep ?? defaultSleep;
+export async function serveAccessToken(userId: string, deps: ServeDeps, options: ServeOptions): Promise<ServedToken> {
   // Consistent: Recall validates a credential right after registration wrote the user, and an
   // eventually consistent read could miss it (or serve a pair a refresh just replaced).
-  let user = await store.get(userId, { consistent: true });
+  const user = await deps.store.get(userId, { consistent: true });
   if (!user) throw new NotFoundError('unknown user');
-
-  // A few rounds at most: each either serves, refreshes, waits or fails.
-  for (let round = 0; round < 3; round++) {
-    if (user.status === 'reauth_required') throw new TokenUnavailableError('reauth_required', 'user must re-authorize with Zoom');
-    if (isServable(user.accessTokenExpiresAt, clock())) return open(user, deps);
-
-    const outcome = await refreshUser(userId, clock() + SERVE_MARGIN_MS, deps);
-    switch (outcome.kind) {
-      case 'refreshed':
-        return { accessToken: outcome.tokens.accessToken, expiresAt: outcome.user.accessTokenExpiresAt };
-      case 'fresh':
-        user = outcome.user;
-        continue;
-      case 'not_found':
-        throw new NotFoundError('unknown user');
-      case 'grant_dead':
-        throw new TokenUnavailableError('reauth_required', 'user must re-authorize with Zoom');
-      case 'lease_held': {
-        // Another request or the refresher is refreshing: wait for its write.
-        const waited = await waitForRefresh(userId, options, deps, sleep);
-        if (waited) return open(waited, deps);
-        return fallback(outcome.user, deps, 'refresh_in_progress');
-      }
-      case 'superseded': {
-        const current = await store.get(userId, { consistent: true });
-        if (!current) throw new NotFoundError('unknown user');
-        user = current;
-        continue;
-      }
-      case 'unsaved':
-        // The new pair could not be stored, but its access token is good: better served than lost.
-        return { accessToken: outcome.tokens.accessToken, expiresAt: outcome.accessTokenExpiresAt };
-      case 'retryable':
-      case 'misconfigured':
-        return fallback(user, deps, 'refresh_failed');
-    }
+  usable(user);
+  const lifeMs = user.accessTokenExpiresAt - deps.clock();
+  if (lifeMs >= TIMING.serveMarginMs) {
+    deps.observe?.('stored');
+    return open(user, deps);
   }
-  return fallback(user, deps, 'refresh_in_progress');
+  await requestRefresh(userId, deps);
+  if (lifeMs >= TIMING.serveFloorMs) {
+    deps.observe?.('stored_refresh_requested');
+    return open(user, deps);
+  }
+  const refreshed = await waitForRefresh(userId, options, deps);
+  deps.observe?.('waited_for_refresh');
+  return open(refreshed, deps);
 }
 
-async function waitForRefresh(
-  userId: string,
-  options: ServeOptions,
-  deps: RefreshDeps,
-  sleep: (ms: number) => Promise<void>,
-): Promise<StoredUser | undefined> {
+/** A dead grant answers at once, whatever its token's expiry. */
+function usable(user: StoredUser): void {
+  if (user.status === 'reauth_required') throw new TokenUnavailableError('reauth_required', 'user must re-authorize with Zoom');
+}
+
+/** Asking for a refresh never fails the answer: at worst the next dispatch picks the user up. */
+async function requestRefresh(userId: string, deps: ServeDeps): Promise<void> {
+  try {
+    await deps.refreshQueue.enqueue([{ userId, reason: 'serve' }]);
+  } catch (error) {
+    deps.logger.warn('could not request a refresh', { userId, errorName: error instanceof Error ? error.name : typeof error });
+  }
+}
+
+/** Re-reads the item until a refreshed token is stored or the answer deadline comes. */
+async function waitForRefresh(userId: string, options: ServeOptions, deps: ServeDeps): Promise<StoredUser> {
+  const sleep = deps.sleep ?? defaultSleep;
   const interval = options.pollIntervalMs ?? 100;
   while (deps.clock() + interval < options.deadline) {
     await sleep(interval);
     const current = await deps.store.get(userId, { consistent: true });
-    if (!current || current.status === 'reauth_required') return undefined;
-    if (isServable(current.accessTokenExpiresAt, deps.clock())) return current;
-    if (!current.lease || current.lease.expiresAt <= deps.clock()) return undefined;
+    if (!current) throw new NotFoundError('unknown user');
+    usable(current);
+    if (current.accessTokenExpiresAt - deps.clock() >= TIMING.serveFloorMs) return current;
   }
-  return undefined;
+  throw new TokenUnavailableError('refresh_in_progress', 'no access token with enough validity left');
 }
 
-/** No refresh could be had: the stored token still serves if Recall would accept it. */
-async function fallback(user: StoredUser, deps: RefreshDeps, reason: 'refresh_failed' | 'refresh_in_progress'): Promise<ServedToken> {
-  if (user.status === 'active' && user.accessTokenExpiresAt - deps.clock() >= FALLBACK_MINIMUM_MS) {
-    deps.logger.warn('serving a token inside the refresh margin', { userId: user.userId, reason });
-    return open(user, deps);
-  }
-  throw new TokenUnavailableError(reason, 'no access token with enough validity left');
-}
-
-async function open(user: StoredUser, deps: RefreshDeps): Promise<ServedToken> {
+async function open(user: StoredUser, deps: ServeDeps): Promise<ServedToken> {
   const tokens = await deps.cipher.open(user.userId, user.sealed);
   return { accessToken: tokens.accessToken, expiresAt: user.accessTokenExpiresAt };
 }

@@ -46,7 +46,10 @@ export const TIMING = {
   /** Function timeouts. */
   callbackTimeoutMs: 20_000,
   adminTimeoutMs: 29_000,
+  /** The dispatcher's timeout: at most the refresh interval, so one run is over before the next. */
   refresherMaxTimeoutMs: 300_000,
+  /** A refresh worker's timeout: room for a slow Zoom answer and its save, for a batch at once. */
+  workerTimeoutMs: 60_000,
 } as const;
 
 export type Timing = typeof TIMING;

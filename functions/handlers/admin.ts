@@ -15,7 +15,7 @@ import type { StoredUser } from '../domain/token-record';
 import { parseJsonBody, parseUserId, parseZoomTokens } from './admin-requests';
 import type { AdminDeps } from './composition';
 import { adminError, json, noContent, type HttpResult } from './http';
-import { countRefreshOutcomes, withObservability } from './middleware';
+import { withObservability } from './middleware';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 const note = (value: StoredUser['lastError']) => (value ? { at: iso(value.at), code: value.code, message: value.message } : null);
@@ -50,7 +50,6 @@ type Route = (userId: string, event: APIGatewayProxyEventV2, context: Invocation
 
 export function makeAdminHandler(deps: AdminDeps) {
   const { logger, store, clock } = deps;
-  const observe = countRefreshOutcomes(deps.metrics);
 
   /**
    * Registration's dependencies for one request: all its Recall calls together end in time to
@@ -74,13 +73,8 @@ export function makeAdminHandler(deps: AdminDeps) {
       if (!user) throw new NotFoundError('unknown user');
       return json(200, statusView(user));
     },
-    'GET /users/{userId}/zoom-credential/access-token': async (userId, _event, context) => {
-      const now = clock();
-      const token = await serveAccessToken(
-        userId,
-        { ...deps, observe, saveUntil: now + context.getRemainingTimeInMillis() - TIMING.endReserveMs },
-        { deadline: now + TIMING.adminAnswerBudgetMs },
-      );
+    'GET /users/{userId}/zoom-credential/access-token': async (userId) => {
+      const token = await serveAccessToken(userId, deps, { deadline: clock() + TIMING.adminAnswerBudgetMs });
       return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
     },
     'POST /users/{userId}/zoom-credential/recall-sync': async (userId, _event, context) => {

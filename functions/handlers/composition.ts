@@ -8,17 +8,19 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type Env, integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
-import { CALLBACK_PATH, DUE_SHARDS, ENV, METRICS_NAMESPACE, REFRESH_CONCURRENCY, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA } from '../contract';
+import { CALLBACK_PATH, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, METRICS_NAMESPACE, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA } from '../contract';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
 import { secretReader, signingKeyProvider } from '../adapters/secrets';
+import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
 import { createZoomTokenClient } from '../adapters/zoom-client';
-import type { Clock, RecallClient, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
+import type { Clock, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
 
 /** What every function shares: logging, metrics, the store, the cipher, Zoom and a clock. */
 export interface ServiceDeps {
@@ -32,11 +34,16 @@ export interface ServiceDeps {
   clock: Clock;
 }
 
-export interface CallbackDeps extends ServiceDeps {
+/** Where served tokens close to expiry are handed for a refresh. */
+interface QueueDeps {
+  refreshQueue: RefreshQueue;
+}
+
+export interface CallbackDeps extends ServiceDeps, QueueDeps {
   signingKeys: SigningKeyProvider;
 }
 
-export interface AdminDeps extends ServiceDeps {
+export interface AdminDeps extends ServiceDeps, QueueDeps {
   signingKeys: SigningKeyProvider;
   /** Recall clients that stop where a request's time runs out (`deadline`, ms since the epoch). */
   recallUntil: (deadline?: () => number | undefined) => RecallClient;
@@ -45,9 +52,19 @@ export interface AdminDeps extends ServiceDeps {
   oauthAppId: string;
 }
 
-export interface RefresherDeps extends ServiceDeps {
+export interface WorkerDeps extends ServiceDeps {
+  /** A requested user is refreshed unless its token lives this far past now. */
   windowMs: number;
-  concurrency: number;
+}
+
+export interface DispatcherDeps extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'store' | 'clock'>, QueueDeps {
+  windowMs: number;
+  maxUsers: number;
+}
+
+/** What the local runtime brings instead of AWS's own: its in-process refresh queue. */
+export interface LocalOverrides {
+  refreshQueue?: RefreshQueue;
 }
 
 /**
@@ -61,7 +78,7 @@ const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout
  * credentials and the standard per-service endpoint variable (AWS_ENDPOINT_URL_DYNAMODB, …).
  * In Lambda these are the variables the SDK would read anyway.
  */
-function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS') {
+function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS' | 'SQS') {
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
   const { AWS_REGION: region, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
   return {
@@ -113,16 +130,25 @@ function serviceDepsFromEnv(env: Env): ServiceDeps {
   };
 }
 
+function refreshQueueFromEnv(env: Env, overrides: LocalOverrides): RefreshQueue {
+  if (overrides.refreshQueue) return overrides.refreshQueue;
+  return new SqsRefreshQueue({ client: new SQSClient(awsClientConfig(env, 'SQS')), queueUrl: requiredEnv(ENV.refreshQueueUrl, env) });
+}
+
+function windowMsFromEnv(env: Env): number {
+  return integerEnv(ENV.refreshWindowSeconds, REFRESH_WINDOW_SECONDS.default, REFRESH_WINDOW_SECONDS, env) * 1000;
+}
+
 function signingKeysFromEnv(env: Env): SigningKeyProvider {
   const file = env[ENV.signingKeysFile]?.trim();
   return signingKeyProvider(file ? { file } : { secretId: requiredEnv(ENV.signingKeysSecretId, env) });
 }
 
-export function callbackDepsFromEnv(env: Env): CallbackDeps {
-  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env) };
+export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): CallbackDeps {
+  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
 }
 
-export function adminDepsFromEnv(env: Env): AdminDeps {
+export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
   const recall = {
     baseUrl: urlEnv(ENV.recallApiBaseUrl, 'https://us-east-1.recall.ai', env),
     apiKey: secretReader(secretSourceEnv(ENV.recallApiKey, ENV.recallApiKeySecretId, env)),
@@ -132,6 +158,7 @@ export function adminDepsFromEnv(env: Env): AdminDeps {
   return {
     ...serviceDepsFromEnv(env),
     signingKeys: signingKeysFromEnv(env),
+    refreshQueue: refreshQueueFromEnv(env, overrides),
     // Cheap to make (configuration only); the API key's cache is shared.
     recallUntil: (deadline) => createRecallClient({ ...recall, deadline }),
     callbackUrl: urlEnv(ENV.publicBaseUrl, undefined, env) + CALLBACK_PATH,
@@ -139,10 +166,17 @@ export function adminDepsFromEnv(env: Env): AdminDeps {
   };
 }
 
-export function refresherDepsFromEnv(env: Env): RefresherDeps {
+export function workerDepsFromEnv(env: Env): WorkerDeps {
+  return { ...serviceDepsFromEnv(env), windowMs: windowMsFromEnv(env) };
+}
+
+export function dispatcherDepsFromEnv(env: Env, overrides: LocalOverrides = {}): DispatcherDeps {
   return {
-    ...serviceDepsFromEnv(env),
-    windowMs: integerEnv(ENV.refreshWindowSeconds, REFRESH_WINDOW_SECONDS.default, REFRESH_WINDOW_SECONDS, env) * 1000,
-    concurrency: integerEnv(ENV.refreshConcurrency, REFRESH_CONCURRENCY.default, REFRESH_CONCURRENCY, env),
+    ...observabilityFromEnv(env),
+    store: tokenStoreFromEnv(env),
+    clock: Date.now,
+    refreshQueue: refreshQueueFromEnv(env, overrides),
+    windowMs: windowMsFromEnv(env),
+    maxUsers: integerEnv(ENV.dispatchMaxUsers, DISPATCH_MAX_USERS.default, DISPATCH_MAX_USERS, env),
   };
 }

@@ -7,7 +7,6 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { MetricName } from '../contract';
-import type { RefreshOutcome } from '../domain/refresh';
 import type { ServiceDeps } from './composition';
 
 /**
@@ -33,19 +32,4 @@ export function withObservability<Event, Result>(
 
 export function countMetric(metrics: Metrics, name: MetricName, value = 1): void {
   metrics.addMetric(name, MetricUnit.Count, value);
-}
-
-/** Refresh outcomes an operator must hear about, as the metrics the stack's alarms watch. */
-const OUTCOME_METRICS: Partial<Record<RefreshOutcome['kind'], MetricName>> = {
-  refreshed: 'InlineRefreshes',
-  grant_dead: 'GrantsDead',
-  misconfigured: 'ZoomMisconfigured',
-  unsaved: 'RefreshResultUnsaved',
-};
-
-export function countRefreshOutcomes(metrics: Metrics): (outcome: RefreshOutcome['kind']) => void {
-  return (outcome) => {
-    const name = OUTCOME_METRICS[outcome];
-    if (name) countMetric(metrics, name);
-  };
 }

@@ -244,10 +244,10 @@ describe('PUT again for a registered user', () => {
 describe('the same PUT again', () => {
   test('after a refresh consumed its refresh token: the stored successor is kept and Recall is finished', async () => {
     // Prepare: the first PUT stores the grant but Recall is down (502); then a refresh spends the
-    // grant's single-use refresh token (the access token has < 300 s left, so the access-token
-    // route refreshes inline, as Recall's validation call would).
+    // grant's single-use refresh token (the access token has < 150 s left, so the access-token
+    // route waits for a refresh, as Recall's validation call would).
     const userId = newUserId('replay');
-    const grant = zoom.authorize('zoom-replay', { expiresInSeconds: 200 });
+    const grant = zoom.authorize('zoom-replay', { expiresInSeconds: 100 });
     recall.failNext(10, { status: 503 });
     const failed = await putGrant(userId, grant);
     await drainRecallFailures();

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `zoom-token-vault` executable: runs cli/main.ts through tsx (a dependency of the project),
+// so the CLI needs no build step.
+'use strict';
+require('tsx/cjs/api').register();
+const { runCli } = require('./main.ts');
+
+runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

@@ -3,7 +3,7 @@
  * single-use like Zoom's: a refresh spends the token the moment Zoom processes it and returns a
  * new pair; a spent, unknown or revoked token answers `grant_dead` / invalid_grant.
  *
- * Each call can be scripted (`next(...)`, consumed in call order; unscripted calls behave
+ * Each call can be scripted (`next(step, { zoomUserId? })`, taken in call order; unscripted calls behave
  * normally):
  * - `{ hold: 'before' }`: the request waits before Zoom processes it (nothing spent yet);
  * - `{ hold: 'after' }`: Zoom processes (spends) at once, the answer waits;
@@ -48,6 +48,8 @@ export interface Grant {
 
 interface ScriptEntry {
   step: ZoomStep;
+  /** Only a call for this Zoom user takes the step. */
+  zoomUserId?: string;
   reached: Deferred<string>;
   released: Deferred;
 }
@@ -92,9 +94,12 @@ export class ScriptedZoom implements ZoomTokenClient {
     return known && known.expiresAt > this.clock() ? { ...known } : undefined;
   }
 
-  /** Scripts the next unscripted call; returns a handle for holds. */
-  next(step: ZoomStep): ZoomStepHandle {
-    const entry: ScriptEntry = { step, reached: deferred<string>(), released: deferred() };
+  /**
+   * Scripts the next call (of `zoomUserId` only, when given) not taken by an earlier step;
+   * returns a handle for holds.
+   */
+  next(step: ZoomStep, only: { zoomUserId?: string } = {}): ZoomStepHandle {
+    const entry: ScriptEntry = { step, zoomUserId: only.zoomUserId, reached: deferred<string>(), released: deferred() };
     this.script.push(entry);
     return { reached: entry.reached, release: () => entry.released.resolve() };
   }
@@ -103,7 +108,8 @@ export class ScriptedZoom implements ZoomTokenClient {
     this.stats.refreshCalls += 1;
     const call: ZoomCall = { refreshToken, zoomUserId: this.ownerOf(refreshToken) };
     this.calls.push(call);
-    const scripted = this.script.shift();
+    const index = this.script.findIndex((entry) => entry.zoomUserId === undefined || entry.zoomUserId === call.zoomUserId);
+    const scripted = index < 0 ? undefined : this.script.splice(index, 1)[0];
     const result = await this.answer(refreshToken, scripted);
     call.result = result;
     return result;

@@ -1,0 +1,75 @@
+/**
+ * A TokenCipher with no KMS: AES-256-GCM under one fixed key, the user id bound as AAD the way
+ * KmsEnvelopeCipher binds it, so a record copied to another user does not open
+ * (UnreadableRecordError). Counts its calls and can be told to fail the next calls of a method.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { UnreadableRecordError } from '../../../functions/domain/errors';
+import type { SealedTokens, TokenCipher } from '../../../functions/domain/ports';
+import type { TokenPair } from '../../../functions/domain/token-record';
+
+export type CipherMethod = 'prepare' | 'seal' | 'open';
+
+const FORMAT_VERSION = 1;
+const DATA_KEY = Buffer.alloc(32, 0x5a);
+/** What the record carries where KMS would put the encrypted data key. */
+const DATA_KEY_NAME = Buffer.from('in-memory-data-key-1');
+const TAG_BYTES = 16;
+
+function additionalData(formatVersion: number, userId: string): Buffer {
+  return Buffer.from(`zoom-token-vault:v${formatVersion}:${userId}`, 'utf8');
+}
+
+/** An error shaped like a throttled KMS call. */
+export function kmsThrottled(): Error {
+  const error = new Error('Rate exceeded');
+  error.name = 'ThrottlingException';
+  return error;
+}
+
+export class InMemoryCipher implements TokenCipher {
+  readonly counts: Record<CipherMethod, number> = { prepare: 0, seal: 0, open: 0 };
+  private readonly failures: Record<CipherMethod, Array<() => Error>> = { prepare: [], seal: [], open: [] };
+
+  /** The next `count` calls of `method` throw `makeError()` (a throttled KMS call by default). */
+  failNext(method: CipherMethod, count = 1, makeError: () => Error = kmsThrottled): void {
+    for (let i = 0; i < count; i++) this.failures[method].push(makeError);
+  }
+
+  async prepare(): Promise<void> {
+    this.call('prepare');
+  }
+
+  async seal(userId: string, tokens: TokenPair): Promise<SealedTokens> {
+    this.call('seal');
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', DATA_KEY, iv);
+    cipher.setAAD(additionalData(FORMAT_VERSION, userId));
+    const body = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return { formatVersion: FORMAT_VERSION, encryptedDataKey: new Uint8Array(DATA_KEY_NAME), iv: new Uint8Array(iv), ciphertext: new Uint8Array(body) };
+  }
+
+  async open(userId: string, sealed: SealedTokens): Promise<TokenPair> {
+    this.call('open');
+    if (sealed.formatVersion !== FORMAT_VERSION || !Buffer.from(sealed.encryptedDataKey).equals(DATA_KEY_NAME)) {
+      throw new UnreadableRecordError('unknown format or data key');
+    }
+    const ciphertext = Buffer.from(sealed.ciphertext);
+    if (ciphertext.length < TAG_BYTES) throw new UnreadableRecordError('sealed record too short');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', DATA_KEY, Buffer.from(sealed.iv));
+      decipher.setAAD(additionalData(sealed.formatVersion, userId));
+      decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES));
+      const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES)), decipher.final()]);
+      return JSON.parse(plain.toString('utf8')) as TokenPair;
+    } catch {
+      throw new UnreadableRecordError('sealed record does not open for this user');
+    }
+  }
+
+  private call(method: CipherMethod): void {
+    this.counts[method] += 1;
+    const failure = this.failures[method].shift();
+    if (failure) throw failure();
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * A TokenStore in memory with the DynamoTokenStore's semantics (the contract in
+ * test/support/store-contract.ts runs against both):
+ * - every write is conditional: `create` fails with ConflictError when the user exists; `update`
+ *   fails with ConflictError when its condition does not hold, the item being missing included;
+ *   a successful update adds one to `version`;
+ * - `{ registrationId: LEGACY_REGISTRATION_ID, ... }` requires a record without a registration id
+ *   (one written before they existed, see `seedLegacy`);
+ * - `null` in an update removes the field;
+ * - the sparse due index: status `reauth_required` takes the user out, status `active` written
+ *   with `accessTokenExpiresAt` puts it in at that expiry; an expiry without a status throws;
+ * - callers never share an object with the stored state (copies in and out).
+ *
+ * For scripted interleavings: `gate` is awaited before every operation (it may also throw, to
+ * inject a storage failure), `withActor(name)` gives a view whose operations carry a name, and
+ * the condition check and the write of one operation happen with no await between them.
+ */
+import { ConflictError } from '../../../functions/domain/errors';
+import type { DueUser, TokenStore } from '../../../functions/domain/ports';
+import {
+  LEGACY_REGISTRATION_ID,
+  type ErrorNote,
+  type StoredUser,
+  type UserUpdate,
+  type WriteCondition,
+} from '../../../functions/domain/token-record';
+
+export type StoreOp = 'get' | 'create' | 'update' | 'delete' | 'listDue';
+
+export interface StoreEvent {
+  op: StoreOp;
+  /** Undefined for listDue. */
+  userId?: string;
+  /** The name given with `withActor`, if any. */
+  actor?: string;
+  consistent?: boolean;
+  condition?: WriteCondition;
+  update?: UserUpdate;
+  dueBefore?: number;
+}
+
+export interface WriteRecord {
+  op: 'create' | 'update' | 'delete';
+  userId: string;
+  actor?: string;
+  condition?: WriteCondition;
+  update?: UserUpdate;
+  /** False when the condition failed (ConflictError). */
+  ok: boolean;
+  /** The version after the write, when it succeeded and the item remains. */
+  version?: number;
+}
+
+export interface StoreCounts {
+  get: number;
+  consistentGet: number;
+  create: number;
+  update: number;
+  delete: number;
+  listDue: number;
+  /** Conditional writes that failed (creates and updates). */
+  conflicts: number;
+}
+
+/** A stored row: the user without the registration id of a legacy record, and its due-index entry. */
+interface Row {
+  user: StoredUser;
+  hasRegistrationId: boolean;
+  dueAt?: number;
+}
+
+export interface InMemoryTokenStoreOptions {
+  /**
+   * When true, a read without `consistent` sees the item as it was before its latest write (or
+   * nothing, if the latest write created it): the worst an eventually consistent read may do.
+   */
+  staleReads?: boolean;
+}
+
+const copyBytes = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
+
+function copyNote(note: ErrorNote | undefined): ErrorNote | undefined {
+  return note ? { at: note.at, code: note.code, message: note.message } : undefined;
+}
+
+/** A copy with exactly the shape DynamoTokenStore's `toUser` gives back (absent fields included as undefined). */
+function normalized(user: StoredUser): StoredUser {
+  const out: StoredUser = {
+    userId: user.userId,
+    registrationId: user.registrationId,
+    version: user.version,
+    status: user.status,
+    sealed: {
+      formatVersion: user.sealed.formatVersion,
+      encryptedDataKey: copyBytes(user.sealed.encryptedDataKey),
+      iv: copyBytes(user.sealed.iv),
+      ciphertext: copyBytes(user.sealed.ciphertext),
+    },
+    accessTokenExpiresAt: user.accessTokenExpiresAt,
+    tokenGeneration: user.tokenGeneration,
+    registeredGeneration: user.registeredGeneration,
+    refreshTokenFingerprints: user.refreshTokenFingerprints ? [...user.refreshTokenFingerprints] : undefined,
+    createdAt: user.createdAt,
+    updatedAt: user.updatedAt,
+    recall: {
+      status: user.recall?.status ?? 'pending',
+      // Like the Dynamo mapping: empty strings are not stored.
+      credentialId: user.recall?.credentialId || undefined,
+      callbackKeyId: user.recall?.callbackKeyId || undefined,
+      lastError: copyNote(user.recall?.lastError),
+    },
+    lastRefreshAt: user.lastRefreshAt,
+    lastError: copyNote(user.lastError),
+    reauthRequired: copyNote(user.reauthRequired),
+  };
+  if (user.lease?.owner) out.lease = { owner: user.lease.owner, expiresAt: user.lease.expiresAt ?? 0 };
+  return out;
+}
+
+/** The due-index entry a write implies: DynamoTokenStore.withDueAttributes. */
+function dueChange(update: UserUpdate): { kind: 'remove' } | { kind: 'set'; dueAt: number } | { kind: 'keep' } {
+  if (update.status === 'reauth_required') return { kind: 'remove' };
+  if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') return { kind: 'set', dueAt: update.accessTokenExpiresAt };
+  if (update.accessTokenExpiresAt !== undefined) {
+    throw new Error('a new access-token expiry must be written together with status active');
+  }
+  return { kind: 'keep' };
+}
+
+export class InMemoryTokenStore implements TokenStore {
+  private readonly rows = new Map<string, Row>();
+  /** Each user's row before its latest write (undefined: it did not exist), for stale reads. */
+  private readonly previous = new Map<string, Row | undefined>();
+  private readonly staleReads: boolean;
+
+  /** Awaited before every operation; throw from it to make the operation fail. */
+  gate?: (event: StoreEvent) => Promise<void>;
+  readonly counts: StoreCounts = { get: 0, consistentGet: 0, create: 0, update: 0, delete: 0, listDue: 0, conflicts: 0 };
+  /** Every write attempted, in order. */
+  readonly writes: WriteRecord[] = [];
+
+  constructor(options: InMemoryTokenStoreOptions = {}) {
+    this.staleReads = options.staleReads ?? false;
+  }
+
+  get(userId: string, options: { consistent?: boolean } = {}): Promise<StoredUser | undefined> {
+    return this.getAs(undefined, userId, options);
+  }
+
+  create(user: StoredUser): Promise<void> {
+    return this.createAs(undefined, user);
+  }
+
+  update(userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser> {
+    return this.updateAs(undefined, userId, condition, update);
+  }
+
+  delete(userId: string): Promise<void> {
+    return this.deleteAs(undefined, userId);
+  }
+
+  listDue(dueBefore: number): AsyncIterable<DueUser> {
+    return this.listDueAs(undefined, dueBefore);
+  }
+
+  /** The same store, its operations named `actor` in gate events and write records. */
+  withActor(actor: string): TokenStore {
+    return {
+      get: (userId, options) => this.getAs(actor, userId, options ?? {}),
+      create: (user) => this.createAs(actor, user),
+      update: (userId, condition, update) => this.updateAs(actor, userId, condition, update),
+      delete: (userId) => this.deleteAs(actor, userId),
+      listDue: (dueBefore) => this.listDueAs(actor, dueBefore),
+    };
+  }
+
+  // --- test helpers: no gate, no counting ---
+
+  /** The stored user as a consistent read would return it. */
+  peek(userId: string): StoredUser | undefined {
+    const row = this.rows.get(userId);
+    return row ? this.read(row) : undefined;
+  }
+
+  /** Stores `user` as a record written before registration ids existed: it reads as LEGACY_REGISTRATION_ID. */
+  seedLegacy(user: StoredUser): void {
+    if (this.rows.has(user.userId)) throw new Error('user already exists');
+    this.rows.set(user.userId, this.rowFor(user, false));
+  }
+
+  /** The due index, sorted by due time. */
+  dueIndex(): DueUser[] {
+    return [...this.rows.values()]
+      .filter((row) => row.dueAt !== undefined)
+      .map((row) => ({ userId: row.user.userId, dueAt: row.dueAt! }))
+      .sort((a, b) => a.dueAt - b.dueAt || a.userId.localeCompare(b.userId));
+  }
+
+  userIds(): string[] {
+    return [...this.rows.keys()].sort();
+  }
+
+  // --- the operations ---
+
+  private async getAs(actor: string | undefined, userId: string, options: { consistent?: boolean }): Promise<StoredUser | undefined> {
+    const consistent = options.consistent ?? false;
+    await this.gate?.({ op: 'get', userId, actor, consistent });
+    this.counts.get += 1;
+    if (consistent) this.counts.consistentGet += 1;
+    const row = !consistent && this.staleReads && this.previous.has(userId) ? this.previous.get(userId) : this.rows.get(userId);
+    return row ? this.read(row) : undefined;
+  }
+
+  private async createAs(actor: string | undefined, user: StoredUser): Promise<void> {
+    const copy = normalized(user);
+    await this.gate?.({ op: 'create', userId: user.userId, actor });
+    this.counts.create += 1;
+    if (this.rows.has(user.userId)) {
+      this.counts.conflicts += 1;
+      this.writes.push({ op: 'create', userId: user.userId, actor, ok: false });
+      throw new ConflictError('user already exists');
+    }
+    this.remember(user.userId);
+    this.rows.set(user.userId, this.rowFor(copy, true));
+    this.writes.push({ op: 'create', userId: user.userId, actor, ok: true, version: copy.version });
+  }
+
+  private async updateAs(actor: string | undefined, userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser> {
+    // Copied before any await: a caller changing its object afterwards changes nothing here.
+    const requested = structuredClone(update);
+    const wanted = structuredClone(condition);
+    // Checked before the condition, like the Dynamo store (which throws while building the request).
+    const due = dueChange(requested);
+    await this.gate?.({ op: 'update', userId, actor, condition: structuredClone(wanted), update: structuredClone(requested) });
+    this.counts.update += 1;
+    const row = this.rows.get(userId);
+    if (!row || !this.holds(row, wanted)) {
+      this.counts.conflicts += 1;
+      this.writes.push({ op: 'update', userId, actor, condition: wanted, update: requested, ok: false });
+      throw new ConflictError('stored item changed');
+    }
+    const next = this.apply(row, requested, due);
+    this.remember(userId);
+    this.rows.set(userId, next);
+    this.writes.push({ op: 'update', userId, actor, condition: wanted, update: requested, ok: true, version: next.user.version });
+    return this.read(next);
+  }
+
+  private async deleteAs(actor: string | undefined, userId: string): Promise<void> {
+    await this.gate?.({ op: 'delete', userId, actor });
+    this.counts.delete += 1;
+    if (this.rows.has(userId)) this.remember(userId);
+    this.rows.delete(userId);
+    this.writes.push({ op: 'delete', userId, actor, ok: true });
+  }
+
+  private async *listDueAs(actor: string | undefined, dueBefore: number): AsyncIterable<DueUser> {
+    await this.gate?.({ op: 'listDue', actor, dueBefore });
+    this.counts.listDue += 1;
+    // Read when asked, like one query: later writes do not change what this listing yields.
+    const due = this.dueIndex().filter((entry) => entry.dueAt <= dueBefore);
+    for (const entry of due) yield entry;
+  }
+
+  // --- internals ---
+
+  private holds(row: Row, condition: WriteCondition): boolean {
+    if ('version' in condition) return row.user.version === condition.version;
+    const sameRegistration =
+      condition.registrationId === LEGACY_REGISTRATION_ID ? !row.hasRegistrationId : row.hasRegistrationId && row.user.registrationId === condition.registrationId;
+    return sameRegistration && row.user.tokenGeneration === condition.tokenGeneration;
+  }
+
+  private apply(row: Row, update: UserUpdate, due: ReturnType<typeof dueChange>): Row {
+    const user = normalized(row.user) as unknown as Record<string, unknown>;
+    for (const [field, value] of Object.entries(update)) {
+      if (value === undefined) continue;
+      if (value === null) delete user[field];
+      else user[field] = value;
+    }
+    user.version = row.user.version + 1;
+    const next: Row = { user: normalized(user as unknown as StoredUser), hasRegistrationId: row.hasRegistrationId, dueAt: row.dueAt };
+    if (due.kind === 'remove') next.dueAt = undefined;
+    if (due.kind === 'set') next.dueAt = due.dueAt;
+    return next;
+  }
+
+  /** A new row for `user` as `create` writes it: in the due index when active (Dynamo: status and expiry both written). */
+  private rowFor(user: StoredUser, hasRegistrationId: boolean): Row {
+    const copy = normalized(user);
+    const due = dueChange({ status: copy.status, accessTokenExpiresAt: copy.accessTokenExpiresAt });
+    return { user: copy, hasRegistrationId, dueAt: due.kind === 'set' ? due.dueAt : undefined };
+  }
+
+  private read(row: Row): StoredUser {
+    const user = normalized(row.user);
+    if (!row.hasRegistrationId) user.registrationId = LEGACY_REGISTRATION_ID;
+    return user;
+  }
+
+  private remember(userId: string): void {
+    const row = this.rows.get(userId);
+    this.previous.set(userId, row ? { ...row, user: normalized(row.user) } : undefined);
+  }
+}

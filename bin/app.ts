@@ -4,8 +4,8 @@ import { ZoomTokenStack } from '../lib/zoom-token-stack';
 
 // Settings come from CDK context, e.g.
 //   npx cdk deploy -c recallRegion=eu-central-1 -c zoomClientId=abc -c alarmEmail=ops@example.com
-// ZoomTokenStack reads each setting from context itself (see ZoomTokenStackProps);
-// only the stack name is chosen here. Give a second copy its own name: -c stackName=ZoomTokenVaultStaging
+// ZoomTokenStack resolves each setting once, from props, then context, then defaults
+// (lib/settings.ts); only the stack name is chosen here. Give a second copy its own name: -c stackName=ZoomTokenVaultStaging
 const app = new App();
 
 const stackName: string = app.node.tryGetContext('stackName') || 'ZoomTokenVault';

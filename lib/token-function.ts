@@ -1,17 +1,33 @@
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { BUNDLING, ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../functions/contract';
 
 /** Where the Lambda handlers live, relative to the project root. */
 const HANDLERS_DIR = path.join(__dirname, '..', 'functions', 'lambda');
 
+/** The contract's esbuild options (shared with bench/, so the measured bundle is the deployed one) in NodejsFunction's terms. */
+const TOKEN_FUNCTION_BUNDLING: BundlingOptions = {
+  format: { esm: OutputFormat.ESM, cjs: OutputFormat.CJS }[BUNDLING.format],
+  target: BUNDLING.target,
+  minify: BUNDLING.minify,
+  keepNames: BUNDLING.keepNames,
+  sourceMap: BUNDLING.sourceMap,
+  sourcesContent: BUNDLING.sourcesContent,
+  mainFields: [...BUNDLING.mainFields],
+  banner: BUNDLING.banner,
+  // Bundle the AWS SDK too (the default leaves it to the runtime), so the
+  // deployed code runs the SDK version the tests ran against.
+  externalModules: [],
+};
+
 export interface TokenFunctionProps {
-  /** Powertools service name: the `service` key in every log line and metric dimension. */
-  readonly serviceName: string;
-  /** Lambda entry under functions/lambda, without extension: 'callback' → functions/lambda/callback.ts. */
+  /** Powertools service name: the `service` key in every log line and metric dimension. @default 'zoom-token-vault' */
+  readonly serviceName?: string;
+  /** Handler module under functions/handlers, without extension: 'callback' → functions/handlers/callback.ts. */
   readonly entry: string;
   readonly description?: string;
   readonly environment?: Record<string, string>;
@@ -40,29 +56,15 @@ export class TokenFunction extends NodejsFunction {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        [ENV.serviceName]: props.serviceName ?? SERVICE_NAME,
+        [ENV.metricsNamespace]: METRICS_NAMESPACE,
         ...props.environment,
       },
       // One log group per function, so retention is ours rather than "never expire".
       logGroup: new LogGroup(scope, `${id}LogGroup`, {
         retention: RetentionDays.ONE_MONTH,
       }),
-      bundling: {
-        format: OutputFormat.ESM,
-        minify: true,
-        // Minifying renames classes; keep their names so logged error names stay readable.
-        keepNames: true,
-        sourceMap: true,
-        // Stack traces map to file:line without shipping the sources in the zip.
-        sourcesContent: false,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        // Bundled CommonJS dependencies still call require(); ESM has none, so provide one.
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        // Bundle the AWS SDK too (the default leaves it to the runtime), so the
-        // deployed code runs the SDK version the tests ran against.
-        externalModules: [],
-      },
+      bundling: TOKEN_FUNCTION_BUNDLING,
     });
   }
 }

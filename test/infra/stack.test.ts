@@ -1,18 +1,12 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { METRIC } from '../../functions/contract';
+import { ALARMED_METRICS } from '../../lib/observability';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
+import { CDK_JSON_CONTEXT, TEST_ENV as ENV } from './cdk-context';
 
 // Synthesis bundles the three handlers with esbuild, which proves bundling works
 // but takes a moment: each configuration is synthesized once and its template reused.
-
-const ENV = { account: '111111111111', region: 'eu-west-1' };
-
-/** The feature flags from cdk.json, so tests synthesize what `cdk synth` does. */
-const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8'),
-).context;
 
 function synth(context: Record<string, unknown> = {}): Template {
   const app = new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
@@ -50,6 +44,59 @@ function roleActions(template: Template, functionId: string): string[] {
 }
 
 const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'RefresherFunction'];
+
+/**
+ * The resources' logical ids when ZoomTokenStack created them itself (synthesized from the
+ * commit before ZoomTokenVault, stack id TestVault, defaults). Deployed stacks hold these.
+ */
+const IDS_BEFORE_ZOOM_TOKEN_VAULT = [
+  'AdminFunction09BA95C5',
+  'AdminFunctionLogGroupD9B32490',
+  'AdminFunctionServiceRoleDefaultPolicyB69DB622',
+  'AdminFunctionServiceRoleE19718A7',
+  'ApiAccessLogsE9DF007D',
+  'CallbackFunctionA4FB3452',
+  'CallbackFunctionErrorsAlarm3EBCE87A',
+  'CallbackFunctionLogGroup63787101',
+  'CallbackFunctionServiceRoleBCA35EF9',
+  'CallbackFunctionServiceRoleDefaultPolicy91493FFA',
+  'CallbackServerErrorsAlarmB7D022DD',
+  'CallbackTokenUnavailableAlarm297FB2D5',
+  'DefaultStageEE28A986',
+  'GrantsDeadAlarm7EB1500B',
+  'HttpApiDELETEusersuserIdzoomcredentialAdminIntegrationPermissionD54B1442',
+  'HttpApiDELETEusersuserIdzoomcredentialFD59053C',
+  'HttpApiF5A9A8A7',
+  'HttpApiGETusersuserIdzoomcredential0439AFCD',
+  'HttpApiGETusersuserIdzoomcredentialAdminIntegrationPermission7EBBFF24',
+  'HttpApiGETusersuserIdzoomcredentialaccesstokenAdminIntegrationPermission204A1CE9',
+  'HttpApiGETusersuserIdzoomcredentialaccesstokenBAE7DFD5',
+  'HttpApiGETzoomtoken7A12AD72',
+  'HttpApiGETzoomtokenCallbackIntegrationBE9F93B9',
+  'HttpApiGETzoomtokenCallbackIntegrationPermissionF81DD185',
+  'HttpApiPOSTusersuserIdzoomcredentialrecallsyncAdminIntegrationPermission6D6AC975',
+  'HttpApiPOSTusersuserIdzoomcredentialrecallsyncED44CB16',
+  'HttpApiPUTusersuserIdzoomcredentialAdminIntegrationA2482336',
+  'HttpApiPUTusersuserIdzoomcredentialAdminIntegrationPermission0291E065',
+  'HttpApiPUTusersuserIdzoomcredentialB8B9F0D1',
+  'RecallApiKeySecretF035AF60',
+  'RefreshResultUnsavedAlarm69684484',
+  'RefreshSchedule962D9DDE',
+  'RefreshScheduleAllowEventRuleTestVaultRefresherFunction1CBD415AB3420D25',
+  'RefresherErrorsAlarmF18FB510',
+  'RefresherFunction38050F79',
+  'RefresherFunctionEventInvokeConfig49659446',
+  'RefresherFunctionLogGroupCF861771',
+  'RefresherFunctionServiceRoleA4065492',
+  'RefresherFunctionServiceRoleDefaultPolicyD11AF5FB',
+  'SigningKeysSecretF47B238D',
+  'SweepErrorsAlarm011C10FB',
+  'TokenKeyAlias129AC994',
+  'TokenKeyD1D1A236',
+  'TokenTable3625D248',
+  'ZoomClientSecret56CCE412',
+  'ZoomMisconfiguredAlarmA5144FD4',
+];
 
 describe('ZoomTokenStack with defaults', () => {
   let template: Template;
@@ -407,6 +454,57 @@ describe('ZoomTokenStack with defaults', () => {
     }
     // No e-mail given: no topic.
     template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+
+  it('alarms on exactly the custom metrics ALARMED_METRICS lists', () => {
+    // Prepare
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+
+    // Act
+    const customMetrics = alarms
+      .filter((alarm) => alarm.Properties.Namespace === 'ZoomTokenVault')
+      .map((alarm) => alarm.Properties.MetricName);
+
+    // Assess
+    expect(customMetrics.sort()).toEqual([...ALARMED_METRICS].sort());
+  });
+
+  it('alarms only on metrics the handlers publish (the contract\'s METRIC)', () => {
+    // Prepare
+    const publishedMetrics: string[] = Object.values(METRIC);
+
+    // Assess: a name missing from METRIC is a metric nobody publishes, an alarm that never fires.
+    expect(ALARMED_METRICS.length).toBeGreaterThan(0);
+    for (const metricName of ALARMED_METRICS) {
+      expect(publishedMetrics).toContain(metricName);
+    }
+  });
+
+  it('keeps the logical ids of the retained table, key and signing keys from before ZoomTokenVault', () => {
+    // Assess: a new logical id would make CloudFormation create an empty table and key (the old
+    // ones are retained, not deleted) and new signing keys that invalidate every callback URL.
+    expect(Object.keys(template.findResources('AWS::DynamoDB::Table'))).toEqual(['TokenTable3625D248']);
+    expect(Object.keys(template.findResources('AWS::KMS::Key'))).toEqual(['TokenKeyD1D1A236']);
+    expect(Object.keys(template.findResources('AWS::KMS::Alias'))).toEqual(['TokenKeyAlias129AC994']);
+    expect(Object.keys(template.findResources('AWS::SecretsManager::Secret')).sort()).toEqual([
+      'RecallApiKeySecretF035AF60',
+      'SigningKeysSecretF47B238D',
+      'ZoomClientSecret56CCE412',
+    ]);
+  });
+
+  it('keeps every other logical id from before ZoomTokenVault but one invoke permission', () => {
+    // Prepare
+    const resourceIds = Object.keys(template.toJSON().Resources);
+
+    // Act
+    const newIds = resourceIds.filter((id) => !IDS_BEFORE_ZOOM_TOKEN_VAULT.includes(id));
+    const goneIds = IDS_BEFORE_ZOOM_TOKEN_VAULT.filter((id) => !resourceIds.includes(id));
+
+    // Assess: EventBridge's permission to invoke the refresher is named after the function's
+    // path, which now runs through the vault; it is replaced (created before the old one goes).
+    expect(goneIds).toEqual(['RefreshScheduleAllowEventRuleTestVaultRefresherFunction1CBD415AB3420D25']);
+    expect(newIds).toEqual(['RefreshScheduleAllowEventRuleTestVaultRefreshRefresherFunction65B01D1E67B8A50C']);
   });
 
   it('outputs what an operator needs after deploy', () => {

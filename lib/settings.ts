@@ -1,0 +1,190 @@
+import { Annotations } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { DUE_SHARDS, ENV, Range, REFRESH_INTERVAL_MINUTES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TIMING } from '../functions/contract';
+
+/** Regions Recall.ai runs in; each has its own API host. */
+export const RECALL_REGIONS = ['us-east-1', 'us-west-2', 'eu-central-1', 'ap-northeast-1'] as const;
+export type RecallRegion = (typeof RECALL_REGIONS)[number];
+
+/** Ranges of the settings only the stack reads (the functions never see them). */
+export const REFRESHER_RESERVED_CONCURRENCY: Range = { min: 0, max: 10, default: 1 };
+// API Gateway's default account limits: 10,000 requests per second, bursts of 5,000.
+export const CALLBACK_THROTTLE_RATE: Range = { min: 1, max: 10_000, default: 50 };
+export const CALLBACK_THROTTLE_BURST: Range = { min: 1, max: 5_000, default: 100 };
+
+/**
+ * What an operator may set. Every option is optional; an unset option falls back to the CDK
+ * context value of the same name (`cdk deploy -c refreshIntervalMinutes=10`), then to a default.
+ */
+export interface VaultOptions {
+  /**
+   * Powertools service name: the `service` of log lines and the metric dimension
+   * the alarms watch. Give a second vault in the same account and region its own.
+   * @default 'zoom-token-vault'
+   */
+  readonly serviceName?: string;
+  /** Recall.ai region the bots run in. @default 'us-east-1' */
+  readonly recallRegion?: RecallRegion;
+  /** Overrides the Recall API base URL. @default `https://<recallRegion>.recall.ai` */
+  readonly recallApiBaseUrl?: string;
+  /** Id of the Zoom OAuth app registered in Recall. @default '' (set it before registering users) */
+  readonly recallZoomOAuthAppId?: string;
+  /** Zoom OAuth app client id. @default '' */
+  readonly zoomClientId?: string;
+  /** @default 'https://zoom.us/oauth/token' */
+  readonly zoomTokenUrl?: string;
+  /** Base of the callback URLs handed to Recall, e.g. a custom domain. @default - the HTTP API's endpoint */
+  readonly publicBaseUrl?: string;
+  /** How often the refresher sweeps. @default 5 */
+  readonly refreshIntervalMinutes?: number;
+  /** The refresher renews tokens expiring within this many seconds. @default 900 */
+  readonly refreshWindowSeconds?: number;
+  /** Number of `due_shard` partitions the due-index is spread over. @default 8 */
+  readonly dueShards?: number;
+  /** Complete ARN of an existing secret holding the Recall API key. @default - a new secret with a placeholder value */
+  readonly recallApiKeySecretArn?: string;
+  /** Complete ARN of an existing secret holding the Zoom client secret. @default - a new secret with a placeholder value */
+  readonly zoomClientSecretArn?: string;
+  /** Where alarm notifications go. @default - alarms without notifications */
+  readonly alarmEmail?: string;
+  /**
+   * Reserved concurrency of the refresher, 0 to 10. 1 keeps two sweeps from ever
+   * running at once; 0 reserves nothing, for accounts whose concurrency quota is
+   * still 10, where any reservation fails to deploy.
+   * @default 1
+   */
+  readonly refresherReservedConcurrency?: number;
+  /** Steady-state requests per second the public callback route `GET /zoom/token` accepts. @default 50 */
+  readonly callbackThrottleRate?: number;
+  /** Burst of requests the public callback route accepts. @default 100 */
+  readonly callbackThrottleBurst?: number;
+}
+
+/** The options after defaults and validation: what the constructs are built from. */
+export interface VaultSettings {
+  readonly serviceName: string;
+  readonly recallApiBaseUrl: string;
+  readonly recallZoomOAuthAppId: string;
+  readonly zoomClientId: string;
+  readonly zoomTokenUrl: string;
+  /** @default - the HTTP API's endpoint */
+  readonly publicBaseUrl?: string;
+  readonly refreshIntervalMinutes: number;
+  readonly refreshWindowSeconds: number;
+  readonly dueShards: number;
+  readonly recallApiKeySecretArn?: string;
+  readonly zoomClientSecretArn?: string;
+  readonly alarmEmail?: string;
+  readonly refresherReservedConcurrency: number;
+  readonly callbackThrottleRate: number;
+  readonly callbackThrottleBurst: number;
+}
+
+type OptionName = keyof VaultOptions;
+
+/**
+ * Resolves the settings once: options win over CDK context (`-c name=value`), context over
+ * defaults. Throws on a bad value, so synth fails before anything is built; warns on `scope`
+ * about what synthesizes but cannot run yet.
+ */
+export function resolveVaultSettings(scope: Construct, options: VaultOptions = {}): VaultSettings {
+  const read = new OptionReader(scope, options);
+  const recallRegion = resolveRecallRegion(read);
+  const { refreshIntervalMinutes, refreshWindowSeconds } = resolveRefreshTiming(read);
+  const { zoomClientId, recallZoomOAuthAppId } = resolveAppIds(scope, read);
+  return {
+    serviceName: read.nonEmpty('serviceName') ?? SERVICE_NAME,
+    recallApiBaseUrl: read.url('recallApiBaseUrl') ?? `https://${recallRegion}.recall.ai`,
+    recallZoomOAuthAppId,
+    zoomClientId,
+    zoomTokenUrl: read.url('zoomTokenUrl') ?? 'https://zoom.us/oauth/token',
+    publicBaseUrl: read.url('publicBaseUrl'),
+    refreshIntervalMinutes,
+    refreshWindowSeconds,
+    dueShards: read.integer('dueShards', DUE_SHARDS),
+    recallApiKeySecretArn: read.nonEmpty('recallApiKeySecretArn'),
+    zoomClientSecretArn: read.nonEmpty('zoomClientSecretArn'),
+    alarmEmail: read.nonEmpty('alarmEmail'),
+    refresherReservedConcurrency: read.integer('refresherReservedConcurrency', REFRESHER_RESERVED_CONCURRENCY),
+    callbackThrottleRate: read.integer('callbackThrottleRate', CALLBACK_THROTTLE_RATE),
+    callbackThrottleBurst: read.integer('callbackThrottleBurst', CALLBACK_THROTTLE_BURST),
+  };
+}
+
+/** Reads one option as text (option, then context), and parses it. */
+class OptionReader {
+  constructor(private readonly scope: Construct, private readonly options: VaultOptions) {}
+
+  /** The trimmed value, '' included; undefined when neither option nor context sets it. */
+  text(name: OptionName): string | undefined {
+    const value = this.options[name] ?? this.scope.node.tryGetContext(name);
+    if (value === undefined || value === null) return undefined;
+    return String(value).trim();
+  }
+
+  nonEmpty(name: OptionName): string | undefined {
+    return this.text(name) || undefined;
+  }
+
+  integer(name: OptionName, range: Range): number {
+    const raw = this.nonEmpty(name);
+    if (raw === undefined) return range.default;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < range.min || value > range.max) {
+      throw new Error(`${name} must be an integer from ${range.min} to ${range.max}, got '${raw}'`);
+    }
+    return value;
+  }
+
+  /** An https:// URL without trailing slashes. */
+  url(name: OptionName): string | undefined {
+    const raw = this.nonEmpty(name);
+    if (raw === undefined) return undefined;
+    if (!/^https:\/\/[^\s/]+(\/\S*)?$/.test(raw)) {
+      throw new Error(`${name} must be an https:// URL, got '${raw}'`);
+    }
+    return raw.replace(/\/+$/, '');
+  }
+}
+
+function resolveRecallRegion(read: OptionReader): RecallRegion {
+  const recallRegion = read.nonEmpty('recallRegion') ?? 'us-east-1';
+  if (!(RECALL_REGIONS as readonly string[]).includes(recallRegion)) {
+    throw new Error(`recallRegion must be one of ${RECALL_REGIONS.join(', ')}, got '${recallRegion}'`);
+  }
+  return recallRegion as RecallRegion;
+}
+
+function resolveRefreshTiming(read: OptionReader) {
+  // The refresher's own ranges (it refuses to start outside them).
+  const refreshWindowSeconds = read.integer('refreshWindowSeconds', REFRESH_WINDOW_SECONDS);
+  const refreshIntervalMinutes = read.integer('refreshIntervalMinutes', REFRESH_INTERVAL_MINUTES);
+  // A token must be caught by a sweep before it drops under the callback's serve margin.
+  const serveMarginSeconds = TIMING.serveMarginMs / 1000;
+  if (refreshWindowSeconds < refreshIntervalMinutes * 60 + serveMarginSeconds) {
+    throw new Error(
+      `refreshWindowSeconds (${refreshWindowSeconds}) must be at least the refresh interval (${refreshIntervalMinutes} min) `
+      + `plus ${serveMarginSeconds} s, or tokens reach the callback unrefreshed`,
+    );
+  }
+  return { refreshIntervalMinutes, refreshWindowSeconds };
+}
+
+/** Both synthesize empty so the stack can be inspected, but the handlers refuse to start without them. */
+function resolveAppIds(scope: Construct, read: OptionReader) {
+  const howToSet = 'Set both with `cdk deploy -c zoomClientId=<Zoom OAuth app client id> '
+    + '-c recallZoomOAuthAppId=<id of that Zoom OAuth app in Recall>` (or the stack props of the same names).';
+  const zoomClientId = read.text('zoomClientId') ?? '';
+  if (!zoomClientId) {
+    Annotations.of(scope).addWarningV2('zoom-token-vault:zoomClientId',
+      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: every function (callback, admin, refresher) `
+      + `fails at cold start until it is. ${howToSet}`);
+  }
+  const recallZoomOAuthAppId = read.text('recallZoomOAuthAppId') ?? '';
+  if (!recallZoomOAuthAppId) {
+    Annotations.of(scope).addWarningV2('zoom-token-vault:recallZoomOAuthAppId',
+      `recallZoomOAuthAppId is not set, so ${ENV.recallZoomOAuthAppId} is empty: the admin function fails at `
+      + `cold start until it is. ${howToSet}`);
+  }
+  return { zoomClientId, recallZoomOAuthAppId };
+}

@@ -1,0 +1,111 @@
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { IKey, Key } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { ENCRYPTION_CONTEXT, ENV, TABLE_SCHEMA } from '../functions/contract';
+
+export interface TokenStorageProps {
+  /** Number of `due_shard` partitions the handlers spread the due-index over. */
+  readonly dueShards: number;
+  /** @default `alias/<stack name>/zoom-tokens` */
+  readonly keyAlias?: string;
+}
+
+/**
+ * Where the tokens live: the table, its due index and the envelope key. Each role gets its
+ * access through one grant method, so what a function may do is read in one place.
+ */
+export class TokenStorage extends Construct {
+  readonly table: ITable;
+  readonly key: IKey;
+  /** ARN of the sparse, sharded index of the records due for refresh. */
+  readonly dueIndexArn: string;
+  /** What every function needs to find the records and their key. */
+  readonly environment: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: TokenStorageProps) {
+    super(scope, id);
+    const stackName = Stack.of(this).stackName;
+
+    const table = new Table(this, 'TokenTable', {
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Users' grants cannot be recreated without each user re-authorizing Zoom.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Sparse: only active records carry due_shard/due_at, so the refresher never
+    // sees users awaiting re-authorization. Sharded so its queries spread over partitions.
+    const { dueIndex } = TABLE_SCHEMA;
+    table.addGlobalSecondaryIndex({
+      indexName: dueIndex.name,
+      partitionKey: { name: dueIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: dueIndex.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
+
+    this.key = new Key(this, 'TokenKey', {
+      description: `Envelope key for the Zoom OAuth tokens stored by ${stackName}`,
+      enableKeyRotation: true,
+      // Derived from the stack name: aliases are unique per account and region.
+      alias: props.keyAlias ?? `alias/${stackName}/zoom-tokens`,
+      // Without the key the table's contents (and its backups) are unreadable.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.table = table;
+    this.dueIndexArn = `${table.tableArn}/index/${dueIndex.name}`;
+    this.environment = {
+      [ENV.tableName]: table.tableName,
+      [ENV.kmsKeyId]: this.key.keyArn,
+      [ENV.dueIndexName]: dueIndex.name,
+      [ENV.dueShards]: String(props.dueShards),
+    };
+  }
+
+  /** The callback: reads a record, and refreshes an expiring token inline under a lease. */
+  grantServe(grantee: IGrantable): void {
+    this.grantReadAndRefresh(grantee);
+    this.grantUseKey(grantee);
+  }
+
+  /** The admin API: stores, reads, updates and deletes records; never scans. */
+  grantRegister(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+      sid: 'ManageTokenRecords',
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      resources: [this.table.tableArn],
+    }));
+    this.grantUseKey(grantee);
+  }
+
+  /** The refresher: finds due records through the due index only, then refreshes them one by one. */
+  grantRefresh(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+      sid: 'FindDueRecords',
+      actions: ['dynamodb:Query'],
+      resources: [this.dueIndexArn],
+    }));
+    this.grantReadAndRefresh(grantee);
+    this.grantUseKey(grantee);
+  }
+
+  private grantReadAndRefresh(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+      sid: 'ReadAndRefreshTokenRecord',
+      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      resources: [this.table.tableArn],
+    }));
+  }
+
+  /** Data keys are usable only for this vault's records: IAM requires the vault's encryption context. */
+  private grantUseKey(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+      sid: 'UseTokenKeyForVaultRecordsOnly',
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resources: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT.purpose } },
+    }));
+  }
+}

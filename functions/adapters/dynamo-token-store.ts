@@ -169,6 +169,8 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   async create(user: StoredUser): Promise<void> {
+    // The legacy marker stands for "no registration_id attribute": a record created with it could never be refreshed.
+    if (user.registrationId === LEGACY_REGISTRATION_ID) throw new Error('a new record needs its own registration id');
     const item: Item = {
       user_id: str(user.userId),
       registration_id: str(user.registrationId),
@@ -233,8 +235,21 @@ export class DynamoTokenStore implements TokenStore {
     }
   }
 
-  async delete(userId: string): Promise<void> {
-    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: { user_id: str(userId) } }));
+  async delete(userId: string, condition?: { version: number }): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { user_id: str(userId) },
+          ...(condition
+            ? { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': num(condition.version) } }
+            : {}),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new ConflictError('stored item changed');
+      throw error;
+    }
   }
 
   async *listDue(dueBefore: number): AsyncIterable<DueUser> {

@@ -6,28 +6,39 @@
 import { readFile } from 'node:fs/promises';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretSource } from '../config';
+import { TIMING } from '../domain/timing';
 import { parseKeyring } from '../domain/signing';
 import type { SigningKeyProvider, SigningKeyring } from '../domain/ports';
 
-const SECRET_MAX_AGE_SECONDS = 300;
+/** How long a secret is cached (Powertools takes seconds). */
+const SECRET_MAX_AGE_SECONDS = TIMING.secretMaxAgeMs / 1000;
+
+type SecretRead = (options?: { forceFetch?: boolean }) => Promise<string>;
 
 /** Reads a secret string: the configured value itself, or Secrets Manager through the Powertools cache. */
-export function secretReader(source: SecretSource): () => Promise<string> {
+export function secretReader(source: SecretSource): SecretRead {
   if (source.kind === 'value') return async () => source.ref;
-  return async () => {
-    const value = await getSecret<string>(source.ref, { maxAge: SECRET_MAX_AGE_SECONDS });
+  return async (options) => {
+    const value = await getSecret<string>(source.ref, { maxAge: SECRET_MAX_AGE_SECONDS, forceFetch: options?.forceFetch ?? false });
     if (typeof value !== 'string' || value === '') throw new Error('secret has no string value');
     return value;
   };
 }
 
-/** Signing keys from Secrets Manager (AWS) or a JSON file in the data directory (local runtime). */
-export function signingKeyProvider(source: { secretId: string } | { file: string }): SigningKeyProvider {
+/**
+ * Signing keys from Secrets Manager (AWS) or a JSON file in the data directory (local runtime).
+ * A fresh read is granted at most once per `keyringRefreshMinIntervalMs`: a flood of URLs with
+ * made-up key ids must not turn into a flood of Secrets Manager calls.
+ */
+export function signingKeyProvider(source: { secretId: string } | { file: string }, clock: () => number = Date.now): SigningKeyProvider {
   const read = 'file' in source ? cachedFileReader(source.file) : secretReader({ kind: 'secrets-manager', ref: source.secretId });
   let parsed: { raw: string; keyring: SigningKeyring } | undefined;
+  let lastForcedAt = Number.NEGATIVE_INFINITY;
   return {
-    async keyring() {
-      const raw = await read();
+    async keyring(options) {
+      const force = options?.fresh === true && clock() - lastForcedAt >= TIMING.keyringRefreshMinIntervalMs;
+      if (force) lastForcedAt = clock();
+      const raw = await read({ forceFetch: force });
       // Parse once per secret version, not per request.
       if (parsed?.raw !== raw) parsed = { raw, keyring: parseKeyring(raw) };
       return parsed.keyring;
@@ -35,12 +46,12 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
   };
 }
 
-/** The local runtime's key file, re-read at most once a second so edits apply without a restart. */
-function cachedFileReader(path: string, maxAgeMs = 1_000): () => Promise<string> {
+/** The local runtime's key file, re-read at most once a second (or when forced) so edits apply without a restart. */
+function cachedFileReader(path: string, maxAgeMs = 1_000): SecretRead {
   let cached: { value: Promise<string>; readAt: number } | undefined;
-  return () => {
+  return (options) => {
     const now = Date.now();
-    if (!cached || now - cached.readAt > maxAgeMs) {
+    if (!cached || options?.forceFetch || now - cached.readAt > maxAgeMs) {
       cached = { value: readFile(path, 'utf8'), readAt: now };
       cached.value.catch(() => (cached = undefined));
     }

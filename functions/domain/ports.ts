@@ -53,7 +53,8 @@ export interface TokenStore {
    * Fails with ConflictError otherwise (someone else wrote first) or NotFoundError.
    */
   update(userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser>;
-  delete(userId: string): Promise<void>;
+  /** Deletes the item (if `condition` holds: else ConflictError). Deleting a missing item without a condition is no error. */
+  delete(userId: string, condition?: { version: number }): Promise<void>;
   /** Users whose refresh is due at or before `dueBefore` (ms), from the sparse due index. */
   listDue(dueBefore: number): AsyncIterable<DueUser>;
 }
@@ -88,7 +89,11 @@ export interface SigningKeyring {
 }
 
 export interface SigningKeyProvider {
-  keyring(): Promise<SigningKeyring>;
+  /**
+   * The keyring, cached. `fresh`: read it again now (rate-limited by the provider), for a URL
+   * naming a key id the cached keyring does not know: a rotation may have just added it.
+   */
+  keyring(options?: { fresh?: boolean }): Promise<SigningKeyring>;
 }
 
 /** A Zoom OAuth credential as Recall reports it. */

@@ -10,6 +10,7 @@ import { ConflictError, NotFoundError, RecallConflictError, UpstreamError } from
 import type { Clock, RecallClient, RecallCredential, SealedTokens, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
 import { signCallbackUrl } from './signing';
 import {
+  LEGACY_REGISTRATION_ID,
   refreshTokenFingerprint,
   rememberRefreshTokens,
   type ErrorNote,
@@ -115,55 +116,92 @@ export async function syncRecallCredential(userId: string, deps: RegistrationDep
   return ensureRecallCredential(user, deps);
 }
 
-/** Makes sure Recall holds a credential pointing at the user's URL signed with the active key. */
+/**
+ * Makes sure Recall holds a credential pointing at the user's URL, signed with the active key
+ * for this registration.
+ *
+ * Recall allows one credential per Zoom user and has no update: a new URL (a new key, a new
+ * registration) means the old credential is deleted, then a new one created. If the create
+ * fails after that delete, the user is recorded `recall_failed` with no credential, never
+ * left claiming one that is gone.
+ */
 async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps): Promise<StoredUser> {
   const keyring = await deps.signingKeys.keyring();
-  const current = user.recall;
-  // A newer registration (a PUT with other tokens) started meanwhile owns the Recall step: our
-  // outcome may already be out of date (it may even have deleted the credential we created).
-  const ours = (stored: StoredUser) => stored.registeredGeneration === user.registeredGeneration;
-  const record = (recall: RecallRegistration) => recordRecall(user.userId, recall, deps, ours);
-
-  const callbackUrl = signCallbackUrl(deps.callbackUrl, user.userId, keyring).toString();
-  // Stable across this request's retries (Recall replays a completed duplicate) and shared by
-  // concurrent PUTs of the same tokens. New for new tokens and a new key, and after every recorded
-  // outcome (the Recall state in it): a replayed PUT keeps the token generation and must not get
-  // the failed attempt's cached answer for an hour. createdAt tells a re-created user
-  // (tokenGeneration back at 1) from the deleted one.
-  const state = `${current.status}:${current.credentialId ?? ''}:${current.lastError?.at ?? ''}`;
-  const idempotencyKey = uuidFrom(`${user.userId}:${user.createdAt}:${user.tokenGeneration}:${keyring.activeKeyId}:${state}`);
+  const { recall: current, userId } = user;
+  const step = recallStep(user, deps);
+  const deleted: string[] = [];
   try {
     if (current.credentialId && current.callbackKeyId === keyring.activeKeyId) {
       // The record may be out of date: the credential can be gone from Recall (deleted by hand, or
       // by a concurrent registration's conflict path). Kept only if Recall still has it, calling us.
       const held = await deps.recall.getZoomOAuthCredential(current.credentialId);
-      if (held && callsBack(held, user.userId, keyring.activeKeyId)) {
+      if (held && callsBack(held, user, keyring.activeKeyId)) {
         if (current.status === 'registered') return user;
-        return await record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId });
+        const kept = await step.record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId });
+        if (!kept.user) throw new NotFoundError('user deleted during registration');
+        return kept.user;
       }
     }
-    // Deleting at Recall is for the latest registration only: an outdated one would delete its credential.
-    const stillOurs = async () => {
-      const stored = await deps.store.get(user.userId, { consistent: true });
-      return stored !== undefined && ours(stored);
-    };
-    const credential = await createReplacingConflict(user.userId, callbackUrl, idempotencyKey, stillOurs, deps);
-    if (!credential) return (await deps.store.get(user.userId, { consistent: true })) ?? user;
-    return await record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId });
+    const callbackUrl = signCallbackUrl(deps.callbackUrl, user, keyring).toString();
+    const credential = await createReplacingConflict(userId, callbackUrl, idempotencyKeyFor(user, keyring.activeKeyId), step.stillOurs, deleted, deps);
+    if (!credential) return (await deps.store.get(userId, { consistent: true })) ?? user;
+    const outcome = await step.record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId });
+    // Deleted, or replaced by a newer registration, while Recall created ours: nothing records it.
+    if (!outcome.recorded) await forgetCredential(credential.id, userId, deps);
+    if (!outcome.user) throw new NotFoundError('user deleted during registration');
+    return outcome.user;
   } catch (error) {
-    const failure = error instanceof UpstreamError ? error : undefined;
-    const note: ErrorNote = {
-      at: deps.clock(),
-      code: failure?.status ? `recall_${failure.status}` : 'recall_error',
-      message: failure?.detail ?? (error instanceof Error ? error.message : 'Recall registration failed'),
-    };
-    // Keep the old credential id (if any): it is still what Recall holds.
-    await record({ ...current, status: 'failed', lastError: note }).catch(() => undefined);
+    const stillHeld = current.credentialId !== undefined && !deleted.includes(current.credentialId);
+    const failed: RecallRegistration = { status: 'failed', lastError: recallFailureNote(error, deps), ...(stillHeld ? { credentialId: current.credentialId, callbackKeyId: current.callbackKeyId } : {}) };
+    await step.record(failed).catch(() => undefined);
     throw error;
   }
 }
 
-/** The query (user_id, kid, sig) of the URL a credential calls, when Recall shows a parsable one. */
+/**
+ * This registration's view of the Recall step: a newer registration (a PUT with other tokens,
+ * or the user deleted and registered again) started meanwhile owns it, and our outcome may
+ * already be out of date (it may even have deleted the credential we created).
+ */
+function recallStep(user: StoredUser, deps: RegistrationDeps) {
+  const ours = (stored: StoredUser) => stored.registrationId === user.registrationId && stored.registeredGeneration === user.registeredGeneration;
+  return {
+    record: (recall: RecallRegistration) => recordRecall(user.userId, recall, deps, ours),
+    stillOurs: async () => {
+      const stored = await deps.store.get(user.userId, { consistent: true });
+      return stored !== undefined && ours(stored);
+    },
+  };
+}
+
+/**
+ * Stable across this request's retries (Recall replays a completed duplicate) and shared by
+ * concurrent PUTs of the same tokens. New for new tokens, a new key, a new registration, and
+ * after every recorded outcome (the Recall state in it): a replayed PUT keeps the token
+ * generation and must not get the failed attempt's cached answer for an hour.
+ */
+function idempotencyKeyFor(user: StoredUser, keyId: string): string {
+  const { status, credentialId, lastError } = user.recall;
+  return uuidFrom(`${user.userId}:${user.registrationId}:${user.tokenGeneration}:${keyId}:${status}:${credentialId ?? ''}:${lastError?.at ?? ''}`);
+}
+
+function recallFailureNote(error: unknown, deps: Pick<RegistrationDeps, 'clock'>): ErrorNote {
+  const failure = error instanceof UpstreamError ? error : undefined;
+  return {
+    at: deps.clock(),
+    code: failure?.status ? `recall_${failure.status}` : 'recall_error',
+    message: failure?.detail ?? (error instanceof Error ? error.message : 'Recall registration failed'),
+  };
+}
+
+/** A credential we created that no record claims: it would call a URL that answers 403 forever. */
+async function forgetCredential(credentialId: string, userId: string, deps: RegistrationDeps): Promise<void> {
+  const stored = await deps.store.get(userId, { consistent: true });
+  if (stored?.recall.credentialId === credentialId) return;
+  await deps.recall.deleteZoomOAuthCredential(credentialId);
+}
+
+/** The query (user_id, reg, kid, sig) of the URL a credential calls, when Recall shows a parsable one. */
 function callbackQuery(credential: RecallCredential): URLSearchParams | undefined {
   try {
     return credential.callbackUrl ? new URL(credential.callbackUrl).searchParams : undefined;
@@ -172,9 +210,10 @@ function callbackQuery(credential: RecallCredential): URLSearchParams | undefine
   }
 }
 
-function callsBack(credential: RecallCredential, userId: string, keyId: string): boolean {
+function callsBack(credential: RecallCredential, user: StoredUser, keyId: string): boolean {
   const query = callbackQuery(credential);
-  return query?.get('user_id') === userId && query.get('kid') === keyId;
+  const registration = query?.get('reg') ?? LEGACY_REGISTRATION_ID;
+  return query?.get('user_id') === user.userId && query.get('kid') === keyId && registration === user.registrationId;
 }
 
 /**
@@ -186,6 +225,7 @@ async function createReplacingConflict(
   callbackUrl: string,
   idempotencyKey: string,
   stillOurs: () => Promise<boolean>,
+  deleted: string[],
   deps: RegistrationDeps,
 ): Promise<RecallCredential | undefined> {
   const create = (key: string) => deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key });
@@ -197,6 +237,7 @@ async function createReplacingConflict(
     if (!(await stillOurs())) return undefined;
     for (const credential of stale) {
       await deps.recall.deleteZoomOAuthCredential(credential.id);
+      deleted.push(credential.id);
       await markReplaced(credential, userId, deps);
     }
     try {
@@ -240,31 +281,44 @@ async function markReplaced(credential: RecallCredential, newOwner: string, deps
   await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps, stillClaimsIt).catch(() => undefined);
 }
 
-/** Writes the user's Recall state while `applies` holds for the stored record; else returns the record as it is. */
+/**
+ * Writes the user's Recall state while `applies` holds for the stored record. `recorded` says
+ * whether it was written; `user` is the record as it now is (undefined: deleted).
+ */
 async function recordRecall(
   userId: string,
   recall: RecallRegistration,
-  deps: RegistrationDeps,
+  deps: Pick<RegistrationDeps, 'store' | 'clock'>,
   applies: (stored: StoredUser) => boolean,
-): Promise<StoredUser> {
+): Promise<{ user?: StoredUser; recorded: boolean }> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
-    if (!existing) throw new NotFoundError('user deleted during registration');
-    if (!applies(existing)) return existing;
+    if (!existing || !applies(existing)) return { user: existing, recorded: false };
     try {
-      return await deps.store.update(userId, { version: existing.version }, { recall, updatedAt: deps.clock() });
+      return { user: await deps.store.update(userId, { version: existing.version }, { recall, updatedAt: deps.clock() }), recorded: true };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
     }
   }
 }
 
-/** Deletes the credential at Recall first (while we still know its id), then the record. */
+/**
+ * Deletes the credential at Recall first (while we still know its id), then the record, on
+ * condition that nothing changed in between: a PUT or a re-sync that recorded a new credential
+ * meanwhile gets that one deleted too, on the next round.
+ */
 export async function deleteUser(userId: string, deps: Pick<RegistrationDeps, 'store' | 'recall'>): Promise<void> {
-  const existing = await deps.store.get(userId, { consistent: true });
-  if (!existing) return;
-  if (existing.recall.credentialId) await deps.recall.deleteZoomOAuthCredential(existing.recall.credentialId);
-  await deps.store.delete(userId);
+  for (let attempt = 1; ; attempt++) {
+    const existing = await deps.store.get(userId, { consistent: true });
+    if (!existing) return;
+    if (existing.recall.credentialId) await deps.recall.deleteZoomOAuthCredential(existing.recall.credentialId);
+    try {
+      await deps.store.delete(userId, { version: existing.version });
+      return;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
+    }
+  }
 }
 
 function uuidFrom(text: string): string {

@@ -35,13 +35,15 @@ export interface ServeOptions {
   deadline: number;
   /** How often a waiting request re-reads the item. */
   pollIntervalMs?: number;
+  /** The registration a callback URL was issued to: another one (the user deleted, then registered again) is no user for it. */
+  registrationId?: string;
 }
 
 export async function serveAccessToken(userId: string, deps: ServeDeps, options: ServeOptions): Promise<ServedToken> {
   // Consistent: Recall validates a credential right after registration wrote the user, and an
   // eventually consistent read could miss it (or serve a pair a refresh just replaced).
   const user = await deps.store.get(userId, { consistent: true });
-  if (!user) throw new NotFoundError('unknown user');
+  if (!user || (options.registrationId !== undefined && user.registrationId !== options.registrationId)) throw new NotFoundError('unknown user');
   usable(user);
   const lifeMs = user.accessTokenExpiresAt - deps.clock();
   if (lifeMs >= TIMING.serveMarginMs) {
@@ -79,7 +81,7 @@ async function waitForRefresh(userId: string, options: ServeOptions, deps: Serve
   while (deps.clock() + interval < options.deadline) {
     await sleep(interval);
     const current = await deps.store.get(userId, { consistent: true });
-    if (!current) throw new NotFoundError('unknown user');
+    if (!current || (options.registrationId !== undefined && current.registrationId !== options.registrationId)) throw new NotFoundError('unknown user');
     usable(current);
     if (current.accessTokenExpiresAt - deps.clock() >= TIMING.serveFloorMs) return current;
   }

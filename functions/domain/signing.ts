@@ -1,64 +1,97 @@
 /**
- * Signed callback URLs. Each user's URL carries the user id, the signing key id and
- * sig = base64url(HMAC-SHA256(key, "zoom-token-callback:v1:<kid>:<user_id>")).
+ * Signed callback URLs. Each user's URL carries the user id, the registration id, the signing
+ * key id and sig = base64url(HMAC-SHA256(key, "zoom-token-callback:v2:<kid>:<user_id>:<reg>")).
  * The key id lets a new key sign new URLs while URLs signed with an older key keep working
- * until that key is removed from the keyring.
+ * until that key is removed from the keyring. The registration id ties a URL to one
+ * registration: once the user is deleted, a new registration under the same user id gets a new
+ * one, and the old URL never opens again.
+ *
+ * URLs issued before registration ids existed (v1: no `reg`, the string without it) still
+ * verify, for records from that time only (their registration id reads as LEGACY_REGISTRATION_ID).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { InvalidSignatureError } from './errors';
 import type { SigningKeyring } from './ports';
+import { LEGACY_REGISTRATION_ID } from './token-record';
 
 /** Safe user ids: they travel in URLs and DynamoDB keys unescaped. ':' never occurs, so the signed string is unambiguous. */
 export const USER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
-/** 32 bytes of HMAC-SHA256 in unpadded base64url. */
-const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/**
+ * 32 bytes of HMAC-SHA256 in unpadded, canonical base64url: 43 characters carry 258 bits, so
+ * the last one's two spare bits must be zero. Without that, four strings decode to the same
+ * bytes and each URL would have four valid signatures.
+ */
+const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+/** Registration ids: random UUIDs (the legacy marker also fits). */
+const REGISTRATION_ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
+
 
 export function isValidUserId(userId: string): boolean {
   return USER_ID_PATTERN.test(userId);
 }
 
-function signature(key: Uint8Array, keyId: string, userId: string): Buffer {
-  return createHmac('sha256', key).update(`zoom-token-callback:v1:${keyId}:${userId}`).digest();
+function signature(key: Uint8Array, keyId: string, userId: string, registrationId: string): Buffer {
+  const signed = registrationId === LEGACY_REGISTRATION_ID
+    ? `zoom-token-callback:v1:${keyId}:${userId}`
+    : `zoom-token-callback:v2:${keyId}:${userId}:${registrationId}`;
+  return createHmac('sha256', key).update(signed).digest();
 }
 
-/** The callback URL for a user (`callbackUrl`: the route's URL, no query), signed with the keyring's active key. */
-export function signCallbackUrl(callbackUrl: string, userId: string, keyring: SigningKeyring): URL {
+/** Who a callback URL is for: the user and the registration it was issued to. */
+export interface CallbackSubject {
+  userId: string;
+  registrationId: string;
+}
+
+/** The callback URL for a user's registration (`callbackUrl`: the route's URL, no query), signed with the keyring's active key. */
+export function signCallbackUrl(callbackUrl: string, subject: CallbackSubject, keyring: SigningKeyring): URL {
+  const { userId, registrationId } = subject;
   // Callers validate user ids first; these are programming or configuration errors.
   if (!isValidUserId(userId)) throw new Error('user id outside the safe pattern');
+  if (!REGISTRATION_ID_PATTERN.test(registrationId)) throw new Error('registration id outside the safe pattern');
   const key = keyring.key(keyring.activeKeyId);
   if (!key) throw new Error('active signing key missing from the keyring');
   const url = new URL(callbackUrl);
   url.searchParams.set('user_id', userId);
+  if (registrationId !== LEGACY_REGISTRATION_ID) url.searchParams.set('reg', registrationId);
   url.searchParams.set('kid', keyring.activeKeyId);
-  url.searchParams.set('sig', signature(key, keyring.activeKeyId, userId).toString('base64url'));
+  url.searchParams.set('sig', signature(key, keyring.activeKeyId, userId, registrationId).toString('base64url'));
   return url;
 }
 
 export interface CallbackParameters {
   userId: string;
+  /** Absent in URLs issued before registration ids (v1). */
+  registrationId?: string;
   keyId: string;
   signature: string;
 }
 
+/** Thrown for a well-formed URL naming a key id this keyring does not hold: a fresher keyring may. */
+export class UnknownSigningKeyError extends InvalidSignatureError {}
+
 /**
- * Verifies a callback's parameters in constant time and returns the user id.
- * Every failure throws the same InvalidSignatureError, so answers reveal nothing.
+ * Verifies a callback's parameters in constant time and returns whom the URL is for. Every
+ * failure throws an InvalidSignatureError, and all are answered alike, so answers reveal nothing.
  */
-export function verifyCallbackSignature(params: CallbackParameters, keyring: SigningKeyring): string {
+export function verifyCallbackSignature(params: CallbackParameters, keyring: SigningKeyring): CallbackSubject {
   const { userId, keyId, signature: given } = params;
-  if (!USER_ID_PATTERN.test(userId) || !KEY_ID_PATTERN.test(keyId) || !SIGNATURE_PATTERN.test(given)) {
+  const registrationId = params.registrationId ?? LEGACY_REGISTRATION_ID;
+  if (!USER_ID_PATTERN.test(userId) || !KEY_ID_PATTERN.test(keyId) || !SIGNATURE_PATTERN.test(given) || !REGISTRATION_ID_PATTERN.test(registrationId)) {
     throw new InvalidSignatureError('malformed callback parameters');
   }
+  // A v2 URL never names the legacy marker: that would let a v2-shaped URL stand for a v1 one.
+  if (params.registrationId === LEGACY_REGISTRATION_ID) throw new InvalidSignatureError('malformed callback parameters');
   const key = keyring.key(keyId);
-  if (!key) throw new InvalidSignatureError('unknown or retired signing key');
-  const expected = signature(key, keyId, userId);
+  if (!key) throw new UnknownSigningKeyError('unknown or retired signing key');
+  const expected = signature(key, keyId, userId, registrationId);
   const actual = Buffer.from(given, 'base64url');
   // Lengths are equal by the pattern check; timingSafeEqual still needs equal lengths.
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
     throw new InvalidSignatureError('signature mismatch');
   }
-  return userId;
+  return { userId, registrationId };
 }
 
 /** Parses the signing-key secret: {"active": "<kid>", "<kid>": "<key material>", ...}. */

@@ -5,7 +5,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { type MetricName, TIMING } from '../contract';
 import { serveAccessToken } from '../domain/serve-token';
-import { verifyCallbackSignature } from '../domain/signing';
+import { type CallbackSubject, UnknownSigningKeyError, verifyCallbackSignature } from '../domain/signing';
 import type { CallbackDeps } from './composition';
 import { callbackError, text, type HttpResult } from './http';
 import { countMetric, withObservability } from './middleware';
@@ -22,18 +22,29 @@ export function makeCallbackHandler(deps: CallbackDeps) {
   const { logger, metrics, clock } = deps;
   const observe = (served: string) => served === 'waited_for_refresh' && countMetric(metrics, 'CallbackWaitedForRefresh');
 
+  /**
+   * The URL's signature, checked against the cached keyring and, when it names a key id that
+   * keyring lacks, against a fresh read: a rotation's new key works at once in every container.
+   */
+  async function verify(query: Record<string, string | undefined>): Promise<CallbackSubject> {
+    const params = { userId: query.user_id ?? '', registrationId: query.reg, keyId: query.kid ?? '', signature: query.sig ?? '' };
+    try {
+      return verifyCallbackSignature(params, await deps.signingKeys.keyring());
+    } catch (error) {
+      if (!(error instanceof UnknownSigningKeyError)) throw error;
+      return verifyCallbackSignature(params, await deps.signingKeys.keyring({ fresh: true }));
+    }
+  }
+
   async function answerCallback(event: APIGatewayProxyEventV2): Promise<HttpResult> {
     const startedAt = clock();
     const query = event.queryStringParameters ?? {};
     let result: HttpResult;
     try {
-      const userId = verifyCallbackSignature(
-        { userId: query.user_id ?? '', keyId: query.kid ?? '', signature: query.sig ?? '' },
-        await deps.signingKeys.keyring(),
-      );
+      const { userId, registrationId } = await verify(query);
       logger.appendKeys({ userId });
       // Never waits on Zoom for a token Recall accepts; below that, at most the answer budget.
-      const token = await serveAccessToken(userId, { ...deps, observe }, { deadline: startedAt + TIMING.answerBudgetMs });
+      const token = await serveAccessToken(userId, { ...deps, observe }, { deadline: startedAt + TIMING.answerBudgetMs, registrationId });
       logger.info('token served', { secondsLeft: Math.floor((token.expiresAt - clock()) / 1000) });
       result = text(200, token.accessToken);
     } catch (error) {

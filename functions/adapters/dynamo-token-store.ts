@@ -19,7 +19,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { ConflictError } from '../domain/errors';
-import type { DueUser, SealedTokens, TokenStore } from '../domain/ports';
+import type { DueUser, TokenStore } from '../domain/ports';
 import { LEGACY_REGISTRATION_ID, type ErrorNote, type StoredUser, type UserUpdate, type WriteCondition } from '../domain/token-record';
 
 export interface DynamoTokenStoreOptions {
@@ -45,102 +45,87 @@ function noteFromAttribute(value: AttributeValue | undefined): ErrorNote | undef
   return { at: readNum(value.M.at) ?? 0, code: value.M.code?.S ?? '', message: value.M.message?.S ?? '' };
 }
 
-/** Attribute names of each field in an update; `sealed` and `recall` spread over several. */
+/** How one field of a StoredUser is written to, and read from, the item's attributes. */
+interface Codec<V> {
+  write(value: V): Array<[string, AttributeValue | null]>;
+  read(item: Item): V | undefined;
+}
+
+/** A field kept in one attribute; `null` (or undefined for optional fields) removes it. */
+function single<V>(name: string, encode: (value: V) => AttributeValue, decode: (value: AttributeValue) => V | undefined): Codec<V> {
+  return {
+    write: (value) => [[name, value === null || value === undefined ? null : encode(value)]],
+    read: (item) => (item[name] === undefined ? undefined : decode(item[name])),
+  };
+}
+
+const numberAttribute = (name: string) => single<number>(name, num, (value) => readNum(value));
+const stringAttribute = <V extends string>(name: string) => single<V>(name, str, (value) => value.S as V | undefined);
+const noteAttribute = (name: string) => single<ErrorNote>(name, noteToAttribute, (value) => noteFromAttribute(value));
+
+/**
+ * Every field of the stored record and its attributes, in one table: the write path (updates)
+ * and the read path (items) both go through it, and the mapped type makes the compiler check
+ * that no field is forgotten on either.
+ */
+const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
+  userId: stringAttribute('user_id'),
+  registrationId: {
+    write: (value) => [['registration_id', str(value)]],
+    read: (item) => item.registration_id?.S ?? LEGACY_REGISTRATION_ID,
+  },
+  version: numberAttribute('version'),
+  status: stringAttribute<StoredUser['status']>('status'),
+  sealed: {
+    write: (sealed) => [['fmt', num(sealed.formatVersion)], ['edk', { B: sealed.encryptedDataKey }], ['iv', { B: sealed.iv }], ['ct', { B: sealed.ciphertext }]],
+    read: (item) => ({ formatVersion: readNum(item.fmt)!, encryptedDataKey: item.edk.B!, iv: item.iv.B!, ciphertext: item.ct.B! }),
+  },
+  accessTokenExpiresAt: numberAttribute('access_expires_at'),
+  tokenGeneration: numberAttribute('token_generation'),
+  registeredGeneration: numberAttribute('registered_generation'),
+  // A list, not a string set: the order (newest first) is kept.
+  refreshTokenFingerprints: single<string[]>('refresh_token_fingerprints', (list) => ({ L: list.map(str) }), (value) => value.L?.map((entry) => entry.S!)),
+  createdAt: numberAttribute('created_at'),
+  updatedAt: numberAttribute('updated_at'),
+  lastRefreshAt: numberAttribute('last_refresh_at'),
+  lastError: noteAttribute('last_error'),
+  reauthRequired: noteAttribute('reauth'),
+  lease: {
+    write: (lease) => [['lease_owner', lease ? str(lease.owner) : null], ['lease_expires_at', lease ? num(lease.expiresAt) : null]],
+    read: (item) => (item.lease_owner?.S ? { owner: item.lease_owner.S, expiresAt: readNum(item.lease_expires_at) ?? 0 } : undefined),
+  },
+  recall: {
+    write: (recall) => [
+      ['recall_status', str(recall.status)],
+      ['recall_credential_id', recall.credentialId ? str(recall.credentialId) : null],
+      ['recall_callback_kid', recall.callbackKeyId ? str(recall.callbackKeyId) : null],
+      ['recall_last_error', recall.lastError ? noteToAttribute(recall.lastError) : null],
+    ],
+    read: (item) => ({
+      status: (item.recall_status?.S ?? 'pending') as StoredUser['recall']['status'],
+      credentialId: item.recall_credential_id?.S,
+      callbackKeyId: item.recall_callback_kid?.S,
+      lastError: noteFromAttribute(item.recall_last_error),
+    }),
+  },
+};
+
+/** The attributes an update writes (`null`: remove). */
 function fieldAttributes(update: UserUpdate): Array<[string, AttributeValue | null]> {
   const out: Array<[string, AttributeValue | null]> = [];
-  const put = (name: string, value: AttributeValue | null) => out.push([name, value]);
   for (const [field, value] of Object.entries(update) as Array<[keyof UserUpdate, unknown]>) {
-    if (value === undefined) continue;
-    switch (field) {
-      case 'status':
-        put('status', str(value as string));
-        break;
-      case 'sealed': {
-        const sealed = value as SealedTokens;
-        put('fmt', num(sealed.formatVersion));
-        put('edk', { B: sealed.encryptedDataKey });
-        put('iv', { B: sealed.iv });
-        put('ct', { B: sealed.ciphertext });
-        break;
-      }
-      case 'accessTokenExpiresAt':
-        put('access_expires_at', num(value as number));
-        break;
-      case 'tokenGeneration':
-        put('token_generation', num(value as number));
-        break;
-      case 'registeredGeneration':
-        put('registered_generation', value === null ? null : num(value as number));
-        break;
-      case 'refreshTokenFingerprints':
-        // A list, not a string set: the order (newest first) is kept.
-        put('refresh_token_fingerprints', value === null ? null : { L: (value as string[]).map(str) });
-        break;
-      case 'updatedAt':
-        put('updated_at', num(value as number));
-        break;
-      case 'lastRefreshAt':
-        put('last_refresh_at', value === null ? null : num(value as number));
-        break;
-      case 'lastError':
-        put('last_error', value === null ? null : noteToAttribute(value as ErrorNote));
-        break;
-      case 'reauthRequired':
-        put('reauth', value === null ? null : noteToAttribute(value as ErrorNote));
-        break;
-      case 'lease': {
-        const lease = value as StoredUser['lease'] | null;
-        put('lease_owner', lease ? str(lease.owner) : null);
-        put('lease_expires_at', lease ? num(lease.expiresAt) : null);
-        break;
-      }
-      case 'recall': {
-        const recall = value as StoredUser['recall'];
-        put('recall_status', str(recall.status));
-        put('recall_credential_id', recall.credentialId ? str(recall.credentialId) : null);
-        put('recall_callback_kid', recall.callbackKeyId ? str(recall.callbackKeyId) : null);
-        put('recall_last_error', recall.lastError ? noteToAttribute(recall.lastError) : null);
-        break;
-      }
-      default: {
-        const unknownField: never = field;
-        throw new Error(`unmapped field ${String(unknownField)}`);
-      }
-    }
+    if (value !== undefined) out.push(...(ATTRIBUTES[field] as Codec<unknown>).write(value));
   }
   return out;
 }
 
 export function toUser(item: Item): StoredUser {
-  const user: StoredUser = {
-    userId: item.user_id.S!,
-    registrationId: item.registration_id?.S ?? LEGACY_REGISTRATION_ID,
-    version: readNum(item.version)!,
-    status: item.status.S as StoredUser['status'],
-    sealed: {
-      formatVersion: readNum(item.fmt)!,
-      encryptedDataKey: item.edk.B!,
-      iv: item.iv.B!,
-      ciphertext: item.ct.B!,
-    },
-    accessTokenExpiresAt: readNum(item.access_expires_at)!,
-    tokenGeneration: readNum(item.token_generation)!,
-    registeredGeneration: readNum(item.registered_generation),
-    refreshTokenFingerprints: item.refresh_token_fingerprints?.L?.map((fingerprint) => fingerprint.S!),
-    createdAt: readNum(item.created_at)!,
-    updatedAt: readNum(item.updated_at)!,
-    recall: {
-      status: (item.recall_status?.S ?? 'pending') as StoredUser['recall']['status'],
-      credentialId: item.recall_credential_id?.S,
-      callbackKeyId: item.recall_callback_kid?.S,
-      lastError: noteFromAttribute(item.recall_last_error),
-    },
-    lastRefreshAt: readNum(item.last_refresh_at),
-    lastError: noteFromAttribute(item.last_error),
-    reauthRequired: noteFromAttribute(item.reauth),
-  };
-  if (item.lease_owner?.S) user.lease = { owner: item.lease_owner.S, expiresAt: readNum(item.lease_expires_at) ?? 0 };
-  return user;
+  const user: Record<string, unknown> = {};
+  for (const [field, codec] of Object.entries(ATTRIBUTES) as Array<[keyof StoredUser, Codec<unknown>]>) {
+    const value = codec.read(item);
+    if (value !== undefined) user[field] = value;
+  }
+  return user as unknown as StoredUser;
 }
 
 export class DynamoTokenStore implements TokenStore {
@@ -171,12 +156,10 @@ export class DynamoTokenStore implements TokenStore {
   async create(user: StoredUser): Promise<void> {
     // The legacy marker stands for "no registration_id attribute": a record created with it could never be refreshed.
     if (user.registrationId === LEGACY_REGISTRATION_ID) throw new Error('a new record needs its own registration id');
-    const item: Item = {
-      user_id: str(user.userId),
-      registration_id: str(user.registrationId),
-      version: num(user.version),
-      created_at: num(user.createdAt),
-    };
+    const item: Item = {};
+    for (const field of ['userId', 'registrationId', 'version', 'createdAt'] as const) {
+      for (const [name, value] of (ATTRIBUTES[field] as Codec<unknown>).write(user[field])) if (value) item[name] = value;
+    }
     const { userId: _userId, registrationId: _registrationId, version: _version, createdAt: _createdAt, ...fields } = user;
     for (const [name, value] of this.withDueAttributes(user.userId, fields)) if (value) item[name] = value;
     try {

@@ -32,106 +32,118 @@ const MAX_PAGES = 100;
 
 const isRetryable = (outcome: HttpOutcome) => !('reply' in outcome) || RETRYABLE_STATUSES.has(outcome.reply.status);
 
+/** A plain object of bound methods, so callers may wrap or spread it. */
 export function createRecallClient(config: RecallClientConfig): RecallClient {
-  const { baseUrl, apiKey, budgetMs = 25_000, deadline: hardStop, ...retryOptions } = config;
-  const base = baseUrl.replace(/\/+$/, '');
-  const origin = new URL(base).origin;
-  const endpoint = (suffix = '') => new URL(base + CREDENTIALS_PATH + suffix);
+  const client = new HttpRecallClient(config);
+  return {
+    createZoomOAuthCredential: (input) => client.createZoomOAuthCredential(input),
+    listZoomOAuthCredentials: (filter) => client.listZoomOAuthCredentials(filter),
+    getZoomOAuthCredential: (id) => client.getZoomOAuthCredential(id),
+    deleteZoomOAuthCredential: (id) => client.deleteZoomOAuthCredential(id),
+  };
+}
+
+type CallOptions = { body?: unknown; headers?: Record<string, string>; accepted?: number[]; secrets?: string[] };
+
+class HttpRecallClient implements RecallClient {
+  private readonly base: string;
+  private readonly origin: string;
+  private readonly retryOptions: Partial<Omit<RetryOptions, 'deadline'>>;
+
+  constructor(private readonly config: RecallClientConfig) {
+    const { baseUrl, apiKey: _apiKey, budgetMs: _budgetMs, deadline: _deadline, ...retryOptions } = config;
+    this.base = baseUrl.replace(/\/+$/, '');
+    this.origin = new URL(this.base).origin;
+    this.retryOptions = retryOptions;
+  }
+
+  async createZoomOAuthCredential({ oauthAppId, callbackUrl, idempotencyKey }: Parameters<RecallClient['createZoomOAuthCredential']>[0]) {
+    const url = this.endpoint();
+    const reply = await this.call('POST', url, this.callDeadline(), {
+      body: { oauth_app: oauthAppId, access_token_callback_url: callbackUrl },
+      headers: { 'Idempotency-Key': idempotencyKey },
+      secrets: [callbackUrl],
+    });
+    return toCredential(parseJson(reply.body), `Recall POST ${url.pathname}`);
+  }
+
+  async listZoomOAuthCredentials({ oauthAppId, zoomUserId, status }: Parameters<RecallClient['listZoomOAuthCredentials']>[0]) {
+    const deadline = this.callDeadline();
+    let url: URL | undefined = this.endpoint();
+    url.searchParams.set('oauth_app', oauthAppId);
+    if (zoomUserId !== undefined) url.searchParams.set('user_id', zoomUserId);
+    if (status !== undefined) url.searchParams.set('status', status);
+    const label = `Recall GET ${url.pathname}`;
+    const credentials: RecallCredential[] = [];
+    for (let page = 1; url; page++) {
+      if (page > MAX_PAGES) throw new UpstreamError('recall', `${label}: more than ${MAX_PAGES} pages`);
+      const reply = await this.call('GET', url, deadline);
+      const json = parseJson(reply.body) as { results?: unknown; next?: unknown } | undefined;
+      if (!json || !Array.isArray(json.results)) throw new UpstreamError('recall', `${label}: unexpected response`, reply.status);
+      credentials.push(...json.results.map((item) => toCredential(item, label)));
+      url = typeof json.next === 'string' && json.next ? this.nextPage(json.next, url, label) : undefined;
+    }
+    return credentials;
+  }
+
+  async getZoomOAuthCredential(id: string) {
+    const url = this.endpoint(`${encodeURIComponent(id)}/`);
+    const reply = await this.call('GET', url, this.callDeadline(), { accepted: [404] });
+    return reply.status === 404 ? undefined : toCredential(parseJson(reply.body), `Recall GET ${url.pathname}`);
+  }
+
+  async deleteZoomOAuthCredential(id: string) {
+    await this.call('DELETE', this.endpoint(`${encodeURIComponent(id)}/`), this.callDeadline(), { accepted: [404] });
+  }
+
+  private endpoint(suffix = ''): URL {
+    return new URL(this.base + CREDENTIALS_PATH + suffix);
+  }
 
   /** Deadline for one public call: the budget, or the caller's hard stop if sooner. */
-  const callDeadline = () => {
-    const now = (retryOptions.now ?? Date.now)();
-    return Math.min(now + budgetMs, hardStop?.() ?? Infinity);
-  };
+  private callDeadline(): number {
+    const now = (this.retryOptions.now ?? Date.now)();
+    return Math.min(now + (this.config.budgetMs ?? 25_000), this.config.deadline?.() ?? Infinity);
+  }
 
   /** One request with retries; returns a 2xx (or an `accepted`) reply, throws UpstreamError otherwise. */
-  async function call(
-    method: string,
-    url: URL,
-    deadline: number,
-    opts: { body?: unknown; headers?: Record<string, string>; accepted?: number[]; secrets?: string[] } = {},
-  ): Promise<HttpReply> {
-    const key = await apiKey();
-    const label = `Recall ${method} ${url.pathname}`;
+  private async call(method: string, url: URL, deadline: number, opts: CallOptions = {}): Promise<HttpReply> {
+    const key = await this.config.apiKey();
     const headers: Record<string, string> = { Authorization: `Token ${key}`, Accept: 'application/json', ...opts.headers };
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const result = await requestWithRetry((signal) => fetchText(url, { method, headers, body }, signal), {
-      ...retryOptions,
-      deadline,
-      isRetryable,
-    });
+    const result = await requestWithRetry((signal) => fetchText(url, { method, headers, body }, signal), { ...this.retryOptions, deadline, isRetryable });
+    const label = `Recall ${method} ${url.pathname}`;
     const tries = result.attempts > 1 ? ` after ${result.attempts} attempts` : '';
     if (!('reply' in result)) throw new UpstreamError('recall', `${label} failed${tries}: ${describeFailure(result)}`);
     const { reply } = result;
     if ((reply.status >= 200 && reply.status < 300) || opts.accepted?.includes(reply.status)) return reply;
-
-    const secrets = [key, ...(opts.secrets ?? [])];
-    const json = parseJson(reply.body);
-    const detail = sanitize(errorDetail(json, reply.body), secrets);
-    const conflictUser = stringField(json, 'conflicting_zoom_user_id');
-    const conflictAccount = stringField(json, 'conflicting_zoom_account_id');
-    if (reply.status === 400 && (conflictUser || conflictAccount)) {
-      throw new RecallConflictError(conflictUser, conflictAccount, detail);
-    }
-    throw new UpstreamError('recall', `${label} failed${tries}: HTTP ${reply.status}`, reply.status, detail);
+    throw failureOf(reply, `${label} failed${tries}`, [key, ...(opts.secrets ?? [])]);
   }
 
-  return {
-    async createZoomOAuthCredential({ oauthAppId, callbackUrl, idempotencyKey }) {
-      const url = endpoint();
-      const reply = await call('POST', url, callDeadline(), {
-        body: { oauth_app: oauthAppId, access_token_callback_url: callbackUrl },
-        headers: { 'Idempotency-Key': idempotencyKey },
-        secrets: [callbackUrl],
-      });
-      return toCredential(parseJson(reply.body), `Recall POST ${url.pathname}`);
-    },
-
-    async listZoomOAuthCredentials({ oauthAppId, zoomUserId }) {
-      const deadline = callDeadline();
-      let url: URL | undefined = endpoint();
-      url.searchParams.set('oauth_app', oauthAppId);
-      if (zoomUserId !== undefined) url.searchParams.set('user_id', zoomUserId);
-      const label = `Recall GET ${url.pathname}`;
-      const credentials: RecallCredential[] = [];
-      for (let page = 1; url; page++) {
-        if (page > MAX_PAGES) throw new UpstreamError('recall', `${label}: more than ${MAX_PAGES} pages`);
-        const reply = await call('GET', url, deadline);
-        const json = parseJson(reply.body) as { results?: unknown; next?: unknown } | undefined;
-        if (!json || !Array.isArray(json.results)) {
-          throw new UpstreamError('recall', `${label}: unexpected response`, reply.status);
-        }
-        credentials.push(...json.results.map((item) => toCredential(item, label)));
-        url = typeof json.next === 'string' && json.next ? nextPage(json.next, url, label) : undefined;
-      }
-      return credentials;
-    },
-
-    async getZoomOAuthCredential(id) {
-      const url = endpoint(`${encodeURIComponent(id)}/`);
-      const reply = await call('GET', url, callDeadline(), { accepted: [404] });
-      return reply.status === 404 ? undefined : toCredential(parseJson(reply.body), `Recall GET ${url.pathname}`);
-    },
-
-    async deleteZoomOAuthCredential(id) {
-      await call('DELETE', endpoint(`${encodeURIComponent(id)}/`), callDeadline(), { accepted: [404] });
-    },
-  };
-
   /** The next page's URL; only on Recall's own origin, so the API key never goes elsewhere. */
-  function nextPage(next: string, current: URL, label: string): URL {
+  private nextPage(next: string, current: URL, label: string): URL {
     let url: URL;
     try {
       url = new URL(next, current);
     } catch {
       throw new UpstreamError('recall', `${label}: unparsable next page URL`);
     }
-    if (url.origin !== origin) {
+    if (url.origin !== this.origin) {
       throw new UpstreamError('recall', `${label}: next page is on another origin; not followed`, undefined, url.origin);
     }
     return url;
   }
+}
+
+/** Recall's answer as an error: its conflict answer, or an UpstreamError with its (sanitized) detail. */
+function failureOf(reply: HttpReply, message: string, secrets: string[]): Error {
+  const json = parseJson(reply.body);
+  const detail = sanitize(errorDetail(json, reply.body), secrets);
+  const conflictUser = stringField(json, 'conflicting_zoom_user_id');
+  const conflictAccount = stringField(json, 'conflicting_zoom_account_id');
+  if (reply.status === 400 && (conflictUser || conflictAccount)) return new RecallConflictError(conflictUser, conflictAccount, detail);
+  return new UpstreamError('recall', `${message}: HTTP ${reply.status}`, reply.status, detail);
 }
 
 function toCredential(value: unknown, label: string): RecallCredential {

@@ -14,18 +14,6 @@ export class ConflictError extends DomainError {}
 
 export class NotFoundError extends DomainError {}
 
-/** The client sent something we reject; `field` names what was wrong. */
-export class ValidationError extends DomainError {
-  constructor(
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
-
-export class PayloadTooLargeError extends DomainError {}
-
 /** The callback URL's signature did not verify (or named an unknown key). */
 export class InvalidSignatureError extends DomainError {}
 

@@ -2,7 +2,9 @@
  * The seams between the domain and the outside world. The domain only ever sees these
  * interfaces; adapters (DynamoDB, KMS, Recall, Zoom) and test doubles implement them.
  */
-import type { StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
+import type { SealedTokens, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
+
+export type { SealedTokens } from './token-record';
 
 type LogFunction = (message: string, ...attributes: Record<string, unknown>[]) => void;
 
@@ -31,17 +33,6 @@ export interface TokenCipher {
 /** Seals with a data key already in hand: never calls KMS, never fails for KMS's sake. */
 export interface Sealer {
   seal(userId: string, tokens: TokenPair): SealedTokens;
-}
-
-/** What the table holds instead of tokens. All binary fields are raw bytes. */
-export interface SealedTokens {
-  /** Format version of the envelope; part of the AAD. */
-  formatVersion: number;
-  /** The data key, encrypted by KMS. */
-  encryptedDataKey: Uint8Array;
-  iv: Uint8Array;
-  /** AES-256-GCM ciphertext followed by its 16-byte tag. */
-  ciphertext: Uint8Array;
 }
 
 export interface TokenStore {
@@ -115,8 +106,8 @@ export interface RecallClient {
     callbackUrl: string;
     idempotencyKey: string;
   }): Promise<RecallCredential>;
-  /** All pages. `zoomUserId` filters on Recall's side (user-level apps only). */
-  listZoomOAuthCredentials(filter: { oauthAppId: string; zoomUserId?: string }): Promise<RecallCredential[]>;
+  /** All pages. `zoomUserId` (user-level apps only) and `status` filter on Recall's side. */
+  listZoomOAuthCredentials(filter: { oauthAppId: string; zoomUserId?: string; status?: 'healthy' | 'unhealthy' }): Promise<RecallCredential[]>;
   /** The credential, or undefined when Recall does not have it (404). */
   getZoomOAuthCredential(id: string): Promise<RecallCredential | undefined>;
   /** A credential that is already gone (404) counts as deleted. */

@@ -3,7 +3,17 @@
  * access token's expiry stays in clear so freshness is decided without a decrypt.
  */
 import { createHash } from 'node:crypto';
-import type { SealedTokens } from './ports';
+
+/** What the table holds instead of tokens. All binary fields are raw bytes. */
+export interface SealedTokens {
+  /** Format version of the envelope; part of the AAD. */
+  formatVersion: number;
+  /** The data key, encrypted by KMS. */
+  encryptedDataKey: Uint8Array;
+  iv: Uint8Array;
+  /** AES-256-GCM ciphertext followed by its 16-byte tag. */
+  ciphertext: Uint8Array;
+}
 
 export interface TokenPair {
   accessToken: string;

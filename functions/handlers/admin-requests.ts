@@ -4,7 +4,7 @@
  * holds tokens).
  */
 import * as z from 'zod/mini';
-import { PayloadTooLargeError, ValidationError } from '../domain/errors';
+import { PayloadTooLargeError, ValidationError } from './request-errors';
 import { USER_ID_PATTERN } from '../domain/signing';
 import type { NewTokens } from '../domain/registration';
 

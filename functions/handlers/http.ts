@@ -7,12 +7,11 @@ import {
   ConflictError,
   InvalidSignatureError,
   NotFoundError,
-  PayloadTooLargeError,
   TokenUnavailableError,
   UnreadableRecordError,
   UpstreamError,
-  ValidationError,
 } from '../domain/errors';
+import { PayloadTooLargeError, ValidationError } from './request-errors';
 import type { Log } from '../domain/ports';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number; headers: Record<string, string> };

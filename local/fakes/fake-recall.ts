@@ -38,6 +38,8 @@ export interface FakeRecallOptions {
    * exists (an unusable file makes start reject), rewritten after each change. Without it, memory only.
    */
   stateFile?: string;
+  /** "Now" in ms for token validity and idempotency windows. Default Date.now. */
+  clock?: () => number;
 }
 
 export interface FakeRecallCredential {
@@ -126,6 +128,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
   const callbackTimeoutMs = options.callbackTimeoutMs ?? 5000;
   const pageSize = options.pageSize ?? 2;
   const stateFile = options.stateFile;
+  const now = options.clock ?? Date.now;
   const saved = stateFile === undefined ? undefined : loadState(stateFile);
   const store = new Map<string, StoredCredential>(); // insertion order = seq order
   const idempotency = new Map<string, Idempotent>();
@@ -141,17 +144,17 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     }
     nextSeq = Math.max(nextSeq, saved.nextSeq);
     for (const { key, at, status, body } of saved.idempotency) {
-      if (Date.now() - at < IDEMPOTENCY_TTL_MS) idempotency.set(key, { running: false, at, status, body });
+      if (now() - at < IDEMPOTENCY_TTL_MS) idempotency.set(key, { running: false, at, status, body });
     }
   }
 
   /** Rewrites the state file (when configured) after a change; stale idempotency results are left out. */
   function persist(): void {
     if (stateFile === undefined) return;
-    const now = Date.now();
+    const at = now();
     const completed: FakeRecallState['idempotency'] = [];
     for (const [key, entry] of idempotency) {
-      if (!entry.running && now - entry.at < IDEMPOTENCY_TTL_MS) {
+      if (!entry.running && at - entry.at < IDEMPOTENCY_TTL_MS) {
         completed.push({ key, at: entry.at, status: entry.status, body: entry.body });
       }
     }
@@ -190,7 +193,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     }
     const token = options.verifyAccessToken(body);
     if (!token) return { ...result, problem: 'The access token callback did not return a valid Zoom access token.' };
-    if (token.expiresAt - Date.now() < RECALL_MINIMUM_TOKEN_VALIDITY_MS) {
+    if (token.expiresAt - now() < RECALL_MINIMUM_TOKEN_VALIDITY_MS) {
       return { ...result, problem: 'The access token returned by the callback expires in less than 120 seconds.' };
     }
     return { ...result, zoomUserId: token.zoomUserId };
@@ -337,11 +340,11 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       if (previous?.running) {
         return sendJson(res, 409, { detail: 'A request with this Idempotency-Key is still being processed.' });
       }
-      if (previous && Date.now() - previous.at < IDEMPOTENCY_TTL_MS) return reply(res, previous);
+      if (previous && now() - previous.at < IDEMPOTENCY_TTL_MS) return reply(res, previous);
       idempotency.set(idempotencyKey, { running: true });
       try {
         const result = await create(raw, req.headers['content-type']);
-        idempotency.set(idempotencyKey, { running: false, ...result, at: Date.now() });
+        idempotency.set(idempotencyKey, { running: false, ...result, at: now() });
         persist();
         return reply(res, result);
       } catch (error) {

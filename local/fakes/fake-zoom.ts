@@ -11,6 +11,15 @@
  * Fake-only route: `POST /fake/authorize?zoom_user_id=X[&expires_in=S]` mints a fresh grant for X
  * (as if the user had completed the OAuth flow) and answers Zoom's token JSON. Demo use only.
  *
+ * Fault injection (for the chaos harness, test/chaos): `inject()` queues failure plans, globally or per
+ * Zoom user, each consumed by one request. The `spend_*` modes rotate the grant first (the refresh token is
+ * spent) and then lose the answer; `missing_expires_in` / `nonnumeric_expires_in` rotate and answer a
+ * malformed success body; `dead_body` kills the grant and answers (now and for every later refresh of that
+ * grant) one of Zoom's dead-grant bodies. `grantState()` and `issuances()` are the ground truth: the single
+ * live refresh token of each grant, and which answers were delivered.
+ *
+ * Optional `clock`: what "now" is for access-token expiry (default Date.now), so a test can move time.
+ *
  * Optional `stateFile`: the signing secret, grants and live access tokens are loaded from it at start
  * and rewritten (atomically, mode 0600) after every change, so the fake survives a restart of the
  * local runtime. Counters, injected failures and the TTL setting stay in memory.
@@ -34,6 +43,8 @@ export interface FakeZoomOptions {
    * Without it, everything lives in memory only.
    */
   stateFile?: string;
+  /** "Now" in ms for minting and verifying access tokens. Default Date.now. */
+  clock?: () => number;
 }
 
 export interface ZoomTokenResponse {
@@ -46,6 +57,63 @@ export interface ZoomTokenResponse {
 }
 
 export type ZoomFailure = { status: 429 | 500 | 502 | 503; retryAfterSeconds?: number } | 'hang';
+
+/** The dead-grant bodies Zoom is known (or reported) to answer; see the reference notes. */
+export type DeadGrantVariant =
+  /** 400 {"error":"invalid_grant"} */
+  | 'invalid_grant'
+  /** 400 {"reason":"Invalid Token!","error":"invalid_grant"} */
+  | 'invalid_grant_invalid_token'
+  /** 400 {"error":"invalid_request","reason":"Invalid Token!"} */
+  | 'invalid_request_invalid_token'
+  /** 401 {"code":4741,"message":"Token has been revoked."} (status and wording are a guess) */
+  | 'code_4741'
+  /** 400 {"code":4735,"message":"Token owner does not exist."} (status and wording are a guess) */
+  | 'code_4735';
+
+export const DEAD_GRANT_VARIANTS: readonly DeadGrantVariant[] = [
+  'invalid_grant',
+  'invalid_grant_invalid_token',
+  'invalid_request_invalid_token',
+  'code_4741',
+  'code_4735',
+];
+
+/** One injected failure of POST /oauth/token. */
+export type ZoomInjection =
+  /** Spends the refresh token (the grant rotates), then never answers (until close). */
+  | { mode: 'spend_then_hang' }
+  /** Spends the refresh token, answers after `delayMs` (if the client is still there). */
+  | { mode: 'spend_then_delay'; delayMs: number }
+  /** Spends the refresh token, then closes the socket without an answer. */
+  | { mode: 'spend_then_drop' }
+  /** Answers a 5xx JSON error; nothing is spent. */
+  | { mode: 'http_5xx'; status?: 500 | 502 | 503 | 504 }
+  /** Answers 429 (with Retry-After seconds when given); nothing is spent. */
+  | { mode: 'http_429'; retryAfter?: number }
+  /** Spends the refresh token and answers 200 with a body lacking expires_in. */
+  | { mode: 'missing_expires_in' }
+  /** Spends the refresh token and answers 200 with expires_in "soon". */
+  | { mode: 'nonnumeric_expires_in' }
+  /** Kills the grant and answers this dead-grant body (and keeps answering it for the grant). */
+  | { mode: 'dead_body'; variant: DeadGrantVariant };
+
+/** A refresh token Zoom issued, and what became of the answer carrying it. */
+export interface Issuance {
+  seq: number;
+  zoomUserId: string;
+  source: 'authorize' | 'refresh';
+  /** The refresh token this refresh spent. */
+  spent?: string;
+  issued: string;
+  /**
+   * `sent`: the answer was written to an open connection. `dropped`: Zoom never answered (hang, drop).
+   * `client_gone`: the client had closed the connection before the (late) answer. `pending`: not yet.
+   */
+  delivery: 'sent' | 'dropped' | 'client_gone' | 'pending';
+  /** The injected mode that shaped this answer, if any. */
+  mode?: ZoomInjection['mode'];
+}
 
 export interface FakeZoom {
   url: string;
@@ -62,6 +130,17 @@ export interface FakeZoom {
   /** refreshCalls counts every POST /oauth/token received, injected failures included. */
   stats(): { refreshCalls: number; refreshOk: number; invalidGrant: number };
   currentRefreshToken(zoomUserId: string): string | undefined;
+  /**
+   * Queues an injected failure: for the next request of `zoomUserId` (its refresh token, live or dead, maps
+   * to that user), or for the next request whatever it is when no user is named. `count` plans (default 1).
+   */
+  inject(injection: ZoomInjection, target?: { zoomUserId?: string; count?: number }): void;
+  /** Drops every queued injection (the per-user dead bodies of killed grants stay). */
+  clearInjections(): void;
+  /** Ground truth: whether the user's grant is alive, and its single live refresh token. */
+  grantState(zoomUserId: string): { alive: boolean; liveRefreshToken?: string };
+  /** Every refresh token issued since start, oldest first. */
+  issuances(): Issuance[];
   close(): Promise<void>;
 }
 
@@ -72,6 +151,23 @@ const SCOPE = 'user:read:user user:read:zak meeting:read:meeting';
 interface Grant {
   refreshToken: string;
   revoked: boolean;
+  /** Set when the grant was killed by an injected dead body: what every later refresh answers. */
+  deadBody?: DeadGrantVariant;
+}
+
+function deadGrantAnswer(variant: DeadGrantVariant): { status: number; body: Record<string, unknown> } {
+  switch (variant) {
+    case 'invalid_grant':
+      return { status: 400, body: { error: 'invalid_grant' } };
+    case 'invalid_grant_invalid_token':
+      return { status: 400, body: { reason: 'Invalid Token!', error: 'invalid_grant' } };
+    case 'invalid_request_invalid_token':
+      return { status: 400, body: { error: 'invalid_request', reason: 'Invalid Token!' } };
+    case 'code_4741':
+      return { status: 401, body: { code: 4741, message: 'Token has been revoked.' } };
+    case 'code_4735':
+      return { status: 400, body: { code: 4735, message: 'Token owner does not exist.' } };
+  }
 }
 
 interface AccessTokenInfo {
@@ -119,18 +215,26 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
   const clientId = options.clientId ?? DEFAULT_FAKE_ZOOM_CLIENT_ID;
   const clientSecret = options.clientSecret ?? DEFAULT_FAKE_ZOOM_CLIENT_SECRET;
   let ttlSeconds = options.accessTokenTtlSeconds ?? 3600;
+  const now = options.clock ?? Date.now;
   const stateFile = options.stateFile;
   const saved = stateFile === undefined ? undefined : loadState(stateFile);
   const signingSecret = saved ? Buffer.from(saved.signingSecret, 'base64url') : randomBytes(32);
   const grants = new Map<string, Grant>(); // by zoom user id
   const userByRefreshToken = new Map<string, string>(); // current refresh tokens only
   const accessTokens = new Map<string, AccessTokenInfo>(); // by JWT signature
+  const injected: ZoomInjection[] = [];
+  const injectedByUser = new Map<string, ZoomInjection[]>();
+  /** Every refresh token ever current, to the user it belonged to: a spent one still names its user. */
+  const userByAnyRefreshToken = new Map<string, string>();
+  const issued: Issuance[] = [];
+  const issuanceByToken = new Map<string, Issuance>();
   for (const { zoomUserId, refreshToken, revoked } of saved?.grants ?? []) {
     grants.set(zoomUserId, { refreshToken, revoked });
     userByRefreshToken.set(refreshToken, zoomUserId);
+    userByAnyRefreshToken.set(refreshToken, zoomUserId);
   }
   for (const { signature, zoomUserId, expiresAt } of saved?.accessTokens ?? []) {
-    if (expiresAt > Date.now()) accessTokens.set(signature, { zoomUserId, expiresAt });
+    if (expiresAt > now()) accessTokens.set(signature, { zoomUserId, expiresAt });
   }
   const failures: ZoomFailure[] = [];
   const counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
@@ -138,13 +242,13 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
   /** Rewrites the state file (when configured) after a change; expired access tokens are left out. */
   function persist(): void {
     if (stateFile === undefined) return;
-    const now = Date.now();
+    const at = now();
     const state: FakeZoomState = {
       version: 1,
       signingSecret: signingSecret.toString('base64url'),
-      grants: [...grants].map(([zoomUserId, grant]) => ({ zoomUserId, ...grant })),
+      grants: [...grants].map(([zoomUserId, grant]) => ({ zoomUserId, refreshToken: grant.refreshToken, revoked: grant.revoked })),
       accessTokens: [...accessTokens]
-        .filter(([, info]) => info.expiresAt > now)
+        .filter(([, info]) => info.expiresAt > at)
         .map(([signature, info]) => ({ signature, ...info })),
     };
     writeStateFile(stateFile, state);
@@ -155,7 +259,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
   }
 
   function mintAccessToken(zoomUserId: string, lifetimeSeconds: number): { token: string; expiresAt: number } {
-    const nowSeconds = Math.floor(Date.now() / 1000);
+    const nowSeconds = Math.floor(now() / 1000);
     const header = { alg: 'HS256', v: '2.0', kid: randomBytes(12).toString('base64url') };
     const payload = {
       ver: 9,
@@ -178,19 +282,33 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     const token = `${unsigned}.${signature}`;
     const expiresAt = (nowSeconds + lifetimeSeconds) * 1000;
     if (accessTokens.size >= 10_000) {
-      for (const [old, info] of accessTokens) if (info.expiresAt <= Date.now()) accessTokens.delete(old);
+      for (const [old, info] of accessTokens) if (info.expiresAt <= now()) accessTokens.delete(old);
     }
     accessTokens.set(signature, { zoomUserId, expiresAt });
     return { token, expiresAt };
   }
 
   /** Replaces the user's grant's refresh token (killing the old one) and mints a new access token. */
-  function issue(zoomUserId: string, lifetimeSeconds: number): ZoomTokenResponse {
+  function issue(
+    zoomUserId: string,
+    lifetimeSeconds: number,
+    origin: { source: 'authorize' | 'refresh'; spent?: string; mode?: ZoomInjection['mode'] } = { source: 'authorize' },
+  ): ZoomTokenResponse {
     const previous = grants.get(zoomUserId);
     if (previous) userByRefreshToken.delete(previous.refreshToken);
     const refreshToken = randomBytes(96).toString('base64url');
     grants.set(zoomUserId, { refreshToken, revoked: false });
     userByRefreshToken.set(refreshToken, zoomUserId);
+    userByAnyRefreshToken.set(refreshToken, zoomUserId);
+    const issuance: Issuance = {
+      seq: issued.length + 1,
+      zoomUserId,
+      ...origin,
+      issued: refreshToken,
+      delivery: origin.source === 'authorize' ? 'sent' : 'pending',
+    };
+    issued.push(issuance);
+    issuanceByToken.set(refreshToken, issuance);
     const access = mintAccessToken(zoomUserId, lifetimeSeconds);
     persist();
     return {
@@ -238,8 +356,24 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     }
     if (!refreshToken) return sendJson(res, 400, { reason: 'Missing refresh token', error: 'invalid_request' });
 
+    // An injected plan for this user (its refresh token, live or spent, names it), else a global one.
+    const owner = userByAnyRefreshToken.get(refreshToken);
+    const plan = (owner !== undefined ? injectedByUser.get(owner)?.shift() : undefined) ?? injected.shift();
+    if (plan?.mode === 'http_5xx') return sendJson(res, plan.status ?? 503, { reason: 'Internal Error', error: 'server_error' });
+    if (plan?.mode === 'http_429') {
+      const headers: Record<string, string> = plan.retryAfter === undefined ? {} : { 'retry-after': String(plan.retryAfter) };
+      return sendJson(res, 429, { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' }, headers);
+    }
+
     const zoomUserId = userByRefreshToken.get(refreshToken);
     const grant = zoomUserId === undefined ? undefined : grants.get(zoomUserId);
+    const ownerGrant = owner === undefined ? undefined : grants.get(owner);
+    if (ownerGrant?.deadBody) {
+      // A grant killed by an injected dead body answers that body to any of its tokens.
+      counters.invalidGrant++;
+      const answer = deadGrantAnswer(ownerGrant.deadBody);
+      return sendJson(res, answer.status, answer.body);
+    }
     if (zoomUserId === undefined || !grant) {
       counters.invalidGrant++;
       return sendJson(res, 400, { reason: 'Invalid Token!', error: 'invalid_grant' });
@@ -248,8 +382,63 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
       counters.invalidGrant++;
       return sendJson(res, 400, { reason: 'Token has been revoked', error: 'invalid_grant' });
     }
+    if (plan?.mode === 'dead_body') {
+      grant.revoked = true;
+      grant.deadBody = plan.variant;
+      userByRefreshToken.delete(grant.refreshToken);
+      for (const [signature, info] of accessTokens) if (info.zoomUserId === zoomUserId) accessTokens.delete(signature);
+      persist();
+      counters.invalidGrant++;
+      const answer = deadGrantAnswer(plan.variant);
+      return sendJson(res, answer.status, answer.body);
+    }
     counters.refreshOk++;
-    sendJson(res, 200, issue(zoomUserId, ttlSeconds), { 'cache-control': 'no-store' });
+    const answer = issue(zoomUserId, ttlSeconds, { source: 'refresh', spent: refreshToken, ...(plan ? { mode: plan.mode } : {}) });
+    const issuance = issuanceByToken.get(answer.refresh_token)!;
+    let clientGone = false;
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone = true;
+    });
+    switch (plan?.mode) {
+      case 'spend_then_hang':
+        issuance.delivery = 'dropped';
+        return; // never answered; close() destroys the socket
+      case 'spend_then_drop':
+        issuance.delivery = 'dropped';
+        req.socket.destroy();
+        return;
+      case 'spend_then_delay':
+        await new Promise((resolve) => setTimeout(resolve, plan.delayMs));
+        if (clientGone || res.destroyed) {
+          issuance.delivery = 'client_gone';
+          return;
+        }
+        break;
+      case 'missing_expires_in': {
+        const { expires_in: _expiresIn, ...rest } = answer;
+        return deliver(res, issuance, rest);
+      }
+      case 'nonnumeric_expires_in':
+        return deliver(res, issuance, { ...answer, expires_in: 'soon' });
+      default:
+        break;
+    }
+    deliver(res, issuance, answer);
+  }
+
+  /** Answers a successful refresh and notes whether the answer went out on an open connection. */
+  function deliver(res: ServerResponse, issuance: Issuance, body: object): void {
+    res.once('finish', () => {
+      if (issuance.delivery === 'pending') issuance.delivery = 'sent';
+    });
+    res.once('close', () => {
+      if (issuance.delivery === 'pending') issuance.delivery = 'client_gone';
+    });
+    if (res.destroyed) {
+      issuance.delivery = 'client_gone';
+      return;
+    }
+    sendJson(res, 200, body, { 'cache-control': 'no-store' });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -281,7 +470,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
       const parts = token.split('.');
       if (parts.length !== 3) return undefined;
       const info = accessTokens.get(parts[2]);
-      if (!info || info.expiresAt <= Date.now()) return undefined;
+      if (!info || info.expiresAt <= now()) return undefined;
       // Known signature: the token is the minted one only if header and payload are untouched.
       return sign(`${parts[0]}.${parts[1]}`) === parts[2] ? { ...info } : undefined;
     },
@@ -311,6 +500,21 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
       const grant = grants.get(zoomUserId);
       return grant && !grant.revoked ? grant.refreshToken : undefined;
     },
+    inject(injection, target = {}) {
+      const queue = target.zoomUserId === undefined ? injected : (injectedByUser.get(target.zoomUserId) ?? []);
+      if (target.zoomUserId !== undefined) injectedByUser.set(target.zoomUserId, queue);
+      for (let i = 0; i < (target.count ?? 1); i++) queue.push(injection);
+    },
+    clearInjections() {
+      injected.length = 0;
+      injectedByUser.clear();
+    },
+    grantState(zoomUserId) {
+      const grant = grants.get(zoomUserId);
+      if (!grant || grant.revoked) return { alive: false };
+      return { alive: true, liveRefreshToken: grant.refreshToken };
+    },
+    issuances: () => issued.map((issuance) => ({ ...issuance })),
     close: () => server.close(),
   };
 }

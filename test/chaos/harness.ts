@@ -16,13 +16,14 @@
  * storage because it never reached the process (Zoom dropped it, or the process died before it
  * arrived) or the process died between receiving it and its write; anything else is AVOIDABLE.
  */
-import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoTokenStore, toUser } from '../../functions/adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
 import { createRecallClient } from '../../functions/adapters/recall-client';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
-import { parseKeyring } from '../../functions/domain/signing';
+import { CALLBACK_PATH } from '../../functions/contract';
+import { parseKeyring, type CallbackSubject } from '../../functions/domain/signing';
 import type { Log, RecallClient, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
 import type { TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
@@ -275,7 +276,7 @@ const OAUTH_APP_ID = '6f1c5a2e-1111-4a4a-9b9b-0123456789ab';
 const ROUND_ADVANCE_MS = 56 * 60_000; // tokens minted an hour ago have 4 min left: due for sweeps and callbacks
 const SILENT: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-type OpKind = 'callback' | 'sweep' | 'admin';
+type OpKind = 'callback' | 'dispatch' | 'worker' | 'admin';
 
 interface ZoomRequest {
   op: Op;
@@ -448,7 +449,8 @@ class World {
   readonly faultCounts: FaultCounts = newFaultCounts();
   readonly kills: Record<string, number> = {};
   private readonly requestsByToken = new Map<string, ZoomRequest[]>();
-  private readonly idle: Record<OpKind, Container[]> = { callback: [], sweep: [], admin: [] };
+  private readonly background: Array<Promise<unknown>> = [];
+  private readonly idle: Record<OpKind, Container[]> = { callback: [], dispatch: [], worker: [], admin: [] };
   private readonly all: Container[] = [];
   private opIds = 0;
   private running = 0;
@@ -489,7 +491,7 @@ class World {
     this.kmsServer = await startKmsServer();
     this.fakeZoom = await startFakeZoom({ clock: this.clock });
     this.fakeRecall = await startFakeRecall({ verifyAccessToken: (token) => this.fakeZoom.verifyAccessToken(token), clock: this.clock });
-    this.callbackServer = await system.startCallbackServer(SIGNING_KEYS, (userId) => this.callbackOp(userId));
+    this.callbackServer = await system.startCallbackServer(SIGNING_KEYS, (subject) => this.callbackOp(subject));
     this.inspectDynamo = this.dynalite.client();
     this.inspectKms = new KMSClient({ endpoint: this.kmsServer.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     this.inspectCipher = new KmsEnvelopeCipher({ kms: this.inspectKms, keyId: this.kmsServer.keyArn(DEFAULT_KEY_ID) });
@@ -507,7 +509,7 @@ class World {
   }
 
   private get config(): system.RegistrationConfig {
-    return { publicBaseUrl: this.callbackServer.url, oauthAppId: OAUTH_APP_ID };
+    return { callbackUrl: `${this.callbackServer.url}${CALLBACK_PATH}`, oauthAppId: OAUTH_APP_ID };
   }
 
   /** Bounds how many invocations run at once (each holds a container with its own SDK clients). */
@@ -548,14 +550,40 @@ class World {
     }
   }
 
-  callbackOp(userId: string): Promise<system.CallbackResult> {
-    return this.invoke('callback', (ports, startedAt) => system.callback(ports, userId, startedAt)).then((outcome) =>
-      outcome.ok ? outcome.value : { ok: false, error: 'killed' },
-    );
+  /** Recall asking for a user's token: through the signed URL when a subject is given, else as the user's current registration. */
+  async callbackOp(subject: string | CallbackSubject): Promise<system.CallbackResult> {
+    const resolved = typeof subject === 'string' ? await this.currentSubject(subject) : subject;
+    if (!resolved) return { ok: false, error: 'no such user' };
+    const outcome = await this.invoke('callback', (ports, startedAt) => system.callback(ports, resolved, startedAt, (userId) => this.requestRefresh(userId)));
+    return outcome.ok ? outcome.value : { ok: false, error: 'killed' };
   }
 
-  sweepOp(): Promise<unknown> {
-    return this.invoke('sweep', (ports, startedAt) => system.sweep(ports, startedAt));
+  private async currentSubject(userId: string): Promise<CallbackSubject | undefined> {
+    const answer = await this.inspectDynamo.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }));
+    return answer.Item ? { userId, registrationId: toUser(answer.Item).registrationId } : undefined;
+  }
+
+  /** A refresh the callback asked for: one worker invocation in some process, as SQS would deliver it. */
+  private requestRefresh(userId: string): void {
+    this.background.push(this.invoke('worker', (ports, startedAt) => system.work(ports, [userId], startedAt)));
+  }
+
+  /** One dispatch, then workers over its batches (as the event source mapping runs them), and one redelivery of what failed. */
+  async sweepOp(): Promise<void> {
+    const dispatched = await this.invoke('dispatch', (ports, startedAt) => system.dispatch(ports, startedAt));
+    if (!dispatched.ok) return;
+    let pending = dispatched.value;
+    for (let delivery = 1; delivery <= 2 && pending.length > 0; delivery++) {
+      const batches: string[][] = [];
+      for (let i = 0; i < pending.length; i += system.WORKER_BATCH) batches.push(pending.slice(i, i + system.WORKER_BATCH));
+      const results = await Promise.all(batches.map((batch) => this.invoke('worker', (ports, startedAt) => system.work(ports, batch, startedAt))));
+      pending = results.flatMap((result, i) => (result.ok ? result.value.retry : batches[i]));
+    }
+  }
+
+  /** Waits for the worker invocations callbacks asked for. */
+  async drainBackground(): Promise<void> {
+    while (this.background.length) await Promise.all(this.background.splice(0));
   }
 
   /** The backend sends its pending PUT/DELETE, retrying a few times as a client would. */
@@ -661,6 +689,7 @@ class World {
       }
     }
     await Promise.all(tasks);
+    await this.drainBackground();
     this.faultsOn = false;
     this.fakeZoom.clearInjections();
   }

@@ -1,20 +1,19 @@
 /**
- * The ONE place the chaos harness touches the domain's function signatures (refresh internals are
- * changing: handler factories, a Zoom wait bounded by the invocation deadline, lease keep-alive, a
- * 'lost_in_flight' outcome). Everything else in test/chaos speaks in the terms below: ports in,
- * an invocation's start and end, plain results out. Adapt this file when the domain changes.
+ * The ONE place the chaos harness touches the domain's function signatures. Everything else in
+ * test/chaos speaks in the terms below: ports in, an invocation's start, plain results out.
  *
  * Each function plays one handler invocation the way functions/handlers/* wires it today.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConflictError, NotFoundError } from '../../functions/domain/errors';
-import type { Clock, Log, RecallClient, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../../functions/domain/ports';
-import type { RefreshDeps } from '../../functions/domain/refresh';
+import { CALLBACK_PATH } from '../../functions/contract';
+import { dispatchDueUsers } from '../../functions/domain/dispatch';
+import type { Clock, Log, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../../functions/domain/ports';
+import { refreshRequestedUser } from '../../functions/domain/refresh-work';
 import { deleteUser, registerUser, syncRecallCredential, type RegistrationDeps } from '../../functions/domain/registration';
 import { serveAccessToken } from '../../functions/domain/serve-token';
-import { CALLBACK_PATH, verifyCallbackSignature } from '../../functions/domain/signing';
-import { sweepDueUsers } from '../../functions/domain/sweep';
+import { type CallbackSubject, verifyCallbackSignature } from '../../functions/domain/signing';
 import { TIMING } from '../../functions/domain/timing';
 import type { TokenPair } from '../../functions/domain/token-record';
 
@@ -30,43 +29,45 @@ export interface Ports {
 }
 
 export interface RegistrationConfig {
-  publicBaseUrl: string;
+  /** The callback route's URL (no query). */
+  callbackUrl: string;
   oauthAppId: string;
 }
 
-/** Function timeouts of the invocations the harness plays (ms). The sweep's is shortened for the harness. */
+/**
+ * Function timeouts of the invocations the harness plays (ms). A worker's is the deployed one
+ * unless CHAOS_WORKER_TIMEOUT_MS shortens it (the reduced run in npm test: a Zoom that never
+ * answers then costs seconds, not a minute, and the late answers of the scenarios still fit).
+ */
 export const INVOCATION_MS = {
   callback: TIMING.callbackTimeoutMs,
   admin: TIMING.adminTimeoutMs,
-  /** The refresher may run up to 300 s; the harness gives it 30 s reserve + 20 s of sweeping. */
-  sweep: TIMING.sweepReserveMs + 20_000,
+  dispatch: 30_000,
+  worker: Number(process.env.CHAOS_WORKER_TIMEOUT_MS) || TIMING.workerTimeoutMs,
 } as const;
 
-/** The refresher's due window (ms) and its concurrency. */
-export const SWEEP_WINDOW_MS = 900_000;
-export const SWEEP_CONCURRENCY = 16;
-
-/** How long before expiry the callback refreshes inline (the serve margin). */
-export const SERVE_MARGIN_MS = TIMING.serveMarginMs;
-
-function refreshDeps(ports: Ports, invocationEnd: number): RefreshDeps {
-  return {
-    store: ports.store,
-    cipher: ports.cipher,
-    zoom: ports.zoom,
-    clock: ports.clock,
-    logger: ports.logger,
-    saveUntil: invocationEnd - TIMING.endReserveMs,
-  };
-}
+/** The refresh window (ms): a token expiring within it is due. */
+export const REFRESH_WINDOW_MS = 900_000;
+/** One SQS batch per worker invocation. */
+export const WORKER_BATCH = 10;
 
 export type CallbackResult = { ok: true; accessToken: string } | { ok: false; error: string };
 
-/** The token callback (functions/handlers/callback.ts), after its signature check. */
-export async function callback(ports: Ports, userId: string, startedAt: number): Promise<CallbackResult> {
+/**
+ * The token callback (functions/handlers/callback.ts), after its signature check. A refresh it
+ * asks for goes to `requestRefresh`, the harness's queue: a worker invocation in another process.
+ */
+export async function callback(
+  ports: Ports,
+  subject: CallbackSubject,
+  startedAt: number,
+  requestRefresh: (userId: string) => void,
+): Promise<CallbackResult> {
+  const refreshQueue: RefreshQueue = { enqueue: async (requests) => requests.forEach((request) => requestRefresh(request.userId)) };
   try {
-    const token = await serveAccessToken(userId, refreshDeps(ports, startedAt + INVOCATION_MS.callback), {
+    const token = await serveAccessToken(subject.userId, { ...ports, refreshQueue }, {
       deadline: startedAt + TIMING.answerBudgetMs,
+      registrationId: subject.registrationId,
     });
     return { ok: true, accessToken: token.accessToken };
   } catch (error) {
@@ -74,28 +75,42 @@ export async function callback(ports: Ports, userId: string, startedAt: number):
   }
 }
 
-export interface SweepResult {
-  due: number;
-  refreshed: number;
-  errors: number;
-  /** Counts by outcome, as the domain reports them. */
-  detail: Record<string, number>;
+/** One dispatcher invocation (functions/handlers/dispatcher.ts): the due users, most urgent first. */
+export async function dispatch(ports: Ports, startedAt: number): Promise<string[]> {
+  const handedOut: string[] = [];
+  const refreshQueue: RefreshQueue = { enqueue: async (requests) => void handedOut.push(...requests.map((request) => request.userId)) };
+  await dispatchDueUsers({ ...ports, refreshQueue }, { windowMs: REFRESH_WINDOW_MS, deadline: startedAt + INVOCATION_MS.dispatch - 10_000, maxUsers: Number.MAX_SAFE_INTEGER });
+  return handedOut;
 }
 
-/** One refresher invocation (functions/handlers/refresher.ts). */
-export async function sweep(ports: Ports, startedAt: number): Promise<SweepResult> {
-  const end = startedAt + INVOCATION_MS.sweep;
-  const summary = await sweepDueUsers(refreshDeps(ports, end), {
-    windowMs: SWEEP_WINDOW_MS,
-    concurrency: SWEEP_CONCURRENCY,
-    deadline: end - TIMING.sweepReserveMs,
-  });
-  const { due, refreshed, errors, durationMs: _durationMs, ...rest } = summary;
-  return { due, refreshed, errors, detail: rest as unknown as Record<string, number> };
+export interface WorkResult {
+  /** Outcome kinds, one per user. */
+  outcomes: string[];
+  /** Users whose message would go back to the queue (batch item failures). */
+  retry: string[];
+}
+
+/** One refresh-worker invocation (functions/handlers/refresh-worker.ts) over a batch of users. */
+export async function work(ports: Ports, userIds: string[], startedAt: number): Promise<WorkResult> {
+  const deadline = startedAt + INVOCATION_MS.worker - TIMING.endReserveMs;
+  const result: WorkResult = { outcomes: [], retry: [] };
+  await Promise.all(
+    userIds.map(async (userId) => {
+      try {
+        const outcome = await refreshRequestedUser(userId, { ...ports, deadline }, { windowMs: REFRESH_WINDOW_MS });
+        result.outcomes.push(outcome.kind);
+        if (outcome.kind === 'retryable' || outcome.kind === 'answer_lost') result.retry.push(userId);
+      } catch {
+        result.outcomes.push('error');
+        result.retry.push(userId);
+      }
+    }),
+  );
+  return result;
 }
 
 function registrationDeps(ports: Ports, config: RegistrationConfig): RegistrationDeps {
-  return { ...ports, publicBaseUrl: config.publicBaseUrl, oauthAppId: config.oauthAppId };
+  return { ...ports, callbackUrl: config.callbackUrl, oauthAppId: config.oauthAppId };
 }
 
 /** The admin PUT of a user's tokens (a new grant, or a replayed PUT). */
@@ -129,7 +144,7 @@ export function isNotFound(error: unknown): boolean {
  */
 export async function startCallbackServer(
   signingKeys: SigningKeyProvider,
-  serve: (userId: string) => Promise<CallbackResult>,
+  serve: (subject: CallbackSubject) => Promise<CallbackResult>,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -138,17 +153,22 @@ export async function startCallbackServer(
         res.writeHead(404).end();
         return;
       }
-      let userId: string;
+      let subject: CallbackSubject;
       try {
-        userId = verifyCallbackSignature(
-          { userId: url.searchParams.get('user_id') ?? '', keyId: url.searchParams.get('kid') ?? '', signature: url.searchParams.get('sig') ?? '' },
+        subject = verifyCallbackSignature(
+          {
+            userId: url.searchParams.get('user_id') ?? '',
+            registrationId: url.searchParams.get('reg') ?? undefined,
+            keyId: url.searchParams.get('kid') ?? '',
+            signature: url.searchParams.get('sig') ?? '',
+          },
           await signingKeys.keyring(),
         );
       } catch {
         res.writeHead(403).end();
         return;
       }
-      const result = await serve(userId);
+      const result = await serve(subject);
       if (!result.ok) {
         res.writeHead(503, { 'content-type': 'text/plain' }).end('unavailable');
         return;

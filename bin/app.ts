@@ -11,7 +11,7 @@ const app = new App();
 const stackName: string = app.node.tryGetContext('stackName') || 'ZoomTokenVault';
 
 new ZoomTokenStack(app, stackName, {
-  description: 'Zoom OAuth token vault for Recall.ai: signed token callback, encrypted token store, refresher',
+  description: 'Zoom OAuth token vault for Recall.ai: signed token callback, encrypted token store, refresh fan-out',
   env: {
     account: process.env.CDK_DEFAULT_ACCOUNT,
     region: process.env.CDK_DEFAULT_REGION,

@@ -1,65 +1,136 @@
 import { Duration } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV, FUNCTION_TIMEOUT_SECONDS } from '../functions/contract';
+import { ENV, FUNCTION_TIMEOUT_SECONDS, TIMING } from '../functions/contract';
 import { grantReadSecrets } from './secrets';
+import { dispatchMaxUsers, WORKER_BATCH_SIZE } from './settings';
 import { TokenStorage } from './storage';
 import { TokenFunction } from './token-function';
+
+/** A refresh message is redelivered this often before it is parked in the dead-letter queue. */
+export const REFRESH_MAX_RECEIVE_COUNT = 5;
+/** A refresh worker's timeout, in seconds (see TIMING.workerTimeoutMs). */
+export const REFRESH_WORKER_TIMEOUT_SECONDS = TIMING.workerTimeoutMs / 1000;
 
 export interface RefreshFanOutProps {
   readonly serviceName: string;
   readonly storage: TokenStorage;
   readonly zoomClientSecret: ISecret;
-  /** Environment every function shares (storage, Zoom app). */
-  readonly environment: Record<string, string>;
+  /** What the refresh workers need besides the storage's: the Zoom app. */
+  readonly zoomEnvironment: Record<string, string>;
   readonly refreshIntervalMinutes: number;
   readonly refreshWindowSeconds: number;
-  /** 0 reserves nothing. */
+  /** The dispatcher's reserved concurrency; 0 reserves nothing. */
   readonly reservedConcurrency: number;
+  /** The SQS event source's maximum concurrency: refresh workers at once. */
+  readonly workerConcurrency: number;
 }
 
 /**
- * The scheduled sweep that renews tokens before they expire. Today one refresher function
- * invoked on a schedule.
+ * Refreshing at scale with AWS's own fan-out: a scheduled dispatcher reads the due index (most
+ * overdue first) and sends the due users to the refresh queue; refresh workers, an SQS event
+ * source with a maximum concurrency, refresh each user under its lease. The callback and the
+ * admin function send the users whose served token is close to expiry to the same queue.
  */
 export class RefreshFanOut extends Construct {
-  readonly refresherFunction: TokenFunction;
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly dispatcherFunction: TokenFunction;
+  readonly workerFunction: TokenFunction;
   readonly schedule: Rule;
 
   constructor(scope: Construct, id: string, props: RefreshFanOutProps) {
     super(scope, id);
     const interval = Duration.minutes(props.refreshIntervalMinutes);
+    const workerTimeout = Duration.seconds(REFRESH_WORKER_TIMEOUT_SECONDS);
 
-    // Reserved concurrency 1 (the default): two sweeps never race each other over the
-    // same records. 0 drops the reservation, for accounts whose quota can't spare one;
-    // the records' leases still keep overlapping sweeps from refreshing a token twice.
-    // Timeout at most the interval, so a sweep is over before the next one is due.
-    this.refresherFunction = new TokenFunction(this, 'RefresherFunction', {
+    // Messages that keep failing (a poison body, a user whose refresh errs every time) end up
+    // here after REFRESH_MAX_RECEIVE_COUNT tries; its alarm tells an operator.
+    this.deadLetterQueue = new Queue(this, 'RefreshDeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new Queue(this, 'RefreshQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS's guidance for a Lambda event source: six times the function's timeout, so a batch
+      // still being worked on (and its retries) is not delivered to a second worker.
+      visibilityTimeout: Duration.seconds(6 * REFRESH_WORKER_TIMEOUT_SECONDS),
+      // A due user not refreshed within a day is dispatched again anyway.
+      retentionPeriod: Duration.days(1),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: REFRESH_MAX_RECEIVE_COUNT },
+    });
+
+    // Reserved concurrency 1 (the default): two dispatcher runs never hand out the same users
+    // twice. 0 drops the reservation, for accounts whose quota can't spare one; the users'
+    // leases still keep two workers from refreshing a token twice.
+    // Timeout at most the interval, so a run is over before the next one is due.
+    this.dispatcherFunction = new TokenFunction(this, 'DispatcherFunction', {
       serviceName: props.serviceName,
-      entry: 'refresher',
-      description: 'Refreshes Zoom tokens that expire within the refresh window',
+      entry: 'dispatcher',
+      description: 'Hands the users whose Zoom tokens expire within the refresh window to the refresh workers',
       timeout: Duration.seconds(Math.min(FUNCTION_TIMEOUT_SECONDS.refresherMax, interval.toSeconds())),
       memorySize: 512,
       reservedConcurrentExecutions: props.reservedConcurrency || undefined,
       environment: {
-        ...props.environment,
+        ...props.storage.tableEnvironment,
         [ENV.refreshWindowSeconds]: String(props.refreshWindowSeconds),
+        [ENV.dispatchMaxUsers]: String(dispatchMaxUsers({
+          refreshWorkerConcurrency: props.workerConcurrency,
+          refreshIntervalMinutes: props.refreshIntervalMinutes,
+        })),
+        [ENV.refreshQueueUrl]: this.queue.queueUrl,
       },
     });
-    props.storage.grantRefresh(this.refresherFunction);
-    grantReadSecrets(this.refresherFunction, props.zoomClientSecret);
-    // A missed or failed sweep is picked up by the next one; don't queue retries behind it.
-    this.refresherFunction.configureAsyncInvoke({
+    props.storage.grantDispatch(this.dispatcherFunction);
+    this.grantRequestRefresh(this.dispatcherFunction);
+    // A missed or failed run is picked up by the next one; don't queue retries behind it.
+    this.dispatcherFunction.configureAsyncInvoke({
       retryAttempts: 0,
       maxEventAge: Duration.seconds(Math.max(60, interval.toSeconds())),
     });
 
-    this.schedule = new Rule(this, 'RefreshSchedule', {
-      description: 'Sweeps for Zoom tokens about to expire',
-      schedule: Schedule.rate(interval),
-      targets: [new LambdaFunction(this.refresherFunction)],
+    this.workerFunction = new TokenFunction(this, 'RefreshWorkerFunction', {
+      serviceName: props.serviceName,
+      entry: 'refresh-worker',
+      description: 'Refreshes the Zoom tokens of the users on the refresh queue, each under its lease',
+      timeout: workerTimeout,
+      memorySize: 512,
+      environment: {
+        ...props.storage.environment,
+        ...props.zoomEnvironment,
+        [ENV.refreshWindowSeconds]: String(props.refreshWindowSeconds),
+      },
     });
+    props.storage.grantRefresh(this.workerFunction);
+    grantReadSecrets(this.workerFunction, props.zoomClientSecret);
+    this.workerFunction.addEventSource(new SqsEventSource(this.queue, {
+      batchSize: WORKER_BATCH_SIZE,
+      // The handler reports the users to try again; the rest of the batch is done.
+      reportBatchItemFailures: true,
+      // The throttle on Zoom, DynamoDB and KMS: queued users wait rather than fan out further.
+      maxConcurrency: props.workerConcurrency,
+    }));
+
+    this.schedule = new Rule(this, 'RefreshSchedule', {
+      description: 'Hands the Zoom tokens about to expire to the refresh workers',
+      schedule: Schedule.rate(interval),
+      targets: [new LambdaFunction(this.dispatcherFunction)],
+    });
+  }
+
+  /** Lets `grantee` send users to the refresh queue (SendMessageBatch is authorized as sqs:SendMessage). */
+  grantRequestRefresh(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+      sid: 'RequestRefresh',
+      actions: ['sqs:SendMessage'],
+      resources: [this.queue.queueArn],
+    }));
   }
 }

@@ -1,13 +1,16 @@
 import { Annotations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { DUE_SHARDS, ENV, Range, REFRESH_INTERVAL_MINUTES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TIMING } from '../functions/contract';
+import { DISPATCH_MAX_USERS, DUE_SHARDS, ENV, Range, REFRESH_INTERVAL_MINUTES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TIMING } from '../functions/contract';
 
 /** Regions Recall.ai runs in; each has its own API host. */
 export const RECALL_REGIONS = ['us-east-1', 'us-west-2', 'eu-central-1', 'ap-northeast-1'] as const;
 export type RecallRegion = (typeof RECALL_REGIONS)[number];
 
 /** Ranges of the settings only the stack reads (the functions never see them). */
+/** Reserved concurrency of the dispatcher (the setting kept its name from the single refresher it replaced). */
 export const REFRESHER_RESERVED_CONCURRENCY: Range = { min: 0, max: 10, default: 1 };
+/** Refresh workers at once: the SQS event source's maximum concurrency, 2 to 1000 in AWS's terms. */
+export const REFRESH_WORKER_CONCURRENCY: Range = { min: 2, max: 1000, default: 10 };
 // API Gateway's default account limits: 10,000 requests per second, bursts of 5,000.
 export const CALLBACK_THROTTLE_RATE: Range = { min: 1, max: 10_000, default: 50 };
 export const CALLBACK_THROTTLE_BURST: Range = { min: 1, max: 5_000, default: 100 };
@@ -35,9 +38,12 @@ export interface VaultOptions {
   readonly zoomTokenUrl?: string;
   /** Base of the callback URLs handed to Recall, e.g. a custom domain. @default - the HTTP API's endpoint */
   readonly publicBaseUrl?: string;
-  /** How often the refresher sweeps. @default 5 */
+  /** How often the dispatcher hands the due users to the refresh workers. @default 5 */
   readonly refreshIntervalMinutes?: number;
-  /** The refresher renews tokens expiring within this many seconds. @default 900 */
+  /**
+   * Tokens expiring within this many seconds are due for refresh; at least the interval plus
+   * 360 s (the callback's 300 s serve margin and a minute for the workers). @default 900
+   */
   readonly refreshWindowSeconds?: number;
   /** Number of `due_shard` partitions the due-index is spread over. @default 8 */
   readonly dueShards?: number;
@@ -48,12 +54,19 @@ export interface VaultOptions {
   /** Where alarm notifications go. @default - alarms without notifications */
   readonly alarmEmail?: string;
   /**
-   * Reserved concurrency of the refresher, 0 to 10. 1 keeps two sweeps from ever
+   * Reserved concurrency of the dispatcher, 0 to 10. 1 keeps two dispatcher runs from ever
    * running at once; 0 reserves nothing, for accounts whose concurrency quota is
    * still 10, where any reservation fails to deploy.
    * @default 1
    */
   readonly refresherReservedConcurrency?: number;
+  /**
+   * Refresh workers running at once (the SQS event source mapping's maximum concurrency,
+   * 2 to 1000): the throttle on Zoom, DynamoDB and KMS, and with the interval what one stack
+   * keeps fresh (see supportedUsers).
+   * @default 10
+   */
+  readonly refreshWorkerConcurrency?: number;
   /** Steady-state requests per second the public callback route `GET /zoom/token` accepts. @default 50 */
   readonly callbackThrottleRate?: number;
   /** Burst of requests the public callback route accepts. @default 100 */
@@ -76,6 +89,7 @@ export interface VaultSettings {
   readonly zoomClientSecretArn?: string;
   readonly alarmEmail?: string;
   readonly refresherReservedConcurrency: number;
+  readonly refreshWorkerConcurrency: number;
   readonly callbackThrottleRate: number;
   readonly callbackThrottleBurst: number;
 }
@@ -106,6 +120,7 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     zoomClientSecretArn: read.nonEmpty('zoomClientSecretArn'),
     alarmEmail: read.nonEmpty('alarmEmail'),
     refresherReservedConcurrency: read.integer('refresherReservedConcurrency', REFRESHER_RESERVED_CONCURRENCY),
+    refreshWorkerConcurrency: read.integer('refreshWorkerConcurrency', REFRESH_WORKER_CONCURRENCY),
     callbackThrottleRate: read.integer('callbackThrottleRate', CALLBACK_THROTTLE_RATE),
     callbackThrottleBurst: read.integer('callbackThrottleBurst', CALLBACK_THROTTLE_BURST),
   };
@@ -155,19 +170,80 @@ function resolveRecallRegion(read: OptionReader): RecallRegion {
   return recallRegion as RecallRegion;
 }
 
+/** A token must be dispatched and refreshed with at least this much life left (seconds): the callback's serve margin plus a minute for the workers. */
+export function unrefreshedLifeLimitSeconds(): number {
+  return TIMING.serveMarginMs / 1000 + 60;
+}
+
 function resolveRefreshTiming(read: OptionReader) {
-  // The refresher's own ranges (it refuses to start outside them).
+  // The functions' own ranges (they refuse to start outside them).
   const refreshWindowSeconds = read.integer('refreshWindowSeconds', REFRESH_WINDOW_SECONDS);
   const refreshIntervalMinutes = read.integer('refreshIntervalMinutes', REFRESH_INTERVAL_MINUTES);
-  // A token must be caught by a sweep before it drops under the callback's serve margin.
-  const serveMarginSeconds = TIMING.serveMarginMs / 1000;
-  if (refreshWindowSeconds < refreshIntervalMinutes * 60 + serveMarginSeconds) {
+  // A token becomes due at most one interval before the dispatcher sees it; by then it must still
+  // have the serve margin and a minute for the workers left, or it reaches the callback
+  // unrefreshed (and the OldestDueAgeSeconds alarm, whose threshold is that same limit, would
+  // fire on a healthy schedule).
+  const limit = unrefreshedLifeLimitSeconds();
+  if (refreshWindowSeconds < refreshIntervalMinutes * 60 + limit) {
     throw new Error(
       `refreshWindowSeconds (${refreshWindowSeconds}) must be at least the refresh interval (${refreshIntervalMinutes} min) `
-      + `plus ${serveMarginSeconds} s, or tokens reach the callback unrefreshed`,
+      + `plus ${limit} s (the callback's ${TIMING.serveMarginMs / 1000} s serve margin and a minute for the refresh workers), `
+      + 'or tokens reach the callback unrefreshed',
     );
   }
   return { refreshIntervalMinutes, refreshWindowSeconds };
+}
+
+/** Messages per refresh-worker invocation: the SQS event source's batch size (SendMessageBatch's ten too). */
+export const WORKER_BATCH_SIZE = 10;
+/**
+ * What one worker invocation (a batch of WORKER_BATCH_SIZE users, refreshed concurrently) is
+ * assumed to take, in seconds: Zoom's answer at ~300 ms, the lease write, KMS and the save, with
+ * room for a slower answer now and then. A sizing assumption, not a limit anything enforces.
+ */
+export const WORKER_BATCH_SECONDS = 3;
+/** Zoom's access tokens live an hour: a refreshed user is due again this long minus the window later. */
+export const ZOOM_ACCESS_TOKEN_LIFETIME_SECONDS = 3600;
+
+const clamp = (value: number, range: Range) => Math.min(range.max, Math.max(range.min, value));
+
+/**
+ * DISPATCH_MAX_USERS: what one dispatcher run hands out at most, i.e. what the workers refresh
+ * before the next run:
+ *
+ *   refreshWorkerConcurrency × WORKER_BATCH_SIZE × intervalSeconds / WORKER_BATCH_SECONDS
+ *
+ * (defaults: 10 × 10 × 300 / 3 = 10,000), clamped to the contract's range. Handing out more
+ * would only pile messages up in the queue, where they age unseen; what is held back stays in
+ * the due index, is counted as Deferred and goes first in the next run (most overdue first).
+ */
+export function dispatchMaxUsers(settings: Pick<VaultSettings, 'refreshWorkerConcurrency' | 'refreshIntervalMinutes'>): number {
+  const perInterval = (settings.refreshWorkerConcurrency * WORKER_BATCH_SIZE * settings.refreshIntervalMinutes * 60) / WORKER_BATCH_SECONDS;
+  return clamp(Math.floor(perInterval), DISPATCH_MAX_USERS);
+}
+
+/**
+ * Users one stack keeps fresh in steady state, with their expiries spread over time.
+ *
+ * A user refreshed at time t gets a token expiring at t + 3600 s, which is due again at
+ * t + 3600 − refreshWindowSeconds and handed out by the next dispatcher run after that. So each
+ * user costs one refresh every (3600 − window) seconds at most (a little less often in practice,
+ * up to one interval later). The dispatcher hands out dispatchMaxUsers per interval, so:
+ *
+ *   users = dispatchMaxUsers × (3600 − refreshWindowSeconds) / (refreshIntervalMinutes × 60)
+ *
+ * Defaults: 10,000 × (3600 − 900) / 300 = 90,000 users (≈ 33 refreshes a second). The interval
+ * cancels out unless DISPATCH_MAX_USERS is clamped: it is workers × 10 / 3 s × (3600 − window).
+ * A wider window costs capacity (tokens are refreshed younger). A burst of users all due at once
+ * (a mass registration) is worked off at dispatchMaxUsers per interval, most overdue first, and
+ * spreads out by itself afterwards; each of them has window − 360 s to be refreshed in before
+ * the OldestDueAgeSeconds alarm fires, i.e. about dispatchMaxUsers × (window − 360) / interval
+ * users at once (18,000 with defaults). Above these, raise refreshWorkerConcurrency (within
+ * Zoom's rate limits and the account's Lambda concurrency).
+ */
+export function supportedUsers(settings: Pick<VaultSettings, 'refreshWorkerConcurrency' | 'refreshIntervalMinutes' | 'refreshWindowSeconds'>): number {
+  const intervalSeconds = settings.refreshIntervalMinutes * 60;
+  return Math.floor((dispatchMaxUsers(settings) * (ZOOM_ACCESS_TOKEN_LIFETIME_SECONDS - settings.refreshWindowSeconds)) / intervalSeconds);
 }
 
 /** Both synthesize empty so the stack can be inspected, but the handlers refuse to start without them. */
@@ -177,8 +253,8 @@ function resolveAppIds(scope: Construct, read: OptionReader) {
   const zoomClientId = read.text('zoomClientId') ?? '';
   if (!zoomClientId) {
     Annotations.of(scope).addWarningV2('zoom-token-vault:zoomClientId',
-      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: every function (callback, admin, refresher) `
-      + `fails at cold start until it is. ${howToSet}`);
+      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: the callback, admin and refresh-worker functions `
+      + `fail at cold start until it is. ${howToSet}`);
   }
   const recallZoomOAuthAppId = read.text('recallZoomOAuthAppId') ?? '';
   if (!recallZoomOAuthAppId) {

@@ -21,7 +21,9 @@ export class TokenStorage extends Construct {
   readonly key: IKey;
   /** ARN of the sparse, sharded index of the records due for refresh. */
   readonly dueIndexArn: string;
-  /** What every function needs to find the records and their key. */
+  /** What a function that only finds records (the dispatcher) needs: the table and its due index. */
+  readonly tableEnvironment: Record<string, string>;
+  /** What a function that opens tokens needs: the table and the key. */
   readonly environment: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: TokenStorageProps) {
@@ -35,7 +37,7 @@ export class TokenStorage extends Construct {
       // Users' grants cannot be recreated without each user re-authorizing Zoom.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Sparse: only active records carry due_shard/due_at, so the refresher never
+    // Sparse: only active records carry due_shard/due_at, so the dispatcher never
     // sees users awaiting re-authorization. Sharded so its queries spread over partitions.
     const { dueIndex } = TABLE_SCHEMA;
     table.addGlobalSecondaryIndex({
@@ -56,54 +58,50 @@ export class TokenStorage extends Construct {
 
     this.table = table;
     this.dueIndexArn = `${table.tableArn}/index/${dueIndex.name}`;
-    this.environment = {
+    this.tableEnvironment = {
       [ENV.tableName]: table.tableName,
-      [ENV.kmsKeyId]: this.key.keyArn,
       [ENV.dueIndexName]: dueIndex.name,
       [ENV.dueShards]: String(props.dueShards),
     };
+    this.environment = { ...this.tableEnvironment, [ENV.kmsKeyId]: this.key.keyArn };
   }
 
-  /** The callback: reads a record, and refreshes an expiring token inline under a lease. */
+  /** The callback: reads a record and opens its tokens. Never writes: refreshes are the workers'. */
   grantServe(grantee: IGrantable): void {
-    this.grantReadAndRefresh(grantee);
-    this.grantUseKey(grantee);
+    this.grantRecordActions(grantee, 'ReadTokenRecord', ['dynamodb:GetItem']);
+    this.grantUseKey(grantee, ['kms:Decrypt']);
   }
 
   /** The admin API: stores, reads, updates and deletes records; never scans. */
   grantRegister(grantee: IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-      sid: 'ManageTokenRecords',
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-      resources: [this.table.tableArn],
-    }));
-    this.grantUseKey(grantee);
+    this.grantRecordActions(grantee, 'ManageTokenRecords', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
+    this.grantUseKey(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']);
   }
 
-  /** The refresher: finds due records through the due index only, then refreshes them one by one. */
-  grantRefresh(grantee: IGrantable): void {
+  /** The dispatcher: finds due records through the due index only; reads no record and no token. */
+  grantDispatch(grantee: IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
       sid: 'FindDueRecords',
       actions: ['dynamodb:Query'],
       resources: [this.dueIndexArn],
     }));
-    this.grantReadAndRefresh(grantee);
-    this.grantUseKey(grantee);
   }
 
-  private grantReadAndRefresh(grantee: IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-      sid: 'ReadAndRefreshTokenRecord',
-      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-      resources: [this.table.tableArn],
-    }));
+  /** A refresh worker: reads a record, leases it, opens its tokens and seals the refreshed pair. */
+  grantRefresh(grantee: IGrantable): void {
+    this.grantRecordActions(grantee, 'ReadAndRefreshTokenRecord', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.grantUseKey(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']);
+  }
+
+  private grantRecordActions(grantee: IGrantable, sid: string, actions: string[]): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ sid, actions, resources: [this.table.tableArn] }));
   }
 
   /** Data keys are usable only for this vault's records: IAM requires the vault's encryption context. */
-  private grantUseKey(grantee: IGrantable): void {
+  private grantUseKey(grantee: IGrantable, actions: Array<'kms:Decrypt' | 'kms:GenerateDataKey'>): void {
     grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
       sid: 'UseTokenKeyForVaultRecordsOnly',
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      actions,
       resources: [this.key.keyArn],
       conditions: { StringEquals: { 'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT.purpose } },
     }));

@@ -27,8 +27,8 @@ export interface ZoomTokenVaultProps {
 }
 
 /**
- * The whole Zoom token vault: the encrypted token store, its secrets, the callback, admin and
- * refresher functions, the HTTP API and the alarms. Add it to any stack; ZoomTokenStack is
+ * The whole Zoom token vault: the encrypted token store, its secrets, the callback and admin
+ * functions, the refresh fan-out (dispatcher, queue, workers), the HTTP API and the alarms. Add it to any stack; ZoomTokenStack is
  * nothing but this construct and its outputs.
  */
 export class ZoomTokenVault extends Construct {
@@ -36,7 +36,8 @@ export class ZoomTokenVault extends Construct {
   readonly secrets: VaultSecrets;
   readonly callbackFunction: TokenFunction;
   readonly adminFunction: TokenFunction;
-  readonly refresherFunction: TokenFunction;
+  /** The refresh queue, its dead-letter queue, the dispatcher, the refresh workers and their schedule. */
+  readonly refresh: RefreshFanOut;
   readonly api: VaultApi;
   /** Base of the signed callback URLs handed to Recall: the custom domain if given, else the API's endpoint. */
   readonly publicBaseUrl: string;
@@ -48,23 +49,31 @@ export class ZoomTokenVault extends Construct {
     const { settings } = props;
     this.storage = new TokenStorage(this, 'Storage', { dueShards: settings.dueShards, keyAlias: props.keyAlias });
     this.secrets = new VaultSecrets(this, 'Secrets', settings);
-    const sharedEnvironment = {
-      ...this.storage.environment,
+    // Every function but the dispatcher builds a Zoom client at cold start (and fails without a
+    // client id); only the refresh workers ever call Zoom, so only they may read its secret.
+    const zoomEnvironment = {
       [ENV.zoomClientId]: settings.zoomClientId,
       [ENV.zoomClientSecretSecretId]: this.secrets.zoomClientSecret.secretArn,
       [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
     };
-    this.callbackFunction = this.createCallbackFunction(settings, sharedEnvironment);
-    this.adminFunction = this.createAdminFunction(settings, sharedEnvironment);
-    this.refresherFunction = new RefreshFanOut(this, 'Refresh', {
+    this.refresh = new RefreshFanOut(this, 'Refresh', {
       serviceName: settings.serviceName,
       storage: this.storage,
       zoomClientSecret: this.secrets.zoomClientSecret,
-      environment: sharedEnvironment,
+      zoomEnvironment,
       refreshIntervalMinutes: settings.refreshIntervalMinutes,
       refreshWindowSeconds: settings.refreshWindowSeconds,
       reservedConcurrency: settings.refresherReservedConcurrency,
-    }).refresherFunction;
+      workerConcurrency: settings.refreshWorkerConcurrency,
+    });
+    const servingEnvironment = {
+      ...this.storage.environment,
+      ...zoomEnvironment,
+      [ENV.signingKeysSecretId]: this.secrets.signingKeys.secretArn,
+      [ENV.refreshQueueUrl]: this.refresh.queue.queueUrl,
+    };
+    this.callbackFunction = this.createCallbackFunction(settings, servingEnvironment);
+    this.adminFunction = this.createAdminFunction(settings, servingEnvironment);
 
     this.api = new VaultApi(this, 'Api', {
       callbackFunction: this.callbackFunction,
@@ -78,9 +87,23 @@ export class ZoomTokenVault extends Construct {
     this.alarmTopic = new VaultObservability(this, 'Observability', {
       serviceName: settings.serviceName,
       alarmEmail: settings.alarmEmail,
+      refreshIntervalMinutes: settings.refreshIntervalMinutes,
+      refreshWindowSeconds: settings.refreshWindowSeconds,
       callbackFunction: this.callbackFunction,
-      refresherFunction: this.refresherFunction,
+      dispatcherFunction: this.dispatcherFunction,
+      refreshWorkerFunction: this.refreshWorkerFunction,
+      refreshDeadLetterQueue: this.refresh.deadLetterQueue,
     }).alarmTopic;
+  }
+
+  /** The scheduled function that hands due users to the refresh workers. */
+  get dispatcherFunction(): TokenFunction {
+    return this.refresh.dispatcherFunction;
+  }
+
+  /** The function the refresh queue's messages are delivered to. */
+  get refreshWorkerFunction(): TokenFunction {
+    return this.refresh.workerFunction;
   }
 
   get table(): ITable {
@@ -107,28 +130,25 @@ export class ZoomTokenVault extends Construct {
     return Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: [this.api.adminRoutesArn] });
   }
 
-  // Recall stops waiting for the answer after 5 s, but a token refreshed inline
-  // must still be stored after that, or the user's new refresh token is lost: the
-  // timeout leaves room for that, and the handler computes its own deadlines
-  // (answer Recall, finish storing) from the remaining time. 1024 MB buys a faster cold start.
-  private createCallbackFunction(settings: VaultSettings, sharedEnvironment: Record<string, string>): TokenFunction {
+  // Recall stops waiting for the answer after 5 s. The callback never waits on Zoom: a token
+  // close to expiry is handed to the refresh workers, and below the serve floor the answer polls
+  // the table for their result within its 4 s budget. 1024 MB buys a faster cold start.
+  private createCallbackFunction(settings: VaultSettings, environment: Record<string, string>): TokenFunction {
     const fn = new TokenFunction(this, 'CallbackFunction', {
       serviceName: settings.serviceName,
       entry: 'callback',
       description: 'Returns a Zoom access token to Recall.ai for a signed callback URL',
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.callback),
       memorySize: 1024,
-      environment: {
-        ...sharedEnvironment,
-        [ENV.signingKeysSecretId]: this.secrets.signingKeys.secretArn,
-      },
+      environment,
     });
     this.storage.grantServe(fn);
-    grantReadSecrets(fn, this.secrets.signingKeys, this.secrets.zoomClientSecret);
+    grantReadSecrets(fn, this.secrets.signingKeys);
+    this.refresh.grantRequestRefresh(fn);
     return fn;
   }
 
-  private createAdminFunction(settings: VaultSettings, sharedEnvironment: Record<string, string>): TokenFunction {
+  private createAdminFunction(settings: VaultSettings, environment: Record<string, string>): TokenFunction {
     const fn = new TokenFunction(this, 'AdminFunction', {
       serviceName: settings.serviceName,
       entry: 'admin',
@@ -136,15 +156,16 @@ export class ZoomTokenVault extends Construct {
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.admin), // the HTTP API's integration timeout
       memorySize: 512,
       environment: {
-        ...sharedEnvironment,
-        [ENV.signingKeysSecretId]: this.secrets.signingKeys.secretArn,
+        ...environment,
         [ENV.recallApiBaseUrl]: settings.recallApiBaseUrl,
         [ENV.recallApiKeySecretId]: this.secrets.recallApiKey.secretArn,
         [ENV.recallZoomOAuthAppId]: settings.recallZoomOAuthAppId,
       },
     });
     this.storage.grantRegister(fn);
-    grantReadSecrets(fn, this.secrets.signingKeys, this.secrets.recallApiKey, this.secrets.zoomClientSecret);
+    // Not the Zoom client secret: the admin function never refreshes (the workers do).
+    grantReadSecrets(fn, this.secrets.signingKeys, this.secrets.recallApiKey);
+    this.refresh.grantRequestRefresh(fn);
     return fn;
   }
 }

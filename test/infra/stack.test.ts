@@ -2,10 +2,11 @@ import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { METRIC } from '../../functions/contract';
 import { ALARMED_METRICS } from '../../lib/observability';
+import { dispatchMaxUsers } from '../../lib/settings';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
 import { CDK_JSON_CONTEXT, TEST_ENV as ENV } from './cdk-context';
 
-// Synthesis bundles the three handlers with esbuild, which proves bundling works
+// Synthesis bundles the four handlers with esbuild, which proves bundling works
 // but takes a moment: each configuration is synthesized once and its template reused.
 
 function synth(context: Record<string, unknown> = {}): Template {
@@ -43,7 +44,21 @@ function roleActions(template: Template, functionId: string): string[] {
   return [...new Set(roleStatements(template, functionId).flatMap(actionsOf))].sort();
 }
 
-const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'RefresherFunction'];
+const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction'];
+
+/** The statements of a function's role that grant `action`. */
+function statementsGranting(template: Template, functionId: string, action: string): Array<Record<string, any>> {
+  return roleStatements(template, functionId).filter((statement) => actionsOf(statement).includes(action));
+}
+
+/** The refresh queue's ARN, as the templates reference it. */
+function queueArn(template: Template, queueId = 'RefreshQueue'): Record<string, unknown> {
+  return { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', queueId), 'Arn'] };
+}
+
+function functionProperties(template: Template, functionId: string): Record<string, any> {
+  return (template.findResources('AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', functionId)] as Resource).Properties;
+}
 
 /**
  * The resources' logical ids when ZoomTokenStack created them itself (synthesized from the
@@ -107,7 +122,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('runs every function on Node.js 22 on arm64', () => {
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+    template.resourceCountIs('AWS::Lambda::Function', 4);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -125,7 +140,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('gives each function its own log group with a retention', () => {
     // Assess
-    template.resourceCountIs('AWS::Logs::LogGroup', 4); // three functions + API access logs
+    template.resourceCountIs('AWS::Logs::LogGroup', 5); // four functions + API access logs
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     for (const functionId of FUNCTION_IDS) {
       const id = logicalId(template, 'AWS::Lambda::Function', functionId);
@@ -134,7 +149,7 @@ describe('ZoomTokenStack with defaults', () => {
     }
   });
 
-  it('gives the callback time to store an inline refresh after Recall\'s 5 s', () => {
+  it('configures the callback to read tokens and hand expiring ones to the refresh queue', () => {
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 20,
@@ -144,9 +159,11 @@ describe('ZoomTokenStack with defaults', () => {
           TABLE_NAME: Match.anyValue(),
           KMS_KEY_ID: Match.anyValue(),
           SIGNING_KEYS_SECRET_ID: Match.anyValue(),
+          // Read at cold start (every function but the dispatcher builds a Zoom client), never used.
           ZOOM_CLIENT_ID: '',
           ZOOM_CLIENT_SECRET_SECRET_ID: Match.anyValue(),
           ZOOM_TOKEN_URL: 'https://zoom.us/oauth/token',
+          REFRESH_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'RefreshQueue') },
         }),
       },
     });
@@ -162,25 +179,105 @@ describe('ZoomTokenStack with defaults', () => {
           RECALL_API_KEY_SECRET_ID: Match.anyValue(),
           RECALL_ZOOM_OAUTH_APP_ID: '',
           PUBLIC_BASE_URL: { 'Fn::GetAtt': [logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] },
+          REFRESH_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'RefreshQueue') },
         }),
       },
     });
   });
 
-  it('runs at most one refresher at a time, within the schedule interval', () => {
+  it('runs at most one dispatcher at a time, within the schedule interval', () => {
+    // Act
+    const dispatcher = functionProperties(template, 'DispatcherFunction');
+
     // Assess
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      ReservedConcurrentExecutions: 1,
-      Timeout: 300,
-      MemorySize: 512,
-      Environment: {
-        Variables: Match.objectLike({
-          REFRESH_WINDOW_SECONDS: '900',
-          POWERTOOLS_METRICS_NAMESPACE: 'ZoomTokenVault',
-        }),
-      },
+    expect(dispatcher).toMatchObject({ ReservedConcurrentExecutions: 1, Timeout: 300, MemorySize: 512 });
+    expect(dispatcher.Environment.Variables).toMatchObject({
+      REFRESH_WINDOW_SECONDS: '900',
+      // 10 workers × 10 users a batch × 300 s / 3 s a batch.
+      DISPATCH_MAX_USERS: '10000',
+      REFRESH_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'RefreshQueue') },
+      POWERTOOLS_METRICS_NAMESPACE: 'ZoomTokenVault',
     });
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0 });
+    // It reads no token: neither the key nor the Zoom app.
+    expect(Object.keys(dispatcher.Environment.Variables)).not.toEqual(expect.arrayContaining(['KMS_KEY_ID']));
+    expect(Object.keys(dispatcher.Environment.Variables).filter((name) => name.startsWith('ZOOM_'))).toEqual([]);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(template, 'AWS::Lambda::Function', 'DispatcherFunction') },
+      MaximumRetryAttempts: 0,
+    });
+  });
+
+  it('sets DISPATCH_MAX_USERS from the settings\' formula', () => {
+    // Act
+    const value = functionProperties(template, 'DispatcherFunction').Environment.Variables.DISPATCH_MAX_USERS;
+
+    // Assess
+    expect(value).toBe(String(dispatchMaxUsers({ refreshWorkerConcurrency: 10, refreshIntervalMinutes: 5 })));
+  });
+
+  it('gives the refresh workers a minute per batch and the Zoom app', () => {
+    // Act
+    const worker = functionProperties(template, 'RefreshWorkerFunction');
+
+    // Assess
+    expect(worker).toMatchObject({ Timeout: 60, MemorySize: 512 });
+    expect(worker.ReservedConcurrentExecutions).toBeUndefined(); // the event source's maximum concurrency throttles
+    expect(worker.Environment.Variables).toMatchObject({
+      TABLE_NAME: expect.anything(),
+      REFRESH_WINDOW_SECONDS: '900',
+      ZOOM_CLIENT_ID: '',
+      ZOOM_TOKEN_URL: 'https://zoom.us/oauth/token',
+      ZOOM_CLIENT_SECRET_SECRET_ID: { Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'ZoomClientSecret') },
+      KMS_KEY_ID: { 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'TokenKey'), 'Arn'] },
+    });
+    expect(worker.Environment.Variables.REFRESH_QUEUE_URL).toBeUndefined();
+  });
+
+  it('encrypts the refresh queue and gives a batch six worker timeouts before redelivery', () => {
+    // Assess
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 360,
+      MessageRetentionPeriod: 86_400,
+      RedrivePolicy: { deadLetterTargetArn: queueArn(template, 'RefreshDeadLetterQueue'), maxReceiveCount: 5 },
+    });
+  });
+
+  it('parks requests that fail five deliveries in an encrypted dead-letter queue for 14 days', () => {
+    // Act
+    const deadLetterQueue = template.findResources('AWS::SQS::Queue')[logicalId(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue')] as Resource;
+
+    // Assess
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    expect(deadLetterQueue.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+  });
+
+  it('refuses plain-HTTP access to both queues', () => {
+    for (const queueId of ['RefreshQueue', 'RefreshDeadLetterQueue']) {
+      // Assess
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: logicalId(template, 'AWS::SQS::Queue', queueId) }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          })]),
+        },
+      });
+    }
+  });
+
+  it('delivers the refresh queue to the workers ten at a time, at most refreshWorkerConcurrency at once', () => {
+    // Assess
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: queueArn(template),
+      FunctionName: { Ref: logicalId(template, 'AWS::Lambda::Function', 'RefreshWorkerFunction') },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
   });
 
   it('leaves the callback route to the URL signature and puts the admin routes behind IAM', () => {
@@ -252,35 +349,43 @@ describe('ZoomTokenStack with defaults', () => {
     expect(format).not.toMatch(/\$context\.path|querystring|\$request/i);
   });
 
-  it('grants the callback exactly what it needs', () => {
+  it('grants the callback reads only: no writes, no sealing, no Zoom secret', () => {
     // Act
     const actions = roleActions(template, 'CallbackFunction');
 
     // Assess
     expect(actions).toEqual([
       'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
       'kms:Decrypt',
-      'kms:GenerateDataKey',
       'secretsmanager:GetSecretValue',
+      'sqs:SendMessage',
     ]);
-    for (const forbidden of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:Query', 'kms:Encrypt']) {
+    for (const forbidden of ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:Query',
+      'kms:GenerateDataKey', 'kms:Encrypt']) {
       expect(actions).not.toContain(forbidden);
     }
     expect(actions.some((action) => action.includes('*'))).toBe(false);
   });
 
-  it('lets the callback read only the signing keys and the Zoom client secret', () => {
+  it('lets the callback read only the signing keys', () => {
     // Act
-    const secretStatement = roleStatements(template, 'CallbackFunction')
-      .find((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))!;
+    const [secretStatement] = statementsGranting(template, 'CallbackFunction', 'secretsmanager:GetSecretValue');
 
     // Assess
-    const secretIds = [secretStatement.Resource].flat().map((resource: any) => resource.Ref).sort();
-    expect(secretIds).toEqual([
-      logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret'),
-      logicalId(template, 'AWS::SecretsManager::Secret', 'ZoomClientSecret'),
-    ].sort());
+    expect(secretStatement.Resource).toEqual({ Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret') });
+  });
+
+  it('lets the callback, the admin function and the dispatcher send to the refresh queue only', () => {
+    for (const functionId of ['CallbackFunction', 'AdminFunction', 'DispatcherFunction']) {
+      // Act
+      const sqsStatements = roleStatements(template, functionId)
+        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('sqs:')));
+
+      // Assess
+      expect(sqsStatements).toHaveLength(1);
+      expect(actionsOf(sqsStatements[0])).toEqual(['sqs:SendMessage']);
+      expect(sqsStatements[0].Resource).toEqual(queueArn(template));
+    }
   });
 
   it('grants the admin function record management but no scans', () => {
@@ -296,25 +401,51 @@ describe('ZoomTokenStack with defaults', () => {
       'kms:Decrypt',
       'kms:GenerateDataKey',
       'secretsmanager:GetSecretValue',
+      'sqs:SendMessage',
     ]);
   });
 
-  it('lets the refresher query the due-index and nothing else', () => {
-    // Prepare
-    const statements = roleStatements(template, 'RefresherFunction');
-
+  it('lets the admin function read the signing keys and the Recall API key, not the Zoom client secret', () => {
     // Act
-    const queryStatements = statements.filter((statement) => actionsOf(statement).includes('dynamodb:Query'));
+    const [secretStatement] = statementsGranting(template, 'AdminFunction', 'secretsmanager:GetSecretValue');
 
     // Assess
-    expect(roleActions(template, 'RefresherFunction')).toEqual([
+    const secretIds = [secretStatement.Resource].flat().map((resource: any) => resource.Ref).sort();
+    expect(secretIds).toEqual([
+      logicalId(template, 'AWS::SecretsManager::Secret', 'RecallApiKeySecret'),
+      logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret'),
+    ].sort());
+  });
+
+  it('lets the refresh workers receive from the queue, lease and save records, and read the Zoom client secret', () => {
+    // Act
+    const actions = roleActions(template, 'RefreshWorkerFunction');
+    const [secretStatement] = statementsGranting(template, 'RefreshWorkerFunction', 'secretsmanager:GetSecretValue');
+    const [receiveStatement] = statementsGranting(template, 'RefreshWorkerFunction', 'sqs:ReceiveMessage');
+
+    // Assess
+    expect(actions).toEqual([
       'dynamodb:GetItem',
-      'dynamodb:Query',
       'dynamodb:UpdateItem',
       'kms:Decrypt',
       'kms:GenerateDataKey',
       'secretsmanager:GetSecretValue',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
     ]);
+    expect(secretStatement.Resource).toEqual({ Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'ZoomClientSecret') });
+    expect(receiveStatement.Resource).toEqual(queueArn(template));
+  });
+
+  it('lets the dispatcher query the due-index and send to the queue, nothing else', () => {
+    // Act
+    const queryStatements = statementsGranting(template, 'DispatcherFunction', 'dynamodb:Query');
+
+    // Assess
+    expect(roleActions(template, 'DispatcherFunction')).toEqual(['dynamodb:Query', 'sqs:SendMessage']);
     expect(queryStatements).toHaveLength(1);
     expect(actionsOf(queryStatements[0])).toEqual(['dynamodb:Query']);
     expect(queryStatements[0].Resource).toEqual({
@@ -323,7 +454,8 @@ describe('ZoomTokenStack with defaults', () => {
   });
 
   it('binds every KMS permission to the vault\'s encryption context', () => {
-    for (const functionId of FUNCTION_IDS) {
+    expect(roleActions(template, 'DispatcherFunction').filter((action) => action.startsWith('kms:'))).toEqual([]);
+    for (const functionId of ['CallbackFunction', 'AdminFunction', 'RefreshWorkerFunction']) {
       // Act
       const kmsStatements = roleStatements(template, functionId)
         .filter((statement) => actionsOf(statement).some((action) => action.startsWith('kms:')));
@@ -409,39 +541,41 @@ describe('ZoomTokenStack with defaults', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 3);
   });
 
-  it('sweeps every 5 minutes', () => {
+  it('runs the dispatcher every 5 minutes', () => {
     // Assess
+    template.resourceCountIs('AWS::Events::Rule', 1);
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       Targets: [Match.objectLike({
-        Arn: { 'Fn::GetAtt': [logicalId(template, 'AWS::Lambda::Function', 'RefresherFunction'), 'Arn'] },
+        Arn: { 'Fn::GetAtt': [logicalId(template, 'AWS::Lambda::Function', 'DispatcherFunction'), 'Arn'] },
       })],
     });
   });
 
   it('alarms on every failure the handlers report', () => {
     // Assess
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
-    template.allResourcesProperties('AWS::CloudWatch::Alarm', {
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-      Statistic: 'Sum',
-      Period: 300,
-      EvaluationPeriods: 1,
-    });
-    for (const functionId of ['RefresherFunction', 'CallbackFunction']) {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+    for (const functionId of ['DispatcherFunction', 'RefreshWorkerFunction', 'CallbackFunction']) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(template, 'AWS::Lambda::Function', functionId) } }],
+        Statistic: 'Sum',
+        Period: 300,
         Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
       });
     }
     for (const [metricName, threshold] of [
       ['GrantsDead', 1],
       ['RefreshResultUnsaved', 1],
       ['ZoomMisconfigured', 1],
-      ['SweepErrors', 1],
+      ['RefreshLostInFlight', 1],
+      ['RefreshAnswerLost', 1],
+      ['RefreshWorkerErrors', 1],
+      ['ZoomThrottled', 5],
       ['CallbackServerErrors', 1],
       ['CallbackTokenUnavailable', 5],
     ] as const) {
@@ -449,11 +583,58 @@ describe('ZoomTokenStack with defaults', () => {
         Namespace: 'ZoomTokenVault',
         MetricName: metricName,
         Dimensions: [{ Name: 'service', Value: 'zoom-token-vault' }],
+        Statistic: 'Sum',
+        Period: 300,
         Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
       });
     }
     // No e-mail given: no topic.
     template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+
+  it('alarms on any refresh request in the dead-letter queue', () => {
+    // Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue'), 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms when due tokens get close to the serve margin, or the dispatcher stops publishing', () => {
+    // Assess: 900 s window − 300 s serve margin − a minute for the workers; one period per run.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'ZoomTokenVault',
+      MetricName: 'OldestDueAgeSeconds',
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: 540,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('alarms when the dispatcher defers due users in two of three runs', () => {
+    // Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'ZoomTokenVault',
+      MetricName: 'Deferred',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'notBreaching',
+    });
   });
 
   it('alarms on exactly the custom metrics ALARMED_METRICS lists', () => {
@@ -493,18 +674,29 @@ describe('ZoomTokenStack with defaults', () => {
     ]);
   });
 
-  it('keeps every other logical id from before ZoomTokenVault but one invoke permission', () => {
+  it('keeps every logical id from before ZoomTokenVault but the refresher\'s, which the fan-out replaces', () => {
     // Prepare
     const resourceIds = Object.keys(template.toJSON().Resources);
 
     // Act
-    const newIds = resourceIds.filter((id) => !IDS_BEFORE_ZOOM_TOKEN_VAULT.includes(id));
-    const goneIds = IDS_BEFORE_ZOOM_TOKEN_VAULT.filter((id) => !resourceIds.includes(id));
+    const newIds = resourceIds.filter((id) => !IDS_BEFORE_ZOOM_TOKEN_VAULT.includes(id)).sort();
+    const goneIds = IDS_BEFORE_ZOOM_TOKEN_VAULT.filter((id) => !resourceIds.includes(id)).sort();
 
-    // Assess: EventBridge's permission to invoke the refresher is named after the function's
-    // path, which now runs through the vault; it is replaced (created before the old one goes).
-    expect(goneIds).toEqual(['RefreshScheduleAllowEventRuleTestVaultRefresherFunction1CBD415AB3420D25']);
-    expect(newIds).toEqual(['RefreshScheduleAllowEventRuleTestVaultRefreshRefresherFunction65B01D1E67B8A50C']);
+    // Assess: the refresher and its sweep alarms go; the schedule (RefreshSchedule) stays and
+    // targets the dispatcher. Table, key, secrets and API keep their ids.
+    expect(goneIds).toEqual([
+      'RefreshScheduleAllowEventRuleTestVaultRefresherFunction1CBD415AB3420D25',
+      'RefresherErrorsAlarmF18FB510',
+      'RefresherFunction38050F79',
+      'RefresherFunctionEventInvokeConfig49659446',
+      'RefresherFunctionLogGroupCF861771',
+      'RefresherFunctionServiceRoleA4065492',
+      'RefresherFunctionServiceRoleDefaultPolicyD11AF5FB',
+      'SweepErrorsAlarm011C10FB',
+    ]);
+    expect(newIds.every((id) => /^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|RefreshAnswerLost|ZoomThrottled|Deferred|OldestDueAge)/.test(id))).toBe(true);
+    expect(newIds.filter((id) => id.startsWith('DispatcherFunction'))).toHaveLength(5); // function, role, policy, logs, invoke config
+    expect(newIds.filter((id) => id.startsWith('RefreshWorkerFunction'))).toHaveLength(6); // … and the event source mapping, its alarm
   });
 
   it('outputs what an operator needs after deploy', () => {
@@ -539,18 +731,33 @@ describe('ZoomTokenStack with context', () => {
       zoomClientSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl',
       alarmEmail: 'ops@example.com',
       refresherReservedConcurrency: '0',
+      refreshWorkerConcurrency: '50',
       callbackThrottleRate: '20',
       callbackThrottleBurst: '40',
     });
   });
 
-  it('sweeps at the configured interval and finishes within it', () => {
+  it('dispatches at the configured interval and finishes within it', () => {
     // Assess
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(2 minutes)' });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 120,
-      Environment: { Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '600', DUE_SHARDS: '16' }) },
+      Environment: {
+        // 50 workers × 10 users a batch × 120 s / 3 s a batch.
+        Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '600', DUE_SHARDS: '16', DISPATCH_MAX_USERS: '20000' }),
+      },
     });
+  });
+
+  it('runs as many refresh workers at once as configured', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 50 } });
+  });
+
+  it('sizes the dispatcher\'s alarms to the interval and window', () => {
+    // Assess: 600 s window − 360 s; one period per two-minute run.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'OldestDueAgeSeconds', Threshold: 240, Period: 120 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Deferred', Period: 120 });
   });
 
   it('reserves no concurrency for the refresher when set to 0', () => {
@@ -587,14 +794,16 @@ describe('ZoomTokenStack with context', () => {
   });
 
   it('uses the given secrets instead of creating them', () => {
+    // Act
+    const [adminSecrets] = statementsGranting(template, 'AdminFunction', 'secretsmanager:GetSecretValue');
+    const [workerSecrets] = statementsGranting(template, 'RefreshWorkerFunction', 'secretsmanager:GetSecretValue');
+
     // Assess
     template.resourceCountIs('AWS::SecretsManager::Secret', 1); // the signing keys only
-    const secretStatement = roleStatements(template, 'AdminFunction')
-      .find((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))!;
-    expect(secretStatement.Resource).toEqual(expect.arrayContaining([
+    expect(adminSecrets.Resource).toEqual(expect.arrayContaining([
       'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key-AbCdEf',
-      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl',
     ]));
+    expect(workerSecrets.Resource).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl');
   });
 
   it('e-mails alarm state changes', () => {
@@ -614,11 +823,15 @@ describe('ZoomTokenStack configuration errors', () => {
     [{ refreshIntervalMinutes: 'often' }, /refreshIntervalMinutes must be an integer/],
     [{ refreshIntervalMinutes: '46' }, /refreshIntervalMinutes must be an integer from 1 to 45/],
     [{ refreshWindowSeconds: '300' }, /refreshWindowSeconds must be an integer from 360 to 3000/],
-    [{ refreshIntervalMinutes: '10', refreshWindowSeconds: '600' }, /refreshWindowSeconds \(600\) must be at least the refresh interval \(10 min\) plus 300 s/],
+    [{ refreshIntervalMinutes: '10', refreshWindowSeconds: '600' }, /refreshWindowSeconds \(600\) must be at least the refresh interval \(10 min\) plus 360 s/],
+    [{ refreshIntervalMinutes: '10', refreshWindowSeconds: '900' }, /refreshWindowSeconds \(900\) must be at least the refresh interval \(10 min\) plus 360 s/],
     [{ dueShards: '0' }, /dueShards must be an integer/],
     [{ zoomTokenUrl: 'http://zoom.us/oauth/token' }, /zoomTokenUrl must be an https:\/\/ URL/],
     [{ refresherReservedConcurrency: '11' }, /refresherReservedConcurrency must be an integer from 0 to 10/],
     [{ refresherReservedConcurrency: '-1' }, /refresherReservedConcurrency must be an integer from 0 to 10/],
+    [{ refreshWorkerConcurrency: '1' }, /refreshWorkerConcurrency must be an integer from 2 to 1000/],
+    [{ refreshWorkerConcurrency: '1001' }, /refreshWorkerConcurrency must be an integer from 2 to 1000/],
+    [{ refreshWorkerConcurrency: 'many' }, /refreshWorkerConcurrency must be an integer from 2 to 1000/],
     [{ callbackThrottleRate: '0' }, /callbackThrottleRate must be an integer/],
     [{ callbackThrottleBurst: '1.5' }, /callbackThrottleBurst must be an integer/],
   ])('rejects %p', (context, message) => {
@@ -640,25 +853,30 @@ describe('ZoomTokenStack without Zoom and Recall app ids', () => {
 
     // Assess
     annotations.hasWarning('*', Match.stringLikeRegexp(
-      'zoomClientId is not set.*every function .*fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
+      'zoomClientId is not set.*the callback, admin and refresh-worker functions fail at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
     annotations.hasWarning('*', Match.stringLikeRegexp(
       'recallZoomOAuthAppId is not set.*the admin function fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
   });
 });
 
 describe('ZoomTokenStack given settings as props', () => {
-  it('lets a prop set the refresher\'s reserved concurrency', () => {
+  it('lets props set the dispatcher\'s reserved concurrency and the refresh workers\' concurrency', () => {
     // Prepare
-    const app = new App({ context: { ...CDK_JSON_CONTEXT, refresherReservedConcurrency: '0' } });
+    const app = new App({ context: { ...CDK_JSON_CONTEXT, refresherReservedConcurrency: '0', refreshWorkerConcurrency: '50' } });
 
     // Act
-    const template = Template.fromStack(new ZoomTokenStack(app, 'PropsVault', { env: ENV, refresherReservedConcurrency: 2 }));
+    const template = Template.fromStack(new ZoomTokenStack(app, 'PropsVault', {
+      env: ENV,
+      refresherReservedConcurrency: 2,
+      refreshWorkerConcurrency: 20,
+    }));
 
-    // Assess: the prop wins over context.
+    // Assess: the props win over context.
     template.hasResourceProperties('AWS::Lambda::Function', {
       ReservedConcurrentExecutions: 2,
-      Environment: { Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '900' }) },
+      Environment: { Variables: Match.objectLike({ REFRESH_WINDOW_SECONDS: '900', DISPATCH_MAX_USERS: '20000' }) },
     });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 20 } });
   });
 });
 
@@ -678,7 +896,7 @@ describe('two ZoomTokenStacks in one account', () => {
       .map((resource) => resource.Properties.AliasName)).flat();
     expect(new Set(aliases).size).toBe(2);
     // Everything else is named by CloudFormation: no literal physical names.
-    const nameProperties = ['TableName', 'FunctionName', 'RoleName', 'Name', 'LogGroupName', 'TopicName', 'AlarmName'];
+    const nameProperties = ['TableName', 'FunctionName', 'RoleName', 'Name', 'LogGroupName', 'TopicName', 'AlarmName', 'QueueName'];
     const literalNames = templates.flatMap((template) => Object.values(template.Resources)
       .filter((resource) => resource.Type !== 'AWS::ApiGatewayV2::Api') // an API's name is only a label
       .flatMap((resource) => nameProperties

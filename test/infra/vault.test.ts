@@ -36,15 +36,16 @@ describe('ZoomTokenVault in a team\'s own stack', () => {
 
   it('adds the whole service next to the stack\'s own resources', () => {
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+    template.resourceCountIs('AWS::Lambda::Function', 4);
     template.resourceCountIs('AWS::DynamoDB::Table', 2); // the team's and the vault's
-    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 3); // the team's, the refresh queue and its dead-letter queue
     template.resourceCountIs('AWS::KMS::Key', 1);
     template.resourceCountIs('AWS::SecretsManager::Secret', 3);
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     template.resourceCountIs('AWS::ApiGatewayV2::Route', 6);
     template.resourceCountIs('AWS::Events::Rule', 1);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.resourceCountIs('AWS::SNS::Topic', 1);
     template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/Foreign/zoom-tokens' });
     template.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -61,10 +62,14 @@ describe('ZoomTokenVault in a team\'s own stack', () => {
     expect(tableIds).toHaveLength(2);
     expect(tableIds.filter((id) => id.startsWith('ZoomTokens'))).toHaveLength(1);
     expect(functionIds.every((id) => id.startsWith('ZoomTokens'))).toBe(true);
+    const queueIds = Object.keys(template.findResources('AWS::SQS::Queue'));
+    expect(queueIds.filter((id) => id.startsWith('ZoomTokens'))).toHaveLength(2);
   });
 
-  it('exposes its table, key, functions, API and alarm topic to the stack', () => {
+  it('exposes its table, key, functions, refresh queue, API and alarm topic to the stack', () => {
     // Prepare
+    const logicalIdStartingWith = (type: string, prefix: string) => Object.keys(template.findResources(type))
+      .find((id) => id.startsWith(prefix))!;
     const refOf = (type: string) => ({ Ref: Object.keys(template.findResources(type))
       .find((id) => id.startsWith('ZoomTokens'))! });
 
@@ -73,9 +78,11 @@ describe('ZoomTokenVault in a team\'s own stack', () => {
     expect(stack.resolve(vault.key.keyId)).toEqual(refOf('AWS::KMS::Key'));
     expect(stack.resolve(vault.alarmTopic!.topicArn)).toEqual(refOf('AWS::SNS::Topic'));
     expect(stack.resolve(vault.apiEndpoint)).toEqual({ 'Fn::GetAtt': [refOf('AWS::ApiGatewayV2::Api').Ref, 'ApiEndpoint'] });
-    const functionRefs = [vault.callbackFunction, vault.adminFunction, vault.refresherFunction]
+    const functionRefs = [vault.callbackFunction, vault.adminFunction, vault.dispatcherFunction, vault.refreshWorkerFunction]
       .map((fn) => stack.resolve(fn.functionName).Ref);
     expect(functionRefs.sort()).toEqual(Object.keys(template.findResources('AWS::Lambda::Function')).sort());
+    expect(stack.resolve(vault.refresh.queue.queueArn)).toEqual({ 'Fn::GetAtt': [
+      logicalIdStartingWith('AWS::SQS::Queue', 'ZoomTokensRefreshRefreshQueue'), 'Arn'] });
     template.hasOutput('ZoomCallbackUrlBase', {
       Value: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [refOf('AWS::ApiGatewayV2::Api').Ref, 'ApiEndpoint'] }, '/zoom/token']] },
     });

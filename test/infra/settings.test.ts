@@ -1,0 +1,74 @@
+import { App } from 'aws-cdk-lib';
+import { DISPATCH_MAX_USERS } from '../../functions/contract';
+import { dispatchMaxUsers, resolveVaultSettings, supportedUsers } from '../../lib/settings';
+
+const DEFAULTS = { refreshWorkerConcurrency: 10, refreshIntervalMinutes: 5, refreshWindowSeconds: 900 };
+
+describe('resolveVaultSettings', () => {
+  it('defaults refreshWorkerConcurrency to 10', () => {
+    // Act
+    const settings = resolveVaultSettings(new App());
+
+    // Assess
+    expect(settings).toMatchObject(DEFAULTS);
+  });
+
+  it.each([['2', 2], ['1000', 1000], [' 64 ', 64]])('accepts refreshWorkerConcurrency %p from context', (raw, expected) => {
+    // Prepare
+    const app = new App({ context: { refreshWorkerConcurrency: raw } });
+
+    // Act
+    const settings = resolveVaultSettings(app);
+
+    // Assess
+    expect(settings.refreshWorkerConcurrency).toBe(expected);
+  });
+
+  it.each([1, 0, 1001, 2.5])('rejects refreshWorkerConcurrency %p (AWS allows 2 to 1000)', (value) => {
+    // Act & Assess
+    expect(() => resolveVaultSettings(new App(), { refreshWorkerConcurrency: value }))
+      .toThrow(/refreshWorkerConcurrency must be an integer from 2 to 1000/);
+  });
+});
+
+describe('dispatchMaxUsers', () => {
+  it('is what the workers refresh in one interval: workers × 10 a batch × interval / 3 s a batch', () => {
+    // Act & Assess
+    expect(dispatchMaxUsers(DEFAULTS)).toBe(10_000);
+    expect(dispatchMaxUsers({ refreshWorkerConcurrency: 50, refreshIntervalMinutes: 2 })).toBe(20_000);
+  });
+
+  it('stays within the range the dispatcher accepts', () => {
+    // Act
+    const values = [
+      dispatchMaxUsers({ refreshWorkerConcurrency: 2, refreshIntervalMinutes: 1 }),
+      dispatchMaxUsers({ refreshWorkerConcurrency: 1000, refreshIntervalMinutes: 45 }),
+    ];
+
+    // Assess
+    for (const value of values) {
+      expect(Number.isInteger(value)).toBe(true);
+      expect(value).toBeGreaterThanOrEqual(DISPATCH_MAX_USERS.min);
+      expect(value).toBeLessThanOrEqual(DISPATCH_MAX_USERS.max);
+    }
+  });
+});
+
+describe('supportedUsers', () => {
+  it('keeps 90,000 users fresh with the defaults', () => {
+    // Act & Assess: 10,000 a run × (3600 − 900) s between refreshes / 300 s between runs.
+    expect(supportedUsers(DEFAULTS)).toBe(90_000);
+  });
+
+  it('grows with the workers and shrinks with the window', () => {
+    // Act & Assess
+    expect(supportedUsers({ ...DEFAULTS, refreshWorkerConcurrency: 100 })).toBe(900_000);
+    expect(supportedUsers({ ...DEFAULTS, refreshWindowSeconds: 1800 })).toBe(60_000);
+  });
+
+  it('does not depend on the interval while DISPATCH_MAX_USERS is not clamped', () => {
+    // Act & Assess
+    expect(supportedUsers({ ...DEFAULTS, refreshIntervalMinutes: 1 })).toBe(supportedUsers(DEFAULTS));
+    expect(supportedUsers({ ...DEFAULTS, refreshIntervalMinutes: 9 })).toBe(supportedUsers(DEFAULTS));
+  });
+});

@@ -469,6 +469,7 @@ class World {
     readonly scenario: Scenario,
     readonly seed: number,
     readonly userCount: number,
+    readonly invocationMs: Record<OpKind, number> = system.INVOCATION_MS,
   ) {
     const root = mulberry32(seed);
     this.rngFaults = fork(root);
@@ -532,7 +533,7 @@ class World {
     }
     const op: Op = { id: ++this.opIds, kind, container, updates: new Map() };
     container.op = op;
-    const timeout = setTimeout(() => container.kill('invocation_timeout'), system.INVOCATION_MS[kind]);
+    const timeout = setTimeout(() => container.kill('invocation_timeout'), this.invocationMs[kind]);
     try {
       const outcome = await Promise.race([
         run(container.ports(), this.clock()).then(
@@ -565,7 +566,7 @@ class World {
 
   /** A refresh the callback asked for: one worker invocation in some process, as SQS would deliver it. */
   private requestRefresh(userId: string): void {
-    this.background.push(this.invoke('worker', (ports, startedAt) => system.work(ports, [userId], startedAt)));
+    this.background.push(this.invoke('worker', (ports, startedAt) => system.work(ports, [userId], startedAt, this.invocationMs.worker)));
   }
 
   /** One dispatch, then workers over its batches (as the event source mapping runs them), and one redelivery of what failed. */
@@ -576,7 +577,7 @@ class World {
     for (let delivery = 1; delivery <= 2 && pending.length > 0; delivery++) {
       const batches: string[][] = [];
       for (let i = 0; i < pending.length; i += system.WORKER_BATCH) batches.push(pending.slice(i, i + system.WORKER_BATCH));
-      const results = await Promise.all(batches.map((batch) => this.invoke('worker', (ports, startedAt) => system.work(ports, batch, startedAt))));
+      const results = await Promise.all(batches.map((batch) => this.invoke('worker', (ports, startedAt) => system.work(ports, batch, startedAt, this.invocationMs.worker))));
       pending = results.flatMap((result, i) => (result.ok ? result.value.retry : batches[i]));
     }
   }
@@ -733,6 +734,9 @@ class World {
     if (!request) return 'avoidable:spent_by_unknown_request';
     const op = request.op;
     const mode = issuance.mode ? `,${issuance.mode}` : '';
+    // The worker waited for Zoom as long as its invocation allowed and no answer came: like a process
+    // that died waiting, nothing could have stored it.
+    if (op.killedSeq === undefined && request.result === 'ambiguous' && issuance.delivery !== 'sent') return `in_flight:no_answer_within_invocation${mode}`;
     if (op.killedSeq === undefined) return `avoidable:answer_${issuance.delivery}_to_live_process(result=${request.result ?? 'none'}${mode})`;
     if (request.resolvedSeq === undefined || request.resolvedSeq > op.killedSeq) return `in_flight:process_died_before_answer(${op.killReason})`;
     const writes = (op.updates.get(user.userId) ?? []).filter((seq) => seq > request.resolvedSeq! && seq < op.killedSeq!);
@@ -830,9 +834,12 @@ async function inPool<T>(items: T[], concurrency: number, task: (item: T) => Pro
 }
 
 /** Runs one scenario with one seed on fresh servers and returns its verdict. */
-export async function runScenario(scenario: Scenario, options: { seed: number; users: number; rounds?: number }): Promise<ScenarioResult> {
+export async function runScenario(
+  scenario: Scenario,
+  options: { seed: number; users: number; rounds?: number; workerTimeoutMs?: number },
+): Promise<ScenarioResult> {
   const rounds = options.rounds ?? scenario.rounds;
-  const world = new World(scenario, options.seed, options.users);
+  const world = new World(scenario, options.seed, options.users, { ...system.INVOCATION_MS, worker: options.workerTimeoutMs ?? system.INVOCATION_MS.worker });
   const startedAt = Date.now();
   await world.start();
   try {

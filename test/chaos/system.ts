@@ -35,16 +35,16 @@ export interface RegistrationConfig {
 }
 
 /**
- * Function timeouts of the invocations the harness plays (ms). A worker's is the deployed one
- * unless CHAOS_WORKER_TIMEOUT_MS shortens it (the reduced run in npm test: a Zoom that never
- * answers then costs seconds, not a minute, and the late answers of the scenarios still fit).
+ * Function timeouts of the invocations the harness plays (ms). A run may shorten the worker's
+ * (the reduced run in npm test: a Zoom that never answers then costs seconds, not a minute, and
+ * the late answers of the scenarios still fit in it).
  */
 export const INVOCATION_MS = {
   callback: TIMING.callbackTimeoutMs,
   admin: TIMING.adminTimeoutMs,
   dispatch: 30_000,
-  worker: Number(process.env.CHAOS_WORKER_TIMEOUT_MS) || TIMING.workerTimeoutMs,
-} as const;
+  worker: TIMING.workerTimeoutMs,
+};
 
 /** The refresh window (ms): a token expiring within it is due. */
 export const REFRESH_WINDOW_MS = 900_000;
@@ -91,8 +91,8 @@ export interface WorkResult {
 }
 
 /** One refresh-worker invocation (functions/handlers/refresh-worker.ts) over a batch of users. */
-export async function work(ports: Ports, userIds: string[], startedAt: number): Promise<WorkResult> {
-  const deadline = startedAt + INVOCATION_MS.worker - TIMING.endReserveMs;
+export async function work(ports: Ports, userIds: string[], startedAt: number, timeoutMs: number): Promise<WorkResult> {
+  const deadline = startedAt + timeoutMs - TIMING.endReserveMs;
   const result: WorkResult = { outcomes: [], retry: [] };
   await Promise.all(
     userIds.map(async (userId) => {

@@ -20,7 +20,10 @@ export const CALLBACK_PATH = '/zoom/token';
 
 /** The HTTP API's routes as API Gateway route keys ("METHOD /path"). */
 export const CALLBACK_ROUTE_KEY = `GET ${CALLBACK_PATH}`;
+/** Zoom's event notifications (app_deauthorized); public, verified by Zoom's own signature. */
+export const ZOOM_EVENTS_ROUTE_KEY = 'POST /zoom/events';
 export const ADMIN_ROUTE_KEYS = [
+  'GET /users',
   'PUT /users/{userId}/zoom-credential',
   'GET /users/{userId}/zoom-credential',
   'DELETE /users/{userId}/zoom-credential',
@@ -58,6 +61,12 @@ export const ENV = {
   refreshConcurrency: 'REFRESH_CONCURRENCY',
   refreshQueueUrl: 'REFRESH_QUEUE_URL',
   dispatchMaxUsers: 'DISPATCH_MAX_USERS',
+  /** EventBridge bus the lifecycle events go to (name or ARN; unset: none published). */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** Local runtime only: lifecycle events POSTed here as JSON. */
+  eventsWebhookUrl: 'EVENTS_WEBHOOK_URL',
+  zoomWebhookSecretToken: 'ZOOM_WEBHOOK_SECRET_TOKEN',
+  zoomWebhookSecretTokenSecretId: 'ZOOM_WEBHOOK_SECRET_TOKEN_SECRET_ID',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
@@ -83,11 +92,36 @@ export const REFRESH_INTERVAL_MINUTES: Range = { min: 1, max: 45, default: 5 };
 /** Users one dispatcher run hands out at most: what the workers refresh before the next run. */
 export const DISPATCH_MAX_USERS: Range = { min: 10, max: 10_000_000, default: 200_000 };
 
-/** The token table: one item per user; a sparse, sharded index of the users due for refresh. */
+/** A key attribute of the table or an index: S (string) or N (number). */
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: 'S' | 'N';
+}
+
+export interface IndexSchema {
+  readonly name: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey?: KeyAttribute;
+}
+
+/**
+ * The token table: one item per user, and its indexes (all KEYS_ONLY: an index is written only
+ * when its key attributes change, not on every refresh). The stack and the local runtime
+ * create the table from this; the store queries it by these names.
+ */
 export const TABLE_SCHEMA = {
-  partitionKey: 'user_id',
-  dueIndex: { name: 'due-index', partitionKey: 'due_shard', sortKey: 'due_at' },
-} as const;
+  partitionKey: { name: 'user_id', type: 'S' },
+  /** Sparse (active users only) and sharded: the users due for refresh, by due time. */
+  dueIndex: { name: 'due-index', partitionKey: { name: 'due_shard', type: 'S' }, sortKey: { name: 'due_at', type: 'N' } },
+  /** Users by token status (active, reauth_required, deauthorized): listing without a scan. */
+  statusIndex: { name: 'status-index', partitionKey: { name: 'status', type: 'S' }, sortKey: { name: 'user_id', type: 'S' } },
+  /** Users by the state of their Recall credential (pending, registered, failed, unhealthy). */
+  recallStatusIndex: { name: 'recall-status-index', partitionKey: { name: 'recall_status', type: 'S' }, sortKey: { name: 'user_id', type: 'S' } },
+  /** Sparse: users by the Zoom user id Recall reported, for Zoom's deauthorization events. */
+  zoomUserIndex: { name: 'zoom-user-index', partitionKey: { name: 'zoom_user_id', type: 'S' }, sortKey: { name: 'user_id', type: 'S' } },
+} as const satisfies { partitionKey: KeyAttribute } & Record<string, KeyAttribute | IndexSchema>;
+
+export const TABLE_INDEXES: readonly IndexSchema[] = [TABLE_SCHEMA.dueIndex, TABLE_SCHEMA.statusIndex, TABLE_SCHEMA.recallStatusIndex, TABLE_SCHEMA.zoomUserIndex];
 
 /** Custom metrics (namespace METRICS_NAMESPACE, dimension `service`). Alarms name them from here. */
 export const METRIC = {
@@ -116,7 +150,31 @@ export const METRIC = {
   dispatched: 'Dispatched',
   deferred: 'Deferred',
   oldestDueAgeSeconds: 'OldestDueAgeSeconds',
+  // Lifecycle events, Recall health, Zoom's deauthorizations.
+  eventsPublished: 'EventsPublished',
+  eventsPublishFailed: 'EventsPublishFailed',
+  recallCredentialsUnhealthy: 'RecallCredentialsUnhealthy',
+  zoomDeauthorized: 'ZoomDeauthorized',
 } as const;
+
+/**
+ * Lifecycle events for the app backend (EventBridge `source`, and the `detail-type` of each).
+ * Every `detail` carries `version`, `user_id`, `status`, `reason` (when there is one) and `time`;
+ * never a token or a signature. See the README for each schema.
+ */
+export const EVENT_SOURCE = 'zoom-token-vault';
+export const EVENT_DETAIL_TYPES = {
+  userRegistered: 'User Registered',
+  grantDead: 'Zoom Grant Dead',
+  recallCredentialFailed: 'Recall Credential Failed',
+  recallCredentialReplaced: 'Recall Credential Replaced',
+  recallCredentialUnhealthy: 'Recall Credential Unhealthy',
+  zoomDeauthorized: 'Zoom Deauthorized',
+  userDeleted: 'User Deleted',
+} as const;
+export type EventDetailType = (typeof EVENT_DETAIL_TYPES)[keyof typeof EVENT_DETAIL_TYPES];
+/** The version of every detail schema; a breaking change to one bumps it. */
+export const EVENT_SCHEMA_VERSION = 1;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 /**

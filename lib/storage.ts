@@ -3,7 +3,7 @@ import { AttributeType, BillingMode, ITable, ProjectionType, Table } from 'aws-c
 import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { ENCRYPTION_CONTEXT, ENV, TABLE_SCHEMA } from '../functions/contract';
+import { ENCRYPTION_CONTEXT, ENV, type KeyAttribute, TABLE_INDEXES, TABLE_SCHEMA } from '../functions/contract';
 
 export interface TokenStorageProps {
   /** Number of `due_shard` partitions the handlers spread the due-index over. */
@@ -31,21 +31,25 @@ export class TokenStorage extends Construct {
     const stackName = Stack.of(this).stackName;
 
     const table = new Table(this, 'TokenTable', {
-      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
+      partitionKey: attribute(TABLE_SCHEMA.partitionKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // Users' grants cannot be recreated without each user re-authorizing Zoom.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Sparse: only active records carry due_shard/due_at, so the dispatcher never
-    // sees users awaiting re-authorization. Sharded so its queries spread over partitions.
+    // The due index is sparse (only active records carry due_shard/due_at, so the dispatcher
+    // never sees users awaiting re-authorization) and sharded (its queries spread over
+    // partitions); the others list users by state without a scan. All KEYS_ONLY: an index is
+    // written only when its keys change, not on every refresh.
+    for (const index of TABLE_INDEXES) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: attribute(index.partitionKey),
+        ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
+        projectionType: ProjectionType.KEYS_ONLY,
+      });
+    }
     const { dueIndex } = TABLE_SCHEMA;
-    table.addGlobalSecondaryIndex({
-      indexName: dueIndex.name,
-      partitionKey: { name: dueIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: dueIndex.sortKey, type: AttributeType.NUMBER },
-      projectionType: ProjectionType.KEYS_ONLY,
-    });
 
     this.key = new Key(this, 'TokenKey', {
       description: `Envelope key for the Zoom OAuth tokens stored by ${stackName}`,
@@ -106,4 +110,8 @@ export class TokenStorage extends Construct {
       conditions: { StringEquals: { 'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT.purpose } },
     }));
   }
+}
+
+function attribute(key: KeyAttribute): { name: string; type: AttributeType } {
+  return { name: key.name, type: key.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER };
 }

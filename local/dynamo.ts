@@ -1,10 +1,20 @@
 /**
  * dynalite, the DynamoDB-compatible server, with the token table created the way the CDK stack
- * creates it. Used by the local runtime, the integration tests and the benchmark.
+ * creates it (both from functions/contract.ts). Used by the local runtime, the integration tests and the benchmark.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  ResourceNotFoundException,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
+import { type IndexSchema, TABLE_INDEXES, TABLE_SCHEMA } from '../functions/contract';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -41,35 +51,59 @@ export async function startDynalite(path?: string): Promise<Dynalite> {
   };
 }
 
+/**
+ * The table as the stack creates it (functions/contract.ts TABLE_SCHEMA). A data directory from
+ * before an index existed is migrated: dynalite cannot add an index to a table, so the items are
+ * read, the table is made anew and the items are written back (local data is small).
+ */
 export async function ensureTable(client: DynamoDBClient): Promise<void> {
+  let existing: string[];
   try {
-    await client.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
-    return;
+    const described = await client.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
+    existing = (described.Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName!);
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
+    await createTable(client);
+    return;
   }
-  // The same shape as the CDK table: user_id key, sparse due index.
+  if (TABLE_INDEXES.every((index) => existing.includes(index.name))) return;
+  const items: Array<Record<string, AttributeValue>> = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: TABLE_NAME, ExclusiveStartKey: startKey }));
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  await client.send(new DeleteTableCommand({ TableName: TABLE_NAME }));
+  await createTable(client);
+  for (const item of items) await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: item }));
+}
+
+async function createTable(client: DynamoDBClient): Promise<void> {
   await client.send(
     new CreateTableCommand({
       TableName: TABLE_NAME,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'user_id', AttributeType: 'S' },
-        { AttributeName: 'due_shard', AttributeType: 'S' },
-        { AttributeName: 'due_at', AttributeType: 'N' },
-      ],
-      KeySchema: [{ AttributeName: 'user_id', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'due-index',
-          KeySchema: [
-            { AttributeName: 'due_shard', KeyType: 'HASH' },
-            { AttributeName: 'due_at', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'KEYS_ONLY' },
-        },
-      ],
+      AttributeDefinitions: attributeDefinitions(),
+      KeySchema: [{ AttributeName: TABLE_SCHEMA.partitionKey.name, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: TABLE_INDEXES.map(indexDefinition),
     }),
   );
 }
 
+function attributeDefinitions() {
+  const keys = [TABLE_SCHEMA.partitionKey, ...TABLE_INDEXES.flatMap((index) => [index.partitionKey, ...(index.sortKey ? [index.sortKey] : [])])];
+  const unique = new Map(keys.map((key) => [key.name, key.type]));
+  return [...unique].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+}
+
+function indexDefinition(index: IndexSchema) {
+  return {
+    IndexName: index.name,
+    KeySchema: [
+      { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
+      ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
+    ],
+    Projection: { ProjectionType: 'KEYS_ONLY' as const },
+  };
+}

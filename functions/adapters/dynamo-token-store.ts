@@ -9,6 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   GetItemCommand,
@@ -18,6 +20,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { TABLE_SCHEMA } from '../contract';
 import { ConflictError } from '../domain/errors';
 import type { DueUser, TokenStore } from '../domain/ports';
 import { LEGACY_REGISTRATION_ID, type ErrorNote, type StoredUser, type UserUpdate, type WriteCondition } from '../domain/token-record';
@@ -233,6 +236,40 @@ export class DynamoTokenStore implements TokenStore {
       if (error instanceof ConditionalCheckFailedException) throw new ConflictError('stored item changed');
       throw error;
     }
+  }
+
+  async listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }> {
+    const index = field === 'status' ? TABLE_SCHEMA.statusIndex : TABLE_SCHEMA.recallStatusIndex;
+    const key = index.partitionKey.name;
+    const found = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: '#key = :value',
+        ExpressionAttributeNames: { '#key': key },
+        ExpressionAttributeValues: { ':value': str(value) },
+        Limit: page.limit,
+        ...(page.after ? { ExclusiveStartKey: { [key]: str(value), user_id: str(page.after) } } : {}),
+      }),
+    );
+    const ids = (found.Items ?? []).map((item) => item.user_id.S!);
+    const users = await this.getMany(ids);
+    const last = found.LastEvaluatedKey?.user_id?.S;
+    return { users, ...(last ? { last } : {}) };
+  }
+
+  /** The items of `userIds` (consistent), in that order; ones deleted meanwhile are left out. */
+  private async getMany(userIds: string[]): Promise<StoredUser[]> {
+    const byId = new Map<string, StoredUser>();
+    for (let i = 0; i < userIds.length; i += 100) {
+      let keys: Item[] | undefined = userIds.slice(i, i + 100).map((userId) => ({ user_id: str(userId) }));
+      while (keys?.length) {
+        const answer: BatchGetItemCommandOutput = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of answer.Responses?.[this.tableName] ?? []) byId.set(item.user_id.S!, toUser(item));
+        keys = answer.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return userIds.flatMap((userId) => byId.get(userId) ?? []);
   }
 
   async *listDue(dueBefore: number): AsyncIterable<DueUser> {

@@ -46,7 +46,12 @@ export interface TokenStore {
   update(userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser>;
   /** Deletes the item (if `condition` holds: else ConflictError). Deleting a missing item without a condition is no error. */
   delete(userId: string, condition?: { version: number }): Promise<void>;
-  /** Users whose refresh is due at or before `dueBefore` (ms), from the sparse due index. */
+  /**
+   * Users whose `field` equals `value`, in user-id order after `after`, at most `limit` of them
+   * (an index query, never a scan). `last` is the last user id read when more may follow.
+   */
+  listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }>;
+  /** Users whose refresh is due at or before `dueBefore` (ms), from the sparse due index, most overdue first. */
   listDue(dueBefore: number): AsyncIterable<DueUser>;
 }
 

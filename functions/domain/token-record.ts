@@ -85,6 +85,16 @@ export interface StoredUser {
   recall: RecallRegistration;
 }
 
+/** One word for the backend: can Recall get a token for this user right now, and if not, why. */
+export type UserState = 'active' | 'reauth_required' | 'recall_pending' | 'recall_failed';
+export const USER_STATES: readonly UserState[] = ['active', 'reauth_required', 'recall_pending', 'recall_failed'];
+
+export function overallStatus(user: StoredUser): UserState {
+  if (user.status === 'reauth_required') return 'reauth_required';
+  if (user.recall.status !== 'registered') return `recall_${user.recall.status}`;
+  return 'active';
+}
+
 /** Fields a write may set; `null` removes an optional field. */
 export type UserUpdate = {
   [K in Exclude<keyof StoredUser, 'userId' | 'registrationId' | 'version' | 'createdAt'>]?: StoredUser[K] | null;

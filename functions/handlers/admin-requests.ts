@@ -7,6 +7,7 @@ import * as z from 'zod/mini';
 import { PayloadTooLargeError, ValidationError } from './request-errors';
 import { USER_ID_PATTERN } from '../domain/signing';
 import type { NewTokens } from '../domain/registration';
+import { USER_STATES, type UserState } from '../domain/token-record';
 
 /** Zoom's token response is about 1 KB; anything far larger is not one. */
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -89,4 +90,33 @@ export function parseZoomTokens(input: unknown, now: number): NewTokens {
     tokens: { accessToken: body.access_token, refreshToken: body.refresh_token, ...(body.scope ? { scope: body.scope } : {}) },
     accessTokenExpiresAt,
   };
+}
+
+/** Page sizes of `GET /users`. */
+export const LIST_LIMIT = { min: 1, max: 100, default: 50 } as const;
+
+const ListQuery = z.object({
+  status: z.enum(USER_STATES as [UserState, ...UserState[]]),
+  limit: z.optional(z.string().check(z.regex(/^[0-9]{1,3}$/))),
+  cursor: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,200}$/))),
+});
+
+/** A cursor is the last user id read, base64url: opaque to callers, checked on the way back. */
+export function encodeCursor(lastUserId: string): string {
+  return Buffer.from(lastUserId, 'utf8').toString('base64url');
+}
+
+export function parseListQuery(query: Record<string, string | undefined> | undefined): { status: UserState; limit: number; after?: string } {
+  const parsed = ListQuery.safeParse(query ?? {});
+  if (!parsed.success) {
+    const field = String(parsed.error.issues[0].path[0] ?? 'status');
+    const message = field === 'status' ? `status must be one of ${USER_STATES.join(', ')}` : `${field} is invalid`;
+    throw new ValidationError(message, field);
+  }
+  const limit = parsed.data.limit === undefined ? LIST_LIMIT.default : Number(parsed.data.limit);
+  if (limit < LIST_LIMIT.min || limit > LIST_LIMIT.max) throw new ValidationError(`limit must be from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}`, 'limit');
+  if (parsed.data.cursor === undefined) return { status: parsed.data.status, limit };
+  const after = Buffer.from(parsed.data.cursor, 'base64url').toString('utf8');
+  if (!USER_ID_PATTERN.test(after)) throw new ValidationError('cursor is invalid', 'cursor');
+  return { status: parsed.data.status, limit, after };
 }

@@ -1,5 +1,6 @@
 /**
  * The admin API the app backend calls (IAM-authorized in AWS, bearer token locally):
+ *   GET    /users?status=&limit=&cursor=                 users in a state, a page at a time
  *   PUT    /users/{userId}/zoom-credential               store tokens, register with Recall
  *   GET    /users/{userId}/zoom-credential               status, never a token
  *   GET    /users/{userId}/zoom-credential/access-token  a fresh access token for the backend
@@ -11,21 +12,15 @@ import { type AdminRouteKey, TIMING } from '../contract';
 import { NotFoundError } from '../domain/errors';
 import { deleteUser, registerUser, syncRecallCredential } from '../domain/registration';
 import { serveAccessToken } from '../domain/serve-token';
-import type { StoredUser } from '../domain/token-record';
-import { parseJsonBody, parseUserId, parseZoomTokens } from './admin-requests';
+import { listUsers } from '../domain/listing';
+import { overallStatus, type StoredUser } from '../domain/token-record';
+import { encodeCursor, parseJsonBody, parseListQuery, parseUserId, parseZoomTokens } from './admin-requests';
 import type { AdminDeps } from './composition';
 import { adminError, json, noContent, type HttpResult } from './http';
 import { withObservability } from './middleware';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 const note = (value: StoredUser['lastError']) => (value ? { at: iso(value.at), code: value.code, message: value.message } : null);
-
-/** One word for the backend: can Recall get a token for this user right now? */
-function overallStatus(user: StoredUser): string {
-  if (user.status === 'reauth_required') return 'reauth_required';
-  if (user.recall.status !== 'registered') return `recall_${user.recall.status}`;
-  return 'active';
-}
 
 /** The user's state as the admin API shows it. Never a token. */
 export function statusView(user: StoredUser) {
@@ -46,7 +41,10 @@ export function statusView(user: StoredUser) {
 }
 
 type Invocation = Pick<Context, 'getRemainingTimeInMillis'>;
-type Route = (userId: string, event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
+type Route = (event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
+/** The user's routes: the path's user id checked first. */
+type UserRoute = (userId: string, event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
+const forUser = (route: UserRoute): Route => (event, context) => route(parseUserId(event.pathParameters?.userId), event, context);
 
 export function makeAdminHandler(deps: AdminDeps) {
   const { logger, store, clock } = deps;
@@ -62,38 +60,43 @@ export function makeAdminHandler(deps: AdminDeps) {
   };
 
   const routes: Record<AdminRouteKey, Route> = {
-    'PUT /users/{userId}/zoom-credential': async (userId, event, context) => {
+    'GET /users': async (event) => {
+      const query = parseListQuery(event.queryStringParameters);
+      const page = await listUsers(store, query.status, { limit: query.limit, after: query.after });
+      return json(200, { users: page.users.map(statusView), next_cursor: page.last ? encodeCursor(page.last) : null });
+    },
+    'PUT /users/{userId}/zoom-credential': forUser(async (userId, event, context) => {
       const input = parseZoomTokens(parseJsonBody(event.body, event.isBase64Encoded), clock());
       const { created, user } = await registerUser(userId, input, registrationFor(context));
       logger.info('user registered', { userId, created, recallStatus: user.recall.status });
       return json(created ? 201 : 200, statusView(user));
-    },
-    'GET /users/{userId}/zoom-credential': async (userId) => {
+    }),
+    'GET /users/{userId}/zoom-credential': forUser(async (userId) => {
       const user = await store.get(userId, { consistent: true });
       if (!user) throw new NotFoundError('unknown user');
       return json(200, statusView(user));
-    },
-    'GET /users/{userId}/zoom-credential/access-token': async (userId) => {
+    }),
+    'GET /users/{userId}/zoom-credential/access-token': forUser(async (userId) => {
       const token = await serveAccessToken(userId, deps, { deadline: clock() + TIMING.adminAnswerBudgetMs });
       return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
-    },
-    'POST /users/{userId}/zoom-credential/recall-sync': async (userId, _event, context) => {
+    }),
+    'POST /users/{userId}/zoom-credential/recall-sync': forUser(async (userId, _event, context) => {
       const user = await syncRecallCredential(userId, registrationFor(context));
       logger.info('Recall credential synced', { userId, recallStatus: user.recall.status });
       return json(200, statusView(user));
-    },
-    'DELETE /users/{userId}/zoom-credential': async (userId, _event, context) => {
+    }),
+    'DELETE /users/{userId}/zoom-credential': forUser(async (userId, _event, context) => {
       await deleteUser(userId, registrationFor(context));
       logger.info('user deleted', { userId });
       return noContent();
-    },
+    }),
   };
 
   async function answerAdmin(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
     if (!Object.hasOwn(routes, event.routeKey)) return json(404, { error: 'not_found', message: 'no such route' });
     const route = routes[event.routeKey as AdminRouteKey];
     try {
-      return await route(parseUserId(event.pathParameters?.userId), event, context);
+      return await route(event, context);
     } catch (error) {
       return adminError(error, logger);
     }

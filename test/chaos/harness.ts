@@ -386,7 +386,8 @@ class Container {
             throw error;
           }
         }),
-      delete: (userId) => this.guard('store.delete', () => store.delete(userId)),
+      delete: (userId, condition) => this.guard('store.delete', () => store.delete(userId, condition)),
+      listWhere: (field, value, page) => this.guard('store.listWhere', () => store.listWhere(field, value, page)),
       listDue: (dueBefore) => {
         const self = this;
         return (async function* () {

@@ -60,6 +60,10 @@ export const ENV = {
   refreshWindowSeconds: 'REFRESH_WINDOW_SECONDS',
   refreshConcurrency: 'REFRESH_CONCURRENCY',
   refreshQueueUrl: 'REFRESH_QUEUE_URL',
+  /** proactive (default) or adaptive. */
+  refreshPolicy: 'REFRESH_POLICY',
+  adaptiveActiveDays: 'ADAPTIVE_ACTIVE_DAYS',
+  adaptiveKeepAliveHours: 'ADAPTIVE_KEEPALIVE_HOURS',
   dispatchMaxUsers: 'DISPATCH_MAX_USERS',
   /** EventBridge bus the lifecycle events go to (name or ARN; unset: none published). */
   eventBusName: 'EVENT_BUS_NAME',
@@ -89,6 +93,11 @@ export const DUE_SHARDS: Range = { min: 1, max: 100, default: 8 };
 export const REFRESH_WINDOW_SECONDS: Range = { min: 360, max: 3000, default: 900 };
 export const REFRESH_CONCURRENCY: Range = { min: 1, max: 64, default: 8 };
 export const REFRESH_INTERVAL_MINUTES: Range = { min: 1, max: 45, default: 5 };
+export const REFRESH_POLICIES = ['proactive', 'adaptive'] as const;
+/** Adaptive policy: a user is kept warm this many days after its token was last handed out. */
+export const ADAPTIVE_ACTIVE_DAYS: Range = { min: 1, max: 90, default: 7 };
+/** Adaptive policy: an idle user's grant is refreshed at least this often (Zoom refresh tokens lapse unused). */
+export const ADAPTIVE_KEEPALIVE_HOURS: Range = { min: 1, max: 720, default: 24 };
 /** Users one dispatcher run hands out at most: what the workers refresh before the next run. */
 export const DISPATCH_MAX_USERS: Range = { min: 10, max: 10_000_000, default: 200_000 };
 

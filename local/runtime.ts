@@ -41,6 +41,7 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
 const PASSED_THROUGH = [
   ENV.recallApiBaseUrl, ENV.recallApiKey, ENV.recallZoomOAuthAppId, ENV.recallTimeoutMs, ENV.recallBudgetMs,
   ENV.zoomTokenUrl, ENV.zoomClientId, ENV.zoomClientSecret, ENV.refreshConcurrency, 'POWERTOOLS_LOG_LEVEL',
+  ENV.refreshPolicy, ENV.adaptiveActiveDays, ENV.adaptiveKeepAliveHours,
 ];
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;

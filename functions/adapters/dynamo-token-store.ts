@@ -91,6 +91,8 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
   createdAt: numberAttribute('created_at'),
   updatedAt: numberAttribute('updated_at'),
   lastRefreshAt: numberAttribute('last_refresh_at'),
+  lastServedAt: numberAttribute('last_served_at'),
+  refreshDueAt: numberAttribute('refresh_due_at'),
   lastError: noteAttribute('last_error'),
   reauthRequired: noteAttribute('reauth'),
   lease: {
@@ -294,17 +296,19 @@ export class DynamoTokenStore implements TokenStore {
   /**
    * Field attributes plus the due-index attributes they imply: a user needing re-authorization
    * leaves the index; a new access-token expiry, always written with status active, moves the
-   * user in it.
+   * user in it, to its refresh due time when the update names one (an idle user under the
+   * adaptive policy), else to the expiry.
    */
   private withDueAttributes(userId: string, update: UserUpdate): Array<[string, AttributeValue | null]> {
     const attributes = fieldAttributes(update);
     if (update.status === 'reauth_required') {
       attributes.push(['due_shard', null], ['due_at', null]);
     } else if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') {
-      attributes.push(['due_shard', str(this.shardOf(userId))], ['due_at', num(update.accessTokenExpiresAt)]);
-    } else if (update.accessTokenExpiresAt !== undefined) {
+      const dueAt = typeof update.refreshDueAt === 'number' ? update.refreshDueAt : update.accessTokenExpiresAt;
+      attributes.push(['due_shard', str(this.shardOf(userId))], ['due_at', num(dueAt)]);
+    } else if (update.accessTokenExpiresAt !== undefined || update.refreshDueAt !== undefined) {
       // Without the status the index could take back a user who needs re-authorization.
-      throw new Error('a new access-token expiry must be written together with status active');
+      throw new Error('a new access-token expiry or refresh due time must be written together with status active and the expiry');
     }
     return attributes;
   }

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
 import type { Clock, Log, Sealer, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from './ports';
+import { nextRefreshDue, PROACTIVE, type RefreshPolicy } from './refresh-policy';
 import { TIMING } from './timing';
 import type { ErrorNote, Lease, StoredUser, TokenPair, UserUpdate } from './token-record';
 
@@ -32,6 +33,8 @@ export interface RefreshDeps {
   deadline?: number;
   /** Overrides of the timing budgets (tests). */
   timing?: Partial<RefreshTiming>;
+  /** How eagerly tokens are kept fresh (default: proactive). */
+  policy?: RefreshPolicy;
   sleep?: (ms: number) => Promise<void>;
   /** Told every outcome, for metrics. */
   observe?: (outcome: RefreshOutcome['kind']) => void;
@@ -82,10 +85,15 @@ function deadlineOf(deps: RefreshDeps): number {
  * Never throws for Zoom's or the lease's outcomes; storage and KMS errors before the refresh
  * token is spent propagate (nothing is lost then).
  */
-export async function refreshUser(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
-  const outcome = await refreshUnlessFresh(userId, freshUntil, deps);
+export async function refreshUser(userId: string, freshUntil: number, deps: RefreshDeps, options: RefreshOptions = {}): Promise<RefreshOutcome> {
+  const outcome = await refreshUnlessFresh(userId, freshUntil, deps, options);
   deps.observe?.(outcome.kind);
   return outcome;
+}
+
+export interface RefreshOptions {
+  /** The refresh was asked for by a request that hands out the token: its user is in use. */
+  served?: boolean;
 }
 
 /** What a leased attempt holds: the record it consumes, the pair in it, a reserved sealer, the lease. */
@@ -98,7 +106,7 @@ interface Attempt {
   tookOver: boolean;
 }
 
-async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps, options: RefreshOptions): Promise<RefreshOutcome> {
   const first = await deps.store.get(userId, { consistent: true });
   if (!first) return { kind: 'not_found' };
   const taken = await takeLease(first, freshUntil, deps);
@@ -112,7 +120,7 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
   }
   const sentAt = deps.clock();
   const result = await keepLeaseAlive(taken, deps.zoom.refresh(taken.consumed.refreshToken, { timeoutMs: waitMs }), deps);
-  return settle(result, taken, sentAt, deps);
+  return settle(result, taken, sentAt, deps, options);
 }
 
 /**
@@ -193,11 +201,11 @@ async function renewLease(attempt: Attempt, expiresAt: number, deps: RefreshDeps
   deps.logger.warn('could not extend refresh lease', { userId });
 }
 
-async function settle(result: ZoomRefreshResult, attempt: Attempt, sentAt: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+async function settle(result: ZoomRefreshResult, attempt: Attempt, sentAt: number, deps: RefreshDeps, options: RefreshOptions): Promise<RefreshOutcome> {
   const userId = attempt.leased.userId;
   switch (result.kind) {
     case 'ok':
-      return saveAnswer(result, attempt, sentAt, deps);
+      return saveAnswer(result, attempt, sentAt, deps, options);
     case 'grant_dead':
       return judgeInvalidGrant(result, attempt, deps);
     case 'ambiguous': {
@@ -231,15 +239,24 @@ function expiryOf(result: Extract<ZoomRefreshResult, { kind: 'ok' }>, sentAt: nu
   return result.tokenExpiresAt ?? sentAt + ASSUMED_LIFETIME_MS;
 }
 
-async function saveAnswer(result: Extract<ZoomRefreshResult, { kind: 'ok' }>, attempt: Attempt, sentAt: number, deps: RefreshDeps): Promise<RefreshOutcome> {
+async function saveAnswer(
+  result: Extract<ZoomRefreshResult, { kind: 'ok' }>,
+  attempt: Attempt,
+  sentAt: number,
+  deps: RefreshDeps,
+  options: RefreshOptions,
+): Promise<RefreshOutcome> {
   const { leased, consumed } = attempt;
   const userId = leased.userId;
   const now = deps.clock();
   const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
   const accessTokenExpiresAt = expiryOf(result, sentAt, deps, userId);
+  const lastServedAt = options.served && deps.policy?.kind === 'adaptive' ? now : leased.lastServedAt;
   const saved = await saveRefreshedTokens(attempt, tokens, {
     status: 'active',
     accessTokenExpiresAt,
+    refreshDueAt: nextRefreshDue(deps.policy ?? PROACTIVE, lastServedAt, now) ?? null,
+    ...(lastServedAt !== leased.lastServedAt ? { lastServedAt } : {}),
     tokenGeneration: leased.tokenGeneration + 1,
     lastRefreshAt: now,
     lastError: null,

@@ -11,6 +11,7 @@
 import { NotFoundError, TokenUnavailableError } from './errors';
 import type { Clock, Log, RefreshQueue, TokenCipher, TokenStore } from './ports';
 import { defaultSleep } from './refresh';
+import { PROACTIVE, type RefreshPolicy, shouldRecordServe } from './refresh-policy';
 import { TIMING } from './timing';
 import type { StoredUser } from './token-record';
 
@@ -26,6 +27,8 @@ export interface ServeDeps {
   clock: Clock;
   logger: Log;
   sleep?: (ms: number) => Promise<void>;
+  /** Under the adaptive policy a served token marks its user in use (through the workers: this path never writes). */
+  policy?: RefreshPolicy;
   /** Told how each request was served, for metrics. */
   observe?: (served: 'stored' | 'stored_refresh_requested' | 'waited_for_refresh') => void;
 }
@@ -47,6 +50,7 @@ export async function serveAccessToken(userId: string, deps: ServeDeps, options:
   usable(user);
   const lifeMs = user.accessTokenExpiresAt - deps.clock();
   if (lifeMs >= TIMING.serveMarginMs) {
+    if (shouldRecordServe(deps.policy ?? PROACTIVE, user.lastServedAt, deps.clock())) await requestRefresh(userId, deps);
     deps.observe?.('stored');
     return open(user, deps);
   }

@@ -78,6 +78,13 @@ export interface StoredUser {
   createdAt: number;
   updatedAt: number;
   lastRefreshAt?: number;
+  /** Adaptive policy: when a token was last handed out (recorded at most daily). */
+  lastServedAt?: number;
+  /**
+   * Adaptive policy: when an idle user is next refreshed, only to keep the grant alive. Absent:
+   * due by the access token's expiry (every user under the proactive policy).
+   */
+  refreshDueAt?: number;
   lastError?: ErrorNote;
   /** Set with status reauth_required: when and what Zoom said. */
   reauthRequired?: ErrorNote;

@@ -12,14 +12,15 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { type Env, integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
-import { CALLBACK_PATH, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, METRICS_NAMESPACE, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA } from '../contract';
+import { ConfigError, type Env, integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
+import { ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, CALLBACK_PATH, DISPATCH_MAX_USERS, REFRESH_POLICIES, DUE_SHARDS, ENV, METRICS_NAMESPACE, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA } from '../contract';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
 import { secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
 import { createZoomTokenClient } from '../adapters/zoom-client';
+import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
 import type { Clock, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
 
 /** What every function shares: logging, metrics, the store, the cipher, Zoom and a clock. */
@@ -32,6 +33,7 @@ export interface ServiceDeps {
   cipher: TokenCipher;
   zoom: ZoomTokenClient;
   clock: Clock;
+  policy: RefreshPolicy;
 }
 
 /** Where served tokens close to expiry are handed for a refresh. */
@@ -120,6 +122,17 @@ function zoomClientFromEnv(env: Env): ZoomTokenClient {
   });
 }
 
+function policyFromEnv(env: Env): RefreshPolicy {
+  const kind = optionalEnv(ENV.refreshPolicy, 'proactive', env);
+  if (kind === 'proactive') return PROACTIVE;
+  if (kind !== 'adaptive') throw new ConfigError(`Environment variable ${ENV.refreshPolicy} must be one of ${REFRESH_POLICIES.join(', ')}, got "${kind}"`);
+  return {
+    kind,
+    activeMs: integerEnv(ENV.adaptiveActiveDays, ADAPTIVE_ACTIVE_DAYS.default, ADAPTIVE_ACTIVE_DAYS, env) * 24 * 3600_000,
+    keepAliveMs: integerEnv(ENV.adaptiveKeepAliveHours, ADAPTIVE_KEEPALIVE_HOURS.default, ADAPTIVE_KEEPALIVE_HOURS, env) * 3600_000,
+  };
+}
+
 function serviceDepsFromEnv(env: Env): ServiceDeps {
   return {
     ...observabilityFromEnv(env),
@@ -127,6 +140,7 @@ function serviceDepsFromEnv(env: Env): ServiceDeps {
     cipher: cipherFromEnv(env),
     zoom: zoomClientFromEnv(env),
     clock: Date.now,
+    policy: policyFromEnv(env),
   };
 }
 

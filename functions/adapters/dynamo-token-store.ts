@@ -4,8 +4,8 @@
  *
  * The sparse due index: an item carries `due_shard` and `due_at` (the access token's expiry)
  * only while its status is `active`, so users needing re-authorization, and deleted users, are
- * not in the index. The shard spreads the index over several partitions; the refresher queries
- * every shard for the due window only.
+ * not in the index. The shard spreads the index over several partitions; the dispatcher queries
+ * every shard for the due window only, merging them in due-time order.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -274,23 +274,44 @@ export class DynamoTokenStore implements TokenStore {
     return userIds.flatMap((userId) => byId.get(userId) ?? []);
   }
 
+  /**
+   * Every shard's due users merged in due-time order (ties by user id): the most overdue first,
+   * whatever shard it lives in. Each shard is queried lazily, a page at a time, when the merge
+   * has used up what it read of that shard.
+   */
   async *listDue(dueBefore: number): AsyncIterable<DueUser> {
-    for (let shard = 0; shard < this.dueShards; shard++) {
-      let startKey: Item | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: this.dueIndexName,
-            KeyConditionExpression: 'due_shard = :shard AND due_at <= :due',
-            ExpressionAttributeValues: { ':shard': str(String(shard)), ':due': num(dueBefore) },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of page.Items ?? []) yield { userId: item.user_id.S!, dueAt: readNum(item.due_at)! };
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+    const shards = Array.from({ length: this.dueShards }, (_, shard) => this.dueInShard(String(shard), dueBefore));
+    const heads = await Promise.all(shards.map((shard) => shard.next()));
+    for (;;) {
+      let earliest = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i];
+        if (head.done) continue;
+        const best = earliest < 0 ? undefined : (heads[earliest] as IteratorYieldResult<DueUser>).value;
+        if (!best || head.value.dueAt < best.dueAt || (head.value.dueAt === best.dueAt && head.value.userId < best.userId)) earliest = i;
+      }
+      if (earliest < 0) return;
+      yield (heads[earliest] as IteratorYieldResult<DueUser>).value;
+      heads[earliest] = await shards[earliest].next();
     }
+  }
+
+  /** One shard's due users in due-time order (the index's sort key), one query page at a time. */
+  private async *dueInShard(shard: string, dueBefore: number): AsyncGenerator<DueUser> {
+    let startKey: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: this.dueIndexName,
+          KeyConditionExpression: 'due_shard = :shard AND due_at <= :due',
+          ExpressionAttributeValues: { ':shard': str(shard), ':due': num(dueBefore) },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) yield { userId: item.user_id.S!, dueAt: readNum(item.due_at)! };
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
   }
 
   /**

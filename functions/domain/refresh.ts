@@ -21,7 +21,8 @@ import { nextRefreshDue, PROACTIVE, type RefreshPolicy } from './refresh-policy'
 import { TIMING } from './timing';
 import type { ErrorNote, Lease, StoredUser, TokenPair, UserUpdate } from './token-record';
 
-type RefreshTiming = Pick<typeof TIMING, 'leaseMs' | 'leaseRenewMs' | 'zoomMinimumWaitMs' | 'saveReserveMs' | 'saveAttemptReserveMs' | 'endReserveMs'>;
+/** Numbers, not TIMING's literal types: tests override them. */
+type RefreshTiming = Record<'leaseMs' | 'leaseRenewMs' | 'zoomMinimumWaitMs' | 'saveReserveMs' | 'saveAttemptReserveMs' | 'endReserveMs', number>;
 
 export interface RefreshDeps {
   store: TokenStore;

@@ -126,6 +126,11 @@ export interface FakeZoom {
   revoke(zoomUserId: string): void;
   /** The next `count` requests to /oauth/token fail as told, before any processing (no rotation). */
   failNext(count: number, how: ZoomFailure): void;
+  /**
+   * Zoom hangs: requests to /oauth/token from now on wait, unprocessed (counted in refreshCalls
+   * on arrival), until `release()`; then each is processed as usual. `waiting()`: how many wait.
+   */
+  hold(): { release(): void; waiting(): number };
   setAccessTokenTtl(seconds: number): void;
   /** refreshCalls counts every POST /oauth/token received, injected failures included. */
   stats(): { refreshCalls: number; refreshOk: number; invalidGrant: number };
@@ -237,6 +242,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     if (expiresAt > now()) accessTokens.set(signature, { zoomUserId, expiresAt });
   }
   const failures: ZoomFailure[] = [];
+  let holding: { released: Promise<void>; waiting: number } | undefined;
   const counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
 
   /** Rewrites the state file (when configured) after a change; expired access tokens are left out. */
@@ -331,6 +337,12 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
 
   async function handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.refreshCalls++;
+    const held = holding;
+    if (held) {
+      held.waiting++;
+      await held.released;
+      held.waiting--;
+    }
     const failure = failures.shift();
     if (failure === 'hang') return; // never answered; close() destroys the socket
     if (failure) {
@@ -491,6 +503,18 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     },
     failNext(count, how) {
       for (let i = 0; i < count; i++) failures.push(how);
+    },
+    hold() {
+      let release!: () => void;
+      const held = { released: new Promise<void>((resolve) => (release = resolve)), waiting: 0 };
+      holding = held;
+      return {
+        release: () => {
+          if (holding === held) holding = undefined;
+          release();
+        },
+        waiting: () => held.waiting,
+      };
     },
     setAccessTokenTtl(seconds) {
       ttlSeconds = seconds;

@@ -270,16 +270,19 @@ describe('the same PUT again', () => {
     expect(after.json.access_token).toBe(refreshed.json.access_token);
   });
 
-  test('a grant close to expiry: Recall\'s validation call refreshes it inline, and the credential is still recorded', async () => {
-    // Prepare
+  test('a grant close to expiry: Recall\'s validation call is served the stored token at once, the credential is recorded, the workers refresh', async () => {
+    // Prepare: 200 s left: inside the serve margin, above the serve floor.
     const userId = newUserId('near-expiry');
     const grant = zoom.authorize('zoom-near-expiry', { expiresInSeconds: 200 });
+    const refreshesBefore = zoom.stats().refreshOk;
 
     // Act
     const answer = await putGrant(userId, grant);
+    await runtime.refreshQueue.drain();
 
     // Assess
     expect(answer.status).toBe(201);
+    expect(zoom.stats().refreshOk - refreshesBefore).toBe(1);
     const held = recall.credentials().filter((c) => c.user_id === 'zoom-near-expiry');
     expect(held.map((c) => c.id)).toEqual([answer.json.recall_credential_id]);
     const status = await call('GET', credentialPath(userId));

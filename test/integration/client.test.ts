@@ -124,10 +124,11 @@ test('Recall failing: RecallError with the upstream status, one PUT; the same PU
 
 test('a dead grant: ReauthRequiredError from accessToken', async () => {
   // Prepare: a grant due for refresh at once, revoked at Zoom before it is registered: Recall's
-  // validation call makes the service refresh, Zoom answers invalid_grant.
+  // validation call asks the workers for a refresh, Zoom answers them invalid_grant.
   const grant = runtime.fakeZoom!.authorize('zoom-client-revoked', { expiresInSeconds: 200 });
   runtime.fakeZoom!.revoke('zoom-client-revoked');
   const registered = await failure(client.register('client-revoked', grant));
+  await runtime.refreshQueue.drain();
 
   // Act
   const error = await failure(client.accessToken('client-revoked'));

@@ -4,8 +4,10 @@
  * The fake Zoom's refresh tokens are single-use, so a double refresh or a lost answer shows up as
  * invalid_grant or as a stored refresh token that Zoom no longer knows.
  *
- * Each test gets its own dynalite and fake Zoom (a sweep reads the whole due index, and Zoom's
- * counters are asserted exactly); the KMS stand-in and the cipher are shared.
+ * Each test gets its own dynalite and fake Zoom (a dispatch reads the whole due index, and Zoom's
+ * counters are asserted exactly); the KMS stand-in and the cipher are shared. Serving never calls
+ * Zoom: it hands refreshes to a queue, here an in-process one whose workers run
+ * refreshRequestedUser (the refresh worker's domain part).
  */
 import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -13,11 +15,14 @@ import { DynamoTokenStore, toUser } from '../../functions/adapters/dynamo-token-
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
 import { TokenUnavailableError } from '../../functions/domain/errors';
-import type { Log, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
-import { refreshUser, type RefreshDeps } from '../../functions/domain/refresh';
-import { registerUser } from '../../functions/domain/registration';
-import { serveAccessToken } from '../../functions/domain/serve-token';
-import { sweepDueUsers } from '../../functions/domain/sweep';
+import { dispatchDueUsers } from '../../functions/domain/dispatch';
+import type {
+  Log, RefreshQueue, RefreshRequest, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient,
+} from '../../functions/domain/ports';
+import { refreshUser, type RefreshDeps, type RefreshOutcome } from '../../functions/domain/refresh';
+import { refreshRequestedUser } from '../../functions/domain/refresh-work';
+import { deleteUser, registerUser, type RegistrationDeps } from '../../functions/domain/registration';
+import { serveAccessToken, type ServeDeps } from '../../functions/domain/serve-token';
 import { refreshTokenFingerprint, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import {
@@ -103,6 +108,49 @@ function storeWith(store: TokenStore, overrides: Partial<TokenStore>): TokenStor
   };
 }
 
+/**
+ * The refresh queue and its workers, in process: each request runs refreshRequestedUser at once,
+ * unawaited; while `paused`, requests are only recorded (`runPaused` works them off later).
+ */
+class WorkerQueue implements RefreshQueue {
+  readonly requests: RefreshRequest[] = [];
+  readonly outcomes: Array<RefreshOutcome['kind'] | 'error'> = [];
+  paused = false;
+  private readonly running: Promise<unknown>[] = [];
+  private pending: string[] = [];
+
+  constructor(private readonly workerDeps: () => RefreshDeps) {}
+
+  async enqueue(requests: RefreshRequest[]): Promise<void> {
+    for (const request of requests) {
+      this.requests.push(request);
+      if (this.paused) this.pending.push(request.userId);
+      else this.running.push(this.work(request.userId));
+    }
+  }
+
+  private work(userId: string): Promise<void> {
+    return refreshRequestedUser(userId, this.workerDeps(), { windowMs: WINDOW_MS }).then(
+      (outcome) => void this.outcomes.push(outcome.kind),
+      () => void this.outcomes.push('error'),
+    );
+  }
+
+  /** Works off the requests recorded while paused, `concurrency` at a time. */
+  async runPaused(concurrency: number): Promise<void> {
+    const userIds = this.pending.splice(0);
+    await inPool(userIds, concurrency, (userId) => this.work(userId));
+  }
+
+  async drain(): Promise<void> {
+    while (this.running.length > 0) await Promise.all(this.running.splice(0));
+  }
+
+  count(kind: RefreshOutcome['kind'] | 'error'): number {
+    return this.outcomes.filter((outcome) => outcome === kind).length;
+  }
+}
+
 function throughputError(): Error {
   const error = new Error('The level of configured provisioned throughput for the table was exceeded.');
   error.name = 'ProvisionedThroughputExceededException';
@@ -120,6 +168,7 @@ describe('refreshing tokens with the real adapters', () => {
   let fakeZoom: FakeZoom;
   let zoom: ZoomTokenClient;
   let logLines: LogLine[];
+  let queue: WorkerQueue;
   /** The domain's clock: real time plus an offset a test may move forward. */
   let offsetMs: number;
   const clock = () => Date.now() + offsetMs;
@@ -151,9 +200,12 @@ describe('refreshing tokens with the real adapters', () => {
       clientId: DEFAULT_FAKE_ZOOM_CLIENT_ID,
       clientSecret: () => DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
     });
+    // A worker's invocation: a minute.
+    queue = new WorkerQueue(() => deps({ deadline: clock() + 60_000 }));
   });
 
   afterEach(async () => {
+    await queue.drain();
     await fakeZoom.close();
     dynamoClient.destroy();
     await dynalite.close();
@@ -161,6 +213,20 @@ describe('refreshing tokens with the real adapters', () => {
 
   function deps(overrides: Partial<RefreshDeps> = {}): RefreshDeps {
     return { store, cipher, zoom, clock, logger: recordingLogger(logLines), ...overrides };
+  }
+
+  function serveDeps(overrides: Partial<ServeDeps> = {}): ServeDeps {
+    return { store, cipher, refreshQueue: queue, clock, logger: recordingLogger(logLines), ...overrides };
+  }
+
+  /** One dispatcher run into the worker queue, and the workers' work on it. */
+  async function dispatchAndWork(options: { maxUsers?: number } = {}) {
+    const summary = await dispatchDueUsers(
+      { store, refreshQueue: queue, clock, logger: recordingLogger(logLines) },
+      { windowMs: WINDOW_MS, maxUsers: options.maxUsers ?? 1000, deadline: clock() + 60_000 },
+    );
+    await queue.drain();
+    return summary;
   }
 
   /** A user who has just completed Zoom's OAuth flow, stored the way registration stores it. */
@@ -196,17 +262,17 @@ describe('refreshing tokens with the real adapters', () => {
     return ids.sort();
   }
 
-  test('50 concurrent serves and a sweep on an expiring token: one Zoom refresh, one new token for all', async () => {
-    // Prepare
-    const { tokens: original } = await seedUser('user-race', 'zoom-race', 200);
-    const serveDeps = deps({ zoomTimeoutMs: 2_500 });
-    const deadline = clock() + 10_000;
+  test('50 concurrent serves and a dispatch on a token below the serve floor: one Zoom refresh, one new token for all', async () => {
+    // Prepare: 100 s left, below the 150 s floor: every serve must wait for the refresh.
+    const { tokens: original } = await seedUser('user-race', 'zoom-race', 100);
+    const deadline = clock() + 4_000;
 
     // Act
     const [served, summary] = await Promise.all([
-      Promise.all(Array.from({ length: 50 }, () => serveAccessToken('user-race', serveDeps, { deadline, pollIntervalMs: 20 }))),
-      sweepDueUsers(deps(), { windowMs: WINDOW_MS, concurrency: 4, deadline: clock() + 60_000 }),
+      Promise.all(Array.from({ length: 50 }, () => serveAccessToken('user-race', serveDeps(), { deadline, pollIntervalMs: 20 }))),
+      dispatchDueUsers({ store, refreshQueue: queue, clock, logger: recordingLogger(logLines) }, { windowMs: WINDOW_MS, maxUsers: 100, deadline: clock() + 60_000 }),
     ]);
+    await queue.drain();
 
     // Assess
     expect(fakeZoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
@@ -228,9 +294,11 @@ describe('refreshing tokens with the real adapters', () => {
     expect(user.lastRefreshAt).toBeDefined();
     expect(new Set(served.map((token) => token.expiresAt))).toEqual(new Set([user.accessTokenExpiresAt]));
 
-    expect(summary.due).toBe(1);
-    expect(summary.refreshed + summary.alreadyFresh + summary.skippedLeaseHeld).toBe(1);
-    expect(summary.errors + summary.failedRetryable + summary.grantsDead + summary.unsaved).toBe(0);
+    expect(summary).toMatchObject({ due: 1, dispatched: 1, deferred: 0 });
+    // Serves that read the item after the refresh landed asked for none.
+    expect(queue.requests.length).toBeGreaterThanOrEqual(2);
+    expect(queue.count('refreshed')).toBe(1);
+    expect(queue.count('refreshed') + queue.count('lease_held') + queue.count('fresh')).toBe(queue.requests.length);
     expect(logLines.filter((line) => line.message === 'token refreshed')).toHaveLength(1);
     expect(logLines.filter((line) => line.level === 'error')).toEqual([]);
   });
@@ -241,14 +309,16 @@ describe('refreshing tokens with the real adapters', () => {
     await store.update('user-dead-lease', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
 
     // Act: before the lease expires
+    queue.paused = true;
     const blocked = await refreshUser('user-dead-lease', clock() + SERVE_MARGIN_MS, deps());
-    const servedMeanwhile = await serveAccessToken('user-dead-lease', deps(), { deadline: clock() + 200, pollIntervalMs: 50 });
+    const servedMeanwhile = await serveAccessToken('user-dead-lease', serveDeps(), { deadline: clock() + 200, pollIntervalMs: 50 });
 
     // Assess
     expect(blocked.kind).toBe('lease_held');
     expect(fakeZoom.stats().refreshCalls).toBe(0);
-    // The stored token still has more than 150 s: served while the lease blocks a refresh.
+    // The stored token still has more than 150 s: served at once, a refresh asked for.
     expect(servedMeanwhile.accessToken).toBe(original.accessToken);
+    expect(queue.requests).toEqual([{ userId: 'user-dead-lease', reason: 'serve' }]);
 
     // Act: after the lease expired
     offsetMs += 31_000;
@@ -266,28 +336,30 @@ describe('refreshing tokens with the real adapters', () => {
   });
 
   describe('a slow refresher whose lease expired while Zoom answered', () => {
-    test('still stores its pair; the worker that took over gets invalid_grant, re-reads and serves the winner\'s token', async () => {
+    test('still stores its pair; the worker that took over gets invalid_grant, re-reads and finds the winner\'s token', async () => {
       // Prepare: A's Zoom call succeeds at Zoom, but its answer is held back.
       const { tokens: original } = await seedUser('user-slow', 'zoom-slow', 200);
       const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
       const { client: gatedZoom, atZoom: bAtZoom, release: releaseB } = heldBeforeZoom(zoom);
 
-      // Act: A refreshes; its lease expires before its answer comes back; B (a callback) takes over.
+      // Act: A refreshes; its lease expires (unrenewed) before its answer comes back; B takes over.
       const a = refreshUser('user-slow', clock() + SERVE_MARGIN_MS, deps({ zoom: slowZoom }));
       await aAnswered.promise;
       offsetMs += 31_000;
-      const b = serveAccessToken('user-slow', deps({ zoom: gatedZoom }), { deadline: clock() + 5_000, pollIntervalMs: 20 });
+      const b = refreshUser('user-slow', clock() + SERVE_MARGIN_MS, deps({ zoom: gatedZoom }));
       const consumedByB = await bAtZoom.promise;
       const duringTakeover = await stored('user-slow');
       releaseA.resolve();
       const aOutcome = await a;
       releaseB.resolve();
-      const bServed = await b;
+      const bOutcome = await b;
+      const bServed = await serveAccessToken('user-slow', serveDeps(), { deadline: clock() + 1_000 });
 
       // Assess
       expect(consumedByB).toBe(original.refreshToken);
       expect(duringTakeover.user.lease?.expiresAt).toBeGreaterThan(clock());
       expect(aOutcome.kind).toBe('refreshed');
+      expect(bOutcome.kind).toBe('fresh');
       const winner = aOutcome.kind === 'refreshed' ? aOutcome.tokens : undefined;
       expect(bServed.accessToken).toBe(winner?.accessToken);
       expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 1 });
@@ -327,7 +399,7 @@ describe('refreshing tokens with the real adapters', () => {
       expect(aOutcome.kind === 'fresh' && aOutcome.user.tokenGeneration).toBe(2);
     });
 
-    test('the worker that took over hears invalid_grant before the slow one stored its pair: no reauth_required verdict', async () => {
+    test('the worker that took over hears invalid_grant before the slow one stored its pair: lost_in_flight, undone when the pair lands', async () => {
       // Prepare: A's refresh succeeds at Zoom and its answer is held back until B has finished.
       const { tokens: original } = await seedUser('user-slow-store', 'zoom-slow-store', 200);
       const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
@@ -341,22 +413,24 @@ describe('refreshing tokens with the real adapters', () => {
       releaseA.resolve();
       const aOutcome = await a;
 
-      // Assess: B consumed nothing (its refresh token was already used by A) and must not condemn the grant.
-      expect(bOutcome.kind).toBe('retryable');
-      expect(afterB.user.status).toBe('active');
-      expect(afterB.user.reauthRequired).toBeUndefined();
+      // Assess: B took over a lease left behind by a holder that had sent: lost in flight, as far
+      // as B can tell. A's pair is written on the generation it consumed, so it still lands.
+      expect(bOutcome.kind).toBe('lost_in_flight');
+      expect(afterB.user).toMatchObject({ status: 'reauth_required', reauthRequired: { code: 'lost_in_flight' } });
       expect(afterB.tokens.refreshToken).toBe(original.refreshToken);
       expect(aOutcome.kind).toBe('refreshed');
       expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 1 });
       const { user, tokens } = await stored('user-slow-store');
       expect(user.status).toBe('active');
+      expect(user.reauthRequired).toBeUndefined();
       expect(user.tokenGeneration).toBe(2);
       expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken('zoom-slow-store'));
       expect(await dueUserIds(24 * 3600_000)).toEqual(['user-slow-store']);
     });
 
-    test('a grant that really is dead is condemned by the attempt after the takeover', async () => {
-      // Prepare: the lease holder died; meanwhile the user revoked the app.
+    test('a holder that died leaving its lease, then invalid_grant (here: revoked): lost_in_flight at once, the user out of the index', async () => {
+      // Prepare: the lease holder died; meanwhile the user revoked the app. Whether the holder
+      // spent the token or the user revoked it, the grant is gone either way.
       await seedUser('user-dead-and-revoked', 'zoom-dead-and-revoked', 200);
       await store.update('user-dead-and-revoked', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
       fakeZoom.revoke('zoom-dead-and-revoked');
@@ -364,19 +438,39 @@ describe('refreshing tokens with the real adapters', () => {
 
       // Act
       const takeover = await refreshUser('user-dead-and-revoked', clock() + SERVE_MARGIN_MS, deps());
-      const afterTakeover = (await stored('user-dead-and-revoked')).user;
       const next = await refreshUser('user-dead-and-revoked', clock() + SERVE_MARGIN_MS, deps());
 
       // Assess
-      expect(takeover).toEqual({ kind: 'retryable', error: 'invalid_grant_after_lease_takeover' });
-      expect(afterTakeover.status).toBe('active');
-      expect(afterTakeover.lease).toBeUndefined();
-      expect(afterTakeover.lastError).toMatchObject({ code: 'zoom_invalid_grant_after_takeover', message: 'Token has been revoked' });
+      expect(takeover.kind).toBe('lost_in_flight');
       expect(next.kind).toBe('grant_dead');
       const { user } = await stored('user-dead-and-revoked');
       expect(user.status).toBe('reauth_required');
-      expect(user.reauthRequired).toMatchObject({ code: 'invalid_grant', message: 'Token has been revoked' });
-      expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 0, invalidGrant: 2 });
+      expect(user.reauthRequired).toMatchObject({ code: 'lost_in_flight' });
+      expect(user.lease).toBeUndefined();
+      expect(fakeZoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 0, invalidGrant: 1 });
+      expect(await dueUserIds(24 * 3600_000)).toEqual([]);
+    });
+
+    test('a holder killed after Zoom spent the token, before its write: the next worker\'s invalid_grant is lost_in_flight', async () => {
+      // Prepare: the holder's refresh reached Zoom (the token is spent there), then the holder died
+      // with its lease on the item.
+      const { tokens: original } = await seedUser('user-killed', 'zoom-killed', 200);
+      await store.update('user-killed', { version: 1 }, { lease: { owner: 'killed-worker', expiresAt: clock() + 30_000 } });
+      const spent = await zoom.refresh(original.refreshToken);
+      offsetMs += 31_000;
+      const observed: string[] = [];
+
+      // Act
+      const outcome = await refreshUser('user-killed', clock() + SERVE_MARGIN_MS, deps({ observe: (kind) => observed.push(kind) }));
+
+      // Assess
+      expect(spent.kind).toBe('ok');
+      expect(outcome.kind).toBe('lost_in_flight');
+      expect(observed).toEqual(['lost_in_flight']);
+      const { user } = await stored('user-killed');
+      expect(user).toMatchObject({ status: 'reauth_required', tokenGeneration: 1, reauthRequired: { code: 'lost_in_flight' } });
+      expect(user.lease).toBeUndefined();
+      expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 1 });
       expect(await dueUserIds(24 * 3600_000)).toEqual([]);
     });
 
@@ -415,17 +509,18 @@ describe('refreshing tokens with the real adapters', () => {
     });
   });
 
-  test('a sweep over 5 due users, one of whom revoked the app: 4 refreshed, 1 grant dead and out of the index', async () => {
+  test('a dispatch over 5 due users, one of whom revoked the app: 4 refreshed, 1 grant dead and out of the index', async () => {
     // Prepare
     const ids = [1, 2, 3, 4, 5].map((n) => `user-sweep-${n}`);
     for (const [index, userId] of ids.entries()) await seedUser(userId, `zoom-sweep-${index + 1}`, 200);
     fakeZoom.revoke('zoom-sweep-3');
 
     // Act
-    const summary = await sweepDueUsers(deps(), { windowMs: WINDOW_MS, concurrency: 3, deadline: clock() + 60_000 });
+    const summary = await dispatchAndWork();
 
     // Assess
-    expect(summary).toMatchObject({ due: 5, refreshed: 4, grantsDead: 1, alreadyFresh: 0, skippedLeaseHeld: 0, failedRetryable: 0, errors: 0, deferred: 0 });
+    expect(summary).toMatchObject({ due: 5, dispatched: 5, deferred: 0 });
+    expect([...queue.outcomes].sort()).toEqual(['grant_dead', 'refreshed', 'refreshed', 'refreshed', 'refreshed']);
     expect(fakeZoom.stats()).toEqual({ refreshCalls: 5, refreshOk: 4, invalidGrant: 1 });
     const dead = (await stored('user-sweep-3')).user;
     expect(dead.status).toBe('reauth_required');
@@ -440,14 +535,14 @@ describe('refreshing tokens with the real adapters', () => {
       expect(user.tokenGeneration).toBe(2);
       expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken(`zoom-sweep-${index + 1}`));
     }
-    const refusal = await serveAccessToken('user-sweep-3', deps(), { deadline: clock() + 1_000 }).catch((error: unknown) => error);
+    const refusal = await serveAccessToken('user-sweep-3', serveDeps(), { deadline: clock() + 1_000 }).catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(TokenUnavailableError);
     expect((refusal as TokenUnavailableError).reason).toBe('reauth_required');
     expect(fakeZoom.stats().refreshCalls).toBe(5);
   });
 
   describe('retryable Zoom failures', () => {
-    test('a 503 leaves the stored pair intact, releases the lease and notes the error; the next sweep refreshes', async () => {
+    test('a 503 leaves the stored pair intact, releases the lease and notes the error; the next dispatch refreshes', async () => {
       // Prepare
       const { tokens: original } = await seedUser('user-503', 'zoom-503', 200);
       fakeZoom.failNext(1, { status: 503 });
@@ -456,7 +551,7 @@ describe('refreshing tokens with the real adapters', () => {
       const outcome = await refreshUser('user-503', clock() + SERVE_MARGIN_MS, deps());
 
       // Assess
-      expect(outcome).toEqual({ kind: 'retryable', error: 'server_error' });
+      expect(outcome).toEqual({ kind: 'retryable', error: 'server_error', status: 503 });
       const after = await stored('user-503');
       expect(after.tokens).toEqual(original);
       expect(fakeZoom.currentRefreshToken('zoom-503')).toBe(original.refreshToken);
@@ -465,11 +560,12 @@ describe('refreshing tokens with the real adapters', () => {
       expect(after.user.status).toBe('active');
       expect(after.user.lastError).toMatchObject({ code: 'zoom_unavailable', message: 'server_error' });
 
-      // Act: the next sweep
-      const summary = await sweepDueUsers(deps(), { windowMs: WINDOW_MS, concurrency: 2, deadline: clock() + 60_000 });
+      // Act: the next dispatch
+      const summary = await dispatchAndWork();
 
       // Assess
-      expect(summary).toMatchObject({ due: 1, refreshed: 1, failedRetryable: 0, errors: 0 });
+      expect(summary).toMatchObject({ due: 1, dispatched: 1 });
+      expect(queue.outcomes).toEqual(['refreshed']);
       expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 0 });
       const { user, tokens } = await stored('user-503');
       expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken('zoom-503'));
@@ -478,24 +574,25 @@ describe('refreshing tokens with the real adapters', () => {
       expect(user.lastError).toBeUndefined();
     });
 
-    test('a Zoom call that hangs past zoomTimeoutMs is retryable and consumes nothing', async () => {
-      // Prepare
+    test('a Zoom call that hangs past the invocation\'s wait: answer_lost, the lease left behind expired as a mark; the next worker takes over', async () => {
+      // Prepare: a short invocation (the budgets shrunk to match), and a Zoom that never answers.
       const { tokens: original } = await seedUser('user-hang', 'zoom-hang', 200);
       fakeZoom.failNext(1, 'hang');
+      const short = { timing: { zoomMinimumWaitMs: 100, saveReserveMs: 100 } };
 
       // Act
-      const outcome = await refreshUser('user-hang', clock() + SERVE_MARGIN_MS, deps({ zoomTimeoutMs: 200 }));
+      const outcome = await refreshUser('user-hang', clock() + SERVE_MARGIN_MS, deps({ ...short, deadline: clock() + 400 }));
 
-      // Assess
-      expect(outcome).toEqual({ kind: 'retryable', error: 'timeout' });
+      // Assess: the request went out and no answer came: the token may be spent.
+      expect(outcome).toEqual({ kind: 'answer_lost', error: 'timeout' });
       const after = await stored('user-hang');
       expect(after.tokens.refreshToken).toBe(original.refreshToken);
-      expect(fakeZoom.currentRefreshToken('zoom-hang')).toBe(original.refreshToken);
-      expect(after.user.lease).toBeUndefined();
-      expect(after.user.lastError).toMatchObject({ code: 'zoom_unavailable', message: 'timeout' });
+      expect(after.user.lease).toBeDefined();
+      expect(after.user.lease!.expiresAt).toBeLessThanOrEqual(clock());
+      expect(after.user.lastError).toMatchObject({ code: 'zoom_answer_lost', message: 'timeout' });
 
-      // Act: try again
-      const again = await refreshUser('user-hang', clock() + SERVE_MARGIN_MS, deps({ zoomTimeoutMs: 2_000 }));
+      // Act: the next worker (this fake never processed the hung request, so the token still works)
+      const again = await refreshUser('user-hang', clock() + SERVE_MARGIN_MS, deps({ deadline: clock() + 60_000 }));
 
       // Assess
       expect(again.kind).toBe('refreshed');
@@ -504,23 +601,24 @@ describe('refreshing tokens with the real adapters', () => {
     });
   });
 
-  test('when the refresh fails, a token with 200 s left is still served and one with 100 s left is not', async () => {
-    // Prepare
+  test('while no refresh lands, a token with 200 s left is served at once and one with 100 s left is refused at the deadline; Zoom is never called', async () => {
+    // Prepare: the workers do not get to the requests.
     const { tokens: longer } = await seedUser('user-200s', 'zoom-200s', 200);
     await seedUser('user-100s', 'zoom-100s', 100);
-    fakeZoom.failNext(2, { status: 503 });
+    queue.paused = true;
 
     // Act
-    const served = await serveAccessToken('user-200s', deps(), { deadline: clock() + 4_000 });
-    const refusal = await serveAccessToken('user-100s', deps(), { deadline: clock() + 4_000 }).catch((error: unknown) => error);
+    const served = await serveAccessToken('user-200s', serveDeps(), { deadline: clock() + 1_000 });
+    const refusal = await serveAccessToken('user-100s', serveDeps(), { deadline: clock() + 1_000 }).catch((error: unknown) => error);
 
     // Assess
     expect(served.accessToken).toBe(longer.accessToken);
     expect(served.expiresAt - clock()).toBeGreaterThanOrEqual(150_000);
     expect(fakeZoom.verifyAccessToken(served.accessToken)?.zoomUserId).toBe('zoom-200s');
     expect(refusal).toBeInstanceOf(TokenUnavailableError);
-    expect((refusal as TokenUnavailableError).reason).toBe('refresh_failed');
-    expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 0, invalidGrant: 0 });
+    expect((refusal as TokenUnavailableError).reason).toBe('refresh_in_progress');
+    expect(fakeZoom.stats()).toEqual({ refreshCalls: 0, refreshOk: 0, invalidGrant: 0 });
+    expect(queue.requests).toEqual([{ userId: 'user-200s', reason: 'serve' }, { userId: 'user-100s', reason: 'serve' }]);
     expect((await stored('user-200s')).user.lease).toBeUndefined();
     expect((await stored('user-100s')).user.lease).toBeUndefined();
   });
@@ -575,6 +673,47 @@ describe('refreshing tokens with the real adapters', () => {
     // Registered before with cred-user-rereg and key id undefined: the new key id means a new credential.
     expect(recallCreates).toHaveLength(1);
     expect(logLines.filter((line) => line.message === 'refreshed tokens superseded by a newer registration; discarded')).toHaveLength(1);
+  });
+
+  test('DELETE, then a new registration, while the old grant\'s refresh is in flight: the old refresh\'s pair does not land', async () => {
+    // Prepare: the old grant's refresh has been answered by Zoom, its answer held back.
+    await seedUser('user-recreated', 'zoom-recreated-old', 200);
+    const { client: slowZoom, answered, release } = answerHeldBack(zoom);
+    const registration: RegistrationDeps = {
+      store,
+      cipher,
+      clock,
+      signingKeys: { keyring: async () => ({ activeKeyId: 'k1', key: (id) => (id === 'k1' ? Buffer.alloc(32, 7) : undefined) }) },
+      callbackUrl: 'https://vault.example.test/zoom/token',
+      oauthAppId: '00000000-0000-4000-8000-00000000a001',
+      recall: {
+        createZoomOAuthCredential: async () => ({ id: 'cred-recreated' }),
+        listZoomOAuthCredentials: async () => [],
+        getZoomOAuthCredential: async () => undefined,
+        deleteZoomOAuthCredential: async () => undefined,
+      },
+    };
+    const refresh = refreshUser('user-recreated', clock() + SERVE_MARGIN_MS, deps({ zoom: slowZoom }));
+    await answered.promise;
+    const old = (await stored('user-recreated')).user;
+
+    // Act: the user is deleted and registered again with a new grant (generation 1 again), then
+    // the old refresh's answer arrives.
+    await deleteUser('user-recreated', registration);
+    const grant = fakeZoom.authorize('zoom-recreated-new', { expiresInSeconds: 3600 });
+    const newTokens: TokenPair = { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope };
+    await registerUser('user-recreated', { tokens: newTokens, accessTokenExpiresAt: clock() + 3600_000 }, registration);
+    release.resolve();
+    const outcome = await refresh;
+
+    // Assess
+    expect(outcome).toEqual({ kind: 'superseded' });
+    const { user, tokens } = await stored('user-recreated');
+    expect(user.registrationId).not.toBe(old.registrationId);
+    expect(user).toMatchObject({ status: 'active', tokenGeneration: 1 });
+    expect(user.lastRefreshAt).toBeUndefined();
+    expect(user.lease).toBeUndefined();
+    expect(tokens).toEqual(newTokens);
   });
 
   test('the registered PUT replayed after many refreshes is recognised: it writes nothing and the live token stays', async () => {
@@ -643,8 +782,8 @@ describe('refreshing tokens with the real adapters', () => {
     expect(fakeZoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
   });
 
-  test('a refreshed pair that cannot be stored still serves its new access token', async () => {
-    // Prepare: every token write fails, and little time is left to retry.
+  test('a refreshed pair that cannot be stored before the invocation ends is handed back as unsaved', async () => {
+    // Prepare: every token write fails; the invocation ends in 15 s.
     const { tokens: original } = await seedUser('user-unsaved', 'zoom-unsaved', 200);
     const failingStore = storeWith(store, {
       async update(userId, condition, update) {
@@ -654,17 +793,23 @@ describe('refreshing tokens with the real adapters', () => {
     });
     const seen: string[] = [];
 
-    // Act
-    const served = await serveAccessToken(
-      'user-unsaved',
-      deps({ store: failingStore, saveUntil: clock() + 5_000, sleep: async () => undefined, observe: (kind) => seen.push(kind) }),
-      { deadline: clock() + 4_000 },
-    );
+    // Act: the retries' waits move the domain's clock.
+    const outcome = await refreshUser('user-unsaved', clock() + SERVE_MARGIN_MS, deps({
+      store: failingStore,
+      deadline: clock() + 15_000,
+      sleep: async (ms) => {
+        offsetMs += ms;
+      },
+      observe: (kind) => seen.push(kind),
+    }));
 
     // Assess
     expect(seen).toEqual(['unsaved']);
-    expect(served.accessToken).not.toBe(original.accessToken);
-    expect(fakeZoom.verifyAccessToken(served.accessToken)?.zoomUserId).toBe('zoom-unsaved');
+    expect(outcome.kind).toBe('unsaved');
+    const newTokens = outcome.kind === 'unsaved' ? outcome.tokens : undefined;
+    expect(newTokens?.accessToken).not.toBe(original.accessToken);
+    expect(newTokens?.refreshToken).toBe(fakeZoom.currentRefreshToken('zoom-unsaved'));
+    expect(fakeZoom.verifyAccessToken(newTokens!.accessToken)?.zoomUserId).toBe('zoom-unsaved');
     expect(logLines.some((line) => line.message === 'refreshed tokens could not be stored')).toBe(true);
   });
 
@@ -704,21 +849,18 @@ describe('refreshing tokens with the real adapters', () => {
     expect(logLines.filter((line) => line.message === 'storing refreshed tokens failed; retrying')).toHaveLength(2);
   });
 
-  test('a KMS failure while sealing the refreshed pair is retried: the pair still lands', async () => {
-    // Prepare: the first two seals after Zoom answered fail, as a throttled GenerateDataKey would.
+  test('KMS failing after Zoom was called does not matter: the pair is sealed with the data key reserved before', async () => {
+    // Prepare: every seal that goes to KMS fails, as a throttled GenerateDataKey would.
     await seedUser('user-seal-throttled', 'zoom-seal-throttled', 200);
-    let failuresLeft = 2;
+    let kmsSeals = 0;
     const flakyCipher: TokenCipher = {
       prepare: () => cipher.prepare(),
       open: (userId, sealed) => cipher.open(userId, sealed),
-      async seal(userId, tokens) {
-        if (failuresLeft > 0) {
-          failuresLeft -= 1;
-          const error = new Error('Rate exceeded');
-          error.name = 'ThrottlingException';
-          throw error;
-        }
-        return cipher.seal(userId, tokens);
+      async seal() {
+        kmsSeals += 1;
+        const error = new Error('Rate exceeded');
+        error.name = 'ThrottlingException';
+        throw error;
       },
     };
 
@@ -727,7 +869,7 @@ describe('refreshing tokens with the real adapters', () => {
 
     // Assess
     expect(outcome.kind).toBe('refreshed');
-    expect(failuresLeft).toBe(0);
+    expect(kmsSeals).toBe(0);
     expect(fakeZoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
     const { user, tokens } = await stored('user-seal-throttled');
     expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken('zoom-seal-throttled'));
@@ -735,7 +877,7 @@ describe('refreshing tokens with the real adapters', () => {
     expect(user.lease).toBeUndefined();
   });
 
-  test('when no data key can be had, Zoom is not called and the lease is given back', async () => {
+  test('when no data key can be had, Zoom is not called and no lease is taken', async () => {
     // Prepare
     await seedUser('user-no-data-key', 'zoom-no-data-key', 200);
     const before = fakeZoom.currentRefreshToken('zoom-no-data-key');
@@ -758,7 +900,7 @@ describe('refreshing tokens with the real adapters', () => {
     const { user, tokens } = await stored('user-no-data-key');
     expect(tokens.refreshToken).toBe(before);
     expect(user.lease).toBeUndefined();
-    expect(user.lastError).toMatchObject({ code: 'refresh_setup_failed', message: 'KMSInternalException' });
+    expect(user.version).toBe(1);
   });
 
   test('outcomes are reported for metrics', async () => {
@@ -774,7 +916,7 @@ describe('refreshing tokens with the real adapters', () => {
     expect(seen).toEqual(['refreshed', 'fresh']);
   });
 
-  test('a sweep over 3000 users reads only the 90 due ones from the index, with no scan', async () => {
+  test('a dispatch over 3000 users reads only the 90 due ones from the index, with no scan; the workers refresh them', async () => {
     // Prepare: 3000 users, 3 in every 100 expiring inside the window, the rest hours later.
     const calls = { Query: 0, QueryItems: 0, Scan: 0, GetItem: 0, UpdateItem: 0 };
     let counting = false;
@@ -836,11 +978,17 @@ describe('refreshing tokens with the real adapters', () => {
 
     // Act
     counting = true;
-    const summary = await sweepDueUsers(deps(), { windowMs: WINDOW_MS, concurrency: 8, deadline: clock() + 120_000 });
+    queue.paused = true;
+    const summary = await dispatchDueUsers(
+      { store, refreshQueue: queue, clock, logger: recordingLogger(logLines) },
+      { windowMs: WINDOW_MS, maxUsers: 1000, deadline: clock() + 120_000 },
+    );
+    await queue.runPaused(8);
     counting = false;
 
     // Assess
-    expect(summary).toMatchObject({ due: 90, refreshed: 90, alreadyFresh: 0, skippedLeaseHeld: 0, failedRetryable: 0, grantsDead: 0, errors: 0, deferred: 0 });
+    expect(summary).toMatchObject({ due: 90, dispatched: 90, deferred: 0 });
+    expect(queue.count('refreshed')).toBe(90);
     expect(calls).toEqual({ Query: 8, QueryItems: 90, Scan: 0, GetItem: 90, UpdateItem: 180 });
     expect(fakeZoom.stats()).toEqual({ refreshCalls: 90, refreshOk: 90, invalidGrant: 0 });
 

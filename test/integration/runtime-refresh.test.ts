@@ -1,8 +1,9 @@
 /**
- * The refresh race through the whole HTTP runtime: the real callback, admin and refresher
- * handlers, dynalite, the KMS stand-in, and the embedded fake Recall and fake Zoom (whose refresh
- * tokens are single-use). 50 concurrent Recall-style callback GETs and a refresher sweep hit a user
- * whose access token is inside the serve margin: Zoom must see exactly one refresh.
+ * Refreshing through the whole HTTP runtime: the real callback, admin, dispatcher and refresh
+ * worker handlers wired through the in-process refresh queue, dynalite, the KMS stand-in, and the
+ * embedded fake Recall and fake Zoom (whose refresh tokens are single-use). The callback never
+ * waits on Zoom (issue #12): with Zoom hanging it still answers at once, from the stored token
+ * when Recall would accept it, else 503 within its budget; the workers refresh exactly once.
  *
  * One runtime for the whole file: the handlers read their configuration once, at import.
  */
@@ -10,8 +11,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoTokenStore } from '../../functions/adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
-import type { SweepSummary } from '../../functions/domain/sweep';
+import type { DispatchSummary } from '../../functions/domain/dispatch';
+import type { RefreshRequest } from '../../functions/domain/ports';
+import { dispatcherDepsFromEnv, workerDepsFromEnv } from '../../functions/handlers/composition';
+import { makeDispatcherHandler } from '../../functions/handlers/dispatcher';
+import { makeRefreshWorkerHandler } from '../../functions/handlers/refresh-worker';
+import { lambdaContext } from '../../local/api-gateway';
 import { TABLE_NAME } from '../../local/dynamo';
+import { LocalRefreshQueue } from '../../local/refresh-queue';
 import type { FakeRecall } from '../../local/fakes/fake-recall';
 import type { FakeZoom } from '../../local/fakes/fake-zoom';
 import type { LocalRuntime } from '../../local/runtime';
@@ -46,7 +53,29 @@ afterAll(async () => {
 
 const admin = (method: string, path: string, body?: object) => adminCall(runtime, method, path, body);
 
-test('50 concurrent callbacks and a sweep on an expiring token: one Zoom refresh, the same token for all', async () => {
+/** Waits (a bounded number of short real sleeps) until `condition` holds. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!condition()) throw new Error(`timed out waiting until ${what}`);
+}
+
+/** A registered user whose stored access token has `secondsLeft`; returns its callback URL. */
+async function registeredUser(userId: string, zoomUserId: string, secondsLeft: number) {
+  const registered = await admin('PUT', `/users/${userId}/zoom-credential`, zoom.authorize(zoomUserId, { expiresInSeconds: 3600 }));
+  expect(registered.status).toBe(201);
+  const user = await store.get(userId, { consistent: true });
+  await store.update(userId, { version: user!.version }, { status: 'active', accessTokenExpiresAt: Date.now() + secondsLeft * 1000 });
+  const stored = await cipher.open(userId, user!.sealed);
+  const callbackUrl = recall.credentials().find((credential) => credential.id === registered.json.recall_credential_id)!.access_token_callback_url;
+  return { callbackUrl, stored, credentialId: registered.json.recall_credential_id as string };
+}
+
+async function callback(url: string) {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.text() };
+}
+
+test('Zoom hanging: 50 concurrent callbacks for a token with >= 150 s left all get the stored token at once; once Zoom answers, one refresh', async () => {
   // Prepare: register with a fresh grant (Recall's validation call needs no refresh), then store a
   // new grant that expires in 200 s (inside the 300 s serve margin). The second PUT finds the
   // credential registered with the active key: Recall is only asked whether it still has it.
@@ -69,38 +98,42 @@ test('50 concurrent callbacks and a sweep on an expiring token: one Zoom refresh
   const before = await store.get(userId, { consistent: true });
   expect(before?.tokenGeneration).toBe(2);
 
-  // Act
-  const [answers, summary] = await Promise.all([
-    Promise.all(
-      Array.from({ length: 50 }, async () => {
-        const response = await fetch(callbackUrl);
-        return { status: response.status, contentType: response.headers.get('content-type'), body: await response.text() };
-      }),
-    ),
-    runtime.sweep() as Promise<SweepSummary>,
-  ]);
+  // Act: Zoom hangs; Recall calls 50 times at once while a sweep runs.
+  const hang = zoom.hold();
+  const deliveriesBefore = runtime.refreshQueue.deliveries;
+  const sweep = runtime.sweep() as Promise<DispatchSummary>;
+  const answers = await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      const response = await fetch(callbackUrl);
+      return { status: response.status, contentType: response.headers.get('content-type'), body: await response.text() };
+    }),
+  );
+  await until(() => hang.waiting() === 1, 'a worker waits on Zoom');
+  const whileHanging = zoom.stats();
+  hang.release();
+  const summary = await sweep;
+  await runtime.refreshQueue.drain();
 
-  // Assess
+  // Assess: every callback served the stored token, none waited for Zoom.
   expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
   expect(answers.every((answer) => /^text\/plain/.test(answer.contentType ?? ''))).toBe(true);
-  const bodies = new Set(answers.map((answer) => answer.body));
-  expect(bodies.size).toBe(1);
-  const [accessToken] = bodies;
-  expect(accessToken).not.toBe(expiring.access_token);
-  const verified = zoom.verifyAccessToken(accessToken);
-  expect(verified?.zoomUserId).toBe(zoomUserId);
-  expect(verified!.expiresAt - Date.now()).toBeGreaterThanOrEqual(120_000);
+  expect(answers.filter((answer) => answer.body === expiring.access_token)).toHaveLength(50);
+  expect(whileHanging).toEqual({ refreshCalls: 1, refreshOk: 0, invalidGrant: 0 });
   expect(zoom.stats()).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
-
-  expect(summary.due).toBe(1);
-  expect(summary.refreshed + summary.alreadyFresh + summary.skippedLeaseHeld).toBe(1);
-  expect(summary.errors + summary.failedRetryable + summary.grantsDead + summary.unsaved + summary.deferred).toBe(0);
+  expect(summary).toMatchObject({ due: 1, dispatched: 1, deferred: 0 });
+  // 50 serve requests and the dispatch's one, each delivered at least once.
+  expect(runtime.refreshQueue.deliveries - deliveriesBefore).toBeGreaterThanOrEqual(51);
+  expect(runtime.refreshQueue.deadLetters).toEqual([]);
 
   const after = await store.get(userId, { consistent: true });
   expect(after?.tokenGeneration).toBe(3);
   expect(after?.lease).toBeUndefined();
   const tokens = await cipher.open(userId, after!.sealed);
-  expect(tokens.accessToken).toBe(accessToken);
+  const accessToken = tokens.accessToken;
+  expect(accessToken).not.toBe(expiring.access_token);
+  const verified = zoom.verifyAccessToken(accessToken);
+  expect(verified?.zoomUserId).toBe(zoomUserId);
+  expect(verified!.expiresAt - Date.now()).toBeGreaterThanOrEqual(120_000);
   expect(tokens.refreshToken).toBe(zoom.currentRefreshToken(zoomUserId));
 
   const status = await admin('GET', `/users/${userId}/zoom-credential`);
@@ -112,7 +145,7 @@ test('50 concurrent callbacks and a sweep on an expiring token: one Zoom refresh
 
   // Act: Recall asks again, and the next sweep runs: nothing left to refresh.
   const recheck = await recall.fetchToken(credentials[0].id);
-  const nextSweep = (await runtime.sweep()) as SweepSummary;
+  const nextSweep = (await runtime.sweep()) as DispatchSummary;
 
   // Assess
   expect(recheck).toMatchObject({ status: 200, body: accessToken });
@@ -135,8 +168,10 @@ test('the refresher keeps a user fresh over many token lifetimes: every sweep re
 
   // Act: 24 lifetimes, Recall asking for a token after each.
   for (let lifetime = 0; lifetime < 24; lifetime++) {
-    const summary = (await runtime.sweep()) as SweepSummary;
-    expect(summary).toMatchObject({ due: 1, refreshed: 1, grantsDead: 0, failedRetryable: 0, errors: 0 });
+    const okBefore = zoom.stats().refreshOk;
+    const summary = (await runtime.sweep()) as DispatchSummary;
+    expect(summary).toMatchObject({ due: 1, dispatched: 1, deferred: 0 });
+    expect(zoom.stats().refreshOk - okBefore).toBe(1);
     const fetched = await recall.fetchToken(credentialId);
     expect(fetched.status).toBe(200);
     expect(fetched.problem).toBeUndefined();
@@ -154,32 +189,109 @@ test('the refresher keeps a user fresh over many token lifetimes: every sweep re
   zoom.setAccessTokenTtl(3600);
 });
 
-test('when Zoom fails and the stored token is too close to expiry: 503 on both the callback and the access-token route', async () => {
-  // Prepare: a registered user whose token has 100 s left (below what Recall would accept) and a failing Zoom.
-  const userId = 'runtime-zoom-down-user';
-  const registered = await admin('PUT', `/users/${userId}/zoom-credential`, zoom.authorize('zoom-down', { expiresInSeconds: 3600 }));
-  expect(registered.status).toBe(201);
-  const user = await store.get(userId, { consistent: true });
-  await store.update(userId, { version: user!.version }, { status: 'active', accessTokenExpiresAt: Date.now() + 100_000 });
-  const callbackUrl = recall.credentials().find((credential) => credential.id === registered.json.recall_credential_id)!.access_token_callback_url;
-  zoom.failNext(2, { status: 503 });
+test('Zoom hanging, a token below 150 s: every callback and the access-token route answer 503; once Zoom answers, the next callback serves the new token', async () => {
+  // Prepare: a registered user whose token has 100 s left (below what Recall would accept).
+  const userId = 'runtime-zoom-hangs-user';
+  const { callbackUrl, stored } = await registeredUser(userId, 'zoom-hangs', 100);
+  const before = zoom.stats();
+  const hang = zoom.hold();
+
+  // Act: Recall calls five times at once, the backend asks the admin route, all while Zoom hangs.
+  const [callbacks, viaAdmin] = await Promise.all([
+    Promise.all(Array.from({ length: 5 }, () => callback(callbackUrl))),
+    admin('GET', `/users/${userId}/zoom-credential/access-token`),
+  ]);
+  const whileHanging = zoom.stats();
+  hang.release();
+  await runtime.refreshQueue.drain();
+  const retried = await callback(callbackUrl);
+
+  // Assess: no answer waited for Zoom beyond its budget; one refresh, stored, served next.
+  expect(callbacks.map((answer) => answer.status)).toEqual(Array(5).fill(503));
+  expect(callbacks.every((answer) => answer.body === 'token unavailable')).toBe(true);
+  expect(viaAdmin.status).toBe(503);
+  expect(viaAdmin.json).toMatchObject({ error: 'refresh_in_progress' });
+  expect(whileHanging.refreshCalls - before.refreshCalls).toBe(1);
+  expect(whileHanging.refreshOk - before.refreshOk).toBe(0);
+  expect(zoom.stats().refreshOk - before.refreshOk).toBe(1);
+  expect(zoom.stats().invalidGrant).toBe(before.invalidGrant);
+  expect(retried.status).toBe(200);
+  expect(retried.body).not.toBe(stored.accessToken);
+  expect(zoom.verifyAccessToken(retried.body)?.zoomUserId).toBe('zoom-hangs');
+  const after = await store.get(userId, { consistent: true });
+  expect((await cipher.open(userId, after!.sealed)).accessToken).toBe(retried.body);
+});
+
+test('a transient 503 during a refresh a callback asked for is retried within the answer budget: the callback gets a token', async () => {
+  // Prepare
+  const userId = 'runtime-zoom-flaky-user';
+  const { callbackUrl, stored } = await registeredUser(userId, 'zoom-flaky', 100);
+  const before = zoom.stats();
+  zoom.failNext(1, { status: 503 });
 
   // Act
-  const viaAdmin = await admin('GET', `/users/${userId}/zoom-credential/access-token`);
-  const viaCallback = await fetch(callbackUrl);
+  const answer = await callback(callbackUrl);
 
   // Assess
-  expect(viaAdmin.status).toBe(503);
-  expect(viaAdmin.json).toMatchObject({ error: 'refresh_failed' });
-  expect(viaCallback.status).toBe(503);
-  expect(await viaCallback.text()).toBe('token unavailable');
-  const status = await admin('GET', `/users/${userId}/zoom-credential`);
-  expect(status.json).toMatchObject({ status: 'active', last_error: { code: 'zoom_unavailable' } });
+  expect(answer.status).toBe(200);
+  expect(answer.body).not.toBe(stored.accessToken);
+  expect(zoom.verifyAccessToken(answer.body)?.zoomUserId).toBe('zoom-flaky');
+  await runtime.refreshQueue.drain();
+  expect(zoom.stats().refreshCalls - before.refreshCalls).toBe(2);
+  expect(zoom.stats().refreshOk - before.refreshOk).toBe(1);
+});
 
-  // Act: Zoom is back; Recall asks again.
-  const retried = await fetch(callbackUrl);
+describe('the queue between the dispatcher and the workers (at least once)', () => {
+  /** A queue of its own, delivering to a refresh worker built from the runtime's environment. */
+  function queueWithWorker(options: ConstructorParameters<typeof LocalRefreshQueue>[0]) {
+    const queue = new LocalRefreshQueue(options);
+    const worker = makeRefreshWorkerHandler(workerDepsFromEnv(runtime.handlerEnv));
+    queue.attach((event) => worker(event, lambdaContext('refresh-worker', 60_000)));
+    return queue;
+  }
 
-  // Assess
-  expect(retried.status).toBe(200);
-  expect(zoom.verifyAccessToken(await retried.text())?.zoomUserId).toBe('zoom-down');
+  test('a user handed out twice is refreshed exactly once', async () => {
+    // Prepare: whatever earlier tests left due refreshed first; then one due user, and a queue
+    // that delivers every message twice.
+    await runtime.sweep();
+    const userId = 'runtime-duplicate-user';
+    await registeredUser(userId, 'zoom-duplicate', 200);
+    const queue = queueWithWorker({ concurrency: 2, batchSize: 1, duplicateEvery: 1 });
+    const dispatcher = makeDispatcherHandler(dispatcherDepsFromEnv(runtime.handlerEnv, { refreshQueue: queue }));
+    const before = zoom.stats();
+    const generationBefore = (await store.get(userId, { consistent: true }))!.tokenGeneration;
+
+    // Act
+    const summary = (await dispatcher({}, lambdaContext('dispatcher', 60_000))) as DispatchSummary;
+    await queue.drain();
+    queue.close();
+
+    // Assess
+    expect(summary).toMatchObject({ due: 1, dispatched: 1 });
+    expect(queue.deliveries).toBe(2);
+    expect(queue.deadLetters).toEqual([]);
+    expect(zoom.stats().refreshCalls - before.refreshCalls).toBe(1);
+    expect(zoom.stats().refreshOk - before.refreshOk).toBe(1);
+    const after = await store.get(userId, { consistent: true });
+    expect(after).toMatchObject({ status: 'active', tokenGeneration: generationBefore + 1 });
+    expect((await cipher.open(userId, after!.sealed)).refreshToken).toBe(zoom.currentRefreshToken('zoom-duplicate'));
+  });
+
+  test('a poison message is redelivered until it ends in the dead letters', async () => {
+    // Prepare
+    const queue = queueWithWorker({ concurrency: 1, visibilityTimeoutMs: 10, maxReceiveCount: 3 });
+    const before = zoom.stats();
+
+    // Act: a request no worker can read (an unknown reason), and one naming no valid user id.
+    await queue.enqueue([{ userId: 'someone', reason: 'whatever' } as unknown as RefreshRequest]);
+    await queue.enqueue([{ userId: '../not a user id', reason: 'due' }]);
+    await queue.drain();
+    queue.close();
+
+    // Assess
+    expect(queue.deadLetters.map((letter) => letter.receiveCount)).toEqual([3, 3]);
+    expect(queue.deadLetters.map((letter) => JSON.parse(letter.body).userId).sort()).toEqual(['../not a user id', 'someone']);
+    expect(queue.deliveries).toBe(6);
+    expect(zoom.stats()).toEqual(before);
+  });
 });

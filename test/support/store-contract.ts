@@ -393,6 +393,21 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         expect(due).toEqual(ids.filter((_, i) => i % 2 === 0).map((userId) => ({ userId, dueAt: T0 + ids.indexOf(userId) * 1000 })));
       });
 
+      test('yields due users in due-time order, the most overdue first, across shards', async () => {
+        // Prepare: 40 users whose due times run against the order of their ids (so against any
+        // order by key or by shard), every one due.
+        const ids = Array.from({ length: 40 }, (_, i) => `order-${String(i).padStart(2, '0')}`);
+        for (const [i, userId] of ids.entries()) await store.create(sampleUser(userId, { accessTokenExpiresAt: T0 + (40 - i) * 1000 }));
+
+        // Act: in the order listDue yields them, unsorted.
+        const yielded: DueUser[] = [];
+        for await (const due of store.listDue(T0 + HOUR)) yielded.push(due);
+
+        // Assess
+        expect(yielded.map((entry) => entry.userId)).toEqual([...ids].reverse());
+        expect(yielded.map((entry) => entry.dueAt)).toEqual(ids.map((_, i) => T0 + (i + 1) * 1000));
+      });
+
       test('status reauth_required takes the user out; active with a new expiry puts it back there', async () => {
         // Prepare
         await store.create(sampleUser('u1', { accessTokenExpiresAt: T0 + 1000 }));

@@ -68,7 +68,7 @@ describe('ScriptedZoom', () => {
 
     // Assess
     expect(failed).toMatchObject({ kind: 'retryable', status: 503 });
-    expect(lost).toEqual({ kind: 'retryable', error: 'timeout' });
+    expect(lost).toEqual({ kind: 'ambiguous', error: 'timeout' });
     expect(after.kind).toBe('grant_dead');
   });
 });

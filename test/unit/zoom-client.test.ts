@@ -164,7 +164,7 @@ describe('ZoomTokenClient.refresh', () => {
     expect(requests).toHaveLength(1);
   });
 
-  it('times out a hanging server with the per-call timeout', async () => {
+  it('times out a hanging server with the per-call timeout: ambiguous, the request was sent', async () => {
     // Prepare
     const server = await startServer('hang');
     const client = zoom(server.tokenUrl, 10_000);
@@ -175,29 +175,29 @@ describe('ZoomTokenClient.refresh', () => {
 
     // Assess
     const elapsed = Date.now() - started;
-    expect(result).toStrictEqual({ kind: 'retryable', error: 'timeout' });
+    expect(result).toStrictEqual({ kind: 'ambiguous', error: 'timeout' });
     expect(server.requests).toHaveLength(1);
     expect(elapsed).toBeGreaterThanOrEqual(90);
     expect(elapsed).toBeLessThan(2000);
   });
 
-  it('reports an unparsable 200 as retryable', async () => {
+  it('reports an unparsable 200 as ambiguous (the token may be spent)', async () => {
     // Act
     const { result } = await refreshAgainst({ status: 200, text: '<html>maintenance</html>' });
 
     // Assess
-    expect(result).toStrictEqual({ kind: 'retryable', status: 200, error: 'invalid_response' });
+    expect(result).toStrictEqual({ kind: 'ambiguous', status: 200, error: 'invalid_response' });
   });
 
-  it('reports a 200 without a refresh token as retryable', async () => {
+  it('reports a 200 without a refresh token as ambiguous (the token may be spent)', async () => {
     // Act
     const { result } = await refreshAgainst({ status: 200, json: { access_token: 'a', expires_in: 3600 } });
 
     // Assess
-    expect(result).toStrictEqual({ kind: 'retryable', status: 200, error: 'invalid_response' });
+    expect(result).toStrictEqual({ kind: 'ambiguous', status: 200, error: 'invalid_response' });
   });
 
-  it('reports a refused connection as retryable', async () => {
+  it('reports a refused connection as retryable (nothing was sent)', async () => {
     // Prepare
     const server = await startServer({ status: 200 });
     const closed = servers.pop()!;
@@ -207,7 +207,7 @@ describe('ZoomTokenClient.refresh', () => {
     const result = await zoom(server.tokenUrl).refresh(REFRESH_TOKEN);
 
     // Assess
-    expect(result).toStrictEqual({ kind: 'retryable', error: 'network_error' });
+    expect(result).toStrictEqual({ kind: 'retryable', error: 'connection_failed' });
   });
 
   it('sends nothing when the client secret cannot be read', async () => {
@@ -246,5 +246,101 @@ describe('ZoomTokenClient.refresh', () => {
     expect(results.map((r) => r.kind)).toEqual(['grant_dead', 'misconfigured', 'misconfigured', 'retryable']);
     expect(results[0]).toStrictEqual({ kind: 'grant_dead', error: 'invalid_grant', reason: 'bad token [redacted] for [redacted]' });
     results.forEach(expectNoSecrets);
+  });
+
+  it('reports a connection lost after the request went out as ambiguous', async () => {
+    // Prepare: a server that reads the request, then drops the connection without answering.
+    const requests: string[] = [];
+    const server = http.createServer((req) => {
+      req.resume();
+      req.on('end', () => {
+        requests.push(req.url ?? '');
+        req.socket.destroy();
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const tokenUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${TOKEN_PATH}`;
+
+    // Act
+    const result = await zoom(tokenUrl).refresh(REFRESH_TOKEN);
+
+    // Assess
+    expect(result).toStrictEqual({ kind: 'ambiguous', error: 'connection_lost' });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('reports 408 as retryable', async () => {
+    // Act
+    const { result } = await refreshAgainst({ status: 408, json: { error: 'request_timeout' } });
+
+    // Assess
+    expect(result).toStrictEqual({ kind: 'retryable', status: 408, error: 'request_timeout' });
+  });
+
+  it('reports {"error":"invalid_request","reason":"Invalid Token!"} as a dead grant, not misconfigured', async () => {
+    // Act: what Zoom answers for a spent refresh token on some paths.
+    const { result } = await refreshAgainst({ status: 400, json: { reason: 'Invalid Token!', error: 'invalid_request' } });
+
+    // Assess
+    expect(result).toStrictEqual({ kind: 'grant_dead', error: 'invalid_request', reason: 'Invalid Token!' });
+  });
+
+  it('reports Zoom\'s 4735 code as a dead grant', async () => {
+    // Act
+    const { result } = await refreshAgainst({ status: 400, json: { code: 4735, message: 'Owner of the grant is gone.' } });
+
+    // Assess
+    expect(result).toMatchObject({ kind: 'grant_dead', error: '4735' });
+  });
+
+  it('keeps invalid_client misconfigured even with reason "Invalid Token!"', async () => {
+    // Act
+    const { result } = await refreshAgainst({ status: 401, json: { reason: 'Invalid Token!', error: 'invalid_client' } });
+
+    // Assess
+    expect(result).toMatchObject({ kind: 'misconfigured', status: 401, error: 'invalid_client' });
+  });
+
+  describe('a 2xx with both tokens is always ok, whatever else is missing', () => {
+    /** An unsigned JWT-shaped access token with the given `exp` (seconds). */
+    const jwtWithExp = (exp: number) =>
+      `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ uid: 'u', exp })).toString('base64url')}.sig`;
+    const exp = 1_900_000_000;
+
+    it('without expires_in: ok, the expiry taken from the access token\'s exp', async () => {
+      // Act
+      const { result } = await refreshAgainst({ status: 200, json: { access_token: jwtWithExp(exp), refresh_token: 'r1' } });
+
+      // Assess
+      expect(result).toStrictEqual({ kind: 'ok', tokens: { accessToken: jwtWithExp(exp), refreshToken: 'r1' }, tokenExpiresAt: exp * 1000 });
+    });
+
+    it.each([['a non-numeric string', 'soon'], ['zero', 0], ['a negative number', -5], ['null', null]])(
+      'with expires_in %s: ok, expires_in ignored, the expiry taken from exp',
+      async (_label, expiresIn) => {
+        // Act
+        const { result } = await refreshAgainst({ status: 200, json: { access_token: jwtWithExp(exp), refresh_token: 'r1', expires_in: expiresIn } });
+
+        // Assess
+        expect(result).toStrictEqual({ kind: 'ok', tokens: { accessToken: jwtWithExp(exp), refreshToken: 'r1' }, tokenExpiresAt: exp * 1000 });
+      },
+    );
+
+    it('with a numeric-string expires_in: ok with that lifetime', async () => {
+      // Act
+      const { result } = await refreshAgainst({ status: 200, json: { access_token: 'opaque', refresh_token: 'r1', expires_in: '3599' } });
+
+      // Assess
+      expect(result).toStrictEqual({ kind: 'ok', tokens: { accessToken: 'opaque', refreshToken: 'r1' }, expiresInSeconds: 3599 });
+    });
+
+    it('with neither expires_in nor a JWT access token: still ok (the caller assumes a short life)', async () => {
+      // Act
+      const { result } = await refreshAgainst({ status: 201, json: { access_token: 'opaque', refresh_token: 'r1' } });
+
+      // Assess
+      expect(result).toStrictEqual({ kind: 'ok', tokens: { accessToken: 'opaque', refreshToken: 'r1' } });
+    });
   });
 });

@@ -2,10 +2,12 @@
  * A TokenCipher with no KMS: AES-256-GCM under one fixed key, the user id bound as AAD the way
  * KmsEnvelopeCipher binds it, so a record copied to another user does not open
  * (UnreadableRecordError). Counts its calls and can be told to fail the next calls of a method.
+ * `prepare()` returns a Sealer that, like the real one, never fails: it has its data key in hand
+ * (its seals are counted in `preparedSeals`, not in `counts.seal`).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { UnreadableRecordError } from '../../../functions/domain/errors';
-import type { SealedTokens, TokenCipher } from '../../../functions/domain/ports';
+import type { SealedTokens, Sealer, TokenCipher } from '../../../functions/domain/ports';
 import type { TokenPair } from '../../../functions/domain/token-record';
 
 export type CipherMethod = 'prepare' | 'seal' | 'open';
@@ -30,18 +32,30 @@ export function kmsThrottled(): Error {
 export class InMemoryCipher implements TokenCipher {
   readonly counts: Record<CipherMethod, number> = { prepare: 0, seal: 0, open: 0 };
   private readonly failures: Record<CipherMethod, Array<() => Error>> = { prepare: [], seal: [], open: [] };
+  /** Seals made by the Sealers `prepare()` returned. */
+  preparedSeals = 0;
 
   /** The next `count` calls of `method` throw `makeError()` (a throttled KMS call by default). */
   failNext(method: CipherMethod, count = 1, makeError: () => Error = kmsThrottled): void {
     for (let i = 0; i < count; i++) this.failures[method].push(makeError);
   }
 
-  async prepare(): Promise<void> {
+  async prepare(): Promise<Sealer> {
     this.call('prepare');
+    return {
+      seal: (userId, tokens) => {
+        this.preparedSeals += 1;
+        return this.sealNow(userId, tokens);
+      },
+    };
   }
 
   async seal(userId: string, tokens: TokenPair): Promise<SealedTokens> {
     this.call('seal');
+    return this.sealNow(userId, tokens);
+  }
+
+  private sealNow(userId: string, tokens: TokenPair): SealedTokens {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', DATA_KEY, iv);
     cipher.setAAD(additionalData(FORMAT_VERSION, userId));

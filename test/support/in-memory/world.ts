@@ -2,11 +2,15 @@
  * One set of in-memory ports wired the way the handlers wire the real ones, for domain tests:
  * a manual clock (and a `sleep` that moves it), the store with a pause hook installed, the
  * cipher, Zoom, Recall and a log. `refreshDeps(actor)` gives each worker its own named view of
- * the store, so a test can pause "worker A before its write" by name.
+ * the store, so a test can pause "worker A before its write" by name. `queue` stands for SQS and
+ * the refresh workers: every request it is handed runs refreshRequestedUser at once (as actor
+ * `worker-<n>`), unless `queue.paused`, in which case requests are only recorded.
  */
 import { randomUUID } from 'node:crypto';
-import type { SigningKeyring } from '../../../functions/domain/ports';
-import type { RefreshDeps } from '../../../functions/domain/refresh';
+import type { RefreshQueue, RefreshRequest, SigningKeyring } from '../../../functions/domain/ports';
+import type { RefreshDeps, RefreshOutcome } from '../../../functions/domain/refresh';
+import { refreshRequestedUser, type WorkOptions } from '../../../functions/domain/refresh-work';
+import type { ServeDeps } from '../../../functions/domain/serve-token';
 import type { RegistrationDeps } from '../../../functions/domain/registration';
 import type { StoredUser, TokenPair } from '../../../functions/domain/token-record';
 import { InMemoryCipher } from './cipher';
@@ -24,6 +28,48 @@ const keyring: SigningKeyring = {
   activeKeyId: 'k1',
   key: (keyId) => (keyId === 'k1' ? Buffer.alloc(32, 1) : undefined),
 };
+
+/** The refresh queue and its workers, in process: each request is refreshed at once, unawaited. */
+export class WorkerQueue implements RefreshQueue {
+  readonly requests: RefreshRequest[] = [];
+  /** Each finished worker's outcome, or the error it threw (a storage failure, say). */
+  readonly outcomes: Array<RefreshOutcome | { kind: 'error'; error: unknown }> = [];
+  /** Requests are recorded only, no worker runs. */
+  paused = false;
+  private readonly running: Promise<unknown>[] = [];
+
+  constructor(
+    private readonly world: World,
+    private readonly options: { windowMs: number; deadlineMs: number; overrides?: Partial<RefreshDeps> } & Partial<WorkOptions>,
+  ) {}
+
+  async enqueue(requests: RefreshRequest[]): Promise<void> {
+    for (const request of requests) {
+      this.requests.push(request);
+      if (this.paused) continue;
+      const deps = this.world.refreshDeps(`worker-${this.requests.length}`, {
+        deadline: this.world.clock.now() + this.options.deadlineMs,
+        ...this.options.overrides,
+      });
+      this.running.push(
+        refreshRequestedUser(request.userId, deps, this.options).then(
+          (outcome) => this.outcomes.push(outcome),
+          (error: unknown) => this.outcomes.push({ kind: 'error', error }),
+        ),
+      );
+    }
+  }
+
+  /** The outcome kinds so far, sorted: for count assertions. */
+  outcomeKinds(): string[] {
+    return this.outcomes.map((outcome) => outcome.kind).sort();
+  }
+
+  /** Waits for every worker started so far. */
+  async drain(): Promise<void> {
+    while (this.running.length > 0) await Promise.all(this.running.splice(0));
+  }
+}
 
 export class World {
   readonly clock = new ManualClock();
@@ -52,6 +98,21 @@ export class World {
     };
   }
 
+  /** The refresh queue the serve path hands requests to; workers run refreshRequestedUser. */
+  readonly queue = new WorkerQueue(this, { windowMs: 900_000, deadlineMs: 60_000 });
+
+  serveDeps(actor: string, overrides: Partial<ServeDeps> = {}): ServeDeps {
+    return {
+      store: this.store.withActor(actor),
+      cipher: this.cipher,
+      refreshQueue: this.queue,
+      clock: this.clock.clock,
+      logger: this.log,
+      sleep: this.clock.sleep,
+      ...overrides,
+    };
+  }
+
   registrationDeps(actor = 'admin'): RegistrationDeps {
     return {
       store: this.store.withActor(actor),
@@ -59,7 +120,7 @@ export class World {
       recall: this.recall,
       signingKeys: { keyring: async () => keyring },
       clock: this.clock.clock,
-      publicBaseUrl: PUBLIC_BASE_URL,
+      callbackUrl: `${PUBLIC_BASE_URL}/zoom/token`,
       oauthAppId: OAUTH_APP_ID,
     };
   }

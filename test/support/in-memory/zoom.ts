@@ -8,10 +8,16 @@
  * - `{ hold: 'before' }`: the request waits before Zoom processes it (nothing spent yet);
  * - `{ hold: 'after' }`: Zoom processes (spends) at once, the answer waits;
  *   both expose `reached` (with the refresh token) and `release()` on the returned handle;
- * - `{ lose: true }`: Zoom spends the token but the answer is lost: `retryable` / timeout;
+ * - `{ lose: true }`: Zoom spends the token but the answer is lost: `ambiguous` / timeout;
  * - `{ fail: 429 | 500 | 502 | 503 }`: retryable, nothing spent;
  * - `{ malformed: true }`: Zoom spends the token but the 200 answer lacks fields
- *   (the real client's `retryable` / invalid_response);
+ *   (the real client's `ambiguous` / invalid_response);
+ * - `{ hold: 'after', honourTimeout: true }`: like `hold: 'after'`, but when released later (on the
+ *   clock given to ScriptedZoom) than the `timeoutMs` the caller passed, the answer is `ambiguous`
+ *   / timeout, as the real client would have given up by then (the token is spent either way);
+ * - `{ answer }`: Zoom spends the token and answers `answer(tokens)` (say, ok without expires_in).
+ *
+ * Every call records the `timeoutMs` it was given.
  * - `{ misconfigured: true }`: invalid_client, nothing spent.
  */
 import type { Clock, ZoomRefreshResult, ZoomTokenClient } from '../../../functions/domain/ports';
@@ -19,7 +25,8 @@ import type { TokenPair } from '../../../functions/domain/token-record';
 import { deferred, type Deferred } from './deferred';
 
 export type ZoomStep =
-  | { hold: 'before' | 'after' }
+  | { hold: 'before' | 'after'; honourTimeout?: boolean }
+  | { answer: (tokens: TokenPair) => ZoomRefreshResult }
   | { lose: true }
   | { fail: 429 | 500 | 502 | 503 }
   | { malformed: true }
@@ -34,6 +41,8 @@ export interface ZoomStepHandle {
 
 export interface ZoomCall {
   refreshToken: string;
+  /** The wait the caller allowed (ms), as passed to `refresh`. */
+  timeoutMs?: number;
   zoomUserId?: string;
   result?: ZoomRefreshResult;
 }
@@ -104,29 +113,34 @@ export class ScriptedZoom implements ZoomTokenClient {
     return { reached: entry.reached, release: () => entry.released.resolve() };
   }
 
-  async refresh(refreshToken: string): Promise<ZoomRefreshResult> {
+  async refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult> {
     this.stats.refreshCalls += 1;
-    const call: ZoomCall = { refreshToken, zoomUserId: this.ownerOf(refreshToken) };
+    const call: ZoomCall = { refreshToken, timeoutMs: options?.timeoutMs, zoomUserId: this.ownerOf(refreshToken) };
     this.calls.push(call);
     const index = this.script.findIndex((entry) => entry.zoomUserId === undefined || entry.zoomUserId === call.zoomUserId);
     const scripted = index < 0 ? undefined : this.script.splice(index, 1)[0];
-    const result = await this.answer(refreshToken, scripted);
+    const result = await this.answer(refreshToken, scripted, options?.timeoutMs);
     call.result = result;
     return result;
   }
 
-  private async answer(refreshToken: string, scripted: ScriptEntry | undefined): Promise<ZoomRefreshResult> {
+  private async answer(refreshToken: string, scripted: ScriptEntry | undefined, timeoutMs: number | undefined): Promise<ZoomRefreshResult> {
     const step = scripted?.step;
+    const sentAt = this.clock();
     const held = scripted?.released.promise;
     scripted?.reached.resolve(refreshToken);
     if (step && 'fail' in step) return { kind: 'retryable', status: step.fail, error: `http_${step.fail}` };
     if (step && 'misconfigured' in step) return { kind: 'misconfigured', status: 401, error: 'invalid_client' };
     if (step && 'hold' in step && step.hold === 'before') await held;
     const result = this.process(refreshToken);
-    if (step && 'hold' in step && step.hold === 'after') await held;
+    if (step && 'hold' in step && step.hold === 'after') {
+      await held;
+      if (step.honourTimeout && timeoutMs !== undefined && this.clock() - sentAt > timeoutMs) return { kind: 'ambiguous', error: 'timeout' };
+    }
     // Spent at Zoom either way; only the answer differs.
-    if (step && 'lose' in step) return { kind: 'retryable', error: 'timeout' };
-    if (step && 'malformed' in step && result.kind === 'ok') return { kind: 'retryable', status: 200, error: 'invalid_response' };
+    if (step && 'lose' in step) return { kind: 'ambiguous', error: 'timeout' };
+    if (step && 'malformed' in step && result.kind === 'ok') return { kind: 'ambiguous', status: 200, error: 'invalid_response' };
+    if (step && 'answer' in step && result.kind === 'ok') return step.answer(result.tokens);
     return result;
   }
 

@@ -103,8 +103,8 @@ interface Attempt {
   consumed: TokenPair;
   sealer: Sealer;
   lease: Lease;
-  /** An expired lease was left behind: its holder may have spent this very refresh token. */
-  tookOver: boolean;
+  /** The expired lease left behind, if any: its holder may have spent this very refresh token. */
+  takenOver?: Lease;
 }
 
 async function refreshUnlessFresh(userId: string, freshUntil: number, deps: RefreshDeps, options: RefreshOptions): Promise<RefreshOutcome> {
@@ -141,7 +141,7 @@ async function takeLease(first: StoredUser, freshUntil: number, deps: RefreshDep
     const blocked = blockedOutcome(user, freshUntil, deps.clock());
     if (blocked) return blocked;
     const lease = { owner, expiresAt: deps.clock() + timingOf(deps).leaseMs };
-    sent = { ...(await openFor(user, deps)), lease, tookOver: user.lease !== undefined };
+    sent = { ...(await openFor(user, deps)), lease, ...(user.lease ? { takenOver: user.lease } : {}) };
     try {
       return { ...sent, leased: await deps.store.update(user.userId, { version: user.version }, { lease }) };
     } catch (error) {
@@ -211,7 +211,7 @@ async function settle(result: ZoomRefreshResult, attempt: Attempt, sentAt: numbe
       return judgeInvalidGrant(result, attempt, deps);
     case 'ambiguous': {
       // The token may be spent: nobody may use it until the lease runs out, and whoever then takes
-      // over knows (tookOver) that an invalid_grant means this answer was lost, not a revocation.
+      // over knows (takenOver) that an invalid_grant means this answer was lost, not a revocation.
       await releaseLease(attempt, note(deps, 'zoom_answer_lost', result.error), deps, { expiresAt: deps.clock() });
       deps.logger.error('refresh sent but no answer came; the refresh token may be spent', { userId, zoomError: result.error });
       return { kind: 'answer_lost', error: result.error };
@@ -291,7 +291,15 @@ async function judgeInvalidGrant(result: Extract<ZoomRefreshResult, { kind: 'gra
     deps.logger.warn('invalid_grant after our lease was taken over; leaving the verdict to its holder', { userId });
     return { kind: 'lease_held', user: current };
   }
-  const lostInFlight = attempt.tookOver;
+  if (attempt.takenOver && holderMayStillSave(attempt.takenOver, deps)) {
+    // The holder we took over from may be alive (its lease renewals failing) and about to store
+    // the pair it got: no verdict yet. Our own expired lease stays as the mark; the next attempt,
+    // once no holder can be alive, decides.
+    await releaseLease(attempt, note(deps, 'zoom_invalid_grant_unconfirmed', result.reason ?? result.error), deps, { expiresAt: deps.clock() });
+    deps.logger.warn('invalid_grant after a lease takeover; holder may still be saving, verdict deferred', { userId });
+    return { kind: 'retryable', error: 'invalid_grant_unconfirmed' };
+  }
+  const lostInFlight = attempt.takenOver !== undefined;
   const verdict = note(deps, lostInFlight ? 'lost_in_flight' : result.error, lostInFlight ? 'a refresh was sent and its answer never reached storage' : result.reason ?? result.error);
   try {
     const dead = await deps.store.update(userId, { registrationId: leased.registrationId, tokenGeneration: leased.tokenGeneration }, {
@@ -303,6 +311,15 @@ async function judgeInvalidGrant(result: Extract<ZoomRefreshResult, { kind: 'gra
     if (!(error instanceof ConflictError)) throw error;
     return { kind: 'superseded' };
   }
+}
+
+/**
+ * Whether the worker that held `lease` may still be running: it renewed the lease until
+ * `leaseMs` before its expiry, and no invocation that refreshes lives longer than a worker's.
+ */
+function holderMayStillSave(lease: Lease, deps: RefreshDeps): boolean {
+  const { leaseMs } = timingOf(deps);
+  return lease.expiresAt - leaseMs + TIMING.workerTimeoutMs > deps.clock();
 }
 
 type SaveResult = { kind: 'saved'; user: StoredUser } | { kind: 'superseded' } | { kind: 'unsaved'; error: string };

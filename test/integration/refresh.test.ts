@@ -14,6 +14,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoTokenStore, toUser } from '../../functions/adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
+import { TIMING } from '../../functions/domain/timing';
 import { TokenUnavailableError } from '../../functions/domain/errors';
 import { dispatchDueUsers } from '../../functions/domain/dispatch';
 import type {
@@ -102,7 +103,8 @@ function storeWith(store: TokenStore, overrides: Partial<TokenStore>): TokenStor
     get: (userId, options) => store.get(userId, options),
     create: (user) => store.create(user),
     update: (userId, condition, update) => store.update(userId, condition, update),
-    delete: (userId) => store.delete(userId),
+    delete: (userId, condition) => store.delete(userId, condition),
+    listWhere: (field, value, page) => store.listWhere(field, value, page),
     listDue: (dueBefore) => store.listDue(dueBefore),
     ...overrides,
   };
@@ -399,7 +401,7 @@ describe('refreshing tokens with the real adapters', () => {
       expect(aOutcome.kind === 'fresh' && aOutcome.user.tokenGeneration).toBe(2);
     });
 
-    test('the worker that took over hears invalid_grant before the slow one stored its pair: lost_in_flight, undone when the pair lands', async () => {
+    test('the worker that took over hears invalid_grant before the slow one stored its pair: no verdict while the holder may live; its pair lands', async () => {
       // Prepare: A's refresh succeeds at Zoom and its answer is held back until B has finished.
       const { tokens: original } = await seedUser('user-slow-store', 'zoom-slow-store', 200);
       const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
@@ -413,10 +415,10 @@ describe('refreshing tokens with the real adapters', () => {
       releaseA.resolve();
       const aOutcome = await a;
 
-      // Assess: B took over a lease left behind by a holder that had sent: lost in flight, as far
-      // as B can tell. A's pair is written on the generation it consumed, so it still lands.
-      expect(bOutcome.kind).toBe('lost_in_flight');
-      expect(afterB.user).toMatchObject({ status: 'reauth_required', reauthRequired: { code: 'lost_in_flight' } });
+      // Assess: B took over a lease left behind by a holder that may still be running (a worker
+      // lives up to its timeout): no verdict. A's pair, written on the generation it consumed, lands.
+      expect(bOutcome).toEqual({ kind: 'retryable', error: 'invalid_grant_unconfirmed' });
+      expect(afterB.user).toMatchObject({ status: 'active', lastError: { code: 'zoom_invalid_grant_unconfirmed' } });
       expect(afterB.tokens.refreshToken).toBe(original.refreshToken);
       expect(aOutcome.kind).toBe('refreshed');
       expect(fakeZoom.stats()).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 1 });
@@ -428,13 +430,13 @@ describe('refreshing tokens with the real adapters', () => {
       expect(await dueUserIds(24 * 3600_000)).toEqual(['user-slow-store']);
     });
 
-    test('a holder that died leaving its lease, then invalid_grant (here: revoked): lost_in_flight at once, the user out of the index', async () => {
+    test('a holder that died leaving its lease, then invalid_grant (here: revoked): lost_in_flight once the holder cannot be alive, the user out of the index', async () => {
       // Prepare: the lease holder died; meanwhile the user revoked the app. Whether the holder
       // spent the token or the user revoked it, the grant is gone either way.
       await seedUser('user-dead-and-revoked', 'zoom-dead-and-revoked', 200);
       await store.update('user-dead-and-revoked', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
       fakeZoom.revoke('zoom-dead-and-revoked');
-      offsetMs += 31_000;
+      offsetMs += 31_000 + TIMING.workerTimeoutMs;
 
       // Act
       const takeover = await refreshUser('user-dead-and-revoked', clock() + SERVE_MARGIN_MS, deps());
@@ -457,7 +459,7 @@ describe('refreshing tokens with the real adapters', () => {
       const { tokens: original } = await seedUser('user-killed', 'zoom-killed', 200);
       await store.update('user-killed', { version: 1 }, { lease: { owner: 'killed-worker', expiresAt: clock() + 30_000 } });
       const spent = await zoom.refresh(original.refreshToken);
-      offsetMs += 31_000;
+      offsetMs += 31_000 + TIMING.workerTimeoutMs;
       const observed: string[] = [];
 
       // Act
@@ -722,6 +724,7 @@ describe('refreshing tokens with the real adapters', () => {
     const grant = fakeZoom.authorize('zoom-replayed', { expiresInSeconds: 200 });
     const registered: TokenPair = { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope };
     const recallCalls: string[] = [];
+    let createdUrl = '';
     const registration = {
       store,
       cipher,
@@ -730,9 +733,9 @@ describe('refreshing tokens with the real adapters', () => {
       callbackUrl: 'https://vault.example.test/zoom/token',
       oauthAppId: '00000000-0000-4000-8000-00000000a001',
       recall: {
-        createZoomOAuthCredential: async () => (recallCalls.push('create'), { id: 'cred-replayed' }),
+        createZoomOAuthCredential: async (input: { callbackUrl: string }) => (recallCalls.push('create'), (createdUrl = input.callbackUrl), { id: 'cred-replayed' }),
         listZoomOAuthCredentials: async () => [],
-        getZoomOAuthCredential: async (id: string) => (recallCalls.push('get'), { id, callbackUrl: 'https://vault.example.test/zoom/token?user_id=user-replayed&kid=k1&sig=x' }),
+        getZoomOAuthCredential: async (id: string) => (recallCalls.push('get'), { id, callbackUrl: createdUrl }),
         deleteZoomOAuthCredential: async () => undefined,
       },
     };

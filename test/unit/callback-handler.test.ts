@@ -50,6 +50,7 @@ async function setup() {
     cipher,
     zoom: { refresh: async () => ({ kind: 'retryable', error: 'not used' }) },
     clock: () => NOW,
+    policy: { kind: 'proactive' },
     signingKeys,
     refreshQueue: { enqueue: async (requests) => void queued.push(...requests) },
   });

@@ -8,6 +8,7 @@
  * real milliseconds and waits for each renewal's write; every held Zoom call is released after
  * each test, so no renewal loop outlives it.
  */
+import { TIMING } from '../../functions/domain/timing';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
@@ -315,11 +316,17 @@ describe('leases that expired or whose answer was lost', () => {
     world.clock.advance(PAST_THE_LEASE_MS);
     const observed: Array<RefreshOutcome['kind']> = [];
 
-    // Act
+    // Act: B takes over while A might still be alive (its invocation could last a worker's
+    // timeout): no verdict; once no holder can be alive, the next attempt gives it.
+    const early = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('B'));
+    const meanwhile = (await world.stored('u1')).user;
+    world.clock.advance(TIMING.workerTimeoutMs);
     const lost = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('B', { observe: (kind) => observed.push(kind) }));
     const dead = await refreshUser('revoked', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('B', { observe: (kind) => observed.push(kind) }));
 
     // Assess
+    expect(early).toEqual({ kind: 'retryable', error: 'invalid_grant_unconfirmed' });
+    expect(meanwhile).toMatchObject({ status: 'active', lastError: { code: 'zoom_invalid_grant_unconfirmed' } });
     expect(lost.kind).toBe('lost_in_flight');
     expect(dead.kind).toBe('grant_dead');
     expect(observed).toEqual(['lost_in_flight', 'grant_dead']);
@@ -328,6 +335,7 @@ describe('leases that expired or whose answer was lost', () => {
     expect(user.lease).toBeUndefined();
     expect((await world.stored('revoked')).user.reauthRequired).toMatchObject({ code: 'invalid_grant' });
     expect(world.store.dueIndex()).toEqual([]);
-    expect(world.zoom.stats).toEqual({ refreshCalls: 3, refreshOk: 1, invalidGrant: 2 });
+    // A's spending call, B's unconfirmed and confirmed attempts, the revoked user's.
+    expect(world.zoom.stats).toEqual({ refreshCalls: 4, refreshOk: 1, invalidGrant: 3 });
   });
 });

@@ -128,7 +128,8 @@ describe('DELETE, then a new registration, while the old grant\'s refresh is in 
     const ignoringRegistration = (store: TokenStore): TokenStore => ({
       get: (userId, options) => store.get(userId, options),
       create: (user) => store.create(user),
-      delete: (userId) => store.delete(userId),
+      delete: (userId, condition) => store.delete(userId, condition),
+      listWhere: (field, value, page) => store.listWhere(field, value, page),
       listDue: (dueBefore) => store.listDue(dueBefore),
       async update(userId, condition, update) {
         if ('registrationId' in condition) {

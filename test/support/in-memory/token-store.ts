@@ -25,7 +25,7 @@ import {
   type WriteCondition,
 } from '../../../functions/domain/token-record';
 
-export type StoreOp = 'get' | 'create' | 'update' | 'delete' | 'listDue';
+export type StoreOp = 'get' | 'create' | 'update' | 'delete' | 'listDue' | 'listWhere';
 
 export interface StoreEvent {
   op: StoreOp;
@@ -120,9 +120,11 @@ function normalized(user: StoredUser): StoredUser {
 /** The due-index entry a write implies: DynamoTokenStore.withDueAttributes. */
 function dueChange(update: UserUpdate): { kind: 'remove' } | { kind: 'set'; dueAt: number } | { kind: 'keep' } {
   if (update.status === 'reauth_required') return { kind: 'remove' };
-  if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') return { kind: 'set', dueAt: update.accessTokenExpiresAt };
-  if (update.accessTokenExpiresAt !== undefined) {
-    throw new Error('a new access-token expiry must be written together with status active');
+  if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') {
+    return { kind: 'set', dueAt: typeof update.refreshDueAt === 'number' ? update.refreshDueAt : update.accessTokenExpiresAt };
+  }
+  if (update.accessTokenExpiresAt !== undefined || update.refreshDueAt !== undefined) {
+    throw new Error('a new access-token expiry or refresh due time must be written together with status active and the expiry');
   }
   return { kind: 'keep' };
 }
@@ -155,8 +157,12 @@ export class InMemoryTokenStore implements TokenStore {
     return this.updateAs(undefined, userId, condition, update);
   }
 
-  delete(userId: string): Promise<void> {
-    return this.deleteAs(undefined, userId);
+  delete(userId: string, condition?: { version: number }): Promise<void> {
+    return this.deleteAs(undefined, userId, condition);
+  }
+
+  listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }> {
+    return this.listWhereAs(undefined, field, value, page);
   }
 
   listDue(dueBefore: number): AsyncIterable<DueUser> {
@@ -169,7 +175,8 @@ export class InMemoryTokenStore implements TokenStore {
       get: (userId, options) => this.getAs(actor, userId, options ?? {}),
       create: (user) => this.createAs(actor, user),
       update: (userId, condition, update) => this.updateAs(actor, userId, condition, update),
-      delete: (userId) => this.deleteAs(actor, userId),
+      delete: (userId, condition) => this.deleteAs(actor, userId, condition),
+      listWhere: (field, value, page) => this.listWhereAs(actor, field, value, page),
       listDue: (dueBefore) => this.listDueAs(actor, dueBefore),
     };
   }
@@ -246,12 +253,35 @@ export class InMemoryTokenStore implements TokenStore {
     return this.read(next);
   }
 
-  private async deleteAs(actor: string | undefined, userId: string): Promise<void> {
+  private async deleteAs(actor: string | undefined, userId: string, condition?: { version: number }): Promise<void> {
     await this.gate?.({ op: 'delete', userId, actor });
     this.counts.delete += 1;
-    if (this.rows.has(userId)) this.remember(userId);
+    const row = this.rows.get(userId);
+    if (condition && row?.user.version !== condition.version) {
+      this.counts.conflicts += 1;
+      this.writes.push({ op: 'delete', userId, actor, ok: false });
+      throw new ConflictError('stored item changed');
+    }
+    if (row) this.remember(userId);
     this.rows.delete(userId);
     this.writes.push({ op: 'delete', userId, actor, ok: true });
+  }
+
+  /** Like a query on the status or Recall-status index: user-id order, `limit` index entries, then the last key. */
+  private async listWhereAs(
+    actor: string | undefined,
+    field: 'status' | 'recallStatus',
+    value: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ users: StoredUser[]; last?: string }> {
+    await this.gate?.({ op: 'listWhere', actor });
+    const matching = [...this.rows.values()]
+      .map((row) => this.read(row))
+      .filter((user) => (field === 'status' ? user.status : user.recall.status) === value)
+      .filter((user) => page.after === undefined || user.userId > page.after)
+      .sort((a, b) => (a.userId < b.userId ? -1 : 1));
+    const users = matching.slice(0, page.limit);
+    return { users, ...(matching.length > page.limit ? { last: users.at(-1)!.userId } : {}) };
   }
 
   private async *listDueAs(actor: string | undefined, dueBefore: number): AsyncIterable<DueUser> {

@@ -707,9 +707,9 @@ class World {
       (user) => this.sendPending(user, 5),
     );
     await this.sweepOp();
-    // A sweep that took over a dead process's lease does not condemn a grant on its own invalid_grant
-    // (by design the next attempt decides): a second sweep, past any lease, lets the state converge.
-    this.offsetMs += 31_000;
+    // A worker that took over a lease gives no verdict on invalid_grant while the holder may still be
+    // alive (a worker's timeout): a second sweep, past any lease and any holder's life, converges.
+    this.offsetMs += 31_000 + this.invocationMs.worker;
     await this.sweepOp();
     // Late answers still on their way (spend_then_delay) are delivered or found abandoned.
     for (let waited = 0; waited < 12_000 && this.fakeZoom.issuances().some((i) => i.delivery === 'pending'); waited += 100) await sleep(100);

@@ -40,6 +40,7 @@ import { DEFAULT_KEY_ID, startKmsServer, type KmsServer } from '../../local/kms/
 import { injectDynamoFaults, injectKmsFaults, newFaultCounts, type DynamoFaults, type FaultCounts, type KmsFaults } from './aws-faults';
 import { fork, mulberry32, pick, weighted, type Rng } from './prng';
 import * as system from './system';
+import { TIMING } from '../../functions/domain/timing';
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios as data
@@ -709,7 +710,7 @@ class World {
     await this.sweepOp();
     // A worker that took over a lease gives no verdict on invalid_grant while the holder may still be
     // alive (a worker's timeout): a second sweep, past any lease and any holder's life, converges.
-    this.offsetMs += 31_000 + this.invocationMs.worker;
+    this.offsetMs += 31_000 + TIMING.workerTimeoutMs;
     await this.sweepOp();
     // Late answers still on their way (spend_then_delay) are delivered or found abandoned.
     for (let waited = 0; waited < 12_000 && this.fakeZoom.issuances().some((i) => i.delivery === 'pending'); waited += 100) await sleep(100);

@@ -26,6 +26,9 @@ export interface Dynalite {
   endpoint: string;
   /** A client for this server (dummy credentials). */
   client(): DynamoDBClient;
+  /** Requests served, by operation (GetItem, UpdateItem, Query, …), since start or the last reset: what a benchmark bills. */
+  counts(): Record<string, number>;
+  resetCounts(): void;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,11 @@ export async function startDynalite(path?: string): Promise<Dynalite> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
+  });
+  let counts: Record<string, number> = {};
+  server.on('request', (request) => {
+    const operation = String(request.headers['x-amz-target'] ?? '').split('.').pop() || 'unknown';
+    counts[operation] = (counts[operation] ?? 0) + 1;
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = () => new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
@@ -47,6 +55,10 @@ export async function startDynalite(path?: string): Promise<Dynalite> {
   return {
     endpoint,
     client,
+    counts: () => ({ ...counts }),
+    resetCounts: () => {
+      counts = {};
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

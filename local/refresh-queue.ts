@@ -29,7 +29,9 @@ interface Message {
 
 export class LocalRefreshQueue implements RefreshQueue {
   private readonly waiting: Message[] = [];
+  /** Messages being handled, and the batches they came in (the mapping's concurrency counts batches: invocations). */
   private inFlight = 0;
+  private batchesInFlight = 0;
   private handler?: WorkerHandler;
   private timer?: NodeJS.Timeout;
   private idle: Array<() => void> = [];
@@ -76,10 +78,11 @@ export class LocalRefreshQueue implements RefreshQueue {
   private pump(): void {
     if (!this.handler) return;
     const now = Date.now();
-    while (this.inFlight < this.options.concurrency) {
+    while (this.batchesInFlight < this.options.concurrency) {
       const batch = this.takeVisible(now);
       if (batch.length === 0) break;
       this.inFlight += batch.length;
+      this.batchesInFlight += 1;
       void this.deliver(batch);
     }
     this.scheduleNext(now);
@@ -119,6 +122,7 @@ export class LocalRefreshQueue implements RefreshQueue {
       else this.waiting.push({ ...message, visibleAt: retryAt });
     }
     this.inFlight -= batch.length;
+    this.batchesInFlight -= 1;
     this.pump();
   }
 }

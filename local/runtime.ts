@@ -27,7 +27,7 @@ import { adminDepsFromEnv, callbackDepsFromEnv, dispatcherDepsFromEnv, workerDep
 import { makeDispatcherHandler } from '../functions/handlers/dispatcher';
 import { makeRefreshWorkerHandler } from '../functions/handlers/refresh-worker';
 import { type FunctionName, gatewayAnswer, lambdaContext, matchRoute, pathParametersOf, send, toApiGatewayEvent } from './api-gateway';
-import { startDynalite, TABLE_NAME } from './dynamo';
+import { type Dynalite, startDynalite, TABLE_NAME } from './dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from './fakes/fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_ID, DEFAULT_FAKE_ZOOM_CLIENT_SECRET, startFakeZoom, type FakeZoom } from './fakes/fake-zoom';
 import { startKmsServer, type KmsServer } from './kms/kms-server';
@@ -61,6 +61,8 @@ export interface LocalRuntime {
   dataDir: string;
   kms: KmsServer;
   dynamoEndpoint: string;
+  /** DynamoDB requests by operation (dynalite's count), for benchmarks. */
+  dynamo: Pick<Dynalite, 'counts' | 'resetCounts'>;
   /** The environment the handlers were built from (as a Lambda's would be). */
   handlerEnv: Env;
   /** Present in demo mode. */
@@ -131,7 +133,9 @@ async function startDemoFakes(env: Env, dataDir: string, requestedPort: number, 
   let fakeZoom: FakeZoom | undefined;
   let fakeRecall: FakeRecall | undefined;
   if (!env.ZOOM_CLIENT_ID?.trim()) {
-    const zoom = await startFakeZoom({ port: fakePort(2), stateFile: join(dataDir, 'fake-zoom.json') });
+    // FAKE_ZOOM_LATENCY_MS: every token request answered this much later, as a real Zoom's round trip.
+    const latencyMs = integerEnv('FAKE_ZOOM_LATENCY_MS', 0, { min: 0, max: 60_000 }, env);
+    const zoom = await startFakeZoom({ port: fakePort(2), stateFile: join(dataDir, 'fake-zoom.json'), latencyMs });
     closers.push(() => zoom.close());
     Object.assign(demoEnv, { ZOOM_TOKEN_URL: zoom.tokenUrl, ZOOM_CLIENT_ID: DEFAULT_FAKE_ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET: DEFAULT_FAKE_ZOOM_CLIENT_SECRET });
     fakeZoom = zoom;
@@ -285,7 +289,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const sweep = startRefresher(handlers.dispatcher, refreshQueue, settings.intervalSeconds, closers);
     if (options.verbose) printBanner({ url, dataDir: settings.dataDir, intervalSeconds: settings.intervalSeconds, adminToken: aws.adminToken, fromEnv: Boolean(env.ADMIN_TOKEN), handlerEnv, fakeZoom, fakeRecall });
     return {
-      url, port, adminToken: aws.adminToken.value, dataDir: settings.dataDir, kms: aws.kms, dynamoEndpoint: aws.dynamo.endpoint,
+      url, port, adminToken: aws.adminToken.value, dataDir: settings.dataDir, kms: aws.kms, dynamoEndpoint: aws.dynamo.endpoint, dynamo: aws.dynamo,
       handlerEnv, fakeZoom, fakeRecall, refreshQueue, sweep, close: closeAll,
     };
   } catch (error) {

@@ -45,6 +45,8 @@ export interface FakeZoomOptions {
   stateFile?: string;
   /** "Now" in ms for minting and verifying access tokens. Default Date.now. */
   clock?: () => number;
+  /** How long every token request takes to answer, as a real Zoom's round trip (benchmarks). Default 0. */
+  latencyMs?: number;
 }
 
 export interface ZoomTokenResponse {
@@ -245,8 +247,21 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
   let holding: { released: Promise<void>; waiting: number } | undefined;
   const counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
 
-  /** Rewrites the state file (when configured) after a change; expired access tokens are left out. */
+  /**
+   * Schedules a rewrite of the state file (when configured) after a change: changes within a
+   * moment are written together (a thousand refreshes a second would otherwise each rewrite the
+   * whole file), and close() writes what is pending.
+   */
+  let pendingWrite: NodeJS.Timeout | undefined;
   function persist(): void {
+    if (stateFile === undefined || pendingWrite) return;
+    pendingWrite = setTimeout(writeNow, 50);
+  }
+
+  /** Rewrites the state file now; expired access tokens are left out. */
+  function writeNow(): void {
+    clearTimeout(pendingWrite);
+    pendingWrite = undefined;
     if (stateFile === undefined) return;
     const at = now();
     const state: FakeZoomState = {
@@ -337,6 +352,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
 
   async function handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.refreshCalls++;
+    if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
     const held = holding;
     if (held) {
       held.waiting++;
@@ -539,6 +555,9 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
       return { alive: true, liveRefreshToken: grant.refreshToken };
     },
     issuances: () => issued.map((issuance) => ({ ...issuance })),
-    close: () => server.close(),
+    close: () => {
+      if (pendingWrite) writeNow();
+      return server.close();
+    },
   };
 }

@@ -23,6 +23,7 @@ import type { KmsCallCounts } from '../local/kms/kms-server';
 import type { Env } from '../functions/config';
 import { BUNDLING } from '../functions/contract';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
+import { sealedTokensOf } from '../functions/domain/token-record';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -365,8 +366,9 @@ async function main(): Promise<void> {
     const cold = await load('cold container reads', KMS_CALLBACKS, CONCURRENCY, async (i) => {
       const user = await coldStore.get(users[i % USERS]);
       if (!user) return false;
-      dataKeys.add(Buffer.from(user.sealed.encryptedDataKey).toString('base64'));
-      const tokens = await coldCipher.open(user.userId, user.sealed);
+      const sealed = sealedTokensOf(user);
+      dataKeys.add(Buffer.from(sealed.encryptedDataKey).toString('base64'));
+      const tokens = await coldCipher.open(user.userId, sealed);
       return tokens.accessToken.length > 0;
     });
     showLoad(cold);

@@ -124,7 +124,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         expectArgs(0, 'no user id with --all');
         const users: UserStatus[] = [];
         for await (const user of client.listAll()) users.push(user);
-        const todo = users.filter((user) => user.status !== 'reauth_required');
+        const todo = users.filter((user) => user.status !== 'reauth_required' && user.status !== 'deauthorized');
         const progress = new Progress('re-sync', todo.length, io.stderr);
         const failed: string[] = [];
         await forEachLimited(todo, concurrency, async (user) => {

@@ -203,7 +203,7 @@ export async function rotateSigningKey(deps: RotationDeps): Promise<RotationResu
     state.failed = [];
     for await (const user of deps.users()) {
       if (done.has(user.user_id) || todo.includes(user.user_id)) continue;
-      if (user.status === 'reauth_required') state.skipped.push({ userId: user.user_id, status: user.status });
+      if (user.status === 'reauth_required' || user.status === 'deauthorized') state.skipped.push({ userId: user.user_id, status: user.status });
       else todo.push(user.user_id);
     }
     log(`phase 3/4: re-syncing ${todo.length} users with Recall (${done.size} done before, ${state.skipped.length} skipped: re-authorization needed)`);

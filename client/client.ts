@@ -6,7 +6,7 @@
 import { errorFromResponse, NetworkError, NotFoundError, VaultError, type ErrorBody } from './errors';
 import { sigV4Signer, type Credentials, type RequestSigner } from './sigv4';
 
-export type UserStatusName = 'active' | 'recall_pending' | 'recall_failed' | 'reauth_required';
+export type UserStatusName = 'active' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy' | 'reauth_required' | 'deauthorized';
 
 export interface Note {
   at: string | null;

@@ -23,7 +23,10 @@ import { type Env, integerEnv } from '../functions/config';
 import { ENV, REFRESH_CONCURRENCY, TIMING } from '../functions/contract';
 import { makeAdminHandler } from '../functions/handlers/admin';
 import { makeCallbackHandler } from '../functions/handlers/callback';
-import { adminDepsFromEnv, callbackDepsFromEnv, dispatcherDepsFromEnv, workerDepsFromEnv } from '../functions/handlers/composition';
+import { adminDepsFromEnv, callbackDepsFromEnv, dispatcherDepsFromEnv, recallHealthDepsFromEnv, workerDepsFromEnv, zoomEventsDepsFromEnv } from '../functions/handlers/composition';
+import { makeRecallHealthHandler } from '../functions/handlers/recall-health';
+import { makeZoomEventsHandler } from '../functions/handlers/zoom-events';
+import type { RecallHealthSummary } from '../functions/domain/recall-health';
 import { makeDispatcherHandler } from '../functions/handlers/dispatcher';
 import { makeRefreshWorkerHandler } from '../functions/handlers/refresh-worker';
 import { type FunctionName, gatewayAnswer, lambdaContext, matchRoute, pathParametersOf, send, toApiGatewayEvent } from './api-gateway';
@@ -42,9 +45,11 @@ const PASSED_THROUGH = [
   ENV.recallApiBaseUrl, ENV.recallApiKey, ENV.recallZoomOAuthAppId, ENV.recallTimeoutMs, ENV.recallBudgetMs,
   ENV.zoomTokenUrl, ENV.zoomClientId, ENV.zoomClientSecret, ENV.refreshConcurrency, 'POWERTOOLS_LOG_LEVEL',
   ENV.refreshPolicy, ENV.adaptiveActiveDays, ENV.adaptiveKeepAliveHours,
+  ENV.eventsWebhookUrl, ENV.zoomWebhookSecretToken,
 ];
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
+type Handlers = Record<Exclude<FunctionName, 'zoom-events'>, Handler> & { 'zoom-events'?: Handler };
 type Closer = () => Promise<unknown>;
 
 export interface LocalRuntimeOptions {
@@ -72,6 +77,8 @@ export interface LocalRuntime {
   refreshQueue: LocalRefreshQueue;
   /** Runs one dispatch now (the interval runs them too) and waits until the workers are done with it. */
   sweep(): Promise<unknown>;
+  /** Runs the Recall health check now (RECALL_HEALTH_INTERVAL_SECONDS runs it too). */
+  checkRecallHealth(): Promise<RecallHealthSummary>;
   close(): Promise<void>;
 }
 
@@ -173,13 +180,18 @@ function handlerEnvironment(env: Env, url: string, aws: Awaited<ReturnType<typeo
   };
 }
 
-/** The five functions, wired to one another through the in-process refresh queue as SQS wires them in AWS. */
-function buildHandlers(handlerEnv: Env, refreshQueue: LocalRefreshQueue): Record<FunctionName, Handler> {
-  const handlers: Record<FunctionName, Handler> = {
+/**
+ * The functions, wired to one another through the in-process refresh queue as SQS wires them in
+ * AWS. Zoom's events route only with ZOOM_WEBHOOK_SECRET_TOKEN set (else the route answers 404).
+ */
+function buildHandlers(handlerEnv: Env, refreshQueue: LocalRefreshQueue): Handlers {
+  const handlers: Handlers = {
     callback: makeCallbackHandler(callbackDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
     admin: makeAdminHandler(adminDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
     dispatcher: makeDispatcherHandler(dispatcherDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
     'refresh-worker': makeRefreshWorkerHandler(workerDepsFromEnv(handlerEnv)) as unknown as Handler,
+    'recall-health': makeRecallHealthHandler(recallHealthDepsFromEnv(handlerEnv)) as unknown as Handler,
+    ...(handlerEnv[ENV.zoomWebhookSecretToken] ? { 'zoom-events': makeZoomEventsHandler(zoomEventsDepsFromEnv(handlerEnv)) as unknown as Handler } : {}),
   };
   refreshQueue.attach((event) => handlers['refresh-worker'](event, lambdaContext('refresh-worker', TIMING.workerTimeoutMs)) as Promise<void>);
   return handlers;
@@ -194,7 +206,7 @@ interface Gateway {
 }
 
 /** One request through the gateway to its handler, as API Gateway and Lambda do it. */
-async function answerRequest(request: IncomingMessage, response: ServerResponse, handlers: Record<FunctionName, Handler>, gateway: Gateway) {
+async function answerRequest(request: IncomingMessage, response: ServerResponse, handlers: Handlers, gateway: Gateway) {
   const requestUrl = new URL(request.url ?? '/', gateway.url);
   const route = matchRoute(request.method, requestUrl.pathname);
   if (route === 404 || route === 405) return send(response, gatewayAnswer(route, route === 404 ? 'Not Found' : 'Method Not Allowed'));
@@ -203,11 +215,13 @@ async function answerRequest(request: IncomingMessage, response: ServerResponse,
     const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
     if (!sameSecret(given, gateway.adminToken)) return send(response, gatewayAnswer(401, 'Unauthorized', { 'www-authenticate': 'Bearer' }));
   }
+  const handler = handlers[route.handler];
+  if (!handler) return send(response, gatewayAnswer(404, 'Not Found (set ZOOM_WEBHOOK_SECRET_TOKEN to enable Zoom events)'));
   const body = await readBody(request);
   if (body === 'too_large') return send(response, gatewayAnswer(413, 'Request Entity Too Large'));
   const event = toApiGatewayEvent(request, requestUrl, route, body, pathParametersOf(route, requestUrl.pathname));
   const timeoutMs = route.handler === 'callback' ? TIMING.callbackTimeoutMs : gateway.adminTimeoutMs;
-  const result = (await handlers[route.handler](event, lambdaContext(route.handler, timeoutMs))) as APIGatewayProxyStructuredResultV2;
+  const result = (await handler(event, lambdaContext(route.handler, timeoutMs))) as APIGatewayProxyStructuredResultV2;
   send(response, result);
   gateway.say(`${route.routeKey} -> ${result.statusCode}`);
 }
@@ -216,7 +230,7 @@ async function answerRequest(request: IncomingMessage, response: ServerResponse,
  * The HTTP server. It listens before the handlers exist (their configuration needs the port
  * when PORT=0), so a request that arrives meanwhile gets a 503 rather than silence.
  */
-export function createGatewayServer(current: () => { handlers: Record<FunctionName, Handler>; gateway: Gateway } | undefined): Server {
+export function createGatewayServer(current: () => { handlers: Handlers; gateway: Gateway } | undefined): Server {
   return createServer((request, response) => {
     const ready = current();
     if (!ready) return send(response, gatewayAnswer(503, 'Service Unavailable: starting', { 'retry-after': '1' }));
@@ -251,17 +265,35 @@ function startRefresher(dispatcher: Handler, queue: LocalRefreshQueue, intervalS
   return sweep;
 }
 
+/** The Recall health check on an interval (an hourly schedule in AWS), never two runs at once. */
+function startRecallHealth(check: Handler, intervalSeconds: number, closers: Closer[]) {
+  let running: Promise<RecallHealthSummary> | undefined;
+  const run = () => {
+    running ??= (check({}, lambdaContext('recall-health', 5 * 60_000)) as Promise<RecallHealthSummary>).finally(() => (running = undefined));
+    return running;
+  };
+  if (intervalSeconds > 0) {
+    const timer = setInterval(() => void run().catch((error: unknown) => console.error('Recall health check failed:', error instanceof Error ? error.name : error)), intervalSeconds * 1000);
+    timer.unref();
+    closers.push(async () => clearInterval(timer));
+  }
+  closers.push(async () => running?.catch(() => undefined));
+  return run;
+}
+
 function parseSettings(env: Env) {
   const host = env.HOST?.trim() || '127.0.0.1';
   const port = Number(env.PORT?.trim() || 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('PORT must be a port number');
   const intervalSeconds = Number(env.REFRESH_INTERVAL_SECONDS?.trim() || 300);
   if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new Error('REFRESH_INTERVAL_SECONDS must be a number of seconds (0 turns the interval off)');
+  const healthIntervalSeconds = Number(env.RECALL_HEALTH_INTERVAL_SECONDS?.trim() || 3600);
+  if (!Number.isFinite(healthIntervalSeconds) || healthIntervalSeconds < 0) throw new Error('RECALL_HEALTH_INTERVAL_SECONDS must be a number of seconds (0 turns the check off)');
   const adminTimeoutMs = Number(env.LOCAL_ADMIN_TIMEOUT_MS) || TIMING.adminTimeoutMs;
   const workerConcurrency = integerEnv(ENV.refreshConcurrency, REFRESH_CONCURRENCY.default, REFRESH_CONCURRENCY, env);
   // SQS redelivers a failed message after its visibility timeout; locally a short one keeps retries quick.
   const retryDelayMs = integerEnv('LOCAL_QUEUE_RETRY_MS', 2_000, { min: 10, max: 600_000 }, env);
-  return { host, port, intervalSeconds, adminTimeoutMs, workerConcurrency, retryDelayMs, dataDir: resolve(env.DATA_DIR?.trim() || '.data') };
+  return { host, port, intervalSeconds, healthIntervalSeconds, adminTimeoutMs, workerConcurrency, retryDelayMs, dataDir: resolve(env.DATA_DIR?.trim() || '.data') };
 }
 
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -276,7 +308,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     const aws = await startAwsStandIns(env, settings.dataDir, closers);
     const { fakeZoom, fakeRecall, demoEnv } = await startDemoFakes(env, settings.dataDir, settings.port, closers);
-    let ready: { handlers: Record<FunctionName, Handler>; gateway: Gateway } | undefined;
+    let ready: { handlers: Handlers; gateway: Gateway } | undefined;
     const server = createGatewayServer(() => ready);
     const port = await listen(server, settings.port, settings.host);
     closers.push(() => new Promise((done) => { server.closeAllConnections(); server.close(done); }));
@@ -287,10 +319,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const handlers = buildHandlers(handlerEnv, refreshQueue);
     ready = { handlers, gateway: { url, adminToken: aws.adminToken.value, adminTimeoutMs: settings.adminTimeoutMs, say } };
     const sweep = startRefresher(handlers.dispatcher, refreshQueue, settings.intervalSeconds, closers);
+    const checkRecallHealth = startRecallHealth(handlers['recall-health'], settings.healthIntervalSeconds, closers);
     if (options.verbose) printBanner({ url, dataDir: settings.dataDir, intervalSeconds: settings.intervalSeconds, adminToken: aws.adminToken, fromEnv: Boolean(env.ADMIN_TOKEN), handlerEnv, fakeZoom, fakeRecall });
     return {
       url, port, adminToken: aws.adminToken.value, dataDir: settings.dataDir, kms: aws.kms, dynamoEndpoint: aws.dynamo.endpoint, dynamo: aws.dynamo,
-      handlerEnv, fakeZoom, fakeRecall, refreshQueue, sweep, close: closeAll,
+      handlerEnv, fakeZoom, fakeRecall, refreshQueue, sweep, checkRecallHealth, close: closeAll,
     };
   } catch (error) {
     await closeAll();
@@ -310,6 +343,10 @@ function printBanner(b: {
       ? `  ADMIN_TOKEN (generated, saved in ${join(b.dataDir, 'admin-token')}): ${b.adminToken.value}`
       : b.fromEnv ? '  ADMIN_TOKEN: from the environment' : `  ADMIN_TOKEN: in ${join(b.dataDir, 'admin-token')}`,
     `  data:      ${b.dataDir}`,
+    b.handlerEnv[ENV.zoomWebhookSecretToken]
+      ? `  Zoom events: POST ${b.url}/zoom/events (signed with ZOOM_WEBHOOK_SECRET_TOKEN)`
+      : '  Zoom events: off (set ZOOM_WEBHOOK_SECRET_TOKEN)',
+    `  events:    ${b.handlerEnv[ENV.eventsWebhookUrl] ? `POSTed to ${b.handlerEnv[ENV.eventsWebhookUrl]}` : 'not published (set EVENTS_WEBHOOK_URL)'}`,
     `  refresher: every ${b.intervalSeconds} s, window ${b.handlerEnv[ENV.refreshWindowSeconds]} s`,
     b.fakeZoom
       ? `  Zoom:      FAKE at ${b.fakeZoom.url} (set ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET, ZOOM_TOKEN_URL for the real one); mint a grant: curl -X POST '${b.fakeZoom.url}/fake/authorize?zoom_user_id=demo'`

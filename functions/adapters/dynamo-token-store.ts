@@ -23,7 +23,15 @@ import {
 import { TABLE_SCHEMA } from '../contract';
 import { ConflictError } from '../domain/errors';
 import type { DueUser, TokenStore } from '../domain/ports';
-import { LEGACY_REGISTRATION_ID, type ErrorNote, type StoredUser, type UserUpdate, type WriteCondition } from '../domain/token-record';
+import {
+  LEGACY_REGISTRATION_ID,
+  tokensRemoved,
+  type ErrorNote,
+  type StoredTokens,
+  type StoredUser,
+  type UserUpdate,
+  type WriteCondition,
+} from '../domain/token-record';
 
 export interface DynamoTokenStoreOptions {
   client: DynamoDBClient;
@@ -79,9 +87,16 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
   },
   version: numberAttribute('version'),
   status: stringAttribute<StoredUser['status']>('status'),
+  // Sealed tokens, or the tombstone left when they were removed: never both on one item.
   sealed: {
-    write: (sealed) => [['fmt', num(sealed.formatVersion)], ['edk', { B: sealed.encryptedDataKey }], ['iv', { B: sealed.iv }], ['ct', { B: sealed.ciphertext }]],
-    read: (item) => ({ formatVersion: readNum(item.fmt)!, encryptedDataKey: item.edk.B!, iv: item.iv.B!, ciphertext: item.ct.B! }),
+    write: (sealed) =>
+      tokensRemoved(sealed)
+        ? [['fmt', null], ['edk', null], ['iv', null], ['ct', null], ['tokens_removed_at', num(sealed.removedAt)], ['tokens_removed_reason', str(sealed.reason)]]
+        : [['fmt', num(sealed.formatVersion)], ['edk', { B: sealed.encryptedDataKey }], ['iv', { B: sealed.iv }], ['ct', { B: sealed.ciphertext }], ['tokens_removed_at', null], ['tokens_removed_reason', null]],
+    read: (item): StoredTokens =>
+      item.ct?.B
+        ? { formatVersion: readNum(item.fmt)!, encryptedDataKey: item.edk.B!, iv: item.iv.B!, ciphertext: item.ct.B }
+        : { removedAt: readNum(item.tokens_removed_at) ?? 0, reason: 'zoom_deauthorized' },
   },
   accessTokenExpiresAt: numberAttribute('access_expires_at'),
   tokenGeneration: numberAttribute('token_generation'),
@@ -113,6 +128,9 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
       lastError: noteFromAttribute(item.recall_last_error),
     }),
   },
+  // The zoom-user index's partition key: Zoom's deauthorization events name the Zoom user.
+  zoomUserId: stringAttribute(TABLE_SCHEMA.zoomUserIndex.partitionKey.name),
+  zoomAccountId: stringAttribute('zoom_account_id'),
 };
 
 /** The attributes an update writes (`null`: remove). */
@@ -260,6 +278,28 @@ export class DynamoTokenStore implements TokenStore {
     return { users, ...(last ? { last } : {}) };
   }
 
+  async findByZoomUser(zoomUserId: string): Promise<StoredUser[]> {
+    const index = TABLE_SCHEMA.zoomUserIndex;
+    const ids: string[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#key = :value',
+          ExpressionAttributeNames: { '#key': index.partitionKey.name },
+          ExpressionAttributeValues: { ':value': str(zoomUserId) },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) ids.push(item.user_id.S!);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    // The index is eventually consistent: the items are read again, and only ones still naming the Zoom user kept.
+    return (await this.getMany(ids)).filter((user) => user.zoomUserId === zoomUserId);
+  }
+
   /** The items of `userIds` (consistent), in that order; ones deleted meanwhile are left out. */
   private async getMany(userIds: string[]): Promise<StoredUser[]> {
     const byId = new Map<string, StoredUser>();
@@ -315,14 +355,14 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   /**
-   * Field attributes plus the due-index attributes they imply: a user needing re-authorization
-   * leaves the index; a new access-token expiry, always written with status active, moves the
-   * user in it, to its refresh due time when the update names one (an idle user under the
-   * adaptive policy), else to the expiry.
+   * Field attributes plus the due-index attributes they imply: a user needing re-authorization,
+   * or deauthorized at Zoom, leaves the index; a new access-token expiry, always written with
+   * status active, moves the user in it, to its refresh due time when the update names one (an
+   * idle user under the adaptive policy), else to the expiry.
    */
   private withDueAttributes(userId: string, update: UserUpdate): Array<[string, AttributeValue | null]> {
     const attributes = fieldAttributes(update);
-    if (update.status === 'reauth_required') {
+    if (update.status === 'reauth_required' || update.status === 'deauthorized') {
       attributes.push(['due_shard', null], ['due_at', null]);
     } else if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') {
       const dueAt = typeof update.refreshDueAt === 'number' ? update.refreshDueAt : update.accessTokenExpiresAt;

@@ -37,7 +37,7 @@ export function createRecallClient(config: RecallClientConfig): RecallClient {
   const client = new HttpRecallClient(config);
   return {
     createZoomOAuthCredential: (input) => client.createZoomOAuthCredential(input),
-    listZoomOAuthCredentials: (filter) => client.listZoomOAuthCredentials(filter),
+    listZoomOAuthCredentials: (filter, options) => client.listZoomOAuthCredentials(filter, options),
     getZoomOAuthCredential: (id) => client.getZoomOAuthCredential(id),
     deleteZoomOAuthCredential: (id) => client.deleteZoomOAuthCredential(id),
   };
@@ -67,8 +67,14 @@ class HttpRecallClient implements RecallClient {
     return toCredential(parseJson(reply.body), `Recall POST ${url.pathname}`);
   }
 
-  async listZoomOAuthCredentials({ oauthAppId, zoomUserId, status }: Parameters<RecallClient['listZoomOAuthCredentials']>[0]) {
+  async listZoomOAuthCredentials(
+    { oauthAppId, zoomUserId, status }: Parameters<RecallClient['listZoomOAuthCredentials']>[0],
+    options: Parameters<RecallClient['listZoomOAuthCredentials']>[1] = {},
+  ) {
     const deadline = this.callDeadline();
+    const now = this.retryOptions.now ?? Date.now;
+    const sleep = this.retryOptions.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    let lastPageAt: number | undefined;
     let url: URL | undefined = this.endpoint();
     url.searchParams.set('oauth_app', oauthAppId);
     if (zoomUserId !== undefined) url.searchParams.set('user_id', zoomUserId);
@@ -77,6 +83,13 @@ class HttpRecallClient implements RecallClient {
     const credentials: RecallCredential[] = [];
     for (let page = 1; url; page++) {
       if (page > MAX_PAGES) throw new UpstreamError('recall', `${label}: more than ${MAX_PAGES} pages`);
+      // Paced: Recall's list endpoint allows 60 requests a minute per workspace.
+      const wait = lastPageAt === undefined ? 0 : lastPageAt + (options.pageIntervalMs ?? 0) - now();
+      if (wait > 0) {
+        if (now() + wait >= deadline) throw new UpstreamError('recall', `${label}: out of time after ${page - 1} pages`);
+        await sleep(wait);
+      }
+      lastPageAt = now();
       const reply = await this.call('GET', url, deadline);
       const json = parseJson(reply.body) as { results?: unknown; next?: unknown } | undefined;
       if (!json || !Array.isArray(json.results)) throw new UpstreamError('recall', `${label}: unexpected response`, reply.status);

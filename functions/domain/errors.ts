@@ -20,7 +20,7 @@ export class InvalidSignatureError extends DomainError {}
 /** No usable token for this user right now; `reason` is for logs and the admin API only. */
 export class TokenUnavailableError extends DomainError {
   constructor(
-    readonly reason: 'reauth_required' | 'refresh_failed' | 'refresh_in_progress',
+    readonly reason: 'reauth_required' | 'deauthorized' | 'refresh_failed' | 'refresh_in_progress',
     message: string,
   ) {
     super(message);

@@ -10,6 +10,8 @@ import { overallStatus, type StoredUser, type UserState } from './token-record';
 /** Which index answers for each state. */
 const STATE_QUERIES: Record<UserState, { field: 'status' | 'recallStatus'; value: string }> = {
   reauth_required: { field: 'status', value: 'reauth_required' },
+  deauthorized: { field: 'status', value: 'deauthorized' },
+  recall_unhealthy: { field: 'recallStatus', value: 'unhealthy' },
   recall_failed: { field: 'recallStatus', value: 'failed' },
   recall_pending: { field: 'recallStatus', value: 'pending' },
   active: { field: 'recallStatus', value: 'registered' },

@@ -2,6 +2,7 @@
  * The seams between the domain and the outside world. The domain only ever sees these
  * interfaces; adapters (DynamoDB, KMS, Recall, Zoom) and test doubles implement them.
  */
+import type { LifecycleEvent } from './events';
 import type { SealedTokens, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
 
 export type { SealedTokens } from './token-record';
@@ -53,6 +54,17 @@ export interface TokenStore {
   listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }>;
   /** Users whose refresh is due at or before `dueBefore` (ms), from the sparse due index, most overdue first. */
   listDue(dueBefore: number): AsyncIterable<DueUser>;
+  /** Every user whose record names this Zoom user id (from the sparse zoom-user index; never a scan), in user-id order. */
+  findByZoomUser(zoomUserId: string): Promise<StoredUser[]>;
+}
+
+/**
+ * Hands lifecycle events to the app backend (EventBridge in AWS; a webhook, or nothing, locally).
+ * The instance the domain gets never throws: failures are retried, counted and logged by a
+ * wrapper (adapters/event-publishers.ts), so a state change never fails for its event.
+ */
+export interface EventPublisher {
+  publish(events: LifecycleEvent[]): Promise<void>;
 }
 
 export interface DueUser {
@@ -111,8 +123,14 @@ export interface RecallClient {
     callbackUrl: string;
     idempotencyKey: string;
   }): Promise<RecallCredential>;
-  /** All pages. `zoomUserId` (user-level apps only) and `status` filter on Recall's side. */
-  listZoomOAuthCredentials(filter: { oauthAppId: string; zoomUserId?: string; status?: 'healthy' | 'unhealthy' }): Promise<RecallCredential[]>;
+  /**
+   * All pages. `zoomUserId` (user-level apps only) and `status` filter on Recall's side.
+   * `pageIntervalMs`: pages requested at least this far apart (Recall allows 60 list requests a minute).
+   */
+  listZoomOAuthCredentials(
+    filter: { oauthAppId: string; zoomUserId?: string; status?: 'healthy' | 'unhealthy' },
+    options?: { pageIntervalMs?: number },
+  ): Promise<RecallCredential[]>;
   /** The credential, or undefined when Recall does not have it (404). */
   getZoomOAuthCredential(id: string): Promise<RecallCredential | undefined>;
   /** A credential that is already gone (404) counts as deleted. */

@@ -16,10 +16,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
-import type { Clock, Log, Sealer, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from './ports';
+import { announce, lifecycleEvents } from './events';
+import type { Clock, EventPublisher, Log, Sealer, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from './ports';
 import { nextRefreshDue, PROACTIVE, type RefreshPolicy } from './refresh-policy';
 import { TIMING } from './timing';
-import type { ErrorNote, Lease, StoredUser, TokenPair, UserUpdate } from './token-record';
+import { sealedTokensOf, type ErrorNote, type Lease, type StoredUser, type TokenPair, type UserUpdate } from './token-record';
 
 /** Numbers, not TIMING's literal types: tests override them. */
 type RefreshTiming = Record<'leaseMs' | 'leaseRenewMs' | 'zoomMinimumWaitMs' | 'saveReserveMs' | 'saveAttemptReserveMs' | 'endReserveMs', number>;
@@ -39,6 +40,8 @@ export interface RefreshDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Told every outcome, for metrics. */
   observe?: (outcome: RefreshOutcome['kind']) => void;
+  /** Told when a grant is found dead (the Zoom Grant Dead event); none when absent. */
+  events?: EventPublisher;
 }
 
 export type RefreshOutcome =
@@ -153,7 +156,8 @@ async function takeLease(first: StoredUser, freshUntil: number, deps: RefreshDep
 }
 
 function blockedOutcome(user: StoredUser, freshUntil: number, now: number): RefreshOutcome | undefined {
-  if (user.status === 'reauth_required') return { kind: 'grant_dead', user };
+  // No grant to refresh: dead, or removed with the user's deauthorization.
+  if (user.status === 'reauth_required' || user.status === 'deauthorized') return { kind: 'grant_dead', user };
   if (user.accessTokenExpiresAt >= freshUntil) return { kind: 'fresh', user };
   if (user.lease !== undefined && user.lease.expiresAt > now) return { kind: 'lease_held', user };
   return undefined;
@@ -161,7 +165,7 @@ function blockedOutcome(user: StoredUser, freshUntil: number, now: number): Refr
 
 /** The pair to spend and a reserved data key for the answer: both before the lease, so a lease means "sending". */
 async function openFor(user: StoredUser, deps: RefreshDeps): Promise<{ consumed: TokenPair; sealer: Sealer }> {
-  const consumed = await deps.cipher.open(user.userId, user.sealed);
+  const consumed = await deps.cipher.open(user.userId, sealedTokensOf(user));
   return { consumed, sealer: await deps.cipher.prepare() };
 }
 
@@ -306,6 +310,8 @@ async function judgeInvalidGrant(result: Extract<ZoomRefreshResult, { kind: 'gra
       status: 'reauth_required', reauthRequired: verdict, lastError: verdict, lease: null, updatedAt: verdict.at,
     });
     deps.logger.warn(lostInFlight ? 'grant lost in flight; user must re-authorize' : 'grant is dead; user must re-authorize', { userId, zoomError: result.error, zoomReason: result.reason });
+    // Published where the verdict is written: once per death, not for every later look at a dead user.
+    await announce(deps.events, lifecycleEvents.grantDead(dead, verdict.at, verdict.code));
     return lostInFlight ? { kind: 'lost_in_flight', user: dead } : { kind: 'grant_dead', user: dead };
   } catch (error) {
     if (!(error instanceof ConflictError)) throw error;

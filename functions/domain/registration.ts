@@ -6,8 +6,9 @@
  * leaves the tokens stored and the registration marked `failed`; the same PUT again finishes it.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, RecallConflictError, UpstreamError } from './errors';
-import type { Clock, RecallClient, RecallCredential, SealedTokens, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
+import { ConflictError, NotFoundError, RecallConflictError, TokenUnavailableError, UpstreamError } from './errors';
+import { announce, lifecycleEvents } from './events';
+import type { Clock, EventPublisher, RecallClient, RecallCredential, SealedTokens, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
 import { signCallbackUrl } from './signing';
 import {
   LEGACY_REGISTRATION_ID,
@@ -17,6 +18,7 @@ import {
   type RecallRegistration,
   type StoredUser,
   type TokenPair,
+  type UserUpdate,
 } from './token-record';
 
 export interface RegistrationDeps {
@@ -28,6 +30,8 @@ export interface RegistrationDeps {
   /** The callback route's URL (no query) Recall receives, signed per user: must be reachable by Recall. */
   callbackUrl: string;
   oauthAppId: string;
+  /** Lifecycle events (registered, Recall credential failed or replaced, deleted); none when absent. */
+  events?: EventPublisher;
 }
 
 export interface NewTokens {
@@ -44,8 +48,23 @@ export interface RegistrationResult {
 const WRITE_ATTEMPTS = 5;
 
 export async function registerUser(userId: string, input: NewTokens, deps: RegistrationDeps): Promise<RegistrationResult> {
-  const { created, user } = await storeTokens(userId, input, deps);
-  return { created, user: await ensureRecallCredential(user, deps) };
+  const { created, stored, user } = await storeTokens(userId, input, deps);
+  // Tokens of a grant Zoom already ended (replayed after the deauthorization): nothing to register.
+  if (!stored) refuseDeauthorized(user);
+  const reason = created ? 'created' : 'new_tokens';
+  let registered: StoredUser;
+  try {
+    registered = await ensureRecallCredential(user, deps);
+  } catch (error) {
+    // The tokens are stored whatever Recall said (the Recall failure has its own event).
+    if (stored && !(error instanceof NotFoundError)) {
+      await announce(deps.events, lifecycleEvents.userRegistered({ ...user, recall: { status: 'failed' } }, deps.clock(), reason));
+    }
+    throw error;
+  }
+  // A replayed PUT (tokens already held) registers nothing new.
+  if (stored) await announce(deps.events, lifecycleEvents.userRegistered(registered, deps.clock(), reason));
+  return { created, user: registered };
 }
 
 /**
@@ -57,14 +76,14 @@ export async function registerUser(userId: string, input: NewTokens, deps: Regis
  * single-use, so one a refresh has consumed meanwhile would replace its live successor and the
  * next refresh would end the grant.
  */
-async function storeTokens(userId: string, input: NewTokens, deps: RegistrationDeps): Promise<RegistrationResult> {
+async function storeTokens(userId: string, input: NewTokens, deps: RegistrationDeps): Promise<RegistrationResult & { stored: boolean }> {
   const { store, cipher, clock } = deps;
   const fingerprint = refreshTokenFingerprint(input.tokens.refreshToken);
   let sealed: SealedTokens | undefined;
   for (let attempt = 1; ; attempt++) {
     const now = clock();
     const existing = await store.get(userId, { consistent: true });
-    if (existing?.refreshTokenFingerprints?.includes(fingerprint)) return { created: false, user: existing };
+    if (existing?.refreshTokenFingerprints?.includes(fingerprint)) return { created: false, stored: false, user: existing };
     sealed ??= await cipher.seal(userId, input.tokens);
     const refreshTokenFingerprints = rememberRefreshTokens(existing?.refreshTokenFingerprints, input.tokens.refreshToken);
     try {
@@ -84,7 +103,7 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
           recall: { status: 'pending' },
         };
         await store.create(user);
-        return { created: true, user };
+        return { created: true, stored: true, user };
       }
       const generation = existing.tokenGeneration + 1;
       const user = await store.update(userId, { version: existing.version }, {
@@ -99,7 +118,7 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
         lease: null,
         updatedAt: now,
       });
-      return { created: false, user };
+      return { created: false, stored: true, user };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
     }
@@ -113,7 +132,13 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
 export async function syncRecallCredential(userId: string, deps: RegistrationDeps): Promise<StoredUser> {
   const user = await deps.store.get(userId, { consistent: true });
   if (!user) throw new NotFoundError('unknown user');
+  refuseDeauthorized(user);
   return ensureRecallCredential(user, deps);
+}
+
+/** A deauthorized user has no tokens Recall could validate: only a PUT with new tokens helps. */
+function refuseDeauthorized(user: StoredUser): void {
+  if (user.status === 'deauthorized') throw new TokenUnavailableError('deauthorized', 'the user deauthorized the app at Zoom; PUT new tokens');
 }
 
 /**
@@ -135,9 +160,15 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
       // The record may be out of date: the credential can be gone from Recall (deleted by hand, or
       // by a concurrent registration's conflict path). Kept only if Recall still has it, calling us.
       const held = await deps.recall.getZoomOAuthCredential(current.credentialId);
-      if (held && callsBack(held, user, keyring.activeKeyId)) {
-        if (current.status === 'registered') return user;
-        const kept = await step.record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId });
+      if (held?.status === 'unhealthy') {
+        // Recall no longer gets tokens through it (the grant was revoked, or our callback failed
+        // it): the tokens just stored may work, so the credential is made anew. Recall allows one
+        // per Zoom user: the unhealthy one goes first.
+        await deps.recall.deleteZoomOAuthCredential(held.id);
+        deleted.push(held.id);
+      } else if (held && callsBack(held, user, keyring.activeKeyId)) {
+        if (current.status === 'registered' && knowsZoomUser(user, held)) return user;
+        const kept = await step.record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId }, zoomIdentity(held));
         if (!kept.user) throw new NotFoundError('user deleted during registration');
         return kept.user;
       }
@@ -145,7 +176,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
     const callbackUrl = signCallbackUrl(deps.callbackUrl, user, keyring).toString();
     const credential = await createReplacingConflict(userId, callbackUrl, idempotencyKeyFor(user, keyring.activeKeyId), step.stillOurs, deleted, deps);
     if (!credential) return (await deps.store.get(userId, { consistent: true })) ?? user;
-    const outcome = await step.record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId });
+    const outcome = await step.record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId }, zoomIdentity(credential));
     // Deleted, or replaced by a newer registration, while Recall created ours: nothing records it.
     if (!outcome.recorded) await forgetCredential(credential.id, userId, deps);
     if (!outcome.user) throw new NotFoundError('user deleted during registration');
@@ -153,9 +184,25 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
   } catch (error) {
     const stillHeld = current.credentialId !== undefined && !deleted.includes(current.credentialId);
     const failed: RecallRegistration = { status: 'failed', lastError: recallFailureNote(error, deps), ...(stillHeld ? { credentialId: current.credentialId, callbackKeyId: current.callbackKeyId } : {}) };
-    await step.record(failed).catch(() => undefined);
+    const outcome = await step.record(failed).catch(() => undefined);
+    if (outcome?.recorded && outcome.user && outcome.previous?.recall.status !== 'failed') {
+      await announce(deps.events, lifecycleEvents.recallCredentialFailed(outcome.user, deps.clock(), failed.lastError?.code ?? 'recall_error'));
+    }
     throw error;
   }
+}
+
+/** The Zoom user (and account) Recall resolved for a credential: what Zoom's events will name. */
+function zoomIdentity(credential: RecallCredential): Pick<UserUpdate, 'zoomUserId' | 'zoomAccountId'> {
+  return {
+    ...(credential.zoomUserId ? { zoomUserId: credential.zoomUserId } : {}),
+    ...(credential.zoomAccountId ? { zoomAccountId: credential.zoomAccountId } : {}),
+  };
+}
+
+/** Whether the record already names the Zoom user Recall reports (records older than that field learn it on the next PUT). */
+function knowsZoomUser(user: StoredUser, credential: RecallCredential): boolean {
+  return (credential.zoomUserId ?? user.zoomUserId) === user.zoomUserId && (credential.zoomAccountId ?? user.zoomAccountId) === user.zoomAccountId;
 }
 
 /**
@@ -166,7 +213,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
 function recallStep(user: StoredUser, deps: RegistrationDeps) {
   const ours = (stored: StoredUser) => stored.registrationId === user.registrationId && stored.registeredGeneration === user.registeredGeneration;
   return {
-    record: (recall: RecallRegistration) => recordRecall(user.userId, recall, deps, ours),
+    record: (recall: RecallRegistration, extra: RecallExtra = {}) => recordRecall(user.userId, recall, deps, ours, extra),
     stillOurs: async () => {
       const stored = await deps.store.get(user.userId, { consistent: true });
       return stored !== undefined && ours(stored);
@@ -278,24 +325,30 @@ async function markReplaced(credential: RecallCredential, newOwner: string, deps
   if (!formerOwner || formerOwner === newOwner) return;
   const note: ErrorNote = { at: deps.clock(), code: 'recall_replaced', message: `the Zoom user's credential at Recall now belongs to user ${newOwner}` };
   const stillClaimsIt = (former: StoredUser) => former.recall.credentialId === credential.id;
-  await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps, stillClaimsIt).catch(() => undefined);
+  const outcome = await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps, stillClaimsIt).catch(() => undefined);
+  if (outcome?.recorded && outcome.user) await announce(deps.events, lifecycleEvents.recallCredentialReplaced(outcome.user, note.at));
 }
+
+/** Fields written with a Recall outcome: the Zoom identity Recall reported. */
+type RecallExtra = Pick<UserUpdate, 'zoomUserId' | 'zoomAccountId'>;
 
 /**
  * Writes the user's Recall state while `applies` holds for the stored record. `recorded` says
  * whether it was written; `user` is the record as it now is (undefined: deleted).
  */
-async function recordRecall(
+export async function recordRecall(
   userId: string,
   recall: RecallRegistration,
   deps: Pick<RegistrationDeps, 'store' | 'clock'>,
   applies: (stored: StoredUser) => boolean,
-): Promise<{ user?: StoredUser; recorded: boolean }> {
+  extra: RecallExtra = {},
+): Promise<{ user?: StoredUser; recorded: boolean; previous?: StoredUser }> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
     if (!existing || !applies(existing)) return { user: existing, recorded: false };
     try {
-      return { user: await deps.store.update(userId, { version: existing.version }, { recall, updatedAt: deps.clock() }), recorded: true };
+      const user = await deps.store.update(userId, { version: existing.version }, { ...extra, recall, updatedAt: deps.clock() });
+      return { user, recorded: true, previous: existing };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
     }
@@ -307,13 +360,14 @@ async function recordRecall(
  * condition that nothing changed in between: a PUT or a re-sync that recorded a new credential
  * meanwhile gets that one deleted too, on the next round.
  */
-export async function deleteUser(userId: string, deps: Pick<RegistrationDeps, 'store' | 'recall'>): Promise<void> {
+export async function deleteUser(userId: string, deps: Pick<RegistrationDeps, 'store' | 'recall'> & Partial<Pick<RegistrationDeps, 'clock' | 'events'>>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
     if (!existing) return;
     if (existing.recall.credentialId) await deps.recall.deleteZoomOAuthCredential(existing.recall.credentialId);
     try {
       await deps.store.delete(userId, { version: existing.version });
+      await announce(deps.events, lifecycleEvents.userDeleted(userId, (deps.clock ?? Date.now)()));
       return;
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;

@@ -13,7 +13,7 @@ import type { Clock, Log, RefreshQueue, TokenCipher, TokenStore } from './ports'
 import { defaultSleep } from './refresh';
 import { PROACTIVE, type RefreshPolicy, shouldRecordServe } from './refresh-policy';
 import { TIMING } from './timing';
-import type { StoredUser } from './token-record';
+import { sealedTokensOf, type StoredUser } from './token-record';
 
 export interface ServedToken {
   accessToken: string;
@@ -67,6 +67,7 @@ export async function serveAccessToken(userId: string, deps: ServeDeps, options:
 /** A dead grant answers at once, whatever its token's expiry. */
 function usable(user: StoredUser): void {
   if (user.status === 'reauth_required') throw new TokenUnavailableError('reauth_required', 'user must re-authorize with Zoom');
+  if (user.status === 'deauthorized') throw new TokenUnavailableError('deauthorized', 'the user deauthorized the app at Zoom');
 }
 
 /** Asking for a refresh never fails the answer: at worst the next dispatch picks the user up. */
@@ -93,6 +94,6 @@ async function waitForRefresh(userId: string, options: ServeOptions, deps: Serve
 }
 
 async function open(user: StoredUser, deps: ServeDeps): Promise<ServedToken> {
-  const tokens = await deps.cipher.open(user.userId, user.sealed);
+  const tokens = await deps.cipher.open(user.userId, sealedTokensOf(user));
   return { accessToken: tokens.accessToken, expiresAt: user.accessTokenExpiresAt };
 }

@@ -3,6 +3,7 @@
  * access token's expiry stays in clear so freshness is decided without a decrypt.
  */
 import { createHash } from 'node:crypto';
+import { TokenUnavailableError } from './errors';
 
 /** What the table holds instead of tokens. All binary fields are raw bytes. */
 export interface SealedTokens {
@@ -21,11 +22,40 @@ export interface TokenPair {
   scope?: string;
 }
 
-/** `active`: tokens usable or refreshable. `reauth_required`: Zoom said the grant is dead. */
-export type UserStatus = 'active' | 'reauth_required';
+/**
+ * `active`: tokens usable or refreshable. `reauth_required`: Zoom said the grant is dead.
+ * `deauthorized`: the user removed the app at Zoom (Zoom's app_deauthorized event); the tokens
+ * are gone from the record (see RemovedTokens), only the fact and its time are kept.
+ */
+export type UserStatus = 'active' | 'reauth_required' | 'deauthorized';
 
-/** Where the user's credential at Recall stands. */
-export type RecallStatus = 'pending' | 'registered' | 'failed';
+/**
+ * Where the user's credential at Recall stands. `unhealthy`: Recall reports the credential
+ * unhealthy (its token calls failed); the next PUT or re-sync recreates it.
+ */
+export type RecallStatus = 'pending' | 'registered' | 'failed' | 'unhealthy';
+
+/**
+ * What a record holds instead of sealed tokens once they were removed (Zoom deauthorization):
+ * when and why, nothing that could be opened or served. A new PUT replaces it with sealed tokens.
+ */
+export interface RemovedTokens {
+  removedAt: number;
+  reason: 'zoom_deauthorized';
+}
+
+/** The record's token field: sealed tokens, or the tombstone left when they were removed. */
+export type StoredTokens = SealedTokens | RemovedTokens;
+
+export function tokensRemoved(tokens: StoredTokens): tokens is RemovedTokens {
+  return 'removedAt' in tokens;
+}
+
+/** The sealed tokens of a record; throws for a record whose tokens were removed (never served, never refreshed). */
+export function sealedTokensOf(user: Pick<StoredUser, 'sealed'>): SealedTokens {
+  if (tokensRemoved(user.sealed)) throw new TokenUnavailableError('deauthorized', 'the user deauthorized the app at Zoom; tokens removed');
+  return user.sealed;
+}
 
 export interface ErrorNote {
   at: number;
@@ -58,7 +88,8 @@ export interface StoredUser {
   /** Optimistic-locking counter; every write adds one. */
   version: number;
   status: UserStatus;
-  sealed: SealedTokens;
+  /** Sealed tokens; a tombstone (RemovedTokens) once the user deauthorized the app at Zoom. */
+  sealed: StoredTokens;
   /** When the access token expires, ms since the epoch. */
   accessTokenExpiresAt: number;
   /** Counts token pairs: a refresh writes only if the pair it consumed is still the stored one. */
@@ -90,13 +121,18 @@ export interface StoredUser {
   reauthRequired?: ErrorNote;
   lease?: Lease;
   recall: RecallRegistration;
+  /** The Zoom user id Recall resolved from the token when it created the credential (user-level apps): Zoom's events name it. */
+  zoomUserId?: string;
+  /** The Zoom account id Recall reported (account-level apps). */
+  zoomAccountId?: string;
 }
 
 /** One word for the backend: can Recall get a token for this user right now, and if not, why. */
-export type UserState = 'active' | 'reauth_required' | 'recall_pending' | 'recall_failed';
-export const USER_STATES: readonly UserState[] = ['active', 'reauth_required', 'recall_pending', 'recall_failed'];
+export type UserState = 'active' | 'reauth_required' | 'deauthorized' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy';
+export const USER_STATES: readonly UserState[] = ['active', 'reauth_required', 'deauthorized', 'recall_pending', 'recall_failed', 'recall_unhealthy'];
 
-export function overallStatus(user: StoredUser): UserState {
+export function overallStatus(user: Pick<StoredUser, 'status' | 'recall'>): UserState {
+  if (user.status === 'deauthorized') return 'deauthorized';
   if (user.status === 'reauth_required') return 'reauth_required';
   if (user.recall.status !== 'registered') return `recall_${user.recall.status}`;
   return 'active';

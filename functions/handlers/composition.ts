@@ -8,20 +8,26 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogLevel } from '@aws-lambda-powertools/logger/types';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ConfigError, type Env, integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
-import { ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, CALLBACK_PATH, DISPATCH_MAX_USERS, REFRESH_POLICIES, DUE_SHARDS, ENV, METRICS_NAMESPACE, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA } from '../contract';
+import {
+  ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, CALLBACK_PATH, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, METRICS_NAMESPACE,
+  REFRESH_POLICIES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA,
+} from '../contract';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
 import { secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
+import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
+import { noEventPublisher, reliablePublisher, webhookEventPublisher } from '../adapters/event-publishers';
 import { createZoomTokenClient } from '../adapters/zoom-client';
 import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
-import type { Clock, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
+import type { Clock, EventPublisher, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
 
 /** What every function shares: logging, metrics, the store, the cipher, Zoom and a clock. */
 export interface ServiceDeps {
@@ -45,16 +51,24 @@ export interface CallbackDeps extends ServiceDeps, QueueDeps {
   signingKeys: SigningKeyProvider;
 }
 
-export interface AdminDeps extends ServiceDeps, QueueDeps {
+/** Where lifecycle events go (never throws: retried, counted, logged). */
+interface EventDeps {
+  events: EventPublisher;
+}
+
+/** Recall clients that stop where an invocation's time runs out (`deadline`, ms since the epoch). */
+type RecallUntil = (deadline?: () => number | undefined) => RecallClient;
+
+export interface AdminDeps extends ServiceDeps, QueueDeps, EventDeps {
   signingKeys: SigningKeyProvider;
   /** Recall clients that stop where a request's time runs out (`deadline`, ms since the epoch). */
-  recallUntil: (deadline?: () => number | undefined) => RecallClient;
+  recallUntil: RecallUntil;
   /** The callback route's URL handed to Recall (signed per user). */
   callbackUrl: string;
   oauthAppId: string;
 }
 
-export interface WorkerDeps extends ServiceDeps {
+export interface WorkerDeps extends ServiceDeps, EventDeps {
   /** A requested user is refreshed unless its token lives this far past now. */
   windowMs: number;
 }
@@ -62,6 +76,21 @@ export interface WorkerDeps extends ServiceDeps {
 export interface DispatcherDeps extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'store' | 'clock'>, QueueDeps {
   windowMs: number;
   maxUsers: number;
+}
+
+type BaseDeps = Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'store' | 'clock'>;
+
+export interface RecallHealthFunctionDeps extends BaseDeps, EventDeps {
+  recallUntil: RecallUntil;
+  oauthAppId: string;
+}
+
+export interface ZoomEventsDeps extends BaseDeps, EventDeps {
+  /** Zoom's webhook secret token (Secrets Manager in AWS, cached; the value itself locally). */
+  secretToken: () => Promise<string>;
+  recallUntil: RecallUntil;
+  /** Deauthorizations naming another Zoom app's client id are ignored (when both are known). */
+  zoomClientId?: string;
 }
 
 /** What the local runtime brings instead of AWS's own: its in-process refresh queue. */
@@ -80,7 +109,7 @@ const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout
  * credentials and the standard per-service endpoint variable (AWS_ENDPOINT_URL_DYNAMODB, …).
  * In Lambda these are the variables the SDK would read anyway.
  */
-function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS' | 'SQS') {
+function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS' | 'SQS' | 'EVENTBRIDGE') {
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
   const { AWS_REGION: region, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
   return {
@@ -158,19 +187,42 @@ function signingKeysFromEnv(env: Env): SigningKeyProvider {
   return signingKeyProvider(file ? { file } : { secretId: requiredEnv(ENV.signingKeysSecretId, env) });
 }
 
-export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): CallbackDeps {
-  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
+/**
+ * The lifecycle event publisher: EventBridge when EVENT_BUS_NAME is set (AWS), else a webhook
+ * when EVENTS_WEBHOOK_URL is (local runtime), else none. Wrapped: never throws, retries, counts
+ * EventsPublished / EventsPublishFailed, logs failures.
+ */
+export function eventPublisherFromEnv(env: Env, observability: Pick<ServiceDeps, 'logger' | 'metrics'>): EventPublisher {
+  const { logger, metrics } = observability;
+  const bus = env[ENV.eventBusName]?.trim();
+  const webhook = env[ENV.eventsWebhookUrl]?.trim();
+  let inner: EventPublisher;
+  if (bus) inner = new EventBridgePublisher({ client: new EventBridgeClient(awsClientConfig(env, 'EVENTBRIDGE')), eventBusName: bus });
+  else if (webhook) inner = webhookEventPublisher({ url: urlEnv(ENV.eventsWebhookUrl, undefined, env), logger });
+  else return noEventPublisher;
+  return reliablePublisher(inner, { logger, count: (name, value) => metrics.addMetric(name, MetricUnit.Count, value) });
 }
 
-export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
-  const recall = {
+/** Recall's API settings; `budgetMs` bounds one client call (all its pages and retries). */
+function recallConfigFromEnv(env: Env) {
+  return {
     baseUrl: urlEnv(ENV.recallApiBaseUrl, 'https://us-east-1.recall.ai', env),
     apiKey: secretReader(secretSourceEnv(ENV.recallApiKey, ENV.recallApiKeySecretId, env)),
     timeoutMs: integerEnv(ENV.recallTimeoutMs, 10_000, { min: 100, max: 25_000 }, env),
     budgetMs: integerEnv(ENV.recallBudgetMs, 25_000, { min: 100, max: 28_000 }, env),
   };
+}
+
+export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): CallbackDeps {
+  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
+}
+
+export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
+  const recall = recallConfigFromEnv(env);
+  const service = serviceDepsFromEnv(env);
   return {
-    ...serviceDepsFromEnv(env),
+    ...service,
+    events: eventPublisherFromEnv(env, service),
     signingKeys: signingKeysFromEnv(env),
     refreshQueue: refreshQueueFromEnv(env, overrides),
     // Cheap to make (configuration only); the API key's cache is shared.
@@ -181,7 +233,38 @@ export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): Admi
 }
 
 export function workerDepsFromEnv(env: Env): WorkerDeps {
-  return { ...serviceDepsFromEnv(env), windowMs: windowMsFromEnv(env) };
+  const service = serviceDepsFromEnv(env);
+  return { ...service, events: eventPublisherFromEnv(env, service), windowMs: windowMsFromEnv(env) };
+}
+
+export function recallHealthDepsFromEnv(env: Env): RecallHealthFunctionDeps {
+  const observability = observabilityFromEnv(env);
+  // Listing is paced (a page a second): one call may take minutes; the invocation's deadline bounds it.
+  const recall = { ...recallConfigFromEnv(env), budgetMs: 15 * 60_000 };
+  return {
+    ...observability,
+    store: tokenStoreFromEnv(env),
+    clock: Date.now,
+    events: eventPublisherFromEnv(env, observability),
+    recallUntil: (deadline) => createRecallClient({ ...recall, deadline }),
+    oauthAppId: requiredEnv(ENV.recallZoomOAuthAppId, env),
+  };
+}
+
+export function zoomEventsDepsFromEnv(env: Env): ZoomEventsDeps {
+  const observability = observabilityFromEnv(env);
+  const recall = recallConfigFromEnv(env);
+  const secret = secretReader(secretSourceEnv(ENV.zoomWebhookSecretToken, ENV.zoomWebhookSecretTokenSecretId, env));
+  const zoomClientId = env[ENV.zoomClientId]?.trim();
+  return {
+    ...observability,
+    store: tokenStoreFromEnv(env),
+    clock: Date.now,
+    events: eventPublisherFromEnv(env, observability),
+    secretToken: () => secret(),
+    recallUntil: (deadline) => createRecallClient({ ...recall, deadline }),
+    ...(zoomClientId ? { zoomClientId } : {}),
+  };
 }
 
 export function dispatcherDepsFromEnv(env: Env, overrides: LocalOverrides = {}): DispatcherDeps {

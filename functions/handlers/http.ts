@@ -60,8 +60,8 @@ export function adminError(error: unknown, logger: Log): HttpResult {
   if (error instanceof PayloadTooLargeError) return json(413, { error: 'payload_too_large', message: error.message });
   if (error instanceof NotFoundError) return json(404, { error: 'not_found', message: 'no credential for this user' });
   if (error instanceof TokenUnavailableError) {
-    // A dead grant is the user's state (409); a refresh that failed or is under way is ours (503).
-    return json(error.reason === 'reauth_required' ? 409 : 503, { error: error.reason, message: error.message });
+    // A dead or removed grant is the user's state (409); a refresh that failed or is under way is ours (503).
+    return json(error.reason === 'reauth_required' || error.reason === 'deauthorized' ? 409 : 503, { error: error.reason, message: error.message });
   }
   if (error instanceof ConflictError) {
     return json(409, { error: 'concurrent_update', message: 'the user was changed by another request; try again' });

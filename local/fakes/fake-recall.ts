@@ -71,6 +71,8 @@ export interface FakeRecall {
   fetchToken(credentialId: string): Promise<FetchTokenResult>;
   /** The next `count` API requests fail as told, before authentication and any processing. */
   failNext(count: number, how: RecallFailure): void;
+  /** Sets a credential's health as Recall would after its token calls failed (or recovered); throws for an unknown id. */
+  setStatus(credentialId: string, status: 'healthy' | 'unhealthy'): void;
   requests(): Array<{ method: string; path: string; idempotencyKey?: string }>;
   close(): Promise<void>;
 }
@@ -389,6 +391,13 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     },
     failNext(count, how) {
       for (let i = 0; i < count; i++) failures.push(how);
+    },
+    setStatus(credentialId, status) {
+      const credential = store.get(credentialId);
+      if (!credential) throw new Error(`fake Recall: no credential ${credentialId}`);
+      if (credential.status === status) return;
+      credential.status = status;
+      persist();
     },
     requests: () => log.map((entry) => ({ ...entry })),
     close: () => server.close(),

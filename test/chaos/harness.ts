@@ -25,7 +25,7 @@ import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
 import { CALLBACK_PATH } from '../../functions/contract';
 import { parseKeyring, type CallbackSubject } from '../../functions/domain/signing';
 import type { Log, RecallClient, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
-import type { TokenPair } from '../../functions/domain/token-record';
+import { sealedTokensOf, type TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from '../../local/fakes/fake-recall';
 import {
@@ -389,6 +389,7 @@ class Container {
         }),
       delete: (userId, condition) => this.guard('store.delete', () => store.delete(userId, condition)),
       listWhere: (field, value, page) => this.guard('store.listWhere', () => store.listWhere(field, value, page)),
+      findByZoomUser: (zoomUserId) => this.guard('store.findByZoomUser', () => store.findByZoomUser(zoomUserId)),
       listDue: (dueBefore) => {
         const self = this;
         return (async function* () {
@@ -788,7 +789,7 @@ class World {
         }
         continue;
       }
-      const tokens = await this.inspectCipher.open(user.userId, record.sealed);
+      const tokens = await this.inspectCipher.open(user.userId, sealedTokensOf(record));
       if (zoom.alive) {
         const lost = tokens.refreshToken !== zoom.liveRefreshToken || record.status === 'reauth_required';
         if (lost) {

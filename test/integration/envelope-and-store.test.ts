@@ -12,7 +12,7 @@ import { ENCRYPTION_CONTEXT, FORMAT_VERSION, KmsEnvelopeCipher, type EnvelopeCip
 import { DynamoTokenStore } from '../../functions/adapters/dynamo-token-store';
 import { ConflictError, UnreadableRecordError } from '../../functions/domain/errors';
 import type { SealedTokens } from '../../functions/domain/ports';
-import type { StoredUser, TokenPair } from '../../functions/domain/token-record';
+import { sealedTokensOf, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import { DEFAULT_KEY_ID, startKmsServer, type KmsServer } from '../../local/kms/kms-server';
 
@@ -232,8 +232,8 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     const bob = uniqueId('swap-bob');
     await store.create(makeUser(alice, { sealed: await cipher.seal(alice, tokensFor(alice)) }));
     await store.create(makeUser(bob, { sealed: await cipher.seal(bob, tokensFor(bob)) }));
-    expect(await cipher.open(alice, (await store.get(alice, { consistent: true }))!.sealed)).toEqual(tokensFor(alice));
-    expect(await cipher.open(bob, (await store.get(bob, { consistent: true }))!.sealed)).toEqual(tokensFor(bob));
+    expect(await cipher.open(alice, sealedTokensOf((await store.get(alice, { consistent: true }))!))).toEqual(tokensFor(alice));
+    expect(await cipher.open(bob, sealedTokensOf((await store.get(bob, { consistent: true }))!))).toEqual(tokensFor(bob));
     const aliceItem = (await rawItem(alice))!;
     const bobItem = (await rawItem(bob))!;
 
@@ -253,11 +253,11 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     const bobNow = (await store.get(bob, { consistent: true }))!;
 
     // Assess
-    expect(Buffer.from(aliceNow.sealed.ciphertext).equals(Buffer.from(bobItem.ct.B!))).toBe(true);
-    expect(Buffer.from(bobNow.sealed.ciphertext).equals(Buffer.from(aliceItem.ct.B!))).toBe(true);
-    await expect(cipher.open(alice, aliceNow.sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
-    await expect(cipher.open(bob, bobNow.sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
-    await expect(newCipher().open(alice, aliceNow.sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
+    expect(Buffer.from(sealedTokensOf(aliceNow).ciphertext).equals(Buffer.from(bobItem.ct.B!))).toBe(true);
+    expect(Buffer.from(sealedTokensOf(bobNow).ciphertext).equals(Buffer.from(aliceItem.ct.B!))).toBe(true);
+    await expect(cipher.open(alice, sealedTokensOf(aliceNow))).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(cipher.open(bob, sealedTokensOf(bobNow))).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(newCipher().open(alice, sealedTokensOf(aliceNow))).rejects.toBeInstanceOf(UnreadableRecordError);
   });
 
   it('refuses a record with one flipped bit in the ciphertext, IV, tag or encrypted data key', async () => {
@@ -622,7 +622,7 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const { sealed, ...rest } = read!;
     const { sealed: expectedSealed, ...expectedRest } = user;
     expect(rest).toEqual(expectedRest);
-    expect(plainSealed(sealed)).toEqual(plainSealed(expectedSealed));
+    expect(plainSealed(sealedTokensOf({ sealed }))).toEqual(plainSealed(sealedTokensOf({ sealed: expectedSealed })));
     expect(await store.get(uniqueId('nobody'), { consistent: true })).toBeUndefined();
   });
 
@@ -693,11 +693,11 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     // Assess
     expect(refreshed.tokenGeneration).toBe(5);
     expect(refreshed.version).toBe(2);
-    expect(plainSealed(refreshed.sealed)).toEqual(plainSealed(newSealed));
+    expect(plainSealed(sealedTokensOf(refreshed))).toEqual(plainSealed(newSealed));
     expect(lost).toBeInstanceOf(ConflictError);
     expect(next.version).toBe(3);
     expect(next.updatedAt).toBe(BASE_TIME + 7);
-    expect(await newCipher().open(userId, next.sealed)).toEqual(tokensFor(userId));
+    expect(await newCipher().open(userId, sealedTokensOf(next))).toEqual(tokensFor(userId));
   });
 
   it('refuses to update a missing user, without creating it', async () => {

@@ -24,7 +24,7 @@ import { refreshUser, type RefreshDeps, type RefreshOutcome } from '../../functi
 import { refreshRequestedUser } from '../../functions/domain/refresh-work';
 import { deleteUser, registerUser, type RegistrationDeps } from '../../functions/domain/registration';
 import { serveAccessToken, type ServeDeps } from '../../functions/domain/serve-token';
-import { refreshTokenFingerprint, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
+import { refreshTokenFingerprint, type StoredUser, type TokenPair, sealedTokensOf } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import {
   DEFAULT_FAKE_ZOOM_CLIENT_ID,
@@ -105,6 +105,7 @@ function storeWith(store: TokenStore, overrides: Partial<TokenStore>): TokenStor
     update: (userId, condition, update) => store.update(userId, condition, update),
     delete: (userId, condition) => store.delete(userId, condition),
     listWhere: (field, value, page) => store.listWhere(field, value, page),
+    findByZoomUser: (zoomUserId) => store.findByZoomUser(zoomUserId),
     listDue: (dueBefore) => store.listDue(dueBefore),
     ...overrides,
   };
@@ -255,7 +256,7 @@ describe('refreshing tokens with the real adapters', () => {
   async function stored(userId: string): Promise<{ user: StoredUser; tokens: TokenPair }> {
     const user = await store.get(userId, { consistent: true });
     if (!user) throw new Error(`no stored user ${userId}`);
-    return { user, tokens: await cipher.open(userId, user.sealed) };
+    return { user, tokens: await cipher.open(userId, sealedTokensOf(user)) };
   }
 
   async function dueUserIds(windowMs: number): Promise<string[]> {
@@ -1011,7 +1012,7 @@ describe('refreshing tokens with the real adapters', () => {
     expect(untouched).toHaveLength(2910);
     expect(untouched.every((user) => user.version === 1 && user.tokenGeneration === 1 && user.lastRefreshAt === undefined)).toBe(true);
     for (const user of users.filter((candidate) => dueIds.includes(candidate.userId))) {
-      const tokens = await cipher.open(user.userId, user.sealed);
+      const tokens = await cipher.open(user.userId, sealedTokensOf(user));
       expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken(`zoom-${user.userId.slice('user-'.length)}`));
       expect(user.lease).toBeUndefined();
     }

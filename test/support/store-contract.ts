@@ -5,7 +5,7 @@
  */
 import { ConflictError } from '../../functions/domain/errors';
 import type { DueUser, TokenStore } from '../../functions/domain/ports';
-import { LEGACY_REGISTRATION_ID, type StoredUser } from '../../functions/domain/token-record';
+import { LEGACY_REGISTRATION_ID, sealedTokensOf, tokensRemoved, type StoredUser } from '../../functions/domain/token-record';
 
 export interface StoreFixture {
   store: TokenStore;
@@ -49,12 +49,14 @@ export function plain(user: StoredUser | undefined): unknown {
   return JSON.parse(
     JSON.stringify({
       ...user,
-      sealed: {
-        formatVersion: user.sealed.formatVersion,
-        encryptedDataKey: b64(user.sealed.encryptedDataKey),
-        iv: b64(user.sealed.iv),
-        ciphertext: b64(user.sealed.ciphertext),
-      },
+      sealed: tokensRemoved(user.sealed)
+        ? user.sealed
+        : {
+            formatVersion: user.sealed.formatVersion,
+            encryptedDataKey: b64(user.sealed.encryptedDataKey),
+            iv: b64(user.sealed.iv),
+            ciphertext: b64(user.sealed.ciphertext),
+          },
     }),
   );
 }
@@ -507,10 +509,10 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         user.tokenGeneration = 99;
         user.recall.credentialId = 'changed';
         user.refreshTokenFingerprints!.push('fp-x');
-        user.sealed.ciphertext[0] ^= 0xff;
+        sealedTokensOf(user).ciphertext[0] ^= 0xff;
         const read = await stored('u1');
         read.lease!.owner = 'changed';
-        read.sealed.iv[0] ^= 0xff;
+        sealedTokensOf(read).iv[0] ^= 0xff;
         read.refreshTokenFingerprints!.length = 0;
 
         // Assess
@@ -528,7 +530,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         update.lease.owner = 'changed';
         update.refreshTokenFingerprints.push('c');
         returned.recall.status = 'failed';
-        returned.sealed.encryptedDataKey[0] ^= 0xff;
+        sealedTokensOf(returned).encryptedDataKey[0] ^= 0xff;
 
         // Assess
         expect(plain(await stored('u1'))).toEqual(afterWrite);

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { KmsEnvelopeCipher } from '../../functions/adapters/kms-envelope-cipher';
 import { refreshUser } from '../../functions/domain/refresh';
+import { sealedTokensOf } from '../../functions/domain/token-record';
 import type { StoredUser, TokenPair } from '../../functions/domain/token-record';
 import { ManualClock, settle, World } from '../support/in-memory';
 
@@ -123,6 +124,6 @@ describe('KmsEnvelopeCipher.prepare', () => {
     kms.failing = false;
     const stored = world.store.peek('u1')!;
     expect(stored).toMatchObject({ status: 'active', tokenGeneration: 2 });
-    expect((await cipherOn(kms, new ManualClock()).open('u1', stored.sealed)).refreshToken).toBe(world.zoom.currentRefreshToken('zoom-u1'));
+    expect((await cipherOn(kms, new ManualClock()).open('u1', sealedTokensOf(stored))).refreshToken).toBe(world.zoom.currentRefreshToken('zoom-u1'));
   });
 });

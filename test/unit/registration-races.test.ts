@@ -130,6 +130,7 @@ describe('DELETE, then a new registration, while the old grant\'s refresh is in 
       create: (user) => store.create(user),
       delete: (userId, condition) => store.delete(userId, condition),
       listWhere: (field, value, page) => store.listWhere(field, value, page),
+      findByZoomUser: (zoomUserId) => store.findByZoomUser(zoomUserId),
       listDue: (dueBefore) => store.listDue(dueBefore),
       async update(userId, condition, update) {
         if ('registrationId' in condition) {

@@ -19,6 +19,7 @@ import { ConflictError } from '../../../functions/domain/errors';
 import type { DueUser, TokenStore } from '../../../functions/domain/ports';
 import {
   LEGACY_REGISTRATION_ID,
+  tokensRemoved,
   type ErrorNote,
   type StoredUser,
   type UserUpdate,
@@ -90,12 +91,14 @@ function normalized(user: StoredUser): StoredUser {
     registrationId: user.registrationId,
     version: user.version,
     status: user.status,
-    sealed: {
-      formatVersion: user.sealed.formatVersion,
-      encryptedDataKey: copyBytes(user.sealed.encryptedDataKey),
-      iv: copyBytes(user.sealed.iv),
-      ciphertext: copyBytes(user.sealed.ciphertext),
-    },
+    sealed: tokensRemoved(user.sealed)
+      ? { removedAt: user.sealed.removedAt, reason: user.sealed.reason }
+      : {
+          formatVersion: user.sealed.formatVersion,
+          encryptedDataKey: copyBytes(user.sealed.encryptedDataKey),
+          iv: copyBytes(user.sealed.iv),
+          ciphertext: copyBytes(user.sealed.ciphertext),
+        },
     accessTokenExpiresAt: user.accessTokenExpiresAt,
     tokenGeneration: user.tokenGeneration,
     registeredGeneration: user.registeredGeneration,
@@ -110,6 +113,10 @@ function normalized(user: StoredUser): StoredUser {
       lastError: copyNote(user.recall?.lastError),
     },
     lastRefreshAt: user.lastRefreshAt,
+    lastServedAt: user.lastServedAt,
+    refreshDueAt: user.refreshDueAt,
+    zoomUserId: user.zoomUserId || undefined,
+    zoomAccountId: user.zoomAccountId || undefined,
     lastError: copyNote(user.lastError),
     reauthRequired: copyNote(user.reauthRequired),
   };
@@ -119,7 +126,7 @@ function normalized(user: StoredUser): StoredUser {
 
 /** The due-index entry a write implies: DynamoTokenStore.withDueAttributes. */
 function dueChange(update: UserUpdate): { kind: 'remove' } | { kind: 'set'; dueAt: number } | { kind: 'keep' } {
-  if (update.status === 'reauth_required') return { kind: 'remove' };
+  if (update.status === 'reauth_required' || update.status === 'deauthorized') return { kind: 'remove' };
   if (update.status === 'active' && typeof update.accessTokenExpiresAt === 'number') {
     return { kind: 'set', dueAt: typeof update.refreshDueAt === 'number' ? update.refreshDueAt : update.accessTokenExpiresAt };
   }
@@ -165,6 +172,10 @@ export class InMemoryTokenStore implements TokenStore {
     return this.listWhereAs(undefined, field, value, page);
   }
 
+  findByZoomUser(zoomUserId: string): Promise<StoredUser[]> {
+    return this.findByZoomUserAs(undefined, zoomUserId);
+  }
+
   listDue(dueBefore: number): AsyncIterable<DueUser> {
     return this.listDueAs(undefined, dueBefore);
   }
@@ -177,6 +188,7 @@ export class InMemoryTokenStore implements TokenStore {
       update: (userId, condition, update) => this.updateAs(actor, userId, condition, update),
       delete: (userId, condition) => this.deleteAs(actor, userId, condition),
       listWhere: (field, value, page) => this.listWhereAs(actor, field, value, page),
+      findByZoomUser: (zoomUserId) => this.findByZoomUserAs(actor, zoomUserId),
       listDue: (dueBefore) => this.listDueAs(actor, dueBefore),
     };
   }
@@ -284,6 +296,15 @@ export class InMemoryTokenStore implements TokenStore {
     return { users, ...(matching.length > page.limit ? { last: users.at(-1)!.userId } : {}) };
   }
 
+  /** Like a query on the sparse Zoom-user index: user-id order. */
+  private async findByZoomUserAs(actor: string | undefined, zoomUserId: string): Promise<StoredUser[]> {
+    await this.gate?.({ op: 'listWhere', actor });
+    return [...this.rows.values()]
+      .map((row) => this.read(row))
+      .filter((user) => user.zoomUserId === zoomUserId)
+      .sort((a, b) => (a.userId < b.userId ? -1 : 1));
+  }
+
   private async *listDueAs(actor: string | undefined, dueBefore: number): AsyncIterable<DueUser> {
     await this.gate?.({ op: 'listDue', actor, dueBefore });
     this.counts.listDue += 1;
@@ -318,7 +339,7 @@ export class InMemoryTokenStore implements TokenStore {
   /** A new row for `user` as `create` writes it: in the due index when active (Dynamo: status and expiry both written). */
   private rowFor(user: StoredUser, hasRegistrationId: boolean): Row {
     const copy = normalized(user);
-    const due = dueChange({ status: copy.status, accessTokenExpiresAt: copy.accessTokenExpiresAt });
+    const due = dueChange({ status: copy.status, accessTokenExpiresAt: copy.accessTokenExpiresAt, refreshDueAt: copy.refreshDueAt });
     return { user: copy, hasRegistrationId, dueAt: due.kind === 'set' ? due.dueAt : undefined };
   }
 

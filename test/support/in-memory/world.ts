@@ -12,6 +12,7 @@ import type { RefreshDeps, RefreshOutcome } from '../../../functions/domain/refr
 import { refreshRequestedUser, type WorkOptions } from '../../../functions/domain/refresh-work';
 import type { ServeDeps } from '../../../functions/domain/serve-token';
 import type { RegistrationDeps } from '../../../functions/domain/registration';
+import { sealedTokensOf } from '../../../functions/domain/token-record';
 import type { StoredUser, TokenPair } from '../../../functions/domain/token-record';
 import { InMemoryCipher } from './cipher';
 import { ManualClock } from './clock';
@@ -151,6 +152,6 @@ export class World {
   async stored(userId: string): Promise<{ user: StoredUser; tokens: TokenPair }> {
     const user = this.store.peek(userId);
     if (!user) throw new Error(`no stored user ${userId}`);
-    return { user, tokens: await this.inspector.open(userId, user.sealed) };
+    return { user, tokens: await this.inspector.open(userId, sealedTokensOf(user)) };
   }
 }

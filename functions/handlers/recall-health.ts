@@ -1,0 +1,26 @@
+/**
+ * The Recall health check (EventBridge schedule, hourly; the local runtime runs it on an
+ * interval): marks users whose credential Recall reports unhealthy, once per transition, and
+ * counts them (RecallCredentialsUnhealthy).
+ */
+import type { Context } from 'aws-lambda';
+import { checkRecallHealth, type RecallHealthSummary } from '../domain/recall-health';
+import type { RecallHealthFunctionDeps } from './composition';
+import { countMetric, withObservability } from './middleware';
+
+/** The check stops calling Recall this long before the function's timeout. */
+const HEALTH_RESERVE_MS = 10_000;
+
+export function makeRecallHealthHandler(deps: RecallHealthFunctionDeps) {
+  const { metrics, clock } = deps;
+
+  async function check(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<RecallHealthSummary> {
+    const deadline = clock() + Math.max(0, context.getRemainingTimeInMillis() - HEALTH_RESERVE_MS);
+    const summary = await checkRecallHealth({ ...deps, recall: deps.recallUntil(() => deadline) });
+    // Published on every run, zero included: newly unhealthy credentials.
+    countMetric(metrics, 'RecallCredentialsUnhealthy', summary.marked);
+    return summary;
+  }
+
+  return withObservability(check, deps);
+}

@@ -16,7 +16,8 @@ import type * as z from 'zod/mini';
 import { ADMIN_ROUTE_KEYS, splitRouteKey, type AdminRouteKey } from '../../functions/contract';
 import { ConflictError, NotFoundError, TokenUnavailableError, UnreadableRecordError } from '../../functions/domain/errors';
 import { makeAdminHandler } from '../../functions/handlers/admin';
-import { ADMIN_RESPONSES, ADMIN_SUCCESS_BODIES, ErrorBody, GATEWAY_STATUSES, GatewayErrorBody } from '../../functions/handlers/admin-schemas';
+import { ADMIN_RESPONSES, ADMIN_SUCCESS_BODIES, ErrorBody, GATEWAY_STATUSES, GatewayErrorBody, type AccessTokenView, type UserPage as UserPageView, type UserStatusView } from '../../functions/handlers/admin-schemas';
+import type { UserStatus } from '../../client';
 import type { AdminDeps } from '../../functions/handlers/composition';
 import type { LocalRuntime } from '../../local/runtime';
 import { lambdaContext } from '../../local/api-gateway';
@@ -41,6 +42,14 @@ describe('(a) the committed document', () => {
   test('is exactly what `npm run openapi` generates now', () => {
     expect(readFileSync(DOCUMENT_PATH, 'utf8')).toBe(renderAdminOpenApi());
   });
+});
+
+test("the client's types accept the documented response shapes (a compile-time check)", () => {
+  const view = {} as UserStatusView;
+  const asClient: UserStatus = view;
+  const page: { users: UserStatus[]; next_cursor: string | null } = {} as UserPageView;
+  const token: { access_token: string; expires_at: string | null } = {} as AccessTokenView;
+  expect([asClient, page, token]).toEqual([{}, {}, {}]);
 });
 
 describe('(b) OpenAPI 3.1 structure', () => {

@@ -7,7 +7,8 @@
  * Files are replaced atomically (write beside, then rename) with mode 0600: they hold secrets.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, open, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { checkKeyring, RotationError, type Keyring, type KeyStore, type RotationState, type StateStore } from './rotation';
@@ -94,10 +95,132 @@ export class SecretsManagerKeyStore implements KeyStore {
   }
 }
 
+/** A held lock's file is touched this often; one untouched for LOCK_STALE_MS is stale (its holder died). */
+export const LOCK_HEARTBEAT_MS = 10_000;
+export const LOCK_STALE_MS = 60_000;
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  startedAt: string;
+  /** Random: tells this holder's file from a successor's. */
+  token: string;
+}
+
+export interface LockOptions {
+  staleMs?: number;
+  heartbeatMs?: number;
+  /** Whether a process of this host is alive (tests). */
+  alive?: (pid: number) => boolean;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, it is someone else's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A lock file (`<state file>.lock`, created exclusively) so two rotations never run at once.
+ * Stale, and taken over, when its holder is a process of this host that no longer exists, or
+ * when it has not been touched for `staleMs` (the holder touches it every `heartbeatMs`, also
+ * while it waits for the keys to propagate), which covers a holder on another machine sharing
+ * the directory. A takeover renames the stale file aside and checks it is the one judged stale.
+ */
+export async function acquireFileLock(path: string, options: LockOptions = {}): Promise<() => Promise<void>> {
+  const staleMs = options.staleMs ?? LOCK_STALE_MS;
+  const heartbeatMs = options.heartbeatMs ?? LOCK_HEARTBEAT_MS;
+  const alive = options.alive ?? processAlive;
+  const owner: LockOwner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
+
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      try {
+        await handle.writeFile(JSON.stringify(owner) + '\n');
+      } finally {
+        await handle.close();
+      }
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = await readLock(path);
+    if (holder === 'gone') continue;
+    const age = holder.mtimeMs === undefined ? 0 : Date.now() - holder.mtimeMs;
+    const dead = holder.owner?.host === owner.host && typeof holder.owner.pid === 'number' && !alive(holder.owner.pid);
+    const stale = dead || age > staleMs || (holder.owner === undefined && age > heartbeatMs);
+    if (!stale || attempt >= 3) {
+      const who = holder.owner ? `pid ${holder.owner.pid} on ${holder.owner.host}, since ${holder.owner.startedAt}` : 'unknown holder';
+      throw new RotationError(
+        `another rotation is running (${who}; lock ${path}). If it is not, delete the lock file; it is also taken over once untouched for ${Math.round(staleMs / 1000)} s.`,
+      );
+    }
+    // Take over: move the stale file aside, and make sure it was that one (not a successor's new lock).
+    const aside = `${path}.stale.${randomBytes(6).toString('hex')}`;
+    try {
+      await rename(path, aside);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    const moved = await readLock(aside);
+    if (moved !== 'gone' && moved.owner?.token !== holder.owner?.token) {
+      // A successor's lock: put it back (unless yet another one exists) and report it as held.
+      await link(aside, path).catch(() => undefined);
+      await unlink(aside).catch(() => undefined);
+      continue;
+    }
+    await rm(aside, { force: true });
+  }
+
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(path, now, now).catch(() => undefined);
+  }, heartbeatMs);
+  heartbeat.unref();
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    clearInterval(heartbeat);
+    const current = await readLock(path);
+    if (current !== 'gone' && current.owner?.token === owner.token) await rm(path, { force: true });
+  };
+}
+
+async function readLock(path: string): Promise<{ owner?: LockOwner; mtimeMs?: number } | 'gone'> {
+  try {
+    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    let owner: LockOwner | undefined;
+    try {
+      owner = JSON.parse(text) as LockOwner;
+    } catch {
+      // Being written right now, or damaged: judged by its age alone.
+    }
+    return { owner, mtimeMs: info.mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw error;
+  }
+}
+
 export class FileStateStore implements StateStore {
   readonly description: string;
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    private readonly lockOptions: LockOptions = {},
+  ) {
     this.description = path;
+  }
+
+  /** `<state file>.lock` beside the state file. */
+  lock(): Promise<() => Promise<void>> {
+    return acquireFileLock(`${this.path}.lock`, this.lockOptions);
   }
 
   async load(): Promise<RotationState | undefined> {

@@ -6,27 +6,20 @@
  *   zoom-token-vault resync <userId> | --all [--concurrency 8]
  *   zoom-token-vault rotate-signing-key [--concurrency 8]
  *
- * `runCli` takes its world (output streams, environment, fetch, …) as arguments so tests run it
- * in-process; ./zoom-token-vault.js is the executable.
+ * Arguments are parsed by commander, progress is drawn by cli-progress. `runCli` takes its world
+ * (output streams, environment, fetch, …) as arguments so tests run it in-process;
+ * ./zoom-token-vault.js is the executable.
  */
-import { parseArgs } from 'node:util';
-import type { UserStatus } from '../client/client';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { USER_STATUS_NAMES, type UserStatus, type UserStatusName } from '../client/client';
 import { VaultError } from '../client/errors';
-import { resolveTarget, UsageError, type StackOutputsLookup } from './connection';
+import { resolveTarget, UsageError, type ConnectionOptions, type StackOutputsLookup } from './connection';
 import { forEachLimited } from './pool';
 import { Progress, type ProgressSink } from './progress';
 import { rotateSigningKey, RotationError, type RotationDeps } from './rotation';
 
-export const HELP = `Usage: zoom-token-vault <command> [options]
-
-Commands:
-  status <userId>              a user's status (never a token)
-  list [--status <s>]          every user, page after page (--limit: page size); --json for JSON lines
-  resync <userId> | --all      re-create the user's Recall credential if needed (token-free);
-                               --all: every user, --concurrency at a time (default 8)
-  rotate-signing-key           add a new callback-signing key, make it active, re-sync every user,
-                               remove the old key. Resumable: run it again after an interruption.
-
+/** After the commands in --help: where the CLI talks to. */
+const WHERE = `
 Where (default: the local runtime at http://127.0.0.1:3000, token from DATA_DIR/admin-token):
   --url <base> --token <t>     an admin API with a bearer token (env ZOOM_TOKEN_VAULT_URL,
                                ZOOM_TOKEN_VAULT_ADMIN_TOKEN); keys in --data-dir (env DATA_DIR, ./.data)
@@ -34,8 +27,8 @@ Where (default: the local runtime at http://127.0.0.1:3000, token from DATA_DIR/
                                AWS credential chain, keys in its SigningKeysSecretArn secret
   --url <ApiUrl> --sigv4 --region <r> [--signing-keys-secret <arn>]
   --state-file <path>          rotation progress (default DATA_DIR/rotation-state.json locally,
-                               ./zoom-token-vault-rotation.<stack>.json for a stack)
-  -h, --help
+                               ./zoom-token-vault-rotation.<stack>.json for a stack); a lock file
+                               beside it keeps two rotations from running at once
 `;
 
 export interface CliIo {
@@ -49,85 +42,110 @@ export interface CliIo {
   rotation?: Pick<RotationDeps, 'hooks' | 'sleep' | 'propagationMs' | 'clock'>;
 }
 
-const OPTIONS = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  stack: { type: 'string' },
-  region: { type: 'string' },
-  sigv4: { type: 'boolean' },
-  'data-dir': { type: 'string' },
-  'signing-keys-secret': { type: 'string' },
-  'state-file': { type: 'string' },
-  status: { type: 'string' },
-  limit: { type: 'string' },
-  all: { type: 'boolean' },
-  concurrency: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-function positiveInteger(value: string | undefined, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > max) throw new UsageError(`--${name} must be an integer from 1 to ${max}`);
-  return number;
+/** The connection options, as commander names them (camelCase). */
+interface GlobalOptions {
+  url?: string;
+  token?: string;
+  stack?: string;
+  region?: string;
+  sigv4?: boolean;
+  dataDir?: string;
+  signingKeysSecret?: string;
+  stateFile?: string;
 }
+
+const integer = (name: string, max: number) => (value: string) => {
+  const number = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isInteger(number) || number < 1 || number > max) throw new InvalidArgumentError(`--${name} must be an integer from 1 to ${max}`);
+  return number;
+};
+const concurrencyOption = () => new Option('--concurrency <n>', 'requests in flight (1–64)').argParser(integer('concurrency', 64)).default(8);
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const say = (line: string) => io.stdout.write(line + '\n');
   const note = (line: string) => io.stderr.write(line + '\n');
-  try {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    const { values, positionals } = parsed;
-    const [command, ...rest] = positionals;
-    if (values.help || command === undefined || command === 'help') {
-      io.stdout.write(HELP);
-      return command === undefined && !values.help ? 2 : 0;
-    }
-    const expectArgs = (count: number, what: string) => {
-      if (rest.length !== count) throw new UsageError(`${command} takes ${what}`);
-    };
-    const target = () => resolveTarget(values, { env: io.env, cwd: io.cwd, fetch: io.fetch, stackOutputs: io.stackOutputs });
+  let code = 0;
 
-    switch (command) {
-      case 'status': {
-        expectArgs(1, 'one user id');
-        const { client } = await target();
-        say(JSON.stringify(await client.get(rest[0]), null, 2));
-        return 0;
+  const program = new Command('zoom-token-vault')
+    .description('The zoom-token-vault admin API from a shell, and the signing-key rotation.')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void io.stdout.write(text),
+      writeErr: (text) => void io.stderr.write(text),
+      outputError: (text, write) => write(`zoom-token-vault: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+    })
+    .showSuggestionAfterError()
+    .option('--url <base>', 'the admin API (env ZOOM_TOKEN_VAULT_URL)')
+    .option('--token <token>', 'bearer token (env ZOOM_TOKEN_VAULT_ADMIN_TOKEN)')
+    .option('--stack <name>', 'a deployed stack (its outputs give the URL and the keys)')
+    .option('--region <region>', 'AWS region (env AWS_REGION)')
+    .option('--sigv4', 'sign requests with SigV4 (with --url)')
+    .option('--data-dir <dir>', 'the local runtime\'s data directory (env DATA_DIR, ./.data)')
+    .option('--signing-keys-secret <arn>', 'the signing-keys secret (with --sigv4)')
+    .option('--state-file <path>', 'rotation progress')
+    .addHelpText('after', WHERE);
+
+  /** The connection from the global options (given before or after the command). */
+  const target = (command: Command) => {
+    const options = command.optsWithGlobals<GlobalOptions>();
+    const connection: ConnectionOptions = {
+      url: options.url,
+      token: options.token,
+      stack: options.stack,
+      region: options.region,
+      sigv4: options.sigv4,
+      'data-dir': options.dataDir,
+      'signing-keys-secret': options.signingKeysSecret,
+      'state-file': options.stateFile,
+    };
+    return resolveTarget(connection, { env: io.env, cwd: io.cwd, fetch: io.fetch, stackOutputs: io.stackOutputs });
+  };
+
+  program
+    .command('status')
+    .description("a user's status (never a token)")
+    .argument('<userId>')
+    .action(async (userId: string, _options, command: Command) => {
+      const { client } = await target(command);
+      say(JSON.stringify(await client.get(userId), null, 2));
+    });
+
+  program
+    .command('list')
+    .description('users, page after page: those in one state (--status), or every user')
+    .addOption(new Option('--status <status>', 'only users in this state').choices(USER_STATUS_NAMES))
+    .addOption(new Option('--limit <n>', 'page size').argParser(integer('limit', 100)))
+    .option('--json', 'JSON lines instead of a table')
+    .action(async (options: { status?: UserStatusName; limit?: number; json?: boolean }, command: Command) => {
+      const { client } = await target(command);
+      let count = 0;
+      for await (const user of client.listAll({ status: options.status, limit: options.limit })) {
+        count++;
+        say(options.json ? JSON.stringify(user) : [user.user_id, user.status, user.recall_status, user.access_token_expires_at ?? '-'].join('\t'));
       }
-      case 'list': {
-        expectArgs(0, 'no arguments');
-        const { client } = await target();
-        const limit = values.limit === undefined ? undefined : positiveInteger(values.limit, 'limit', 100, 1000);
-        let count = 0;
-        for await (const user of client.listAll({ status: values.status, limit })) {
-          count++;
-          say(values.json ? JSON.stringify(user) : [user.user_id, user.status, user.recall_status, user.access_token_expires_at ?? '-'].join('\t'));
-        }
-        note(`${count} users`);
-        return 0;
+      note(`${count} users`);
+    });
+
+  program
+    .command('resync')
+    .description("re-create the user's Recall credential if needed (token-free); --all: every user")
+    .argument('[userId]')
+    .option('--all', 'every user (those whose grant is dead are skipped)')
+    .addOption(concurrencyOption())
+    .action(async (userId: string | undefined, options: { all?: boolean; concurrency: number }, command: Command) => {
+      if (Boolean(options.all) === (userId !== undefined)) throw new UsageError('resync takes one user id, or --all');
+      const { client } = await target(command);
+      if (userId !== undefined) {
+        say(JSON.stringify(await client.resync(userId), null, 2));
+        return;
       }
-      case 'resync': {
-        const concurrency = positiveInteger(values.concurrency, 'concurrency', 8, 64);
-        const { client } = await target();
-        if (!values.all) {
-          expectArgs(1, 'one user id, or --all');
-          say(JSON.stringify(await client.resync(rest[0]), null, 2));
-          return 0;
-        }
-        expectArgs(0, 'no user id with --all');
-        const users: UserStatus[] = [];
-        for await (const user of client.listAll()) users.push(user);
-        const todo = users.filter((user) => user.status !== 'reauth_required' && user.status !== 'deauthorized');
-        const progress = new Progress('re-sync', todo.length, io.stderr);
-        const failed: string[] = [];
-        await forEachLimited(todo, concurrency, async (user) => {
+      const users: UserStatus[] = [];
+      for await (const user of client.listAll()) users.push(user);
+      const todo = users.filter((user) => user.status !== 'reauth_required' && user.status !== 'deauthorized');
+      const progress = new Progress('re-sync', todo.length, io.stderr);
+      const failed: string[] = [];
+      try {
+        await forEachLimited(todo, options.concurrency, async (user) => {
           try {
             await client.resync(user.user_id);
           } catch (error) {
@@ -136,34 +154,51 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           }
           progress.tick();
         });
-        progress.finish(`${todo.length - failed.length} re-synced, ${failed.length} failed, ${users.length - todo.length} skipped (reauth_required)`);
-        for (const line of failed) note(`failed: ${line}`);
-        return failed.length ? 1 : 0;
+      } finally {
+        progress.close();
       }
-      case 'rotate-signing-key': {
-        expectArgs(0, 'no arguments');
-        const concurrency = positiveInteger(values.concurrency, 'concurrency', 8, 64);
-        const resolved = await target();
-        const client = resolved.client;
-        const result = await rotateSigningKey({
-          keys: resolved.keyStore(),
-          state: resolved.stateStore(),
-          users: () => client.listAll(),
-          resync: (userId) => client.resync(userId),
-          concurrency,
-          log: note,
-          progress: io.stderr,
-          ...io.rotation,
-        });
-        for (const skipped of result.skipped) note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
-        for (const failed of result.failed) note(`failed ${failed.userId}: ${failed.status} ${failed.code}`);
-        say(JSON.stringify(result));
-        return result.outcome === 'done' ? 0 : 1;
-      }
-      default:
-        throw new UsageError(`unknown command ${command}`);
+      progress.finish(`${todo.length - failed.length} re-synced, ${failed.length} failed, ${users.length - todo.length} skipped (reauth_required)`);
+      for (const line of failed) note(`failed: ${line}`);
+      code = failed.length ? 1 : 0;
+    });
+
+  program
+    .command('rotate-signing-key')
+    .description('add a new callback-signing key, make it active, re-sync every user, remove the old key; resumable: run it again after an interruption')
+    .addOption(concurrencyOption())
+    .action(async (options: { concurrency: number }, command: Command) => {
+      const resolved = await target(command);
+      const client = resolved.client;
+      const result = await rotateSigningKey({
+        keys: resolved.keyStore(),
+        state: resolved.stateStore(),
+        users: () => client.listAll(),
+        resync: (userId) => client.resync(userId),
+        concurrency: options.concurrency,
+        log: note,
+        progress: io.stderr,
+        ...io.rotation,
+      });
+      for (const skipped of result.skipped) note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
+      for (const failed of result.failed) note(`failed ${failed.userId}: ${failed.status} ${failed.code}`);
+      say(JSON.stringify(result));
+      code = result.outcome === 'done' ? 0 : 1;
+    });
+
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 2;
     }
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
   } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help asked for: 0. A usage error (commander already said what): 2.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      if (error.code === 'commander.help') return error.exitCode === 0 ? 0 : 2;
+      return 2;
+    }
     if (error instanceof UsageError) {
       note(`zoom-token-vault: ${error.message} (see --help)`);
       return 2;

@@ -1,44 +1,60 @@
 /**
- * A minimal progress display on stderr (stdout stays for results): one rewritten line on a
- * terminal, a line per tenth of the work otherwise. (A package such as cli-progress would do
- * more; this keeps the CLI free of a dependency the project does not have.)
+ * Progress on stderr (stdout stays for results): on a terminal, a cli-progress bar with rate and
+ * ETA; otherwise (a log, a pipe, CI) a line per tenth of the work, which a timed redraw would not
+ * give.
  */
+import { SingleBar } from 'cli-progress';
+
 export interface ProgressSink {
   write(text: string): unknown;
   isTTY?: boolean;
+  columns?: number;
 }
 
 export class Progress {
   private done = 0;
   private lastTenth = -1;
+  private bar?: SingleBar;
 
   constructor(
     private readonly label: string,
     private readonly total: number,
     private readonly out: ProgressSink,
   ) {
-    this.render();
+    if (out.isTTY) {
+      this.bar = new SingleBar({
+        stream: out as unknown as NodeJS.WritableStream,
+        format: `${label} [{bar}] {value}/{total} {percentage}% | {eta_formatted} left`,
+        barsize: 30,
+        hideCursor: false,
+        // Ctrl-C must still end the process (an interrupted rotation resumes).
+        gracefulExit: false,
+      });
+      this.bar.start(total, 0);
+    } else {
+      this.line();
+    }
   }
 
   tick(): void {
     this.done++;
-    this.render();
+    if (this.bar) this.bar.increment();
+    else this.line();
+  }
+
+  /** Stops the bar (its redraw timer would keep the process alive). Safe to call more than once. */
+  close(): void {
+    this.bar?.stop();
+    this.bar = undefined;
   }
 
   finish(summary?: string): void {
-    if (this.out.isTTY) this.out.write('\n');
+    this.close();
     if (summary) this.out.write(`${this.label}: ${summary}\n`);
   }
 
-  private render(): void {
-    const total = Math.max(this.total, 1);
-    const fraction = Math.min(this.done / total, 1);
-    if (this.out.isTTY) {
-      const width = 30;
-      const filled = Math.round(fraction * width);
-      this.out.write(`\r${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.done}/${this.total}`);
-      return;
-    }
+  private line(): void {
+    const fraction = Math.min(this.done / Math.max(this.total, 1), 1);
     const tenth = Math.floor(fraction * 10);
     if (tenth !== this.lastTenth) {
       this.lastTenth = tenth;

@@ -53,6 +53,11 @@ export interface RotationState {
 
 export interface StateStore {
   readonly description: string;
+  /**
+   * Takes the store's lock for one rotation (RotationError when another run holds it); returns
+   * its release. Absent: no locking (a store only one process can reach).
+   */
+  lock?(): Promise<() => Promise<void>>;
   load(): Promise<RotationState | undefined>;
   save(state: RotationState): Promise<void>;
   /** After a completed rotation. */
@@ -130,7 +135,17 @@ export function nextKeyId(keyring: Keyring): string {
   return `k${next}`;
 }
 
+/** One rotation at a time: the state store's lock is held for the whole run. */
 export async function rotateSigningKey(deps: RotationDeps): Promise<RotationResult> {
+  const release = deps.state.lock ? await deps.state.lock() : undefined;
+  try {
+    return await rotate(deps);
+  } finally {
+    await release?.();
+  }
+}
+
+async function rotate(deps: RotationDeps): Promise<RotationResult> {
   const clock = deps.clock ?? Date.now;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const log = deps.log ?? (() => undefined);
@@ -228,6 +243,7 @@ export async function rotateSigningKey(deps: RotationDeps): Promise<RotationResu
         await deps.hooks?.afterUserSynced?.(userId, current.synced.length);
       });
     } finally {
+      progress.close();
       await saving.catch(() => undefined);
     }
     progress.finish(`${todo.length - current.failed.length} re-synced, ${current.failed.length} failed`);

@@ -7,6 +7,8 @@ import { errorFromResponse, NetworkError, NotFoundError, VaultError, type ErrorB
 import { sigV4Signer, type Credentials, type RequestSigner } from './sigv4';
 
 export type UserStatusName = 'active' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy' | 'reauth_required' | 'deauthorized';
+/** Every state, in the order `listAll()` without a status goes through them. */
+export const USER_STATUS_NAMES: readonly UserStatusName[] = ['active', 'recall_pending', 'recall_failed', 'recall_unhealthy', 'reauth_required', 'deauthorized'];
 
 export interface Note {
   at: string | null;
@@ -174,13 +176,15 @@ export class ZoomTokenVaultClient {
     return (await this.call({ kind: 'sync', method: 'POST', path, label: `POST ${path}` })).json as UserStatus;
   }
 
-  /** One page of users: `GET /users?status=&cursor=&limit=` → `{users, next_cursor}`. */
-  async list(options: { status?: string; cursor?: string | null; limit?: number } = {}): Promise<UserPage> {
-    const query = new URLSearchParams();
-    if (options.status) query.set('status', options.status);
+  /**
+   * One page of the users in one state: `GET /users?status=&cursor=&limit=` → `{users, next_cursor}`.
+   * A page may hold fewer than `limit` users while more follow: go on until `nextCursor` is null.
+   */
+  async list(options: { status: UserStatusName; cursor?: string | null; limit?: number }): Promise<UserPage> {
+    const query = new URLSearchParams({ status: options.status });
     if (options.cursor) query.set('cursor', options.cursor);
     if (options.limit !== undefined) query.set('limit', String(options.limit));
-    const path = `/users${query.size ? `?${query}` : ''}`;
+    const path = `/users?${query}`;
     let answer: Answer;
     try {
       answer = await this.call({ kind: 'read', method: 'GET', path, label: 'GET /users' });
@@ -195,15 +199,20 @@ export class ZoomTokenVaultClient {
     return { users: json.users as UserStatus[], nextCursor: typeof json.next_cursor === 'string' && json.next_cursor !== '' ? json.next_cursor : null };
   }
 
-  /** Every user (of one status, if given), page after page. */
-  async *listAll(options: { status?: string; limit?: number } = {}): AsyncGenerator<UserStatus> {
-    let cursor: string | null = null;
-    do {
-      const page: UserPage = await this.list({ ...options, cursor });
-      yield* page.users;
-      if (page.nextCursor !== null && page.nextCursor === cursor) throw new VaultError({ status: 200, code: 'bad_answer', message: 'the API returned the same cursor twice', request: 'GET /users' });
-      cursor = page.nextCursor;
-    } while (cursor !== null);
+  /**
+   * Every user in one state, page after page; without `status`, every user, one state after the
+   * other (a user whose state changes meanwhile may be seen twice, or missed).
+   */
+  async *listAll(options: { status?: UserStatusName; limit?: number } = {}): AsyncGenerator<UserStatus> {
+    for (const status of options.status ? [options.status] : USER_STATUS_NAMES) {
+      let cursor: string | null = null;
+      do {
+        const page: UserPage = await this.list({ status, limit: options.limit, cursor });
+        yield* page.users;
+        if (page.nextCursor !== null && page.nextCursor === cursor) throw new VaultError({ status: 200, code: 'bad_answer', message: 'the API returned the same cursor twice', request: 'GET /users' });
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+    }
   }
 
   private async call(call: Call): Promise<Answer> {

@@ -27,13 +27,15 @@ export interface TokenPair {
  * `deauthorized`: the user removed the app at Zoom (Zoom's app_deauthorized event); the tokens
  * are gone from the record (see RemovedTokens), only the fact and its time are kept.
  */
-export type UserStatus = 'active' | 'reauth_required' | 'deauthorized';
+export const USER_STATUSES = ['active', 'reauth_required', 'deauthorized'] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
 
 /**
  * Where the user's credential at Recall stands. `unhealthy`: Recall reports the credential
  * unhealthy (its token calls failed); the next PUT or re-sync recreates it.
  */
-export type RecallStatus = 'pending' | 'registered' | 'failed' | 'unhealthy';
+export const RECALL_STATUSES = ['pending', 'registered', 'failed', 'unhealthy'] as const;
+export type RecallStatus = (typeof RECALL_STATUSES)[number];
 
 /**
  * What a record holds instead of sealed tokens once they were removed (Zoom deauthorization):

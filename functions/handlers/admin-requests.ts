@@ -1,38 +1,15 @@
 /**
- * Request validation for the admin API, with zod (its tree-shakable `zod/mini` build: the classic
- * API alone would double the admin bundle). Errors name the field and never echo values (a body
+ * Request validation for the admin API, with the zod schemas of ./admin-schemas.ts (which the
+ * OpenAPI document is generated from). Errors name the field and never echo values (a body
  * holds tokens).
  */
-import * as z from 'zod/mini';
+import type * as z from 'zod/mini';
 import { PayloadTooLargeError, ValidationError } from './request-errors';
-import { USER_ID_PATTERN } from '../domain/signing';
 import type { NewTokens } from '../domain/registration';
 import { USER_STATES, type UserState } from '../domain/token-record';
+import { LIST_LIMIT, ListQuery, MAX_BODY_BYTES, MAX_EXPIRES_IN_SECONDS, USER_ID_PATTERN, UserIdParam, ZoomTokenBody } from './admin-schemas';
 
-/** Zoom's token response is about 1 KB; anything far larger is not one. */
-export const MAX_BODY_BYTES = 16 * 1024;
-/** A token that expires sooner than this cannot be served to Recall or validated by it. */
-const MIN_EXPIRES_IN_SECONDS = 1;
-const MAX_EXPIRES_IN_SECONDS = 24 * 3600;
-
-const token = z.string().check(z.trim(), z.minLength(1), z.maxLength(4096));
-
-/** Zoom's own token response, as the app backend received it from Zoom. Unknown fields are ignored. */
-const ZoomTokenBody = z
-  .object({
-    access_token: token,
-    refresh_token: token,
-    expires_in: z.optional(z.number().check(z.int(), z.minimum(MIN_EXPIRES_IN_SECONDS), z.maximum(MAX_EXPIRES_IN_SECONDS))),
-    expires_at: z.optional(z.iso.datetime({ offset: true })),
-    scope: z.optional(z.string().check(z.maxLength(4096))),
-    token_type: z.optional(z.string().check(z.maxLength(32))),
-  })
-  .check(
-    z.refine((body) => (body.expires_in === undefined) !== (body.expires_at === undefined), {
-      message: 'exactly one of expires_in and expires_at must be given',
-      path: ['expires_in'],
-    }),
-  );
+export { LIST_LIMIT, MAX_BODY_BYTES };
 
 type Issue = z.core.$ZodIssue;
 
@@ -56,7 +33,7 @@ function describeIssue(issue: Issue, input: unknown): string {
 }
 
 export function parseUserId(raw: string | undefined): string {
-  if (raw === undefined || !USER_ID_PATTERN.test(raw)) {
+  if (raw === undefined || !UserIdParam.safeParse(raw).success) {
     throw new ValidationError(`userId must match ${USER_ID_PATTERN.source}`, 'userId');
   }
   return raw;
@@ -91,15 +68,6 @@ export function parseZoomTokens(input: unknown, now: number): NewTokens {
     accessTokenExpiresAt,
   };
 }
-
-/** Page sizes of `GET /users`. */
-export const LIST_LIMIT = { min: 1, max: 100, default: 50 } as const;
-
-const ListQuery = z.object({
-  status: z.enum(USER_STATES as [UserState, ...UserState[]]),
-  limit: z.optional(z.string().check(z.regex(/^[0-9]{1,3}$/))),
-  cursor: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,200}$/))),
-});
 
 /** A cursor is the last user id read, base64url: opaque to callers, checked on the way back. */
 export function encodeCursor(lastUserId: string): string {

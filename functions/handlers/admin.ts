@@ -15,6 +15,7 @@ import { serveAccessToken } from '../domain/serve-token';
 import { listUsers } from '../domain/listing';
 import { overallStatus, type StoredUser } from '../domain/token-record';
 import { encodeCursor, parseJsonBody, parseListQuery, parseUserId, parseZoomTokens } from './admin-requests';
+import { ADMIN_RESPONSES, type AccessTokenView, type UserPage, type UserStatusView } from './admin-schemas';
 import type { AdminDeps } from './composition';
 import { adminError, json, noContent, type HttpResult } from './http';
 import { withObservability } from './middleware';
@@ -22,8 +23,8 @@ import { withObservability } from './middleware';
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 const note = (value: StoredUser['lastError']) => (value ? { at: iso(value.at), code: value.code, message: value.message } : null);
 
-/** The user's state as the admin API shows it. Never a token. */
-export function statusView(user: StoredUser) {
+/** The user's state as the admin API shows it (the `UserStatus` schema of ./admin-schemas.ts). Never a token. */
+export function statusView(user: StoredUser): UserStatusView {
   return {
     user_id: user.userId,
     status: overallStatus(user),
@@ -63,7 +64,7 @@ export function makeAdminHandler(deps: AdminDeps) {
     'GET /users': async (event) => {
       const query = parseListQuery(event.queryStringParameters);
       const page = await listUsers(store, query.status, { limit: query.limit, after: query.after });
-      return json(200, { users: page.users.map(statusView), next_cursor: page.last ? encodeCursor(page.last) : null });
+      return json(200, { users: page.users.map(statusView), next_cursor: page.last ? encodeCursor(page.last) : null } satisfies UserPage);
     },
     'PUT /users/{userId}/zoom-credential': forUser(async (userId, event, context) => {
       const input = parseZoomTokens(parseJsonBody(event.body, event.isBase64Encoded), clock());
@@ -78,7 +79,7 @@ export function makeAdminHandler(deps: AdminDeps) {
     }),
     'GET /users/{userId}/zoom-credential/access-token': forUser(async (userId) => {
       const token = await serveAccessToken(userId, deps, { deadline: clock() + TIMING.adminAnswerBudgetMs });
-      return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) });
+      return json(200, { access_token: token.accessToken, expires_at: iso(token.expiresAt) } satisfies AccessTokenView);
     }),
     'POST /users/{userId}/zoom-credential/recall-sync': forUser(async (userId, _event, context) => {
       const user = await syncRecallCredential(userId, registrationFor(context));
@@ -94,12 +95,18 @@ export function makeAdminHandler(deps: AdminDeps) {
 
   async function answerAdmin(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
     if (!Object.hasOwn(routes, event.routeKey)) return json(404, { error: 'not_found', message: 'no such route' });
-    const route = routes[event.routeKey as AdminRouteKey];
+    const routeKey = event.routeKey as AdminRouteKey;
+    let result: HttpResult;
     try {
-      return await route(event, context);
+      result = await routes[routeKey](event, context);
     } catch (error) {
-      return adminError(error, logger);
+      result = adminError(error, logger);
     }
+    // The OpenAPI document promises these codes only (admin-schemas.ts): say so if one escapes.
+    if (!(ADMIN_RESPONSES[routeKey] as readonly number[]).includes(result.statusCode)) {
+      logger.error('admin answer with a status code the API does not document', { routeKey, statusCode: result.statusCode });
+    }
+    return result;
   }
 
   return withObservability(answerAdmin, deps);

@@ -1,11 +1,7 @@
 /**
  * The `zoom-token-vault` CLI against the local runtime: `status`, and `rotate-signing-key` end to
  * end (every Recall credential moves to a URL signed with the new key, old URLs are refused), an
- * interrupted rotation resuming where it stopped, and the executable itself.
- *
- * The admin API has no `GET /users` yet: until it lands, the CLI's fetch here answers that route
- * from the users this file registered, in the contract's shape (`{users, next_cursor}`, paged),
- * and passes every other request to the runtime.
+ * interrupted rotation resuming where it stopped, `list` over `GET /users`, and the executable itself.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -46,23 +42,12 @@ async function register(userId: string): Promise<void> {
   registered.push(userId);
 }
 
-/** The runtime, plus a stand-in for `GET /users?status=&cursor=&limit=` (page size 2 unless told); counts re-syncs. */
+/** The runtime's fetch, counting `GET /users` pages and re-syncs. */
 const cliFetch = (async (input: URL | string | Request, init?: RequestInit) => {
   const url = new URL(String(input));
   if (url.pathname.endsWith('/recall-sync')) resyncCalls.push(url.pathname.split('/')[2]);
-  if (url.pathname !== '/users') return fetch(input, init);
-  listCalls++;
-  const views: Array<{ status: string }> = [];
-  for (const userId of registered) {
-    const answer = await fetch(`${runtime.url}/users/${userId}/zoom-credential`, { headers: init?.headers as Record<string, string> });
-    if (answer.status === 200) views.push((await answer.json()) as { status: string });
-  }
-  const status = url.searchParams.get('status');
-  const matching = views.filter((view) => !status || view.status === status);
-  const start = Number(url.searchParams.get('cursor') ?? 0);
-  const limit = Number(url.searchParams.get('limit') ?? 2);
-  const next = start + limit < matching.length ? String(start + limit) : null;
-  return Response.json({ users: matching.slice(start, start + limit), next_cursor: next });
+  if (url.pathname === '/users') listCalls++;
+  return fetch(input, init);
 }) as typeof fetch;
 
 async function cli(args: string[], rotation?: Parameters<typeof runCli>[1]['rotation']) {
@@ -116,14 +101,46 @@ test('status prints the user as JSON; an unknown user exits 1 with the API error
   expect(unknown.stdout).toBe('');
 });
 
-test('list pages through every user', async () => {
+test('list pages through every user in a state', async () => {
   // Act
-  const listed = await cli(['list', '--status', 'active', '--json']);
+  const listed = await cli(['list', '--status', 'active', '--json', '--limit', '2']);
+  const table = await cli(['list']);
 
   // Assess
   expect(listed.code).toBe(0);
-  expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line).user_id)).toEqual(registered);
-  expect(listCalls).toBe(Math.ceil(registered.length / 2));
+  expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line).user_id)).toEqual([...registered].sort());
+  expect(listCalls).toBeGreaterThanOrEqual(Math.ceil(registered.length / 2) + 4);
+  expect(table.code).toBe(0);
+  expect(table.stdout.trim().split('\n').map((line) => line.split('\t').slice(0, 3))).toEqual(registered.map((userId) => [userId, 'active', 'registered']));
+  expect(table.stderr).toContain(`${registered.length} users`);
+});
+
+test('list --status reauth_required lists exactly the users whose grant is dead', async () => {
+  // Prepare: two more users revoke the app at Zoom; the next sweep finds their grants dead
+  const zoom = runtime.fakeZoom!;
+  for (const userId of ['cli-dead-1', 'cli-dead-2']) {
+    const answer = await fetch(`${runtime.url}/users/${userId}/zoom-credential`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${runtime.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(zoom.authorize(`zoom-${userId}`, { expiresInSeconds: 600 })),
+    });
+    expect(answer.status).toBe(201);
+    zoom.revoke(`zoom-${userId}`);
+  }
+  await runtime.sweep();
+
+  // Act
+  const dead = await cli(['list', '--status', 'reauth_required', '--json', '--limit', '1']);
+  const unknown = await cli(['list', '--status', 'sleeping']);
+
+  // Assess
+  expect(dead.code).toBe(0);
+  expect(dead.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([
+    expect.objectContaining({ user_id: 'cli-dead-1', status: 'reauth_required' }),
+    expect.objectContaining({ user_id: 'cli-dead-2', status: 'reauth_required' }),
+  ]);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toContain('sleeping');
 });
 
 test('rotate-signing-key: every credential moves to the new key, its URL serves the token, old-key URLs are refused', async () => {

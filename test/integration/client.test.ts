@@ -122,23 +122,33 @@ test('Recall failing: RecallError with the upstream status, one PUT; the same PU
   expect(requests.map((request) => request.method)).toEqual(['PUT', 'GET', 'PUT']);
 }, 20_000);
 
-test('a dead grant: ReauthRequiredError from accessToken', async () => {
-  // Prepare: a grant due for refresh at once, revoked at Zoom before it is registered: Recall's
-  // validation call asks the workers for a refresh, Zoom answers them invalid_grant.
-  const grant = runtime.fakeZoom!.authorize('zoom-client-revoked', { expiresInSeconds: 200 });
-  runtime.fakeZoom!.revoke('zoom-client-revoked');
-  const registered = await failure(client.register('client-revoked', grant));
-  await runtime.refreshQueue.drain();
+test('dead grants: ReauthRequiredError from accessToken; list({ status: reauth_required }) is exactly those users', async () => {
+  // Prepare: three users; two revoke the app at Zoom and the next sweep finds their grants dead
+  const zoom = runtime.fakeZoom!;
+  for (const id of ['client-dead-1', 'client-dead-2', 'client-alive']) await client.register(id, zoom.authorize(`zoom-${id}`, { expiresInSeconds: 600 }));
+  zoom.revoke('zoom-client-dead-1');
+  zoom.revoke('zoom-client-dead-2');
+  await runtime.sweep();
+  requests = [];
 
   // Act
-  const error = await failure(client.accessToken('client-revoked'));
+  const error = await failure(client.accessToken('client-dead-1'));
+  const firstPage = await client.list({ status: 'reauth_required', limit: 1 });
+  const dead: string[] = [];
+  for await (const user of client.listAll({ status: 'reauth_required', limit: 1 })) dead.push(user.user_id);
+  const everyone: string[] = [];
+  for await (const user of client.listAll()) everyone.push(user.user_id);
 
   // Assess
-  expect(registered).toBeInstanceOf(RecallError);
   expect(error).toBeInstanceOf(ReauthRequiredError);
   expect(error).toMatchObject({ status: 409, code: 'reauth_required' });
-  expect((await client.get('client-revoked')).status).toBe('reauth_required');
-  expect(requests.map((request) => request.method)).toEqual(['PUT', 'GET', 'GET']);
+  expect((await client.get('client-dead-1')).status).toBe('reauth_required');
+  expect(firstPage.users).toHaveLength(1);
+  expect(firstPage.nextCursor).not.toBeNull();
+  expect(dead.sort()).toEqual(['client-dead-1', 'client-dead-2']);
+  expect(everyone).toEqual(expect.arrayContaining(['client-alive', 'client-dead-1', 'client-dead-2']));
+  expect(new Set(everyone).size).toBe(everyone.length);
+  expect(requests.filter((request) => request.path === '/users').length).toBeGreaterThanOrEqual(3);
 });
 
 test('a wrong bearer token: AuthError, not retried', async () => {

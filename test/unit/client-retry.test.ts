@@ -241,12 +241,37 @@ describe('list', () => {
     expect(calls.map((call) => new URL(call.url).search)).toEqual(['?status=active&limit=2', '?status=active&cursor=c1&limit=2', '?status=active&cursor=c2&limit=2']);
   });
 
+  test('listAll without a status goes through every state, each to its last page', async () => {
+    // Prepare
+    const { client, calls } = scripted([
+      { status: 200, body: { users: [{ user_id: 'a' }], next_cursor: 'c1' } },
+      { status: 200, body: { users: [{ user_id: 'b' }], next_cursor: null } },
+      { status: 200, body: { users: [], next_cursor: null } },
+      { status: 200, body: { users: [{ user_id: 'c' }], next_cursor: null } },
+      { status: 200, body: { users: [{ user_id: 'd' }], next_cursor: null } },
+    ]);
+
+    // Act
+    const ids: string[] = [];
+    for await (const user of client.listAll()) ids.push(user.user_id);
+
+    // Assess
+    expect(ids).toEqual(['a', 'b', 'c', 'd']);
+    expect(calls.map((call) => new URL(call.url).search)).toEqual([
+      '?status=active',
+      '?status=active&cursor=c1',
+      '?status=recall_pending',
+      '?status=recall_failed',
+      '?status=reauth_required',
+    ]);
+  });
+
   test('a deployment without the route: route_not_found, not "no such user"', async () => {
     // Prepare
     const { client, calls } = scripted([{ status: 404, body: { message: 'Not Found' } }]);
 
     // Act
-    const error = await failure(client.list());
+    const error = await failure(client.list({ status: 'active' }));
 
     // Assess
     expect(calls).toHaveLength(1);

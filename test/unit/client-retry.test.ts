@@ -248,7 +248,9 @@ describe('list', () => {
       { status: 200, body: { users: [{ user_id: 'b' }], next_cursor: null } },
       { status: 200, body: { users: [], next_cursor: null } },
       { status: 200, body: { users: [{ user_id: 'c' }], next_cursor: null } },
+      { status: 200, body: { users: [], next_cursor: null } },
       { status: 200, body: { users: [{ user_id: 'd' }], next_cursor: null } },
+      { status: 200, body: { users: [{ user_id: 'e' }], next_cursor: null } },
     ]);
 
     // Act
@@ -256,13 +258,15 @@ describe('list', () => {
     for await (const user of client.listAll()) ids.push(user.user_id);
 
     // Assess
-    expect(ids).toEqual(['a', 'b', 'c', 'd']);
+    expect(ids).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(calls.map((call) => new URL(call.url).search)).toEqual([
       '?status=active',
       '?status=active&cursor=c1',
       '?status=recall_pending',
       '?status=recall_failed',
+      '?status=recall_unhealthy',
       '?status=reauth_required',
+      '?status=deauthorized',
     ]);
   });
 

@@ -10,16 +10,18 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, get as httpGet } from 'node:http';
+import { Agent, createServer, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { build, type Metafile } from 'esbuild';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
-import { TABLE_NAME } from '../local/dynamo';
+import { startDynalite, TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
+import { formatLatency, measureCallbackLatency } from './callback-latency';
 import type { Env } from '../functions/config';
 import { BUNDLING } from '../functions/contract';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
@@ -134,6 +136,37 @@ function getStatus(url: string, agent: Agent): Promise<number> {
     });
     request.on('error', reject);
   });
+}
+
+/** A node HTTP server answering `?user_id=` with that item's `user_id`, read by one GetItem from its own dynalite. */
+async function startBareServer(userIds: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const dynalite = await startDynalite();
+  const client = new DynamoDBClient({
+    endpoint: dynalite.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) },
+  });
+  for (const userId of userIds) {
+    await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: { user_id: { S: userId }, payload: { S: 'x'.repeat(600) } } }));
+  }
+  const server = createServer((request, response) => {
+    const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
+    client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true })).then(
+      (answer) => response.writeHead(answer.Item ? 200 : 404, { 'content-type': 'text/plain' }).end(answer.Item?.user_id.S ?? ''),
+      () => response.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      client.destroy();
+      await dynalite.close();
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,6 +410,27 @@ async function main(): Promise<void> {
     summary.push(['KMS / 1,000 reads (cold container)', coldKms]);
     summary.push([`KMS for ${USERS} registrations`, `total ${registrationKms.total} (GenerateDataKey ${registrationKms.GenerateDataKey}, Decrypt ${registrationKms.Decrypt})`]);
 
+    // The callback against the least any such endpoint does: a bare node HTTP server answering
+    // each request with one GetItem on its own dynalite, same machine, same run, same load.
+    console.log(`\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`);
+    const bare = await startBareServer(users);
+    try {
+      const bareUrls = users.map((id) => `${bare.url}/?user_id=${id}`);
+      const alternate = async (label: string, list: string[]) => {
+        await load('warm-up', WARMUP, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
+        return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
+      };
+      // Twice each, interleaved, so neither side gets the quieter half of the run.
+      const rounds = [await alternate('callback', urls), await alternate('bare GetItem server', bareUrls), await alternate('callback', urls), await alternate('bare GetItem server', bareUrls)];
+      rounds.forEach(showLoad);
+      const rps = (label: string) => rounds.filter((round) => round.label === label).reduce((sum, round) => sum + round.rps, 0) / 2;
+      const ratio = rps('callback') / rps('bare GetItem server');
+      console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)}`);
+      summary.push(['callback ÷ bare HTTP+GetItem server (req/s)', `x${ratio.toFixed(2)} (${rps('callback').toFixed(0)} vs ${rps('bare GetItem server').toFixed(0)} req/s)`]);
+    } finally {
+      await bare.close();
+    }
+
     // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:
     // config, clients, Powertools), then its first invocation (Secrets/keys, GetItem, KMS Decrypt).
     console.log(`\n[2b] callback cold start (fresh node process, the bundled index.mjs, ${COLD_STARTS} runs)`);
@@ -403,7 +457,13 @@ async function main(): Promise<void> {
     await rm(dataDir, { recursive: true, force: true });
   }
 
-  // 5. Bundle sizes.
+  // 5. The callback's answer time when a token needs refreshing (Zoom slow, hanging; adaptive policy).
+  console.log('\n[4] callback answer times while a refresh is needed (fresh runtime per row, 40 users, 8 concurrent)');
+  const latency = await measureCallbackLatency();
+  console.log(formatLatency(latency));
+  for (const row of latency) summary.push([`callback, ${row.scenario}, Zoom ${row.zoom}`, `${row.answers}, p50 ${ms(row.p50)}, p99 ${ms(row.p99)}, max ${ms(row.max)}`]);
+
+  // 6. Bundle sizes.
   console.log('\n[3] Lambda bundles (esbuild, options of lib/token-function.ts: esm, minify, node22, bundle all, sourcemap external)');
   for (const b of bundles) {
     console.log(`  ${b.entry}.ts → index.mjs ${kb(b.bytes)} minified, ${kb(b.gzip)} gzip (map ${kb(b.mapBytes)}), ${b.inputs} input files`);
@@ -412,7 +472,7 @@ async function main(): Promise<void> {
     summary.push([`bundle ${b.entry}`, `${kb(b.bytes)} min, ${kb(b.gzip)} gzip`]);
   }
 
-  // 6. Summary.
+  // 7. Summary.
   console.log('\nsummary');
   const width = Math.max(...summary.map(([name]) => name.length));
   for (const [name, value] of summary) console.log(`  ${name.padEnd(width)}  ${value}`);

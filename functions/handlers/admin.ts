@@ -47,7 +47,8 @@ type Route = (event: APIGatewayProxyEventV2, context: Invocation) => Promise<Htt
 type UserRoute = (userId: string, event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
 const forUser = (route: UserRoute): Route => (event, context) => route(parseUserId(event.pathParameters?.userId), event, context);
 
-export function makeAdminHandler(deps: AdminDeps) {
+/** The admin routes, each a short function of its request: one declarative table. */
+function adminRoutes(deps: AdminDeps): Record<AdminRouteKey, Route> {
   const { logger, store, clock } = deps;
 
   /**
@@ -60,7 +61,7 @@ export function makeAdminHandler(deps: AdminDeps) {
     return { ...deps, recall: deps.recallUntil(() => deadline) };
   };
 
-  const routes: Record<AdminRouteKey, Route> = {
+  return {
     'GET /users': async (event) => {
       const query = parseListQuery(event.queryStringParameters);
       const page = await listUsers(store, query.status, { limit: query.limit, after: query.after });
@@ -92,6 +93,11 @@ export function makeAdminHandler(deps: AdminDeps) {
       return noContent();
     }),
   };
+}
+
+export function makeAdminHandler(deps: AdminDeps) {
+  const { logger } = deps;
+  const routes = adminRoutes(deps);
 
   async function answerAdmin(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
     if (!Object.hasOwn(routes, event.routeKey)) return json(404, { error: 'not_found', message: 'no such route' });

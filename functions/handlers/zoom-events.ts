@@ -53,12 +53,15 @@ function stringField(value: unknown, key: string): string | undefined {
   return typeof field === 'string' && field.length > 0 && field.length <= 512 ? field : undefined;
 }
 
+type Verified = { ok: true; raw: Buffer; secretToken: string } | { ok: false; answer: HttpResult };
+
 export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
   const { logger, metrics, clock } = deps;
 
-  async function answerZoom(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
+  /** The raw body, once its size, Zoom's signature and the timestamp are checked. */
+  async function verify(event: APIGatewayProxyEventV2): Promise<Verified> {
     const raw = event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    if (raw.length > MAX_ZOOM_EVENT_BYTES) return refused(413, 'payload_too_large', `body over ${MAX_ZOOM_EVENT_BYTES} bytes`);
+    if (raw.length > MAX_ZOOM_EVENT_BYTES) return { ok: false, answer: refused(413, 'payload_too_large', `body over ${MAX_ZOOM_EVENT_BYTES} bytes`) };
     const signature = event.headers?.['x-zm-signature'] ?? '';
     const timestamp = event.headers?.['x-zm-request-timestamp'] ?? '';
     let secretToken: string;
@@ -66,37 +69,22 @@ export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
       secretToken = await deps.secretToken();
     } catch (error) {
       logger.error('Zoom webhook secret token unavailable', describe(error));
-      return refused(500, 'internal_error', 'internal error');
+      return { ok: false, answer: refused(500, 'internal_error', 'internal error') };
     }
     if (!signature || !timestamp || !sameText(signature, zoomSignature(secretToken, timestamp, raw))) {
       logger.warn('Zoom event refused: bad signature');
-      return refused(401, 'invalid_signature', 'signature does not verify');
+      return { ok: false, answer: refused(401, 'invalid_signature', 'signature does not verify') };
     }
     const sentAt = timestampMs(timestamp);
     if (sentAt === undefined || Math.abs(clock() - sentAt) > ZOOM_TIMESTAMP_TOLERANCE_MS) {
       logger.warn('Zoom event refused: stale or unreadable timestamp');
-      return refused(401, 'stale_timestamp', 'request timestamp is more than 5 minutes from now');
+      return { ok: false, answer: refused(401, 'stale_timestamp', 'request timestamp is more than 5 minutes from now') };
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return refused(400, 'invalid_request', 'body is not JSON');
-    }
-    const kind = stringField(body, 'event');
-    const payload = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).payload : undefined;
-    if (!kind) return refused(400, 'invalid_request', 'event is required');
+    return { ok: true, raw, secretToken };
+  }
 
-    if (kind === 'endpoint.url_validation') {
-      const plainToken = stringField(payload, 'plainToken');
-      if (!plainToken) return refused(400, 'invalid_request', 'payload.plainToken is required');
-      return json(200, { plainToken, encryptedToken: createHmac('sha256', secretToken).update(plainToken).digest('hex') });
-    }
-    if (kind !== 'app_deauthorized') {
-      logger.info('Zoom event ignored', { zoomEvent: kind.slice(0, 64) });
-      return json(200, { received: true });
-    }
-
+  /** app_deauthorized: the Zoom user's tokens and Recall credential removed. */
+  async function deauthorize(payload: unknown, context: Invocation): Promise<HttpResult> {
     const zoomUserId = stringField(payload, 'user_id');
     if (!zoomUserId) return refused(400, 'invalid_request', 'payload.user_id is required');
     const clientId = stringField(payload, 'client_id');
@@ -119,6 +107,28 @@ export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
       logger.error('Zoom deauthorization failed; Zoom will retry', describe(error));
       return refused(500, 'internal_error', 'internal error');
     }
+  }
+
+  async function answerZoom(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
+    const verified = await verify(event);
+    if (!verified.ok) return verified.answer;
+    let body: unknown;
+    try {
+      body = JSON.parse(verified.raw.toString('utf8'));
+    } catch {
+      return refused(400, 'invalid_request', 'body is not JSON');
+    }
+    const kind = stringField(body, 'event');
+    const payload = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).payload : undefined;
+    if (!kind) return refused(400, 'invalid_request', 'event is required');
+    if (kind === 'endpoint.url_validation') {
+      const plainToken = stringField(payload, 'plainToken');
+      if (!plainToken) return refused(400, 'invalid_request', 'payload.plainToken is required');
+      return json(200, { plainToken, encryptedToken: createHmac('sha256', verified.secretToken).update(plainToken).digest('hex') });
+    }
+    if (kind === 'app_deauthorized') return deauthorize(payload, context);
+    logger.info('Zoom event ignored', { zoomEvent: kind.slice(0, 64) });
+    return json(200, { received: true });
   }
 
   return withObservability(answerZoom, deps);

@@ -198,7 +198,7 @@ function showKms(label: string, counts: KmsCallCounts, per?: { n: number; unit: 
 // Bundles
 
 /** The Lambda entries, bundled with the options lib/token-function.ts gives NodejsFunction (contract BUNDLING). */
-const ENTRIES = ['callback', 'admin', 'refresher'];
+const ENTRIES = ['callback', 'admin', 'dispatcher', 'refresh-worker', 'recall-health', 'zoom-events'];
 
 interface BundleResult {
   entry: string;

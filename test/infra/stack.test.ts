@@ -929,6 +929,12 @@ describe('ZoomTokenStack configuration errors', () => {
     [{ refreshWorkerConcurrency: 'many' }, /refreshWorkerConcurrency must be an integer from 2 to 1000/],
     [{ callbackThrottleRate: '0' }, /callbackThrottleRate must be an integer/],
     [{ callbackThrottleBurst: '1.5' }, /callbackThrottleBurst must be an integer/],
+    [{ tracing: 'maybe' }, /tracing must be true or false, got 'maybe'/],
+    [{ deletionProtection: 'no' }, /deletionProtection must be true or false/],
+    [{ terminationProtection: 'off' }, /terminationProtection must be true or false/],
+    [{ alarmTopicArn: 'ops-alarms' }, /alarmTopicArn must be the ARN of a sns resource/],
+    [{ secretsKmsKeyArn: 'arn:aws:sns:eu-west-1:111111111111:x' }, /secretsKmsKeyArn must be the ARN of a kms resource/],
+    [{ recallHealthIntervalMinutes: '10' }, /recallHealthIntervalMinutes must be an integer from 15 to 1440/],
   ])('rejects %p', (context, message) => {
     // Prepare
     const app = new App({ context });

@@ -1,16 +1,22 @@
-import { Duration, Stack } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, IMetric, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import {
+  Alarm, ComparisonOperator, Dashboard, GraphWidget, IMetric, MathExpression, Metric, TextWidget, TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC, MetricName, METRICS_NAMESPACE } from '../functions/contract';
+import { ACCESS_LOG_METRIC, VaultApi } from './api';
+import { acknowledge } from './nag';
 import { unrefreshedLifeLimitSeconds } from './settings';
 
-/** How an alarm reads its metric; unset fields take ALARM_DEFAULTS. */
-interface AlarmShape {
+/** How an alarm reads its metric; unset fields take the defaults below. */
+export interface AlarmShape {
   readonly statistic?: 'Sum' | 'Maximum';
   /** 'interval': one dispatcher run per period (the dispatcher's metrics). @default 5 minutes */
   readonly period?: 'fixed' | 'interval';
@@ -26,10 +32,15 @@ interface AlarmShape {
   readonly treatMissingData?: TreatMissingData;
 }
 
-interface MetricAlarmSpec extends AlarmShape {
+export interface MetricAlarmSpec extends AlarmShape {
   readonly id: string;
   readonly metricName: MetricName;
   readonly description: string;
+  /**
+   * 'outcome': something users notice, or a heartbeat (always on). 'cause': a specific reason,
+   * already caught by an outcome alarm a little later (only with detailedAlarms).
+   */
+  readonly kind: 'outcome' | 'cause';
 }
 
 export interface AlarmSettings {
@@ -38,8 +49,8 @@ export interface AlarmSettings {
 }
 
 /**
- * The OldestDueAgeSeconds threshold: a due token this old has less than the serve margin plus a
- * minute left, so it is about to reach the callback unrefreshed.
+ * The DueTokenLag threshold: a due token this old has less than the serve margin plus a minute
+ * left, so it is about to reach the callback unrefreshed.
  */
 export function oldestDueAgeThresholdSeconds(settings: AlarmSettings): number {
   return settings.refreshWindowSeconds - unrefreshedLifeLimitSeconds();
@@ -49,31 +60,11 @@ export function oldestDueAgeThresholdSeconds(settings: AlarmSettings): number {
  * The alarms on the handlers' own metrics: the workers publish the refresh outcomes, the
  * dispatcher Deferred and OldestDueAgeSeconds, the callback one metric per answer it gives Recall.
  */
-function metricAlarms(settings: AlarmSettings): MetricAlarmSpec[] {
+export function metricAlarms(settings: AlarmSettings): MetricAlarmSpec[] {
   return [
-    { id: 'CallbackServerErrorsAlarm', metricName: METRIC.callbackServerErrors, threshold: 1,
-      description: 'The Recall callback answered 500; bots may fail to join Zoom meetings.' },
-    { id: 'CallbackTokenUnavailableAlarm', metricName: METRIC.callbackTokenUnavailable, threshold: 5,
-      description: 'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.' },
-    { id: 'GrantsDeadAlarm', metricName: METRIC.grantsDead, threshold: 1,
-      description: 'Zoom rejected a refresh token: the affected users must authorize Zoom again.' },
-    { id: 'RefreshResultUnsavedAlarm', metricName: METRIC.refreshResultUnsaved, threshold: 1,
-      description: 'A refreshed Zoom token could not be saved; the user\'s grant may be lost.' },
-    { id: 'ZoomMisconfiguredAlarm', metricName: METRIC.zoomMisconfigured, threshold: 1,
-      description: 'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).' },
-    { id: 'RefreshLostInFlightAlarm', metricName: METRIC.refreshLostInFlight, threshold: 1,
-      description: 'A refresh token was spent and its answer never reached storage: the user must authorize Zoom again.' },
-    { id: 'RefreshAnswerLostAlarm', metricName: METRIC.refreshAnswerLost, threshold: 1,
-      description: 'Zoom did not answer a refresh in time; the refresh token may be spent. Watch for RefreshLostInFlight.' },
-    { id: 'RefreshWorkerErrorsAlarm', metricName: METRIC.refreshWorkerErrors, threshold: 1,
-      description: 'A refresh worker failed on a user; the message is retried, then parked in the dead-letter queue.' },
-    { id: 'ZoomThrottledAlarm', metricName: METRIC.zoomThrottled, threshold: 5,
-      description: 'Zoom is rate-limiting token refreshes; lower refreshWorkerConcurrency or ask Zoom for a higher limit.' },
-    { id: 'DeferredAlarm', metricName: METRIC.deferred, threshold: 1, period: 'interval', evaluationPeriods: 3, datapointsToAlarm: 2,
-      description: 'The dispatcher keeps holding due users back (DISPATCH_MAX_USERS or its timeout): the workers are behind; '
-        + 'raise refreshWorkerConcurrency.' },
     {
-      id: 'OldestDueAgeAlarm',
+      id: 'DueTokenLagAlarm',
+      kind: 'outcome',
       metricName: METRIC.oldestDueAgeSeconds,
       statistic: 'Maximum',
       period: 'interval',
@@ -81,72 +72,153 @@ function metricAlarms(settings: AlarmSettings): MetricAlarmSpec[] {
       comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       datapointsToAlarm: 2,
-      // The dispatcher publishes this on every run: no data means it stopped running (a heartbeat).
+      // The dispatcher publishes this on every run, zero included: two runs in three without it
+      // mean the dispatcher is not running, failing, or its schedule is off (a heartbeat).
       treatMissingData: TreatMissingData.BREACHING,
-      description: 'Due Zoom tokens are about to reach the callback unrefreshed, or the dispatcher stopped running '
-        + '(no OldestDueAgeSeconds data).',
+      description: 'Heartbeat and lag: due Zoom tokens are about to reach the callback unrefreshed (the refresh workers '
+        + 'are behind or failing), or the dispatcher did not run in two of the last three intervals (no OldestDueAgeSeconds).',
     },
+    { id: 'CallbackTokenUnavailableAlarm', kind: 'outcome', metricName: METRIC.callbackTokenUnavailable, threshold: 5,
+      description: 'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.' },
+    { id: 'GrantsDeadAlarm', kind: 'outcome', metricName: METRIC.grantsDead, threshold: 1,
+      description: 'Zoom rejected a refresh token: the affected users must authorize Zoom again.' },
+    { id: 'RefreshResultUnsavedAlarm', kind: 'outcome', metricName: METRIC.refreshResultUnsaved, threshold: 1,
+      description: 'A refreshed Zoom token could not be saved; the user\'s grant may be lost.' },
+    { id: 'ZoomMisconfiguredAlarm', kind: 'outcome', metricName: METRIC.zoomMisconfigured, threshold: 1,
+      description: 'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).' },
+    { id: 'RefreshLostInFlightAlarm', kind: 'outcome', metricName: METRIC.refreshLostInFlight, threshold: 1,
+      description: 'A refresh token was spent and its answer never reached storage: the user must authorize Zoom again.' },
+    { id: 'FailedRetryableAlarm', kind: 'outcome', metricName: METRIC.failedRetryable, threshold: 10, evaluationPeriods: 3,
+      description: 'Refreshes kept failing with retryable errors (Zoom down or throttling, DynamoDB or KMS errors) for 15 minutes.' },
+    { id: 'DeferredAlarm', kind: 'outcome', metricName: METRIC.deferred, threshold: 1, period: 'interval', evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      description: 'The dispatcher keeps holding due users back (DISPATCH_MAX_USERS or its timeout): the workers are behind; '
+        + 'raise refreshWorkerConcurrency.' },
+    { id: 'CallbackServerErrorsAlarm', kind: 'cause', metricName: METRIC.callbackServerErrors, threshold: 1,
+      description: 'The Recall callback answered 500; bots may fail to join Zoom meetings.' },
+    { id: 'RefreshAnswerLostAlarm', kind: 'cause', metricName: METRIC.refreshAnswerLost, threshold: 1,
+      description: 'Zoom did not answer a refresh in time; the refresh token may be spent. Watch for RefreshLostInFlight.' },
+    { id: 'RefreshWorkerErrorsAlarm', kind: 'cause', metricName: METRIC.refreshWorkerErrors, threshold: 1,
+      description: 'A refresh worker failed on a user; the message is retried, then parked in the dead-letter queue.' },
+    { id: 'ZoomThrottledAlarm', kind: 'cause', metricName: METRIC.zoomThrottled, threshold: 5,
+      description: 'Zoom is rate-limiting token refreshes; lower refreshWorkerConcurrency or ask Zoom for a higher limit.' },
   ];
 }
 
-/** The custom metrics (namespace METRICS_NAMESPACE) the alarms watch. */
+/** Every custom metric (namespace METRICS_NAMESPACE) an alarm may watch, detailed alarms included. */
 export const ALARMED_METRICS: readonly MetricName[] = metricAlarms({ refreshIntervalMinutes: 5, refreshWindowSeconds: 900 })
   .map((spec) => spec.metricName);
 
 const PERIOD = Duration.minutes(5);
 
+/** The vault's functions, by the name their alarms and dashboard rows carry. */
+export interface WatchedFunctions {
+  readonly callback: IFunction;
+  readonly admin: IFunction;
+  readonly dispatcher: IFunction;
+  readonly refreshWorker: IFunction;
+}
+
 export interface VaultObservabilityProps extends AlarmSettings {
   /** The `service` dimension the handlers publish their metrics under. */
   readonly serviceName: string;
-  readonly callbackFunction: IFunction;
-  readonly dispatcherFunction: IFunction;
-  readonly refreshWorkerFunction: IFunction;
+  readonly functions: WatchedFunctions;
+  readonly api: VaultApi;
   readonly refreshDeadLetterQueue: IQueue;
-  /** @default - alarms without notifications */
+  /** @default - no e-mail */
   readonly alarmEmail?: string;
+  /** An existing SNS topic the alarms notify. @default - none */
+  readonly alarmTopicArn?: string;
+  /** Cause alarms too: per-function Errors and Throttles, and the specific handler metrics. @default false */
+  readonly detailedAlarms?: boolean;
+  /** @default false */
+  readonly dashboard?: boolean;
 }
 
-/** Alarms on everything that needs an operator, e-mailed when an address is given. */
+/**
+ * Alarms on everything that needs an operator, notified through a new e-mail topic and/or an
+ * existing topic; optionally a dashboard.
+ *
+ * By default only outcome alarms: the ones that cannot stay green while something users depend
+ * on is broken (the API's 5xx and the callback's 429s and 503s, refreshes lagging or the
+ * dispatcher not running, grants lost, refreshes failing, the dead-letter queue). With
+ * `detailedAlarms` every function's Lambda Errors and Throttles, and the handlers' specific
+ * failure metrics, alarm as well.
+ */
 export class VaultObservability extends Construct {
-  /** Where alarm state changes go; only when an e-mail address is given. */
+  /** The topic `alarmEmail` subscribes to; only when an address is given. */
   readonly alarmTopic?: ITopic;
+  /** Every topic the alarms notify (the created one, the imported one). */
+  readonly alarmTopics: ITopic[] = [];
   readonly alarms: Alarm[] = [];
+  readonly dashboard?: Dashboard;
+  private readonly serviceName: string;
+  private readonly detailedAlarms: boolean;
+  private readonly interval: Duration;
 
   constructor(scope: Construct, id: string, props: VaultObservabilityProps) {
     super(scope, id);
+    this.serviceName = props.serviceName;
+    this.detailedAlarms = props.detailedAlarms ?? false;
+    this.interval = Duration.minutes(props.refreshIntervalMinutes);
     if (props.alarmEmail) {
-      const topic = new Topic(this, 'AlarmTopic', { displayName: `${Stack.of(this).stackName} alarms` });
-      topic.addSubscription(new EmailSubscription(props.alarmEmail));
-      this.alarmTopic = topic;
+      this.alarmTopic = this.createAlarmTopic(props.alarmEmail);
+      this.alarmTopics.push(this.alarmTopic);
     }
-    const interval = Duration.minutes(props.refreshIntervalMinutes);
+    if (props.alarmTopicArn) {
+      this.alarmTopics.push(Topic.fromTopicArn(this, 'ImportedAlarmTopic', props.alarmTopicArn));
+    }
+    if (this.alarmTopics.length === 0) {
+      Annotations.of(this).addWarningV2('zoom-token-vault:alarmsNotifyNobody',
+        'The alarms notify nobody: set alarmEmail (-c alarmEmail=ops@example.com) or alarmTopicArn (an existing SNS topic).');
+    }
 
-    const lambdaErrors = { period: PERIOD, statistic: 'Sum' };
-    this.alarmOn('DispatcherErrorsAlarm', props.dispatcherFunction.metricErrors(lambdaErrors),
-      'The refresh dispatcher failed; due tokens may not be handed to the refresh workers.', { threshold: 1 });
-    this.alarmOn('RefreshWorkerFunctionErrorsAlarm', props.refreshWorkerFunction.metricErrors(lambdaErrors),
-      'A refresh worker timed out or failed to start (configuration?); its batch is retried.', { threshold: 1 });
-    // The handler answers its own failures with a 500 (counted in CallbackServerErrors); Lambda's
-    // Errors count what it cannot answer for: timeouts and failed cold starts.
-    this.alarmOn('CallbackFunctionErrorsAlarm', props.callbackFunction.metricErrors(lambdaErrors),
-      'The Recall callback timed out or failed to start (configuration?); bots may fail to join Zoom meetings.', { threshold: 1 });
+    this.alarmOn('ApiServerErrorsAlarm', props.api.metricServerErrors().with({ period: PERIOD }),
+      'The HTTP API answered 5xx: the callback or admin function failed, timed out or was throttled, or the admin '
+      + 'API could not reach Recall (502) or Zoom (503). Bots may fail to join meetings; registrations may fail.', { threshold: 1 });
+    this.alarmOn('CallbackThrottledAlarm', props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ period: PERIOD }),
+      'The callback route answered 429 (its throttle): Recall got no token. Raise callbackThrottleRate/Burst, or look for junk traffic.',
+      { threshold: 1 });
     this.alarmOn('RefreshDeadLetterAlarm',
       props.refreshDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
       'Refresh requests failed every delivery and were parked in the dead-letter queue; those users may go unrefreshed.',
       { threshold: 1 });
-    for (const spec of metricAlarms(props)) {
-      const metric = new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: spec.metricName,
-        dimensionsMap: { service: props.serviceName },
-        statistic: spec.statistic ?? 'Sum',
-        period: spec.period === 'interval' ? interval : PERIOD,
-      });
-      this.alarmOn(spec.id, metric, spec.description, spec);
-    }
+    for (const spec of metricAlarms(props)) this.alarmOnMetric(spec);
+
+    const { functions } = props;
+    // Ids of the alarms from before (their logical ids stay when detailed alarms are on).
+    this.watchFunction(functions.callback, 'CallbackFunction',
+      'The Recall callback timed out or failed to start (configuration?); bots may fail to join Zoom meetings.');
+    this.watchFunction(functions.admin, 'AdminFunction', 'The admin function timed out or failed to start (configuration?).');
+    this.watchFunction(functions.dispatcher, 'Dispatcher', 'The refresh dispatcher failed; due tokens may not be handed to the refresh workers.');
+    this.watchFunction(functions.refreshWorker, 'RefreshWorkerFunction',
+      'A refresh worker timed out or failed to start (configuration?); its batch is retried.');
+
+    if (props.dashboard) this.dashboard = this.createDashboard(props);
   }
 
-  private alarmOn(id: string, metric: IMetric, description: string, shape: AlarmShape): void {
+  /** An alarm on one of the handlers' metrics (outcome alarms always, cause alarms with detailedAlarms). */
+  alarmOnMetric(spec: MetricAlarmSpec): Alarm | undefined {
+    if (spec.kind === 'cause' && !this.detailedAlarms) return undefined;
+    return this.alarmOn(spec.id, this.metric(spec.metricName, spec.statistic ?? 'Sum', spec.period === 'interval' ? this.interval : PERIOD),
+      spec.description, spec);
+  }
+
+  /** With detailedAlarms: alarms on the function's Lambda Errors and Throttles. */
+  watchFunction(fn: IFunction, name: string, errorsDescription: string): void {
+    if (!this.detailedAlarms) return;
+    const sum = { period: PERIOD, statistic: 'Sum' };
+    this.alarmOn(`${name}ErrorsAlarm`, fn.metricErrors(sum), errorsDescription, { threshold: 1 });
+    this.alarmOn(`${name}ThrottlesAlarm`, fn.metricThrottles(sum),
+      `Lambda throttled ${name}: the account's (or its reserved) concurrency is used up.`, { threshold: 1 });
+  }
+
+  /** One of the handlers' metrics, under the vault's `service` dimension. */
+  metric(metricName: MetricName, statistic = 'Sum', period = PERIOD): Metric {
+    return new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: this.serviceName }, statistic, period });
+  }
+
+  private alarmOn(id: string, metric: IMetric, description: string, shape: AlarmShape): Alarm {
     const alarm = new Alarm(this, id, {
       alarmDescription: description,
       metric,
@@ -156,10 +228,89 @@ export class VaultObservability extends Construct {
       datapointsToAlarm: shape.datapointsToAlarm,
       treatMissingData: shape.treatMissingData ?? TreatMissingData.NOT_BREACHING,
     });
-    if (this.alarmTopic) {
-      alarm.addAlarmAction(new SnsAction(this.alarmTopic));
-      alarm.addOkAction(new SnsAction(this.alarmTopic));
+    for (const topic of this.alarmTopics) {
+      alarm.addAlarmAction(new SnsAction(topic));
+      alarm.addOkAction(new SnsAction(topic));
     }
     this.alarms.push(alarm);
+    return alarm;
+  }
+
+  /**
+   * TLS only, and encrypted with a key of its own: CloudWatch cannot publish to a topic under the
+   * AWS-managed aws/sns key (its policy cannot name CloudWatch), so notifications would be lost.
+   */
+  private createAlarmTopic(email: string): Topic {
+    const key = new Key(this, 'AlarmTopicKey', {
+      description: `Encrypts the alarm notifications of ${Stack.of(this).stackName}`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(new PolicyStatement({
+      sid: 'CloudWatchPublishesAlarms',
+      principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+    }));
+    const topic = new Topic(this, 'AlarmTopic', {
+      displayName: `${Stack.of(this).stackName} alarms`,
+      enforceSSL: true,
+      masterKey: key,
+    });
+    const subscription = topic.addSubscription(new EmailSubscription(email));
+    acknowledge(subscription, 'Serverless-SNSRedrivePolicy', 'An e-mail subscription: a notification SNS cannot deliver '
+      + 'leaves the alarm in its state in CloudWatch, where the console and the dashboard show it.');
+    return topic;
+  }
+
+  private createDashboard(props: VaultObservabilityProps): Dashboard {
+    const m = (name: MetricName, statistic = 'Sum') => this.metric(name, statistic);
+    const { functions } = props;
+    const graph = (title: string, left: IMetric[], width = 8) => new GraphWidget({ title, left, width, height: 6 });
+    const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
+    dashboard.addWidgets(new TextWidget({
+      markdown: `# Zoom token vault \`${this.serviceName}\`\nNamespace \`${METRICS_NAMESPACE}\`, dimension \`service\`.`,
+      width: 24,
+      height: 2,
+    }));
+    dashboard.addWidgets(
+      graph('Callback answers', [m(METRIC.callbackServed), m(METRIC.callbackRefused), m(METRIC.callbackTokenUnavailable),
+        m(METRIC.callbackServerErrors), m(METRIC.callbackWaitedForRefresh),
+        props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ label: 'CallbackThrottled (429)' })]),
+      graph('Callback latency (Lambda duration)', [
+        functions.callback.metricDuration({ statistic: 'p50', label: 'p50' }),
+        functions.callback.metricDuration({ statistic: 'p99', label: 'p99' }),
+      ]),
+      graph('API 5xx and admin errors', [
+        props.api.metricServerErrors().with({ label: 'API 5xx' }),
+        functions.admin.metricErrors({ statistic: 'Sum', label: 'Admin function errors' }),
+      ]),
+    );
+    dashboard.addWidgets(
+      graph('Refresh outcomes', [m(METRIC.refreshed), m(METRIC.failedRetryable), m(METRIC.grantsDead), m(METRIC.refreshAnswerLost),
+        m(METRIC.refreshLostInFlight), m(METRIC.refreshResultUnsaved), m(METRIC.skippedLeaseHeld), m(METRIC.refreshWorkerErrors)]),
+      new GraphWidget({
+        title: 'Due-token lag',
+        left: [m(METRIC.usersDue), m(METRIC.dispatched), m(METRIC.deferred)],
+        right: [m(METRIC.oldestDueAgeSeconds, 'Maximum')],
+        width: 8,
+        height: 6,
+      }),
+      graph('Zoom and Recall', [m(METRIC.zoomMisconfigured), m(METRIC.zoomThrottled), m(METRIC.recallCredentialsUnhealthy),
+        m(METRIC.zoomDeauthorized)]),
+    );
+    const throttles = Object.entries(functions).map(([name, fn]) => fn.metricThrottles({ statistic: 'Sum', label: name }));
+    dashboard.addWidgets(
+      graph('Lifecycle events', [m(METRIC.eventsPublished), m(METRIC.eventsPublishFailed)]),
+      graph('Lambda throttles', throttles),
+      graph('Lambda errors (all functions)', [new MathExpression({
+        expression: Object.keys(functions).map((_, i) => `e${i}`).join(' + '),
+        usingMetrics: Object.fromEntries(Object.values(functions).map((fn, i) => [`e${i}`, fn.metricErrors({ statistic: 'Sum' })])),
+        label: 'Errors',
+        period: PERIOD,
+      })]),
+    );
+    return dashboard;
   }
 }

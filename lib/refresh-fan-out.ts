@@ -3,14 +3,14 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV, FUNCTION_TIMEOUT_SECONDS, TIMING } from '../functions/contract';
-import { grantReadSecrets } from './secrets';
+import { VaultSecrets } from './secrets';
 import { dispatchMaxUsers, WORKER_BATCH_SIZE } from './settings';
 import { TokenStorage } from './storage';
 import { TokenFunction } from './token-function';
+import { acknowledge } from './nag';
 
 /** A refresh message is redelivered this often before it is parked in the dead-letter queue. */
 export const REFRESH_MAX_RECEIVE_COUNT = 5;
@@ -20,7 +20,10 @@ export const REFRESH_WORKER_TIMEOUT_SECONDS = TIMING.workerTimeoutMs / 1000;
 export interface RefreshFanOutProps {
   readonly serviceName: string;
   readonly storage: TokenStorage;
-  readonly zoomClientSecret: ISecret;
+  /** The workers read the Zoom client secret from here. */
+  readonly secrets: VaultSecrets;
+  /** X-Ray tracing on the dispatcher and the workers. */
+  readonly tracing: boolean;
   /** What the refresh workers need besides the storage's: the Zoom app. */
   readonly zoomEnvironment: Record<string, string>;
   readonly refreshIntervalMinutes: number;
@@ -66,6 +69,8 @@ export class RefreshFanOut extends Construct {
       retentionPeriod: Duration.days(1),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: REFRESH_MAX_RECEIVE_COUNT },
     });
+    acknowledge(this.deadLetterQueue, 'Serverless-SQSRedrivePolicy',
+      'This is the refresh queue\'s dead-letter queue: the end of the line, watched by RefreshDeadLetterAlarm.');
 
     // Reserved concurrency 1 (the default): two dispatcher runs never hand out the same users
     // twice. 0 drops the reservation, for accounts whose quota can't spare one; the users'
@@ -78,6 +83,7 @@ export class RefreshFanOut extends Construct {
       timeout: Duration.seconds(Math.min(FUNCTION_TIMEOUT_SECONDS.refresherMax, interval.toSeconds())),
       memorySize: 512,
       reservedConcurrentExecutions: props.reservedConcurrency || undefined,
+      tracing: props.tracing,
       environment: {
         ...props.storage.tableEnvironment,
         [ENV.refreshWindowSeconds]: String(props.refreshWindowSeconds),
@@ -95,6 +101,10 @@ export class RefreshFanOut extends Construct {
       retryAttempts: 0,
       maxEventAge: Duration.seconds(Math.max(60, interval.toSeconds())),
     });
+    const nextRunReplacesIt = 'A failed or missed dispatcher run is replaced by the next scheduled one (it keeps no state of its '
+      + 'own); a run that keeps failing stops the OldestDueAgeSeconds heartbeat, which alarms (DueTokenLagAlarm).';
+    acknowledge(this.dispatcherFunction, 'Serverless-LambdaDLQ', nextRunReplacesIt);
+    acknowledge(this.dispatcherFunction, 'Serverless-LambdaAsyncFailureDestination', nextRunReplacesIt);
 
     this.workerFunction = new TokenFunction(this, 'RefreshWorkerFunction', {
       serviceName: props.serviceName,
@@ -102,6 +112,7 @@ export class RefreshFanOut extends Construct {
       description: 'Refreshes the Zoom tokens of the users on the refresh queue, each under its lease',
       timeout: workerTimeout,
       memorySize: 512,
+      tracing: props.tracing,
       environment: {
         ...props.storage.environment,
         ...props.zoomEnvironment,
@@ -109,7 +120,7 @@ export class RefreshFanOut extends Construct {
       },
     });
     props.storage.grantRefresh(this.workerFunction);
-    grantReadSecrets(this.workerFunction, props.zoomClientSecret);
+    props.secrets.grantRead(this.workerFunction, props.secrets.zoomClientSecret);
     this.workerFunction.addEventSource(new SqsEventSource(this.queue, {
       batchSize: WORKER_BATCH_SIZE,
       // The handler reports the users to try again; the rest of the batch is done.
@@ -123,6 +134,11 @@ export class RefreshFanOut extends Construct {
       schedule: Schedule.rate(interval),
       targets: [new LambdaFunction(this.dispatcherFunction)],
     });
+    acknowledge(this.schedule, 'Serverless-EventBusDLQ', nextRunReplacesIt);
+    const redrivenBySqs = 'Failed messages are redelivered by SQS and, after '
+      + `${REFRESH_MAX_RECEIVE_COUNT} deliveries, parked in the refresh dead-letter queue, which alarms.`;
+    acknowledge(this.workerFunction, 'Serverless-LambdaDLQ', `Invoked by its SQS event source only. ${redrivenBySqs}`);
+    acknowledge(this.workerFunction, 'Serverless-LambdaEventSourceMappingDestination', redrivenBySqs);
   }
 
   /** Lets `grantee` send users to the refresh queue (SendMessageBatch is authorized as sqs:SendMessage). */

@@ -2,12 +2,18 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { acknowledge } from './nag';
 
 export interface VaultSecretsProps {
   /** Complete ARN of an existing secret holding the Recall API key. @default - a new secret with a placeholder value */
   readonly recallApiKeySecretArn?: string;
   /** Complete ARN of an existing secret holding the Zoom client secret. @default - a new secret with a placeholder value */
   readonly zoomClientSecretArn?: string;
+  /**
+   * The customer-managed key the imported secrets are encrypted with: whoever may read one of
+   * them may also decrypt with this key, through Secrets Manager only. @default - aws/secretsmanager
+   */
+  readonly secretsKmsKeyArn?: string;
 }
 
 /** The URL signing keys, the Recall API key and the Zoom client secret. */
@@ -19,9 +25,13 @@ export class VaultSecrets extends Construct {
   readonly signingKeys: ISecret;
   readonly recallApiKey: ISecret;
   readonly zoomClientSecret: ISecret;
+  private readonly secretsKmsKeyArn?: string;
+  /** Secrets given by ARN (maybe under `secretsKmsKeyArn`), not created here. */
+  private readonly imported = new Set<ISecret>();
 
   constructor(scope: Construct, id: string, props: VaultSecretsProps) {
     super(scope, id);
+    this.secretsKmsKeyArn = props.secretsKmsKeyArn;
     this.signingKeys = new Secret(this, 'SigningKeysSecret', {
       description: `HMAC keys that sign the Recall callback URLs of ${Stack.of(this).stackName}`,
       generateSecretString: {
@@ -33,10 +43,47 @@ export class VaultSecrets extends Construct {
       // Losing these keys invalidates every callback URL already given to Recall.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.recallApiKey = importOrCreateSecret(this, 'RecallApiKeySecret', props.recallApiKeySecretArn,
+    acknowledge(this.signingKeys, 'AwsSolutions-SMG4', 'Rotated by hand in three steps (add k2 and make it active, '
+      + 'recall-sync every user, remove k1; see the README): replacing the value at once, as a rotation function does, '
+      + 'would revoke every callback URL Recall holds.');
+    this.recallApiKey = this.importOrCreate(this, 'RecallApiKeySecret', props.recallApiKeySecretArn,
       'Recall.ai API key (replace the generated placeholder after deploy)');
-    this.zoomClientSecret = importOrCreateSecret(this, 'ZoomClientSecret', props.zoomClientSecretArn,
+    this.zoomClientSecret = this.importOrCreate(this, 'ZoomClientSecret', props.zoomClientSecretArn,
       'Zoom OAuth app client secret (replace the generated placeholder after deploy)');
+  }
+
+  /**
+   * Uses the secret at `arn` when given; otherwise creates one with a placeholder for the
+   * operator to replace. `scope` is where a created secret lives (its logical id follows).
+   */
+  importOrCreate(scope: Construct, id: string, arn: string | undefined, description: string): ISecret {
+    if (arn) {
+      const secret = Secret.fromSecretCompleteArn(scope, id, arn);
+      this.imported.add(secret);
+      return secret;
+    }
+    const secret = new Secret(scope, id, {
+      description,
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+    });
+    suppressRotationFinding(secret, description);
+    return secret;
+  }
+
+  /**
+   * Lets `grantee` read exactly these secrets, in one statement; and when one of them is
+   * imported under `secretsKmsKeyArn`, decrypt with that key when Secrets Manager asks for it.
+   */
+  grantRead(grantee: IGrantable, ...secrets: ISecret[]): void {
+    grantReadSecrets(grantee, ...secrets);
+    if (this.secretsKmsKeyArn && secrets.some((secret) => this.imported.has(secret))) {
+      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+        sid: 'DecryptImportedSecrets',
+        actions: ['kms:Decrypt'],
+        resources: [this.secretsKmsKeyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+      }));
+    }
   }
 }
 
@@ -49,13 +96,7 @@ export function grantReadSecrets(grantee: IGrantable, ...secrets: ISecret[]): vo
   }));
 }
 
-/** Uses the secret at `arn` when given; otherwise creates one with a placeholder for the operator to replace. */
-function importOrCreateSecret(scope: Construct, id: string, arn: string | undefined, description: string): ISecret {
-  if (arn) {
-    return Secret.fromSecretCompleteArn(scope, id, arn);
-  }
-  return new Secret(scope, id, {
-    description,
-    generateSecretString: { passwordLength: 32, excludePunctuation: true },
-  });
+function suppressRotationFinding(secret: Secret, what: string): void {
+  acknowledge(secret, 'AwsSolutions-SMG4',
+    `${what}: a credential issued by a third party (Recall, Zoom); only its issuer can rotate it, so Secrets Manager rotation cannot.`);
 }

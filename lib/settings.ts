@@ -14,6 +14,16 @@ export const REFRESH_WORKER_CONCURRENCY: Range = { min: 2, max: 1000, default: 1
 // API Gateway's default account limits: 10,000 requests per second, bursts of 5,000.
 export const CALLBACK_THROTTLE_RATE: Range = { min: 1, max: 10_000, default: 50 };
 export const CALLBACK_THROTTLE_BURST: Range = { min: 1, max: 5_000, default: 100 };
+/** How often the Recall credential health check runs (VaultLifecycle), in minutes. */
+export const RECALL_HEALTH_INTERVAL_MINUTES: Range = { min: 15, max: 1440, default: 60 };
+/** WAF rate-based rules count requests per source IP over 5 minutes; AWS accepts 10 to 2,000,000,000. */
+export const CALLBACK_WAF_RATE_LIMIT: Range = { min: 10, max: 2_000_000_000, default: 1000 };
+
+/** A WAF in front of the public callback route (a CloudFront distribution, since WAF cannot attach to an HTTP API). */
+export interface CallbackWafOptions {
+  /** Requests one source IP may make in any 5 minutes before WAF blocks it. @default 1000 */
+  readonly rateLimitPer5Min?: number;
+}
 
 /**
  * What an operator may set. Every option is optional; an unset option falls back to the CDK
@@ -51,8 +61,55 @@ export interface VaultOptions {
   readonly recallApiKeySecretArn?: string;
   /** Complete ARN of an existing secret holding the Zoom client secret. @default - a new secret with a placeholder value */
   readonly zoomClientSecretArn?: string;
-  /** Where alarm notifications go. @default - alarms without notifications */
+  /** Where alarm notifications go (a new SNS topic, encrypted, TLS only). @default - no e-mail */
   readonly alarmEmail?: string;
+  /**
+   * ARN of an existing SNS topic the alarms notify (besides `alarmEmail`'s topic, if any). Its
+   * access policy and key policy must let CloudWatch publish to it. @default - none
+   */
+  readonly alarmTopicArn?: string;
+  /**
+   * Also alarm on causes, not only on outcomes: every function's Lambda Errors and Throttles,
+   * the callback's own 500s, worker errors, lost Zoom answers, Zoom throttling. Each is already
+   * caught, a little later and less specifically, by an outcome alarm; they cost $0.10 a month
+   * each. @default false
+   */
+  readonly detailedAlarms?: boolean;
+  /** A CloudWatch dashboard of the service ($3 a month beyond an account's first three). @default false */
+  readonly dashboard?: boolean;
+  /**
+   * X-Ray tracing (Powertools Tracer) on every function. X-Ray records 100,000 traces a month for
+   * free, then $5 a million; the refresh workers alone run ~10 million times a month per 100,000
+   * users, so it is off unless asked for. @default false
+   */
+  readonly tracing?: boolean;
+  /** DynamoDB deletion protection on the token table: off only for throwaway test stacks. @default true */
+  readonly deletionProtection?: boolean;
+  /**
+   * ARN of the customer-managed KMS key the imported secrets (`recallApiKeySecretArn`,
+   * `zoomClientSecretArn`, `zoomWebhookSecretArn`) are encrypted with: the functions reading them
+   * may then decrypt with it, through Secrets Manager only. @default - the secrets use aws/secretsmanager
+   */
+  readonly secretsKmsKeyArn?: string;
+  /**
+   * Key policy denies the token key's data use (Decrypt, GenerateDataKey, Encrypt, ReEncrypt) to
+   * every principal but the function roles that seal and open tokens. The account keeps
+   * administering the key (it can change this policy), but no one else, the account's
+   * administrators included, can decrypt a token. @default false
+   */
+  readonly restrictKeyToFunctionRoles?: boolean;
+  /**
+   * CloudFront with a WAF rate-based rule (per source IP) in front of the HTTP API; the callback
+   * URLs handed to Recall then use the distribution's domain. The stack must be in us-east-1
+   * (CloudFront WAFs live there). Ignored when `publicBaseUrl` is set. @default - none
+   */
+  readonly callbackWaf?: CallbackWafOptions | boolean;
+  /** How often the Recall credential health check runs, 15 to 1440 minutes (VaultLifecycle). @default 60 */
+  readonly recallHealthIntervalMinutes?: number;
+  /** Zoom's event notifications route `POST /zoom/events` (VaultLifecycle). @default false */
+  readonly zoomEventsRoute?: boolean;
+  /** Complete ARN of an existing secret holding the Zoom webhook secret token. @default - a new secret with a placeholder value */
+  readonly zoomWebhookSecretArn?: string;
   /**
    * Reserved concurrency of the dispatcher, 0 to 10. 1 keeps two dispatcher runs from ever
    * running at once; 0 reserves nothing, for accounts whose concurrency quota is
@@ -88,6 +145,18 @@ export interface VaultSettings {
   readonly recallApiKeySecretArn?: string;
   readonly zoomClientSecretArn?: string;
   readonly alarmEmail?: string;
+  readonly alarmTopicArn?: string;
+  readonly detailedAlarms: boolean;
+  readonly dashboard: boolean;
+  readonly tracing: boolean;
+  readonly deletionProtection: boolean;
+  readonly secretsKmsKeyArn?: string;
+  readonly restrictKeyToFunctionRoles: boolean;
+  /** Set when the callback is to sit behind CloudFront and WAF. */
+  readonly callbackWaf?: { readonly rateLimitPer5Min: number };
+  readonly recallHealthIntervalMinutes: number;
+  readonly zoomEventsRoute: boolean;
+  readonly zoomWebhookSecretArn?: string;
   readonly refresherReservedConcurrency: number;
   readonly refreshWorkerConcurrency: number;
   readonly callbackThrottleRate: number;
@@ -119,6 +188,17 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     recallApiKeySecretArn: read.nonEmpty('recallApiKeySecretArn'),
     zoomClientSecretArn: read.nonEmpty('zoomClientSecretArn'),
     alarmEmail: read.nonEmpty('alarmEmail'),
+    alarmTopicArn: read.arn('alarmTopicArn', 'sns'),
+    detailedAlarms: read.boolean('detailedAlarms', false),
+    dashboard: read.boolean('dashboard', false),
+    tracing: read.boolean('tracing', false),
+    deletionProtection: read.boolean('deletionProtection', true),
+    secretsKmsKeyArn: read.arn('secretsKmsKeyArn', 'kms'),
+    restrictKeyToFunctionRoles: read.boolean('restrictKeyToFunctionRoles', false),
+    callbackWaf: resolveCallbackWaf(read),
+    recallHealthIntervalMinutes: read.integer('recallHealthIntervalMinutes', RECALL_HEALTH_INTERVAL_MINUTES),
+    zoomEventsRoute: read.boolean('zoomEventsRoute', false),
+    zoomWebhookSecretArn: read.nonEmpty('zoomWebhookSecretArn'),
     refresherReservedConcurrency: read.integer('refresherReservedConcurrency', REFRESHER_RESERVED_CONCURRENCY),
     refreshWorkerConcurrency: read.integer('refreshWorkerConcurrency', REFRESH_WORKER_CONCURRENCY),
     callbackThrottleRate: read.integer('callbackThrottleRate', CALLBACK_THROTTLE_RATE),
@@ -128,7 +208,7 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
 
 /** Reads one option as text (option, then context), and parses it. */
 class OptionReader {
-  constructor(private readonly scope: Construct, private readonly options: VaultOptions) {}
+  constructor(private readonly scope: Construct, readonly options: VaultOptions) {}
 
   /** The trimmed value, '' included; undefined when neither option nor context sets it. */
   text(name: OptionName): string | undefined {
@@ -151,6 +231,24 @@ class OptionReader {
     return value;
   }
 
+  /** true/false (a boolean option, or the strings from `-c name=true`). */
+  boolean(name: OptionName, fallback: boolean): boolean {
+    const raw = this.nonEmpty(name);
+    if (raw === undefined) return fallback;
+    if (raw === 'true' || raw === 'false') return raw === 'true';
+    throw new Error(`${name} must be true or false, got '${raw}'`);
+  }
+
+  /** The ARN of a resource of `service` (arn:<partition>:<service>:…). */
+  arn(name: OptionName, service: string): string | undefined {
+    const raw = this.nonEmpty(name);
+    if (raw === undefined) return undefined;
+    if (!new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`).test(raw)) {
+      throw new Error(`${name} must be the ARN of a ${service} resource, got '${raw}'`);
+    }
+    return raw;
+  }
+
   /** An https:// URL without trailing slashes. */
   url(name: OptionName): string | undefined {
     const raw = this.nonEmpty(name);
@@ -168,6 +266,31 @@ function resolveRecallRegion(read: OptionReader): RecallRegion {
     throw new Error(`recallRegion must be one of ${RECALL_REGIONS.join(', ')}, got '${recallRegion}'`);
   }
   return recallRegion as RecallRegion;
+}
+
+/**
+ * `callbackWaf`: an object (props), `true`, or from context a number (the rate limit) or 'true'.
+ * Absent, false or 'false': no WAF.
+ */
+function resolveCallbackWaf(read: OptionReader): { rateLimitPer5Min: number } | undefined {
+  const option = read.options.callbackWaf;
+  if (option === false) return undefined;
+  if (typeof option === 'object' && option !== null) {
+    return { rateLimitPer5Min: checkedInteger('callbackWaf.rateLimitPer5Min', option.rateLimitPer5Min, CALLBACK_WAF_RATE_LIMIT) };
+  }
+  const raw = option === true ? 'true' : read.nonEmpty('callbackWaf');
+  if (raw === undefined || raw === 'false') return undefined;
+  if (raw === 'true') return { rateLimitPer5Min: CALLBACK_WAF_RATE_LIMIT.default };
+  return { rateLimitPer5Min: checkedInteger('callbackWaf', raw, CALLBACK_WAF_RATE_LIMIT) };
+}
+
+function checkedInteger(name: string, raw: unknown, range: Range): number {
+  if (raw === undefined) return range.default;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < range.min || value > range.max) {
+    throw new Error(`${name} must be an integer from ${range.min} to ${range.max}, got '${String(raw)}'`);
+  }
+  return value;
 }
 
 /** A token must be dispatched and refreshed with at least this much life left (seconds): the callback's serve margin plus a minute for the workers. */

@@ -1,6 +1,6 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
-import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, IGrantable, IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { ENCRYPTION_CONTEXT, ENV, type KeyAttribute, TABLE_INDEXES, TABLE_SCHEMA } from '../functions/contract';
@@ -10,6 +10,8 @@ export interface TokenStorageProps {
   readonly dueShards: number;
   /** @default `alias/<stack name>/zoom-tokens` */
   readonly keyAlias?: string;
+  /** DynamoDB deletion protection: the table cannot be deleted (by CloudFormation or anyone) while on. @default true */
+  readonly deletionProtection?: boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export class TokenStorage extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // Users' grants cannot be recreated without each user re-authorizing Zoom.
       removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: props.deletionProtection ?? true,
     });
     // The due index is sparse (only active records carry due_shard/due_at, so the dispatcher
     // never sees users awaiting re-authorization) and sharded (its queries spread over
@@ -95,6 +98,42 @@ export class TokenStorage extends Construct {
   grantRefresh(grantee: IGrantable): void {
     this.grantRecordActions(grantee, 'ReadAndRefreshTokenRecord', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     this.grantUseKey(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']);
+  }
+
+  /** The Recall health check: walks users by Recall status and records what Recall says; opens no token. */
+  grantRecallHealthCheck(grantee: IGrantable): void {
+    this.grantIndexQuery(grantee, 'FindUsersByRecallStatus', TABLE_SCHEMA.recallStatusIndex.name);
+    this.grantRecordActions(grantee, 'RecordRecallHealth', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  }
+
+  /** Zoom's event route: finds users by Zoom user id, marks them deauthorized or deletes them; opens no token. */
+  grantZoomEvents(grantee: IGrantable): void {
+    this.grantIndexQuery(grantee, 'FindUsersByZoomUserId', TABLE_SCHEMA.zoomUserIndex.name);
+    this.grantRecordActions(grantee, 'DeauthorizeRecords', ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
+  }
+
+  /**
+   * Denies the key's data use to every principal but `roles` (the account root statement stays,
+   * so the account still administers the key and can lift this). Deny beats Allow: an
+   * administrator's `kms:*` no longer opens tokens.
+   */
+  restrictKeyUseTo(roles: IRole[]): void {
+    this.key.addToResourcePolicy(new PolicyStatement({
+      sid: 'DataUseOnlyByVaultFunctions',
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*', 'kms:Encrypt', 'kms:ReEncrypt*'],
+      resources: ['*'],
+      conditions: { ArnNotEquals: { 'aws:PrincipalArn': roles.map((role) => role.roleArn) } },
+    }));
+  }
+
+  private grantIndexQuery(grantee: IGrantable, sid: string, indexName: string): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
+      sid,
+      actions: ['dynamodb:Query'],
+      resources: [`${this.table.tableArn}/index/${indexName}`],
+    }));
   }
 
   private grantRecordActions(grantee: IGrantable, sid: string, actions: string[]): void {

@@ -1,10 +1,12 @@
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BUNDLING, ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../functions/contract';
+import { acknowledge } from './nag';
 
 /** Where the Lambda handlers live, relative to the project root. */
 const HANDLERS_DIR = path.join(__dirname, '..', 'functions', 'lambda');
@@ -35,7 +37,12 @@ export interface TokenFunctionProps {
   readonly memorySize: number;
   /** @default - unreserved (shares the account pool) */
   readonly reservedConcurrentExecutions?: number;
+  /** X-Ray active tracing, and the Powertools Tracer in the handler (POWERTOOLS_TRACE_ENABLED). @default false */
+  readonly tracing?: boolean;
 }
+
+/** Read by the composition roots: the Powertools Tracer records only when this is 'true'. */
+export const TRACE_ENABLED_ENV = 'POWERTOOLS_TRACE_ENABLED';
 
 /**
  * A Lambda function for one of the vault's handlers.
@@ -45,6 +52,9 @@ export interface TokenFunctionProps {
  */
 export class TokenFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: TokenFunctionProps) {
+    const logGroup = new LogGroup(scope, `${id}LogGroup`, {
+      retention: RetentionDays.ONE_MONTH,
+    });
     super(scope, id, {
       entry: path.join(HANDLERS_DIR, `${props.entry}.ts`),
       handler: 'handler',
@@ -54,17 +64,35 @@ export class TokenFunction extends NodejsFunction {
       timeout: props.timeout,
       memorySize: props.memorySize,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      // Off: no X-Ray permissions and no traces (Lambda's PassThrough still forwards a caller's trace header).
+      tracing: props.tracing ? Tracing.ACTIVE : undefined,
+      // Powertools already writes JSON lines; Lambda's own lines (START, REPORT, platform
+      // errors) become JSON too, so one Logs Insights query reads both.
+      loggingFormat: LoggingFormat.JSON,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         [ENV.serviceName]: props.serviceName ?? SERVICE_NAME,
         [ENV.metricsNamespace]: METRICS_NAMESPACE,
+        [TRACE_ENABLED_ENV]: String(props.tracing ?? false),
         ...props.environment,
       },
       // One log group per function, so retention is ours rather than "never expire".
-      logGroup: new LogGroup(scope, `${id}LogGroup`, {
-        retention: RetentionDays.ONE_MONTH,
-      }),
+      logGroup,
       bundling: TOKEN_FUNCTION_BUNDLING,
     });
+    // AWSLambdaBasicExecutionRole lets a function write to every log group in the account; this
+    // one writes to its own only.
+    (this.role!.node.defaultChild as CfnRole).managedPolicyArns = undefined;
+    logGroup.grantWrite(this);
+    acknowledge(this, 'AwsSolutions-L1', `${BUNDLING.target} is the bundle target the contract fixes for every function (and bench/ `
+      + 'measures); the runtime follows it in a change of its own, after Node 24 has been tested.');
+    acknowledge(this, 'Serverless-LambdaLatestVersion', `Node.js 22 on purpose: see AwsSolutions-L1 (bundle target ${BUNDLING.target}).`);
+    if (props.tracing) {
+      acknowledge(this, 'AwsSolutions-IAM5[Resource::*]', 'xray:PutTraceSegments and xray:PutTelemetryRecords, added by '
+        + 'active tracing: X-Ray has no resource to scope them to. Every other statement names its resource.');
+    } else {
+      acknowledge(this, 'Serverless-LambdaTracing', 'X-Ray is off unless the `tracing` setting turns it on: beyond 100,000 '
+        + 'traces a month it costs $5 a million, and the refresh workers alone run ~10 million times a month per 100,000 users.');
+    }
   }
 }

@@ -1,4 +1,6 @@
 import { CfnElement, CfnOutput, Resource, Stack, StackProps } from 'aws-cdk-lib';
+import { ADMIN_ROUTE_KEYS } from '../functions/contract';
+import { ADMIN_ROUTE_NAMES } from './api';
 import { Construct, IConstruct } from 'constructs';
 import { logicalIdOfPath } from './logical-ids';
 import { resolveVaultSettings, VaultOptions } from './settings';
@@ -12,14 +14,21 @@ export { ZoomTokenVault } from './zoom-token-vault';
  * Every setting is optional; an unset one falls back to the CDK context value of the same name
  * (`cdk deploy -c refreshIntervalMinutes=10`), then to a default (see VaultOptions).
  */
-export interface ZoomTokenStackProps extends StackProps, VaultOptions {}
+export interface ZoomTokenStackProps extends StackProps, VaultOptions {
+  /**
+   * CloudFormation termination protection: `cdk destroy` (and any stack delete) fails until it
+   * is turned off. Off only for throwaway test stacks (`-c terminationProtection=false`).
+   * @default true
+   */
+  readonly terminationProtection?: boolean;
+}
 
 /** The vault as a stack of its own, with the outputs an operator needs after deploy. */
 export class ZoomTokenStack extends Stack {
   readonly vault: ZoomTokenVault;
 
   constructor(scope: Construct, id: string, props: ZoomTokenStackProps = {}) {
-    super(scope, id, props);
+    super(scope, id, { ...props, terminationProtection: terminationProtectionOf(scope, props) });
     // Resolved once, here: a bad value fails synth before anything is built.
     const settings = resolveVaultSettings(this, props);
     this.vault = new ZoomTokenVault(this, 'Vault', { settings });
@@ -54,9 +63,16 @@ export class ZoomTokenStack extends Stack {
       value: vault.callbackUrlBase,
     });
     new CfnOutput(this, 'AdminApiInvokeArn', {
-      description: 'Grant execute-api:Invoke on this to the backend that calls the admin API',
+      description: 'Grant execute-api:Invoke on this to a backend that may call every admin route (/users*, GET /users included)',
       value: vault.api.adminRoutesArn,
     });
+    // One per route: a backend that only registers users gets AdminRegisterInvokeArn and cannot read tokens.
+    for (const route of ADMIN_ROUTE_KEYS) {
+      new CfnOutput(this, `Admin${ADMIN_ROUTE_NAMES[route]}InvokeArn`, {
+        description: `Grant execute-api:Invoke on this for ${route} alone`,
+        value: vault.api.adminRouteArn(route),
+      });
+    }
     new CfnOutput(this, 'TableName', { value: vault.table.tableName });
     new CfnOutput(this, 'KmsKeyArn', { value: vault.key.keyArn });
     new CfnOutput(this, 'SigningKeysSecretArn', { value: vault.secrets.signingKeys.secretArn });
@@ -65,5 +81,17 @@ export class ZoomTokenStack extends Stack {
     if (vault.alarmTopic) {
       new CfnOutput(this, 'AlarmTopicArn', { value: vault.alarmTopic.topicArn });
     }
+    if (vault.observability.dashboard) {
+      new CfnOutput(this, 'DashboardName', { value: vault.observability.dashboard.dashboardName });
+    }
   }
+}
+
+/** The prop, else context (`-c terminationProtection=false`), else on. */
+function terminationProtectionOf(scope: Construct, props: ZoomTokenStackProps): boolean {
+  const value = props.terminationProtection ?? scope.node.tryGetContext('terminationProtection');
+  if (value === undefined || value === null || value === '') return true;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`terminationProtection must be true or false, got '${String(value)}'`);
 }

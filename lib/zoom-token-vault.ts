@@ -4,17 +4,20 @@ import { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { IKey } from 'aws-cdk-lib/aws-kms';
 import { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CALLBACK_PATH, ENV, FUNCTION_TIMEOUT_SECONDS } from '../functions/contract';
+import { ADMIN_ROUTE_KEYS, type AdminRouteKey, CALLBACK_PATH, ENV, FUNCTION_TIMEOUT_SECONDS } from '../functions/contract';
 import { VaultApi } from './api';
+import { CallbackEdge } from './callback-edge';
 import { VaultObservability } from './observability';
 import { RefreshFanOut } from './refresh-fan-out';
-import { grantReadSecrets, VaultSecrets } from './secrets';
+import { VaultSecrets } from './secrets';
 import { VaultSettings } from './settings';
 import { TokenStorage } from './storage';
 import { TokenFunction } from './token-function';
+import { acknowledge } from './nag';
 
 export { resolveVaultSettings } from './settings';
 export type { VaultOptions, VaultSettings } from './settings';
+export { VaultLifecycle } from './lifecycle';
 
 export interface ZoomTokenVaultProps {
   /** Resolved and validated settings: `resolveVaultSettings(this, { zoomClientId: …, … })`. */
@@ -43,11 +46,19 @@ export class ZoomTokenVault extends Construct {
   readonly publicBaseUrl: string;
   /** Where alarm state changes go; only when `alarmEmail` is set. */
   readonly alarmTopic?: ITopic;
+  /** The alarms, their topics and (with `dashboard`) the dashboard. */
+  readonly observability: VaultObservability;
+  /** CloudFront and WAF in front of the public routes; only with `callbackWaf`. */
+  readonly callbackEdge?: CallbackEdge;
 
   constructor(scope: Construct, id: string, props: ZoomTokenVaultProps) {
     super(scope, id);
     const { settings } = props;
-    this.storage = new TokenStorage(this, 'Storage', { dueShards: settings.dueShards, keyAlias: props.keyAlias });
+    this.storage = new TokenStorage(this, 'Storage', {
+      dueShards: settings.dueShards,
+      keyAlias: props.keyAlias,
+      deletionProtection: settings.deletionProtection,
+    });
     this.secrets = new VaultSecrets(this, 'Secrets', settings);
     // Every function but the dispatcher builds a Zoom client at cold start (and fails without a
     // client id); only the refresh workers ever call Zoom, so only they may read its secret.
@@ -59,7 +70,8 @@ export class ZoomTokenVault extends Construct {
     this.refresh = new RefreshFanOut(this, 'Refresh', {
       serviceName: settings.serviceName,
       storage: this.storage,
-      zoomClientSecret: this.secrets.zoomClientSecret,
+      secrets: this.secrets,
+      tracing: settings.tracing,
       zoomEnvironment,
       refreshIntervalMinutes: settings.refreshIntervalMinutes,
       refreshWindowSeconds: settings.refreshWindowSeconds,
@@ -76,24 +88,45 @@ export class ZoomTokenVault extends Construct {
     this.adminFunction = this.createAdminFunction(settings, servingEnvironment);
 
     this.api = new VaultApi(this, 'Api', {
+      serviceName: settings.serviceName,
       callbackFunction: this.callbackFunction,
       adminFunction: this.adminFunction,
       callbackThrottle: { rateLimit: settings.callbackThrottleRate, burstLimit: settings.callbackThrottleBurst },
     });
-    // Known only now that the API exists.
-    this.publicBaseUrl = settings.publicBaseUrl ?? this.api.apiEndpoint;
+    if (settings.callbackWaf && !settings.publicBaseUrl) {
+      this.callbackEdge = new CallbackEdge(this, 'CallbackEdge', {
+        api: this.api,
+        serviceName: settings.serviceName,
+        rateLimitPer5Min: settings.callbackWaf.rateLimitPer5Min,
+      });
+    }
+    // Known only now that the API (and the distribution in front of it) exists.
+    this.publicBaseUrl = settings.publicBaseUrl ?? this.callbackEdge?.publicBaseUrl ?? this.api.apiEndpoint;
     this.adminFunction.addEnvironment(ENV.publicBaseUrl, this.publicBaseUrl);
 
-    this.alarmTopic = new VaultObservability(this, 'Observability', {
+    if (settings.restrictKeyToFunctionRoles) {
+      // The functions that open or seal tokens; the dispatcher never does.
+      this.storage.restrictKeyUseTo([this.callbackFunction, this.adminFunction, this.refreshWorkerFunction].map((fn) => fn.role!));
+    }
+
+    this.observability = new VaultObservability(this, 'Observability', {
       serviceName: settings.serviceName,
       alarmEmail: settings.alarmEmail,
+      alarmTopicArn: settings.alarmTopicArn,
+      detailedAlarms: settings.detailedAlarms,
+      dashboard: settings.dashboard,
       refreshIntervalMinutes: settings.refreshIntervalMinutes,
       refreshWindowSeconds: settings.refreshWindowSeconds,
-      callbackFunction: this.callbackFunction,
-      dispatcherFunction: this.dispatcherFunction,
-      refreshWorkerFunction: this.refreshWorkerFunction,
+      functions: {
+        callback: this.callbackFunction,
+        admin: this.adminFunction,
+        dispatcher: this.dispatcherFunction,
+        refreshWorker: this.refreshWorkerFunction,
+      },
+      api: this.api,
       refreshDeadLetterQueue: this.refresh.deadLetterQueue,
-    }).alarmTopic;
+    });
+    this.alarmTopic = this.observability.alarmTopic;
   }
 
   /** The scheduled function that hands due users to the refresh workers. */
@@ -125,9 +158,19 @@ export class ZoomTokenVault extends Construct {
     return `${this.publicBaseUrl}${CALLBACK_PATH}`;
   }
 
-  /** Lets `grantee` (the backend that registers users) call the IAM-authorized admin API. */
-  grantInvokeAdminApi(grantee: IGrantable): Grant {
-    return Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: [this.api.adminRoutesArn] });
+  /**
+   * Lets `grantee` (your backend) call the IAM-authorized admin API: every admin route, or only
+   * `routes` (e.g. a backend that registers users but never reads tokens:
+   * `['PUT /users/{userId}/zoom-credential']`).
+   */
+  grantInvokeAdminApi(grantee: IGrantable, routes?: readonly AdminRouteKey[]): Grant {
+    const resourceArns = routes ? routes.map((route) => this.api.adminRouteArn(route)) : [this.api.adminRoutesArn];
+    return Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
+  }
+
+  /** Every admin route's invoke ARN (what to grant for that route alone), by route key. */
+  get adminRouteArns(): Record<AdminRouteKey, string> {
+    return Object.fromEntries(ADMIN_ROUTE_KEYS.map((route) => [route, this.api.adminRouteArn(route)])) as Record<AdminRouteKey, string>;
   }
 
   // Recall stops waiting for the answer after 5 s. The callback never waits on Zoom: a token
@@ -141,9 +184,11 @@ export class ZoomTokenVault extends Construct {
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.callback),
       memorySize: 1024,
       environment,
+      tracing: settings.tracing,
     });
+    acknowledge(fn, 'Serverless-LambdaDLQ', 'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.');
     this.storage.grantServe(fn);
-    grantReadSecrets(fn, this.secrets.signingKeys);
+    this.secrets.grantRead(fn, this.secrets.signingKeys);
     this.refresh.grantRequestRefresh(fn);
     return fn;
   }
@@ -155,6 +200,7 @@ export class ZoomTokenVault extends Construct {
       description: 'IAM-authorized API for storing, reading and deleting users\' Zoom credentials',
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.admin), // the HTTP API's integration timeout
       memorySize: 512,
+      tracing: settings.tracing,
       environment: {
         ...environment,
         [ENV.recallApiBaseUrl]: settings.recallApiBaseUrl,
@@ -162,9 +208,10 @@ export class ZoomTokenVault extends Construct {
         [ENV.recallZoomOAuthAppId]: settings.recallZoomOAuthAppId,
       },
     });
+    acknowledge(fn, 'Serverless-LambdaDLQ', 'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.');
     this.storage.grantRegister(fn);
     // Not the Zoom client secret: the admin function never refreshes (the workers do).
-    grantReadSecrets(fn, this.secrets.signingKeys, this.secrets.recallApiKey);
+    this.secrets.grantRead(fn, this.secrets.signingKeys, this.secrets.recallApiKey);
     this.refresh.grantRequestRefresh(fn);
     return fn;
   }

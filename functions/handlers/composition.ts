@@ -18,6 +18,7 @@ import {
   ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, CALLBACK_PATH, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, METRICS_NAMESPACE,
   REFRESH_POLICIES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA,
 } from '../contract';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
@@ -35,6 +36,8 @@ export interface ServiceDeps {
   metrics: Metrics;
   /** False locally unless asked for: metrics are then counted but not printed. */
   publishMetrics: boolean;
+  /** X-Ray through Powertools; absent or disabled, handlers run untraced. */
+  tracer?: Tracer;
   store: TokenStore;
   cipher: TokenCipher;
   zoom: ZoomTokenClient;
@@ -73,7 +76,7 @@ export interface WorkerDeps extends ServiceDeps, EventDeps {
   windowMs: number;
 }
 
-export interface DispatcherDeps extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'store' | 'clock'>, QueueDeps {
+export interface DispatcherDeps extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'clock'>, QueueDeps {
   windowMs: number;
   maxUsers: number;
 }
@@ -120,13 +123,19 @@ function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS' | 'SQS' | 'EVENTB
   };
 }
 
-function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics'> {
+/** Set 'true' by the stack when tracing is on (Lambda active tracing); off locally and by default. */
+const TRACE_ENABLED_ENV = 'POWERTOOLS_TRACE_ENABLED';
+
+function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer'> {
   const serviceName = optionalEnv(ENV.serviceName, SERVICE_NAME, env);
+  const tracingEnabled = optionalEnv(TRACE_ENABLED_ENV, 'false', env) === 'true';
   const logger = new Logger({ serviceName, logLevel: optionalEnv('POWERTOOLS_LOG_LEVEL', 'INFO', env).toUpperCase() as LogLevel });
   return {
     logger,
     metrics: new Metrics({ namespace: optionalEnv(ENV.metricsNamespace, METRICS_NAMESPACE, env), serviceName, logger }),
     publishMetrics: optionalEnv('POWERTOOLS_METRICS_DISABLED', 'false', env) !== 'true',
+    // Outgoing HTTPS calls (Zoom, Recall) are traced too; both record timings, never bodies.
+    ...(tracingEnabled ? { tracer: new Tracer({ serviceName, enabled: true, captureHTTPsRequests: true }) } : {}),
   };
 }
 

@@ -1,10 +1,12 @@
 /**
- * What every handler is wrapped in: the Lambda context on each log line, and the invocation's
- * metrics published (as EMF) when it ends, error or not.
+ * What every handler is wrapped in: the Lambda context on each log line, the invocation's
+ * metrics published (as EMF) when it ends, error or not, and, when tracing is on, an X-Ray
+ * segment for the invocation (Powertools Tracer).
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Context } from 'aws-lambda';
 import type { MetricName } from '../contract';
 import type { ServiceDeps } from './composition';
@@ -25,9 +27,11 @@ function publishMetrics(metrics: Metrics, publish: boolean): MiddlewareObj {
 
 export function withObservability<Event, Result>(
   answer: (event: Event, context: Context) => Promise<Result>,
-  deps: Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics'>,
+  deps: Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer'>,
 ) {
-  return middy(answer).use(injectLambdaContext(deps.logger)).use(publishMetrics(deps.metrics, deps.publishMetrics));
+  const handler = middy(answer).use(injectLambdaContext(deps.logger)).use(publishMetrics(deps.metrics, deps.publishMetrics));
+  // Responses are not recorded: the callback's body is an access token.
+  return deps.tracer?.isTracingEnabled() ? handler.use(captureLambdaHandler(deps.tracer, { captureResponse: false })) : handler;
 }
 
 export function countMetric(metrics: Metrics, name: MetricName, value = 1): void {

@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { METRIC } from '../../functions/contract';
+import { ACCESS_LOG_METRIC } from '../../lib/api';
 import { ALARMED_METRICS } from '../../lib/observability';
 import { dispatchMaxUsers } from '../../lib/settings';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
@@ -29,13 +30,14 @@ function functionRoleId(template: Template, functionId: string): string {
   return fn.Properties.Role['Fn::GetAtt'][0];
 }
 
-/** All inline policy statements attached to a function's role. */
-function roleStatements(template: Template, functionId: string): Array<Record<string, any>> {
+/** Inline policy statements attached to a function's role, all of them or (default) those beyond writing its own logs. */
+function roleStatements(template: Template, functionId: string, { withLogs = false } = {}): Array<Record<string, any>> {
   const roleId = functionRoleId(template, functionId);
   const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
   return policies
     .filter((policy) => policy.Properties.Roles.some((role: any) => role.Ref === roleId))
-    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
+    .filter((statement: Record<string, any>) => withLogs || ![statement.Action].flat().every((action: string) => action.startsWith('logs:')));
 }
 
 const actionsOf = (statement: Record<string, any>): string[] => [statement.Action].flat();
@@ -292,6 +294,7 @@ describe('ZoomTokenStack with defaults', () => {
     // Assess
     expect(authorizationByRoute).toEqual({
       'GET /zoom/token': 'NONE',
+      'GET /users': 'AWS_IAM',
       'PUT /users/{userId}/zoom-credential': 'AWS_IAM',
       'GET /users/{userId}/zoom-credential': 'AWS_IAM',
       'DELETE /users/{userId}/zoom-credential': 'AWS_IAM',
@@ -333,7 +336,7 @@ describe('ZoomTokenStack with defaults', () => {
     const routeIds = Object.keys(template.findResources('AWS::ApiGatewayV2::Route'));
 
     // Assess
-    expect(routeIds).toHaveLength(6);
+    expect(routeIds).toHaveLength(7);
     expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 
@@ -513,14 +516,14 @@ describe('ZoomTokenStack with defaults', () => {
         { AttributeName: 'due_shard', AttributeType: 'S' },
         { AttributeName: 'due_at', AttributeType: 'N' },
       ]),
-      GlobalSecondaryIndexes: [{
+      GlobalSecondaryIndexes: Match.arrayWith([{
         IndexName: 'due-index',
         KeySchema: [
           { AttributeName: 'due_shard', KeyType: 'HASH' },
           { AttributeName: 'due_at', KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
-      }],
+      }]),
     });
   });
 
@@ -552,33 +555,29 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('alarms on every failure the handlers report', () => {
+  it('alarms on outcomes by default: eleven alarms, no per-function ones', () => {
+    // Prepare
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+
+    // Act
+    const watched = alarms.map((alarm) => `${alarm.Properties.Namespace}/${alarm.Properties.MetricName}`).sort();
+
     // Assess
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
-    for (const functionId of ['DispatcherFunction', 'RefreshWorkerFunction', 'CallbackFunction']) {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(template, 'AWS::Lambda::Function', functionId) } }],
-        Statistic: 'Sum',
-        Period: 300,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        EvaluationPeriods: 1,
-        TreatMissingData: 'notBreaching',
-      });
-    }
-    for (const [metricName, threshold] of [
-      ['GrantsDead', 1],
-      ['RefreshResultUnsaved', 1],
-      ['ZoomMisconfigured', 1],
-      ['RefreshLostInFlight', 1],
-      ['RefreshAnswerLost', 1],
-      ['RefreshWorkerErrors', 1],
-      ['ZoomThrottled', 5],
-      ['CallbackServerErrors', 1],
-      ['CallbackTokenUnavailable', 5],
-    ] as const) {
+    expect(watched).toEqual([
+      'AWS/ApiGateway/5xx',
+      'AWS/SQS/ApproximateNumberOfMessagesVisible',
+      'ZoomTokenVault/CallbackThrottled',
+      'ZoomTokenVault/CallbackTokenUnavailable',
+      'ZoomTokenVault/Deferred',
+      'ZoomTokenVault/FailedRetryable',
+      'ZoomTokenVault/GrantsDead',
+      'ZoomTokenVault/OldestDueAgeSeconds',
+      'ZoomTokenVault/RefreshLostInFlight',
+      'ZoomTokenVault/RefreshResultUnsaved',
+      'ZoomTokenVault/ZoomMisconfigured',
+    ]);
+    for (const [metricName, threshold] of [['GrantsDead', 1], ['RefreshResultUnsaved', 1], ['ZoomMisconfigured', 1],
+      ['RefreshLostInFlight', 1], ['CallbackTokenUnavailable', 5], ['CallbackThrottled', 1]] as const) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'ZoomTokenVault',
         MetricName: metricName,
@@ -595,6 +594,97 @@ describe('ZoomTokenStack with defaults', () => {
     template.resourceCountIs('AWS::SNS::Topic', 0);
   });
 
+  it('alarms on any 5xx of the HTTP API (the callback\'s and admin function\'s failures, timeouts and throttles)', () => {
+    // Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi') } }],
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
+  });
+
+  it('counts the callback route\'s 429s from the access log, per service', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: logicalId(template, 'AWS::Logs::LogGroup', 'ApiAccessLogs') },
+      FilterPattern: '{ ($.routeKey = "GET /zoom/token") && ($.status = "429") }',
+      MetricTransformations: [{
+        MetricNamespace: 'ZoomTokenVault',
+        MetricName: 'CallbackThrottled',
+        MetricValue: '1',
+        Dimensions: [{ Key: 'service', Value: '$.service' }],
+      }],
+    });
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as Resource;
+    expect(JSON.parse(stage.Properties.AccessLogSettings.Format)).toMatchObject({ service: 'zoom-token-vault' });
+  });
+
+  it('alarms when refreshes keep failing with retryable errors for three periods', () => {
+    // Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'FailedRetryable', Statistic: 'Sum', Period: 300, Threshold: 10, EvaluationPeriods: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it('warns at synth that the alarms notify nobody', () => {
+    // Prepare
+    const app = new App({ context: CDK_JSON_CONTEXT });
+
+    // Act
+    const annotations = Annotations.fromStack(new ZoomTokenStack(app, 'SilentVault', { env: ENV }));
+
+    // Assess
+    annotations.hasWarning('*', Match.stringLikeRegexp('The alarms notify nobody: set alarmEmail .* or alarmTopicArn'));
+  });
+
+  it('writes each function\'s logs to its own log group only, without the managed basic execution role', () => {
+    for (const functionId of FUNCTION_IDS) {
+      // Act
+      const role = template.findResources('AWS::IAM::Role')[functionRoleId(template, functionId)] as Resource;
+      const logStatements = roleStatements(template, functionId, { withLogs: true })
+        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
+
+      // Assess
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(logStatements).toHaveLength(1);
+      expect(actionsOf(logStatements[0]).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      expect(logStatements[0].Resource).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::Logs::LogGroup', `${functionId}LogGroup`), 'Arn'] });
+    }
+  });
+
+  it('logs as JSON and traces nothing by default', () => {
+    // Assess
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+      TracingConfig: Match.absent(),
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_TRACE_ENABLED: 'false' }) },
+    });
+  });
+
+  it('protects the stack from deletion and the table too', () => {
+    // Assess
+    template.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
+  });
+
+  it('outputs an invoke ARN per admin route, and one for all that covers GET /users', () => {
+    // Prepare
+    const apiId = logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi');
+    const arnOf = (tail: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:eu-west-1:111111111111:',
+      { Ref: apiId }, tail]] });
+
+    // Assess
+    template.hasOutput('AdminApiInvokeArn', { Value: arnOf('/*/*/users*') });
+    template.hasOutput('AdminListInvokeArn', { Value: arnOf('/*/GET/users') });
+    template.hasOutput('AdminRegisterInvokeArn', { Value: arnOf('/*/PUT/users/*/zoom-credential') });
+    template.hasOutput('AdminReadInvokeArn', { Value: arnOf('/*/GET/users/*/zoom-credential') });
+    template.hasOutput('AdminAccessTokenInvokeArn', { Value: arnOf('/*/GET/users/*/zoom-credential/access-token') });
+    template.hasOutput('AdminDeleteInvokeArn', { Value: arnOf('/*/DELETE/users/*/zoom-credential') });
+    template.hasOutput('AdminResyncInvokeArn', { Value: arnOf('/*/POST/users/*/zoom-credential/recall-sync') });
+  });
+
   it('alarms on any refresh request in the dead-letter queue', () => {
     // Assess
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -607,7 +697,7 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('alarms when due tokens get close to the serve margin, or the dispatcher stops publishing', () => {
+  it('alarms when due tokens get close to the serve margin, or the dispatcher misses two runs in three (heartbeat)', () => {
     // Assess: 900 s window − 300 s serve margin − a minute for the workers; one period per run.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'ZoomTokenVault',
@@ -637,9 +727,10 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('alarms on exactly the custom metrics ALARMED_METRICS lists', () => {
+  it('alarms only on custom metrics ALARMED_METRICS or the access-log metrics list', () => {
     // Prepare
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+    const known: string[] = [...ALARMED_METRICS, ...Object.values(ACCESS_LOG_METRIC)];
 
     // Act
     const customMetrics = alarms
@@ -647,7 +738,8 @@ describe('ZoomTokenStack with defaults', () => {
       .map((alarm) => alarm.Properties.MetricName);
 
     // Assess
-    expect(customMetrics.sort()).toEqual([...ALARMED_METRICS].sort());
+    expect(customMetrics.length).toBeGreaterThan(0);
+    for (const metricName of customMetrics) expect(known).toContain(metricName);
   });
 
   it('alarms only on metrics the handlers publish (the contract\'s METRIC)', () => {
@@ -685,6 +777,8 @@ describe('ZoomTokenStack with defaults', () => {
     // Assess: the refresher and its sweep alarms go; the schedule (RefreshSchedule) stays and
     // targets the dispatcher. Table, key, secrets and API keep their ids.
     expect(goneIds).toEqual([
+      'CallbackFunctionErrorsAlarm3EBCE87A',
+      'CallbackServerErrorsAlarmB7D022DD',
       'RefreshScheduleAllowEventRuleTestVaultRefresherFunction1CBD415AB3420D25',
       'RefresherErrorsAlarmF18FB510',
       'RefresherFunction38050F79',
@@ -694,14 +788,15 @@ describe('ZoomTokenStack with defaults', () => {
       'RefresherFunctionServiceRoleDefaultPolicyD11AF5FB',
       'SweepErrorsAlarm011C10FB',
     ]);
-    expect(newIds.every((id) => /^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|RefreshAnswerLost|ZoomThrottled|Deferred|OldestDueAge)/.test(id))).toBe(true);
+    expect(newIds.filter((id) => !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission)/.test(id))).toEqual([]);
     expect(newIds.filter((id) => id.startsWith('DispatcherFunction'))).toHaveLength(5); // function, role, policy, logs, invoke config
-    expect(newIds.filter((id) => id.startsWith('RefreshWorkerFunction'))).toHaveLength(6); // … and the event source mapping, its alarm
+    expect(newIds.filter((id) => id.startsWith('RefreshWorkerFunction'))).toHaveLength(5); // … and the event source mapping
   });
 
   it('outputs what an operator needs after deploy', () => {
     // Prepare
-    const names = ['ApiUrl', 'CallbackUrlBase', 'AdminApiInvokeArn', 'TableName', 'KmsKeyArn',
+    const names = ['ApiUrl', 'CallbackUrlBase', 'AdminApiInvokeArn', 'AdminRegisterInvokeArn', 'AdminReadInvokeArn',
+      'AdminAccessTokenInvokeArn', 'AdminDeleteInvokeArn', 'AdminResyncInvokeArn', 'AdminListInvokeArn', 'TableName', 'KmsKeyArn',
       'SigningKeysSecretArn', 'RecallApiKeySecretArn', 'ZoomClientSecretArn'];
 
     // Assess
@@ -834,6 +929,12 @@ describe('ZoomTokenStack configuration errors', () => {
     [{ refreshWorkerConcurrency: 'many' }, /refreshWorkerConcurrency must be an integer from 2 to 1000/],
     [{ callbackThrottleRate: '0' }, /callbackThrottleRate must be an integer/],
     [{ callbackThrottleBurst: '1.5' }, /callbackThrottleBurst must be an integer/],
+    [{ tracing: 'maybe' }, /tracing must be true or false, got 'maybe'/],
+    [{ deletionProtection: 'no' }, /deletionProtection must be true or false/],
+    [{ terminationProtection: 'off' }, /terminationProtection must be true or false/],
+    [{ alarmTopicArn: 'ops-alarms' }, /alarmTopicArn must be the ARN of a sns resource/],
+    [{ secretsKmsKeyArn: 'arn:aws:sns:eu-west-1:111111111111:x' }, /secretsKmsKeyArn must be the ARN of a kms resource/],
+    [{ recallHealthIntervalMinutes: '10' }, /recallHealthIntervalMinutes must be an integer from 15 to 1440/],
   ])('rejects %p', (context, message) => {
     // Prepare
     const app = new App({ context });

@@ -1,0 +1,51 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { customMetricsInUse, fixedMonthlyCost, METRICS_PUBLISHED_WHEN_IDLE, synthesizeTemplate, total, variableMonthlyCost } from '../../scripts/cost';
+
+describe('what a deployment costs (scripts/cost.ts)', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    template = synthesizeTemplate();
+  });
+
+  it('keeps the default deployment\'s fixed cost under $5 a month', () => {
+    // Act
+    const lines = fixedMonthlyCost(template);
+
+    // Assess
+    expect(total(lines)).toBeLessThan(5);
+    expect(Object.fromEntries(lines.filter((entry) => entry.monthly >= 0.05).map((entry) => [entry.item, entry.quantity]))).toEqual({
+      'KMS keys': 1,
+      'Secrets Manager secrets': 3,
+      'CloudWatch alarms (standard, per metric)': 11,
+      'Custom metrics published while idle (dispatcher)': 4,
+    });
+  });
+
+  it('counts as idle metrics exactly those the dispatcher publishes on every run', () => {
+    // Prepare
+    const dispatcher = fs.readFileSync(path.join(__dirname, '..', '..', 'functions', 'handlers', 'dispatcher.ts'), 'utf8');
+
+    // Assess
+    for (const name of METRICS_PUBLISHED_WHEN_IDLE) expect(dispatcher).toContain(`'${name}'`);
+  });
+
+  it('counts every metric a deployment in use may publish', () => {
+    // Act & Assess: the contract's 23 and the access log's CallbackThrottled.
+    expect(customMetricsInUse(template)).toBe(24);
+  });
+
+  it('prices 100,000 users at a few hundred dollars a month, mostly DynamoDB writes', () => {
+    // Act
+    const lines = variableMonthlyCost(100_000);
+    const writes = lines.find((entry) => entry.item.startsWith('DynamoDB writes'))!;
+
+    // Assess: 32 refreshes a user a day.
+    expect(lines.find((entry) => entry.item === 'Refresh workers (Lambda requests)')!.quantity).toBeCloseTo(100_000 * 32 * 30.42 / 10, -3);
+    expect(total(lines)).toBeGreaterThan(300);
+    expect(total(lines)).toBeLessThan(600);
+    expect(writes.monthly / total(lines)).toBeGreaterThan(0.5);
+  });
+});

@@ -2,11 +2,13 @@ import { Duration } from 'aws-cdk-lib';
 import { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { IKey } from 'aws-cdk-lib/aws-kms';
+import { IEventBus } from 'aws-cdk-lib/aws-events';
 import { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ADMIN_ROUTE_KEYS, type AdminRouteKey, CALLBACK_PATH, ENV, FUNCTION_TIMEOUT_SECONDS } from '../functions/contract';
 import { VaultApi } from './api';
 import { CallbackEdge } from './callback-edge';
+import { VaultLifecycle } from './lifecycle';
 import { VaultObservability } from './observability';
 import { RefreshFanOut } from './refresh-fan-out';
 import { VaultSecrets } from './secrets';
@@ -27,6 +29,11 @@ export interface ZoomTokenVaultProps {
    * @default `alias/<stack name>/zoom-tokens` (give a second vault in the same stack its own)
    */
   readonly keyAlias?: string;
+  /**
+   * Where the lifecycle events go: the account's default bus, a new bus of the vault's own, or
+   * a bus you pass (the functions get events:PutEvents on that bus only). @default 'default'
+   */
+  readonly eventBus?: 'default' | 'create' | IEventBus;
 }
 
 /**
@@ -50,6 +57,8 @@ export class ZoomTokenVault extends Construct {
   readonly observability: VaultObservability;
   /** CloudFront and WAF in front of the public routes; only with `callbackWaf`. */
   readonly callbackEdge?: CallbackEdge;
+  /** Lifecycle events, the Recall health check and Zoom's event route. */
+  readonly lifecycle: VaultLifecycle;
 
   constructor(scope: Construct, id: string, props: ZoomTokenVaultProps) {
     super(scope, id);
@@ -127,6 +136,10 @@ export class ZoomTokenVault extends Construct {
       refreshDeadLetterQueue: this.refresh.deadLetterQueue,
     });
     this.alarmTopic = this.observability.alarmTopic;
+    this.lifecycle = new VaultLifecycle(this, 'Lifecycle', {
+      settings, storage: this.storage, secrets: this.secrets, api: this.api, observability: this.observability, eventBus: props.eventBus,
+    });
+    this.lifecycle.grantPublish(this.adminFunction, this.refreshWorkerFunction);
   }
 
   /** The scheduled function that hands due users to the refresh workers. */

@@ -296,9 +296,10 @@ function coldStart(bundleFile: string, callbackUrl: string, handlerEnv: Env): Pr
     execFile(
       process.execPath,
       ['--no-warnings', '--input-type=module', '-e', script],
-      { env: { ...process.env, ...handlerEnv, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_DEV: 'false' } },
-      (error, stdout) => {
-        if (error) return reject(error);
+      // A queue URL that is never used: the probe's token is fresh, so nothing is enqueued.
+      { env: { ...process.env, ...handlerEnv, REFRESH_QUEUE_URL: 'http://127.0.0.1:9/unused-queue', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_DEV: 'false' } },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`cold start failed: ${stderr.split('\n').filter((line) => /Error/.test(line)).slice(-3).join(' | ').slice(0, 500)}`));
         const processMs = Number(process.hrtime.bigint() - began) / 1e6;
         resolvePromise({ ...(JSON.parse(stdout) as Omit<ColdStart, 'processMs'>), processMs });
       },

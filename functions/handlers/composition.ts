@@ -18,7 +18,7 @@ import {
   ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, CALLBACK_PATH, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, METRICS_NAMESPACE,
   REFRESH_POLICIES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA,
 } from '../contract';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
@@ -135,8 +135,17 @@ function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' 
     metrics: new Metrics({ namespace: optionalEnv(ENV.metricsNamespace, METRICS_NAMESPACE, env), serviceName, logger }),
     publishMetrics: optionalEnv('POWERTOOLS_METRICS_DISABLED', 'false', env) !== 'true',
     // Outgoing HTTPS calls (Zoom, Recall) are traced too; both record timings, never bodies.
-    ...(tracingEnabled ? { tracer: new Tracer({ serviceName, enabled: true, captureHTTPsRequests: true }) } : {}),
+    ...(tracingEnabled ? { tracer: loadTracer(serviceName) } : {}),
   };
+}
+
+/**
+ * The Powertools Tracer, loaded only when tracing is on: the X-Ray SDK under it installs an
+ * async hook when imported (cls-hooked), which taxes every promise of the process, traced or not.
+ */
+function loadTracer(serviceName: string): Tracer {
+  const { Tracer: TracerClass } = require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer');
+  return new TracerClass({ serviceName, enabled: true, captureHTTPsRequests: true });
 }
 
 export function tokenStoreFromEnv(env: Env): DynamoTokenStore {

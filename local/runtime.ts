@@ -97,7 +97,11 @@ async function ensureFile(path: string, create: () => string): Promise<{ value: 
   return { value, created: true };
 }
 
+const NO_BODY = Buffer.alloc(0);
+
 async function readBody(request: IncomingMessage): Promise<Buffer | 'too_large'> {
+  // Most requests (every callback) carry no body: no stream to drain.
+  if (request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined) return NO_BODY;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {

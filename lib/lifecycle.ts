@@ -5,9 +5,10 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ENV, FUNCTION_TIMEOUT_SECONDS, METRIC, ZOOM_EVENTS_ROUTE_KEY } from '../functions/contract';
+import { ENV, FUNCTION_TIMEOUT_SECONDS, ZOOM_EVENTS_ROUTE_KEY } from '../functions/contract';
 import { ThrottleLimits, VaultApi } from './api';
-import { VaultObservability } from './observability';
+import { acknowledge } from './nag';
+import { LIFECYCLE_ALARMS, VaultObservability } from './observability';
 import { VaultSecrets } from './secrets';
 import { VaultSettings } from './settings';
 import { TokenStorage } from './storage';
@@ -48,15 +49,24 @@ export class VaultLifecycle extends Construct {
 
   constructor(scope: Construct, id: string, props: VaultLifecycleProps) {
     super(scope, id);
-    const { settings, storage, secrets, observability } = props;
+    const { settings, secrets, observability } = props;
     this.eventBus = resolveEventBus(this, props.eventBus ?? 'default');
     const recallEnvironment = {
       [ENV.recallApiBaseUrl]: settings.recallApiBaseUrl,
       [ENV.recallApiKeySecretId]: secrets.recallApiKey.secretArn,
       [ENV.recallZoomOAuthAppId]: settings.recallZoomOAuthAppId,
     };
+    ({ fn: this.recallHealthFunction, schedule: this.recallHealthSchedule } = this.createRecallHealthCheck(props, recallEnvironment));
+    if (settings.zoomEventsRoute) {
+      ({ fn: this.zoomEventsFunction, secret: this.zoomWebhookSecret } = this.createZoomEventsRoute(props, recallEnvironment));
+    }
 
-    this.recallHealthFunction = new TokenFunction(this, 'RecallHealthFunction', {
+    for (const spec of LIFECYCLE_ALARMS) observability.alarmOnMetric(spec);
+  }
+
+  private createRecallHealthCheck(props: VaultLifecycleProps, recallEnvironment: Record<string, string>): { fn: TokenFunction; schedule: Rule } {
+    const { settings, storage, secrets, observability } = props;
+    const fn = new TokenFunction(this, 'RecallHealthFunction', {
       serviceName: settings.serviceName,
       entry: 'recall-health',
       description: 'Checks the users\' Recall credentials and records (and announces) the unhealthy ones',
@@ -66,48 +76,52 @@ export class VaultLifecycle extends Construct {
       tracing: settings.tracing,
       environment: { ...storage.tableEnvironment, ...recallEnvironment },
     });
-    storage.grantRecallHealthCheck(this.recallHealthFunction);
-    secrets.grantRead(this.recallHealthFunction, secrets.recallApiKey);
-    this.grantPublish(this.recallHealthFunction);
+    storage.grantRecallHealthCheck(fn);
+    secrets.grantRead(fn, secrets.recallApiKey);
+    this.grantPublish(fn);
     // A missed run is picked up by the next one.
-    this.recallHealthFunction.configureAsyncInvoke({ retryAttempts: 0 });
-    this.recallHealthSchedule = new Rule(this, 'RecallHealthSchedule', {
+    fn.configureAsyncInvoke({ retryAttempts: 0 });
+    const schedule = new Rule(this, 'RecallHealthSchedule', {
       description: 'Checks the users\' Recall credentials',
       schedule: Schedule.rate(Duration.minutes(settings.recallHealthIntervalMinutes)),
-      targets: [new LambdaFunction(this.recallHealthFunction)],
+      targets: [new LambdaFunction(fn)],
     });
-    observability.watchFunction(this.recallHealthFunction, 'RecallHealthFunction',
+    const nextRunReplacesIt = 'A failed or missed health check is replaced by the next scheduled run: each run lists every unhealthy '
+      + 'credential from Recall again and keeps no state of its own, so nothing waits in a queue (detailedAlarms alarms on its errors).';
+    acknowledge(fn, 'Serverless-LambdaDLQ', nextRunReplacesIt);
+    acknowledge(fn, 'Serverless-LambdaAsyncFailureDestination', nextRunReplacesIt);
+    acknowledge(schedule, 'Serverless-EventBusDLQ', nextRunReplacesIt);
+    observability.watchFunction(fn, 'RecallHealthFunction',
       'The Recall credential health check failed; unhealthy credentials go unnoticed until it runs again.');
+    return { fn, schedule };
+  }
 
-    if (settings.zoomEventsRoute) {
-      this.zoomWebhookSecret = secrets.importOrCreate(this, 'ZoomWebhookSecret', settings.zoomWebhookSecretArn,
-        'Zoom app webhook secret token, verifies Zoom\'s event notifications (replace the generated placeholder after deploy)');
-      this.zoomEventsFunction = new TokenFunction(this, 'ZoomEventsFunction', {
-        serviceName: settings.serviceName,
-        entry: 'zoom-events',
-        description: 'Receives Zoom\'s event notifications (app deauthorized), verified by Zoom\'s signature',
-        timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.admin),
-        memorySize: 512,
-        tracing: settings.tracing,
-        environment: {
-          ...storage.tableEnvironment,
-          ...recallEnvironment,
-          [ENV.zoomWebhookSecretTokenSecretId]: this.zoomWebhookSecret.secretArn,
-        },
-      });
-      storage.grantZoomEvents(this.zoomEventsFunction);
-      secrets.grantRead(this.zoomEventsFunction, secrets.recallApiKey, this.zoomWebhookSecret);
-      this.grantPublish(this.zoomEventsFunction);
-      props.api.addPublicRoute(ZOOM_EVENTS_ROUTE_KEY, new HttpLambdaIntegration('ZoomEventsIntegration', this.zoomEventsFunction),
-        ZOOM_EVENTS_THROTTLE);
-      observability.watchFunction(this.zoomEventsFunction, 'ZoomEventsFunction',
-        'The Zoom events function failed or timed out; Zoom retries its notifications for a while.');
-    }
-
-    observability.alarmOnMetric({ id: 'EventsPublishFailedAlarm', kind: 'outcome', metricName: METRIC.eventsPublishFailed, threshold: 1,
-      description: 'Lifecycle events could not be put on the event bus: the app backend missed them (see the functions\' logs).' });
-    observability.alarmOnMetric({ id: 'RecallCredentialsUnhealthyAlarm', kind: 'outcome', metricName: METRIC.recallCredentialsUnhealthy,
-      threshold: 1, description: 'Recall reports users\' Zoom credentials as unhealthy: their bots cannot join until they re-authorize.' });
+  private createZoomEventsRoute(props: VaultLifecycleProps, recallEnvironment: Record<string, string>): { fn: TokenFunction; secret: ISecret } {
+    const { settings, storage, secrets, observability } = props;
+    const secret = secrets.importOrCreate(this, 'ZoomWebhookSecret', settings.zoomWebhookSecretArn,
+      'Zoom app webhook secret token, verifies Zoom\'s event notifications (replace the generated placeholder after deploy)');
+    const fn = new TokenFunction(this, 'ZoomEventsFunction', {
+      serviceName: settings.serviceName,
+      entry: 'zoom-events',
+      description: 'Receives Zoom\'s event notifications (app deauthorized), verified by Zoom\'s signature',
+      timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.admin),
+      memorySize: 512,
+      tracing: settings.tracing,
+      environment: {
+        ...storage.tableEnvironment,
+        ...recallEnvironment,
+        [ENV.zoomWebhookSecretTokenSecretId]: secret.secretArn,
+      },
+    });
+    acknowledge(fn, 'Serverless-LambdaDLQ', 'Invoked synchronously by the HTTP API only (Zoom\'s event notifications); a dead-letter '
+      + 'queue applies to asynchronous invocations, and Zoom itself retries a notification that was not answered 200.');
+    storage.grantZoomEvents(fn);
+    secrets.grantRead(fn, secrets.recallApiKey, secret);
+    this.grantPublish(fn);
+    props.api.addPublicRoute(ZOOM_EVENTS_ROUTE_KEY, new HttpLambdaIntegration('ZoomEventsIntegration', fn), ZOOM_EVENTS_THROTTLE);
+    observability.watchFunction(fn, 'ZoomEventsFunction',
+      'The Zoom events function failed or timed out; Zoom retries its notifications for a while.');
+    return { fn, secret };
   }
 
   /** Lets the functions put events on the lifecycle bus, and only there; tells them its name. */

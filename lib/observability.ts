@@ -105,9 +105,18 @@ export function metricAlarms(settings: AlarmSettings): MetricAlarmSpec[] {
   ];
 }
 
-/** Every custom metric (namespace METRICS_NAMESPACE) an alarm may watch, detailed alarms included. */
-export const ALARMED_METRICS: readonly MetricName[] = metricAlarms({ refreshIntervalMinutes: 5, refreshWindowSeconds: 900 })
-  .map((spec) => spec.metricName);
+/** The alarms on the lifecycle's metrics (lib/lifecycle.ts adds them): events lost, Recall credentials unhealthy. */
+export const LIFECYCLE_ALARMS: readonly MetricAlarmSpec[] = [
+  { id: 'EventsPublishFailedAlarm', kind: 'outcome', metricName: METRIC.eventsPublishFailed, threshold: 1,
+    description: 'Lifecycle events could not be put on the event bus: the app backend missed them (see the functions\' logs).' },
+  { id: 'RecallCredentialsUnhealthyAlarm', kind: 'outcome', metricName: METRIC.recallCredentialsUnhealthy, threshold: 1,
+    description: 'Recall reports users\' Zoom credentials as unhealthy: their bots cannot join until they re-authorize.' },
+];
+
+/** Every custom metric (namespace METRICS_NAMESPACE) an alarm may watch, detailed alarms and the lifecycle's included. */
+export const ALARMED_METRICS: readonly MetricName[] = [
+  ...metricAlarms({ refreshIntervalMinutes: 5, refreshWindowSeconds: 900 }), ...LIFECYCLE_ALARMS,
+].map((spec) => spec.metricName);
 
 const PERIOD = Duration.minutes(5);
 

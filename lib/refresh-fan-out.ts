@@ -17,6 +17,9 @@ export const REFRESH_MAX_RECEIVE_COUNT = 5;
 /** A refresh worker's timeout, in seconds (see TIMING.workerTimeoutMs). */
 export const REFRESH_WORKER_TIMEOUT_SECONDS = TIMING.workerTimeoutMs / 1000;
 
+const NEXT_RUN_REPLACES_IT = 'A failed or missed dispatcher run is replaced by the next scheduled one (it keeps no state of its '
+  + 'own); a run that keeps failing stops the OldestDueAgeSeconds heartbeat, which alarms (DueTokenLagAlarm).';
+
 export interface RefreshFanOutProps {
   readonly serviceName: string;
   readonly storage: TokenStorage;
@@ -50,16 +53,26 @@ export class RefreshFanOut extends Construct {
   constructor(scope: Construct, id: string, props: RefreshFanOutProps) {
     super(scope, id);
     const interval = Duration.minutes(props.refreshIntervalMinutes);
-    const workerTimeout = Duration.seconds(REFRESH_WORKER_TIMEOUT_SECONDS);
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = this.createQueues());
+    this.dispatcherFunction = this.createDispatcher(props, interval);
+    this.workerFunction = this.createWorker(props);
+    this.schedule = new Rule(this, 'RefreshSchedule', {
+      description: 'Hands the Zoom tokens about to expire to the refresh workers',
+      schedule: Schedule.rate(interval),
+      targets: [new LambdaFunction(this.dispatcherFunction)],
+    });
+    acknowledge(this.schedule, 'Serverless-EventBusDLQ', NEXT_RUN_REPLACES_IT);
+  }
 
+  private createQueues(): { queue: Queue; deadLetterQueue: Queue } {
     // Messages that keep failing (a poison body, a user whose refresh errs every time) end up
     // here after REFRESH_MAX_RECEIVE_COUNT tries; its alarm tells an operator.
-    this.deadLetterQueue = new Queue(this, 'RefreshDeadLetterQueue', {
+    const deadLetterQueue = new Queue(this, 'RefreshDeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    this.queue = new Queue(this, 'RefreshQueue', {
+    const queue = new Queue(this, 'RefreshQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // AWS's guidance for a Lambda event source: six times the function's timeout, so a batch
@@ -67,16 +80,19 @@ export class RefreshFanOut extends Construct {
       visibilityTimeout: Duration.seconds(6 * REFRESH_WORKER_TIMEOUT_SECONDS),
       // A due user not refreshed within a day is dispatched again anyway.
       retentionPeriod: Duration.days(1),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: REFRESH_MAX_RECEIVE_COUNT },
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: REFRESH_MAX_RECEIVE_COUNT },
     });
-    acknowledge(this.deadLetterQueue, 'Serverless-SQSRedrivePolicy',
+    acknowledge(deadLetterQueue, 'Serverless-SQSRedrivePolicy',
       'This is the refresh queue\'s dead-letter queue: the end of the line, watched by RefreshDeadLetterAlarm.');
+    return { queue, deadLetterQueue };
+  }
 
-    // Reserved concurrency 1 (the default): two dispatcher runs never hand out the same users
-    // twice. 0 drops the reservation, for accounts whose quota can't spare one; the users'
-    // leases still keep two workers from refreshing a token twice.
-    // Timeout at most the interval, so a run is over before the next one is due.
-    this.dispatcherFunction = new TokenFunction(this, 'DispatcherFunction', {
+  // Reserved concurrency 1 (the default): two dispatcher runs never hand out the same users
+  // twice. 0 drops the reservation, for accounts whose quota can't spare one; the users'
+  // leases still keep two workers from refreshing a token twice.
+  // Timeout at most the interval, so a run is over before the next one is due.
+  private createDispatcher(props: RefreshFanOutProps, interval: Duration): TokenFunction {
+    const fn = new TokenFunction(this, 'DispatcherFunction', {
       serviceName: props.serviceName,
       entry: 'dispatcher',
       description: 'Hands the users whose Zoom tokens expire within the refresh window to the refresh workers',
@@ -94,23 +110,24 @@ export class RefreshFanOut extends Construct {
         [ENV.refreshQueueUrl]: this.queue.queueUrl,
       },
     });
-    props.storage.grantDispatch(this.dispatcherFunction);
-    this.grantRequestRefresh(this.dispatcherFunction);
+    props.storage.grantDispatch(fn);
+    this.grantRequestRefresh(fn);
     // A missed or failed run is picked up by the next one; don't queue retries behind it.
-    this.dispatcherFunction.configureAsyncInvoke({
+    fn.configureAsyncInvoke({
       retryAttempts: 0,
       maxEventAge: Duration.seconds(Math.max(60, interval.toSeconds())),
     });
-    const nextRunReplacesIt = 'A failed or missed dispatcher run is replaced by the next scheduled one (it keeps no state of its '
-      + 'own); a run that keeps failing stops the OldestDueAgeSeconds heartbeat, which alarms (DueTokenLagAlarm).';
-    acknowledge(this.dispatcherFunction, 'Serverless-LambdaDLQ', nextRunReplacesIt);
-    acknowledge(this.dispatcherFunction, 'Serverless-LambdaAsyncFailureDestination', nextRunReplacesIt);
+    acknowledge(fn, 'Serverless-LambdaDLQ', NEXT_RUN_REPLACES_IT);
+    acknowledge(fn, 'Serverless-LambdaAsyncFailureDestination', NEXT_RUN_REPLACES_IT);
+    return fn;
+  }
 
-    this.workerFunction = new TokenFunction(this, 'RefreshWorkerFunction', {
+  private createWorker(props: RefreshFanOutProps): TokenFunction {
+    const fn = new TokenFunction(this, 'RefreshWorkerFunction', {
       serviceName: props.serviceName,
       entry: 'refresh-worker',
       description: 'Refreshes the Zoom tokens of the users on the refresh queue, each under its lease',
-      timeout: workerTimeout,
+      timeout: Duration.seconds(REFRESH_WORKER_TIMEOUT_SECONDS),
       memorySize: 512,
       tracing: props.tracing,
       environment: {
@@ -119,26 +136,20 @@ export class RefreshFanOut extends Construct {
         [ENV.refreshWindowSeconds]: String(props.refreshWindowSeconds),
       },
     });
-    props.storage.grantRefresh(this.workerFunction);
-    props.secrets.grantRead(this.workerFunction, props.secrets.zoomClientSecret);
-    this.workerFunction.addEventSource(new SqsEventSource(this.queue, {
+    props.storage.grantRefresh(fn);
+    props.secrets.grantRead(fn, props.secrets.zoomClientSecret);
+    fn.addEventSource(new SqsEventSource(this.queue, {
       batchSize: WORKER_BATCH_SIZE,
       // The handler reports the users to try again; the rest of the batch is done.
       reportBatchItemFailures: true,
       // The throttle on Zoom, DynamoDB and KMS: queued users wait rather than fan out further.
       maxConcurrency: props.workerConcurrency,
     }));
-
-    this.schedule = new Rule(this, 'RefreshSchedule', {
-      description: 'Hands the Zoom tokens about to expire to the refresh workers',
-      schedule: Schedule.rate(interval),
-      targets: [new LambdaFunction(this.dispatcherFunction)],
-    });
-    acknowledge(this.schedule, 'Serverless-EventBusDLQ', nextRunReplacesIt);
     const redrivenBySqs = 'Failed messages are redelivered by SQS and, after '
       + `${REFRESH_MAX_RECEIVE_COUNT} deliveries, parked in the refresh dead-letter queue, which alarms.`;
-    acknowledge(this.workerFunction, 'Serverless-LambdaDLQ', `Invoked by its SQS event source only. ${redrivenBySqs}`);
-    acknowledge(this.workerFunction, 'Serverless-LambdaEventSourceMappingDestination', redrivenBySqs);
+    acknowledge(fn, 'Serverless-LambdaDLQ', `Invoked by its SQS event source only. ${redrivenBySqs}`);
+    acknowledge(fn, 'Serverless-LambdaEventSourceMappingDestination', redrivenBySqs);
+    return fn;
   }
 
   /** Lets `grantee` send users to the refresh queue (SendMessageBatch is authorized as sqs:SendMessage). */

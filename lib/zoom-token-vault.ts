@@ -77,15 +77,9 @@ export class ZoomTokenVault extends Construct {
       [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
     };
     this.refresh = new RefreshFanOut(this, 'Refresh', {
-      serviceName: settings.serviceName,
-      storage: this.storage,
-      secrets: this.secrets,
-      tracing: settings.tracing,
-      zoomEnvironment,
-      refreshIntervalMinutes: settings.refreshIntervalMinutes,
-      refreshWindowSeconds: settings.refreshWindowSeconds,
-      reservedConcurrency: settings.refresherReservedConcurrency,
-      workerConcurrency: settings.refreshWorkerConcurrency,
+      serviceName: settings.serviceName, storage: this.storage, secrets: this.secrets, tracing: settings.tracing, zoomEnvironment,
+      refreshIntervalMinutes: settings.refreshIntervalMinutes, refreshWindowSeconds: settings.refreshWindowSeconds,
+      reservedConcurrency: settings.refresherReservedConcurrency, workerConcurrency: settings.refreshWorkerConcurrency,
     });
     const servingEnvironment = {
       ...this.storage.environment,
@@ -102,13 +96,7 @@ export class ZoomTokenVault extends Construct {
       adminFunction: this.adminFunction,
       callbackThrottle: { rateLimit: settings.callbackThrottleRate, burstLimit: settings.callbackThrottleBurst },
     });
-    if (settings.callbackWaf && !settings.publicBaseUrl) {
-      this.callbackEdge = new CallbackEdge(this, 'CallbackEdge', {
-        api: this.api,
-        serviceName: settings.serviceName,
-        rateLimitPer5Min: settings.callbackWaf.rateLimitPer5Min,
-      });
-    }
+    this.callbackEdge = this.createCallbackEdge(settings);
     // Known only now that the API (and the distribution in front of it) exists.
     this.publicBaseUrl = settings.publicBaseUrl ?? this.callbackEdge?.publicBaseUrl ?? this.api.apiEndpoint;
     this.adminFunction.addEnvironment(ENV.publicBaseUrl, this.publicBaseUrl);
@@ -118,23 +106,7 @@ export class ZoomTokenVault extends Construct {
       this.storage.restrictKeyUseTo([this.callbackFunction, this.adminFunction, this.refreshWorkerFunction].map((fn) => fn.role!));
     }
 
-    this.observability = new VaultObservability(this, 'Observability', {
-      serviceName: settings.serviceName,
-      alarmEmail: settings.alarmEmail,
-      alarmTopicArn: settings.alarmTopicArn,
-      detailedAlarms: settings.detailedAlarms,
-      dashboard: settings.dashboard,
-      refreshIntervalMinutes: settings.refreshIntervalMinutes,
-      refreshWindowSeconds: settings.refreshWindowSeconds,
-      functions: {
-        callback: this.callbackFunction,
-        admin: this.adminFunction,
-        dispatcher: this.dispatcherFunction,
-        refreshWorker: this.refreshWorkerFunction,
-      },
-      api: this.api,
-      refreshDeadLetterQueue: this.refresh.deadLetterQueue,
-    });
+    this.observability = this.createObservability(settings);
     this.alarmTopic = this.observability.alarmTopic;
     this.lifecycle = new VaultLifecycle(this, 'Lifecycle', {
       settings, storage: this.storage, secrets: this.secrets, api: this.api, observability: this.observability, eventBus: props.eventBus,
@@ -184,6 +156,36 @@ export class ZoomTokenVault extends Construct {
   /** Every admin route's invoke ARN (what to grant for that route alone), by route key. */
   get adminRouteArns(): Record<AdminRouteKey, string> {
     return Object.fromEntries(ADMIN_ROUTE_KEYS.map((route) => [route, this.api.adminRouteArn(route)])) as Record<AdminRouteKey, string>;
+  }
+
+  /** CloudFront and WAF in front of the public routes: with `callbackWaf`, unless a custom domain fronts the API. */
+  private createCallbackEdge(settings: VaultSettings): CallbackEdge | undefined {
+    if (!settings.callbackWaf || settings.publicBaseUrl) return undefined;
+    return new CallbackEdge(this, 'CallbackEdge', {
+      api: this.api,
+      serviceName: settings.serviceName,
+      rateLimitPer5Min: settings.callbackWaf.rateLimitPer5Min,
+    });
+  }
+
+  private createObservability(settings: VaultSettings): VaultObservability {
+    return new VaultObservability(this, 'Observability', {
+      serviceName: settings.serviceName,
+      alarmEmail: settings.alarmEmail,
+      alarmTopicArn: settings.alarmTopicArn,
+      detailedAlarms: settings.detailedAlarms,
+      dashboard: settings.dashboard,
+      refreshIntervalMinutes: settings.refreshIntervalMinutes,
+      refreshWindowSeconds: settings.refreshWindowSeconds,
+      functions: {
+        callback: this.callbackFunction,
+        admin: this.adminFunction,
+        dispatcher: this.dispatcherFunction,
+        refreshWorker: this.refreshWorkerFunction,
+      },
+      api: this.api,
+      refreshDeadLetterQueue: this.refresh.deadLetterQueue,
+    });
   }
 
   // Recall stops waiting for the answer after 5 s. The callback never waits on Zoom: a token

@@ -37,7 +37,8 @@ export const PRICES = {
 /**
  * The custom metrics an idle deployment publishes: the dispatcher's, on every run, zeros included
  * (functions/handlers/dispatcher.ts). Every other metric is published only when its event
- * happens, and a custom metric is billed for the hours it is published in.
+ * happens (the Recall health check's RecallCredentialsUnhealthy only when it marks someone), and
+ * a custom metric is billed for the hours it is published in.
  */
 export const METRICS_PUBLISHED_WHEN_IDLE: readonly string[] = [METRIC.usersDue, METRIC.dispatched, METRIC.deferred, METRIC.oldestDueAgeSeconds];
 
@@ -64,6 +65,8 @@ export const USAGE = {
   logBytesPerInvocation: 600,
   /** A dispatcher run with nobody due: ~0.2 s at 512 MB, one Query per due shard. */
   idleDispatcherSeconds: 0.2,
+  /** A Recall health check with nobody unhealthy: one list request to Recall, ~1 s at 512 MB. */
+  idleRecallHealthSeconds: 1,
 } as const;
 
 export interface CostLine {
@@ -88,8 +91,12 @@ export function fixedMonthlyCost(template: Template): CostLine[] {
     && resource.Properties.Environment?.Variables?.DISPATCH_MAX_USERS !== undefined);
   const schedule = resources.find((resource) => resource.Type === 'AWS::Events::Rule'
     && JSON.stringify(resource.Properties.Targets).includes('Dispatcher'));
-  const intervalMinutes = Number(/rate\((\d+) minutes?\)/.exec(schedule?.Properties.ScheduleExpression ?? '')?.[1] ?? 5);
-  const runs = (USAGE.daysPerMonth * 24 * 60) / intervalMinutes;
+  const runs = runsPerMonth(schedule, 5);
+  const healthCheck = resources.find((resource) => resource.Type === 'AWS::Lambda::Function'
+    && String(resource.Properties.Description).startsWith('Checks the users\' Recall credentials'));
+  const healthSchedule = resources.find((resource) => resource.Type === 'AWS::Events::Rule'
+    && JSON.stringify(resource.Properties.Targets).includes('RecallHealth'));
+  const healthRuns = healthCheck ? runsPerMonth(healthSchedule, 60) : 0;
   const shards = Number(dispatcher?.Properties.Environment.Variables.DUE_SHARDS ?? 8);
   const wafAcls = resources.filter((resource) => resource.Type === 'AWS::WAFv2::WebACL');
   const lines = [
@@ -104,8 +111,18 @@ export function fixedMonthlyCost(template: Template): CostLine[] {
       PRICES.lambdaArmGbSecond),
     line('Idle dispatcher runs (Lambda requests)', dispatcher ? runs : 0, PRICES.lambdaRequest),
     line('Idle dispatcher queries (DynamoDB read units)', dispatcher ? runs * shards : 0, PRICES.dynamoReadUnit),
+    line('Idle Recall health checks (Lambda GB-s)', healthRuns * ((healthCheck?.Properties.MemorySize ?? 0) / 1024)
+      * USAGE.idleRecallHealthSeconds, PRICES.lambdaArmGbSecond),
+    line('Idle Recall health checks (Lambda requests)', healthRuns, PRICES.lambdaRequest),
   ];
   return lines.filter((entry) => entry.quantity > 0);
+}
+
+/** Runs a month of the rule's `rate(n minutes|hours|days)` schedule; `defaultMinutes` without one. */
+function runsPerMonth(rule: Resource | undefined, defaultMinutes: number): number {
+  const match = /rate\((\d+) (minute|hour|day)s?\)/.exec(rule?.Properties.ScheduleExpression ?? '');
+  const minutes = match ? Number(match[1]) * { minute: 1, hour: 60, day: 1440 }[match[2] as 'minute' | 'hour' | 'day'] : defaultMinutes;
+  return (USAGE.daysPerMonth * 24 * 60) / minutes;
 }
 
 /** Custom metrics a deployment in use may publish every hour: every METRIC name and the metric filters' metrics. */

@@ -17,8 +17,10 @@ export function makeRecallHealthHandler(deps: RecallHealthFunctionDeps) {
   async function check(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<RecallHealthSummary> {
     const deadline = clock() + Math.max(0, context.getRemainingTimeInMillis() - HEALTH_RESERVE_MS);
     const summary = await checkRecallHealth({ ...deps, recall: deps.recallUntil(() => deadline) });
-    // Published on every run, zero included: newly unhealthy credentials.
-    countMetric(metrics, 'RecallCredentialsUnhealthy', summary.marked);
+    // Newly unhealthy credentials, published only when there are some: a metric published every
+    // hour, zeros included, is a custom metric billed every month ($0.30) whether anyone is unhealthy or not;
+    // its alarm treats no data as nothing wrong.
+    if (summary.marked > 0) countMetric(metrics, 'RecallCredentialsUnhealthy', summary.marked);
     return summary;
   }
 

@@ -19,7 +19,7 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     expect(Object.fromEntries(lines.filter((entry) => entry.monthly >= 0.05).map((entry) => [entry.item, entry.quantity]))).toEqual({
       'KMS keys': 1,
       'Secrets Manager secrets': 3,
-      'CloudWatch alarms (standard, per metric)': 11,
+      'CloudWatch alarms (standard, per metric)': 13,
       'Custom metrics published while idle (dispatcher)': 4,
     });
   });
@@ -30,6 +30,27 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
 
     // Assess
     for (const name of METRICS_PUBLISHED_WHEN_IDLE) expect(dispatcher).toContain(`'${name}'`);
+  });
+
+  it('keeps the Recall health check\'s metric off an idle deployment\'s bill: published only when someone is newly unhealthy', () => {
+    // Prepare
+    const recallHealth = fs.readFileSync(path.join(__dirname, '..', '..', 'functions', 'handlers', 'recall-health.ts'), 'utf8');
+
+    // Act
+    const publishing = recallHealth.split('\n').filter((line) => line.includes('countMetric('));
+
+    // Assess: every call is guarded by a count above zero, and none is an idle metric.
+    expect(publishing.length).toBeGreaterThan(0);
+    for (const line of publishing) expect(line).toMatch(/if \(summary\.\w+ > 0\) countMetric\(/);
+    expect(METRICS_PUBLISHED_WHEN_IDLE).not.toContain('RecallCredentialsUnhealthy');
+  });
+
+  it('counts the hourly Recall health check\'s idle runs', () => {
+    // Act
+    const requests = fixedMonthlyCost(template).find((entry) => entry.item === 'Idle Recall health checks (Lambda requests)');
+
+    // Assess: 24 runs a day.
+    expect(requests?.quantity).toBeCloseTo(24 * 30.42, 0);
   });
 
   it('counts every metric a deployment in use may publish', () => {

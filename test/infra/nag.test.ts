@@ -37,7 +37,7 @@ describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
   it.each([
     ['defaults', { env: TEST_ENV }],
     ['every option on', { env: { ...TEST_ENV, region: 'us-east-1' }, alarmEmail: 'ops@example.com', detailedAlarms: true, dashboard: true,
-      tracing: true, restrictKeyToFunctionRoles: true, callbackWaf: { rateLimitPer5Min: 500 },
+      tracing: true, restrictKeyToFunctionRoles: true, callbackWaf: { rateLimitPer5Min: 500 }, zoomEventsRoute: true,
       recallApiKeySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:recall-AbCdEf',
       secretsKmsKeyArn: 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab' }],
   ] as const)('finds nothing unacknowledged with %s', (_name, props) => {

@@ -91,11 +91,11 @@ describe('notifications', () => {
     // Act
     const template = Template.fromStack(synthStack({ detailedAlarms: true }));
 
-    // Assess: 11 outcome alarms + 4 cause metrics + 4 functions × (Errors, Throttles).
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 23);
+    // Assess: 13 outcome alarms + 4 cause metrics + 5 functions × (Errors, Throttles).
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
     for (const metricName of ['Errors', 'Throttles']) {
       expect(resources(template, 'AWS::CloudWatch::Alarm')
-        .filter((alarm) => alarm.Properties.Namespace === 'AWS/Lambda' && alarm.Properties.MetricName === metricName)).toHaveLength(4);
+        .filter((alarm) => alarm.Properties.Namespace === 'AWS/Lambda' && alarm.Properties.MetricName === metricName)).toHaveLength(5);
     }
   });
 

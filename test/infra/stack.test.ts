@@ -46,7 +46,7 @@ function roleActions(template: Template, functionId: string): string[] {
   return [...new Set(roleStatements(template, functionId).flatMap(actionsOf))].sort();
 }
 
-const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction'];
+const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction', 'RecallHealthFunction'];
 
 /** The statements of a function's role that grant `action`. */
 function statementsGranting(template: Template, functionId: string, action: string): Array<Record<string, any>> {
@@ -124,7 +124,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('runs every function on Node.js 22 on arm64', () => {
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -142,7 +142,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('gives each function its own log group with a retention', () => {
     // Assess
-    template.resourceCountIs('AWS::Logs::LogGroup', 5); // four functions + API access logs
+    template.resourceCountIs('AWS::Logs::LogGroup', 6); // five functions + API access logs
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     for (const functionId of FUNCTION_IDS) {
       const id = logicalId(template, 'AWS::Lambda::Function', functionId);
@@ -401,6 +401,7 @@ describe('ZoomTokenStack with defaults', () => {
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
+      'events:PutEvents',
       'kms:Decrypt',
       'kms:GenerateDataKey',
       'secretsmanager:GetSecretValue',
@@ -430,6 +431,7 @@ describe('ZoomTokenStack with defaults', () => {
     expect(actions).toEqual([
       'dynamodb:GetItem',
       'dynamodb:UpdateItem',
+      'events:PutEvents',
       'kms:Decrypt',
       'kms:GenerateDataKey',
       'secretsmanager:GetSecretValue',
@@ -545,8 +547,8 @@ describe('ZoomTokenStack with defaults', () => {
   });
 
   it('runs the dispatcher every 5 minutes', () => {
-    // Assess
-    template.resourceCountIs('AWS::Events::Rule', 1);
+    // Assess: the dispatcher's schedule and the Recall health check's.
+    template.resourceCountIs('AWS::Events::Rule', 2);
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       Targets: [Match.objectLike({
@@ -555,7 +557,7 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('alarms on outcomes by default: eleven alarms, no per-function ones', () => {
+  it('alarms on outcomes by default: thirteen alarms, no per-function ones', () => {
     // Prepare
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
 
@@ -569,9 +571,11 @@ describe('ZoomTokenStack with defaults', () => {
       'ZoomTokenVault/CallbackThrottled',
       'ZoomTokenVault/CallbackTokenUnavailable',
       'ZoomTokenVault/Deferred',
+      'ZoomTokenVault/EventsPublishFailed',
       'ZoomTokenVault/FailedRetryable',
       'ZoomTokenVault/GrantsDead',
       'ZoomTokenVault/OldestDueAgeSeconds',
+      'ZoomTokenVault/RecallCredentialsUnhealthy',
       'ZoomTokenVault/RefreshLostInFlight',
       'ZoomTokenVault/RefreshResultUnsaved',
       'ZoomTokenVault/ZoomMisconfigured',
@@ -788,7 +792,7 @@ describe('ZoomTokenStack with defaults', () => {
       'RefresherFunctionServiceRoleDefaultPolicyD11AF5FB',
       'SweepErrorsAlarm011C10FB',
     ]);
-    expect(newIds.filter((id) => !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission)/.test(id))).toEqual([]);
+    expect(newIds.filter((id) => !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|RecallHealth|EventsPublishFailed|RecallCredentialsUnhealthy|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission)/.test(id))).toEqual([]);
     expect(newIds.filter((id) => id.startsWith('DispatcherFunction'))).toHaveLength(5); // function, role, policy, logs, invoke config
     expect(newIds.filter((id) => id.startsWith('RefreshWorkerFunction'))).toHaveLength(5); // … and the event source mapping
   });

@@ -1,6 +1,8 @@
 import { Annotations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { DISPATCH_MAX_USERS, DUE_SHARDS, ENV, Range, REFRESH_INTERVAL_MINUTES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TIMING } from '../functions/contract';
+import {
+  ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, Range, REFRESH_INTERVAL_MINUTES, REFRESH_POLICIES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TIMING,
+} from '../functions/contract';
 
 /** Regions Recall.ai runs in; each has its own API host. */
 export const RECALL_REGIONS = ['us-east-1', 'us-west-2', 'eu-central-1', 'ap-northeast-1'] as const;
@@ -124,6 +126,16 @@ export interface VaultOptions {
    * @default 10
    */
   readonly refreshWorkerConcurrency?: number;
+  /**
+   * `proactive`: every access token is kept fresh. `adaptive`: users served within
+   * `adaptiveActiveDays` are kept fresh; idle users are refreshed every `adaptiveKeepAliveHours`
+   * only, and their next callback waits for a refresh. @default 'proactive'
+   */
+  readonly refreshPolicy?: 'proactive' | 'adaptive';
+  /** Adaptive policy: days a served user stays warm (1–90). @default 7 */
+  readonly adaptiveActiveDays?: number;
+  /** Adaptive policy: hours between an idle user's keep-alive refreshes (1–720). @default 24 */
+  readonly adaptiveKeepAliveHours?: number;
   /** Steady-state requests per second the public callback route `GET /zoom/token` accepts. @default 50 */
   readonly callbackThrottleRate?: number;
   /** Burst of requests the public callback route accepts. @default 100 */
@@ -159,6 +171,9 @@ export interface VaultSettings {
   readonly zoomWebhookSecretArn?: string;
   readonly refresherReservedConcurrency: number;
   readonly refreshWorkerConcurrency: number;
+  readonly refreshPolicy: 'proactive' | 'adaptive';
+  readonly adaptiveActiveDays: number;
+  readonly adaptiveKeepAliveHours: number;
   readonly callbackThrottleRate: number;
   readonly callbackThrottleBurst: number;
 }
@@ -201,6 +216,9 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     zoomWebhookSecretArn: read.nonEmpty('zoomWebhookSecretArn'),
     refresherReservedConcurrency: read.integer('refresherReservedConcurrency', REFRESHER_RESERVED_CONCURRENCY),
     refreshWorkerConcurrency: read.integer('refreshWorkerConcurrency', REFRESH_WORKER_CONCURRENCY),
+    refreshPolicy: read.oneOf('refreshPolicy', REFRESH_POLICIES, 'proactive'),
+    adaptiveActiveDays: read.integer('adaptiveActiveDays', ADAPTIVE_ACTIVE_DAYS),
+    adaptiveKeepAliveHours: read.integer('adaptiveKeepAliveHours', ADAPTIVE_KEEPALIVE_HOURS),
     callbackThrottleRate: read.integer('callbackThrottleRate', CALLBACK_THROTTLE_RATE),
     callbackThrottleBurst: read.integer('callbackThrottleBurst', CALLBACK_THROTTLE_BURST),
   };
@@ -232,6 +250,14 @@ class OptionReader {
   }
 
   /** true/false (a boolean option, or the strings from `-c name=true`). */
+  /** One of `allowed`; fails synth naming them otherwise. */
+  oneOf<T extends string>(name: OptionName, allowed: readonly T[], fallback: T): T {
+    const raw = this.nonEmpty(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
+    return raw as T;
+  }
+
   boolean(name: OptionName, fallback: boolean): boolean {
     const raw = this.nonEmpty(name);
     if (raw === undefined) return fallback;

@@ -70,11 +70,16 @@ export class ZoomTokenVault extends Construct {
     });
     this.secrets = new VaultSecrets(this, 'Secrets', settings);
     // Every function but the dispatcher builds a Zoom client at cold start (and fails without a
-    // client id); only the refresh workers ever call Zoom, so only they may read its secret.
+    // client id); only the refresh workers ever call Zoom, so only they may read its secret. The
+    // refresh policy is read by those that serve tokens and those that refresh them.
     const zoomEnvironment = {
       [ENV.zoomClientId]: settings.zoomClientId,
       [ENV.zoomClientSecretSecretId]: this.secrets.zoomClientSecret.secretArn,
       [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
+      [ENV.refreshPolicy]: settings.refreshPolicy,
+      ...(settings.refreshPolicy === 'adaptive'
+        ? { [ENV.adaptiveActiveDays]: String(settings.adaptiveActiveDays), [ENV.adaptiveKeepAliveHours]: String(settings.adaptiveKeepAliveHours) }
+        : {}),
     };
     this.refresh = new RefreshFanOut(this, 'Refresh', {
       serviceName: settings.serviceName, storage: this.storage, secrets: this.secrets, tracing: settings.tracing, zoomEnvironment,

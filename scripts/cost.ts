@@ -131,10 +131,23 @@ export function customMetricsInUse(template: Template): number {
   return Object.values(METRIC).length + filters.length;
 }
 
+/**
+ * How many refreshes a user costs a day under a refresh policy. Proactive: every token kept
+ * fresh. Adaptive: the share of users served within the active days as proactive, the others
+ * once per keep-alive period (their callback's refresh is counted among the active ones: a
+ * served user is an active one).
+ */
+export type PolicyUsage = { kind: 'proactive' } | { kind: 'adaptive'; activeShare: number; keepAliveHours: number };
+
+export function refreshesPerUserDay(refreshWindowSeconds: number, policy: PolicyUsage = { kind: 'proactive' }): number {
+  const warm = 86_400 / (USAGE.tokenLifetimeSeconds - refreshWindowSeconds);
+  if (policy.kind === 'proactive') return warm;
+  return policy.activeShare * warm + (1 - policy.activeShare) * (24 / policy.keepAliveHours);
+}
+
 /** The variable monthly cost of `users` users, with the refresh window of the template's dispatcher. */
-export function variableMonthlyCost(users: number, refreshWindowSeconds = 900): CostLine[] {
-  const refreshesPerUserDay = 86_400 / (USAGE.tokenLifetimeSeconds - refreshWindowSeconds);
-  const refreshes = users * refreshesPerUserDay * USAGE.daysPerMonth;
+export function variableMonthlyCost(users: number, refreshWindowSeconds = 900, policy: PolicyUsage = { kind: 'proactive' }): CostLine[] {
+  const refreshes = users * refreshesPerUserDay(refreshWindowSeconds, policy) * USAGE.daysPerMonth;
   const invocations = refreshes / USAGE.workerBatchSize;
   const writeUnitsPerUpdate = Math.ceil(USAGE.itemKb);
   const storageGb = (users * USAGE.itemKb) / 1024 / 1024;
@@ -150,6 +163,18 @@ export function variableMonthlyCost(users: number, refreshWindowSeconds = 900): 
     line('DynamoDB storage (GB)', storageGb, PRICES.dynamoGbMonth),
     line('Point-in-time recovery (GB)', storageGb, PRICES.pitrGbMonth),
   ];
+}
+
+/** Zoom calls, Lambda GB-s, DynamoDB reads and writes and dollars a month for `users` users, per policy. */
+export function policyComparison(users: number, policies: Array<[string, PolicyUsage]>, refreshWindowSeconds = 900): string {
+  const rows = policies.map(([name, policy]) => {
+    const lines = variableMonthlyCost(users, refreshWindowSeconds, policy);
+    const find = (prefix: string) => lines.find((entry) => entry.item.startsWith(prefix))!.quantity;
+    const zoomCalls = users * refreshesPerUserDay(refreshWindowSeconds, policy) * USAGE.daysPerMonth;
+    return `| ${name} | ${quantity(Math.round(zoomCalls))} | ${quantity(Math.round(find('Refresh workers (Lambda GB-s)')))} | `
+      + `${quantity(Math.round(find('DynamoDB reads')))} | ${quantity(Math.round(find('DynamoDB writes')))} | ${money(total(lines))} |`;
+  });
+  return ['| policy | Zoom calls | Lambda GB-s | DynamoDB read units | DynamoDB write units | per month |', '|---|---:|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
 export const total = (lines: readonly CostLine[]) => lines.reduce((sum, entry) => sum + entry.monthly, 0);
@@ -191,4 +216,10 @@ if (require.main === module) {
     + `${money((inUse - METRICS_PUBLISHED_WHEN_IDLE.length) * PRICES.customMetricMonth)} a month more than idle.`);
   console.log('\n## Variable monthly cost per 100,000 users\n');
   console.log(markdownTable(variableMonthlyCost(100_000, Number(context.refreshWindowSeconds ?? 900))));
+  console.log('\n## Per refresh policy, 100,000 users a month\n');
+  console.log(policyComparison(100_000, [
+    ['proactive', { kind: 'proactive' }],
+    ['adaptive, 50% of users served within 7 days', { kind: 'adaptive', activeShare: 0.5, keepAliveHours: 24 }],
+    ['adaptive, 20% of users served within 7 days', { kind: 'adaptive', activeShare: 0.2, keepAliveHours: 24 }],
+  ], Number(context.refreshWindowSeconds ?? 900)));
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { customMetricsInUse, fixedMonthlyCost, METRICS_PUBLISHED_WHEN_IDLE, synthesizeTemplate, total, variableMonthlyCost } from '../../scripts/cost';
+import { customMetricsInUse, fixedMonthlyCost, METRICS_PUBLISHED_WHEN_IDLE, synthesizeTemplate, total, variableMonthlyCost, refreshesPerUserDay } from '../../scripts/cost';
 
 describe('what a deployment costs (scripts/cost.ts)', () => {
   let template: Template;
@@ -68,5 +68,21 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     expect(total(lines)).toBeGreaterThan(300);
     expect(total(lines)).toBeLessThan(600);
     expect(writes.monthly / total(lines)).toBeGreaterThan(0.5);
+  });
+});
+
+describe('refresh policies (scripts/cost.ts)', () => {
+  it('adaptive costs as proactive when every user is active, and one keep-alive refresh a day per idle user', () => {
+    // Act
+    const proactive = refreshesPerUserDay(900);
+    const allActive = refreshesPerUserDay(900, { kind: 'adaptive', activeShare: 1, keepAliveHours: 24 });
+    const allIdle = refreshesPerUserDay(900, { kind: 'adaptive', activeShare: 0, keepAliveHours: 24 });
+    const fifth = total(variableMonthlyCost(100_000, 900, { kind: 'adaptive', activeShare: 0.2, keepAliveHours: 24 }));
+
+    // Assess
+    expect(proactive).toBeCloseTo(32, 5);
+    expect(allActive).toBeCloseTo(proactive, 10);
+    expect(allIdle).toBe(1);
+    expect(fifth).toBeLessThan(total(variableMonthlyCost(100_000)) / 4);
   });
 });

@@ -1,4 +1,6 @@
 import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { ZoomTokenStack } from '../../lib/zoom-token-stack';
 import { DISPATCH_MAX_USERS } from '../../functions/contract';
 import { dispatchMaxUsers, resolveVaultSettings, supportedUsers } from '../../lib/settings';
 
@@ -70,5 +72,30 @@ describe('supportedUsers', () => {
     // Act & Assess
     expect(supportedUsers({ ...DEFAULTS, refreshIntervalMinutes: 1 })).toBe(supportedUsers(DEFAULTS));
     expect(supportedUsers({ ...DEFAULTS, refreshIntervalMinutes: 9 })).toBe(supportedUsers(DEFAULTS));
+  });
+});
+
+describe('refreshPolicy', () => {
+  it('defaults to proactive; adaptive sets the policy and its two settings on the functions that serve and refresh tokens', () => {
+    // Prepare
+    const app = new App({ context: { refreshPolicy: 'adaptive', adaptiveActiveDays: '3', zoomClientId: 'zoom-client', recallZoomOAuthAppId: 'app' } });
+    const stack = new ZoomTokenStack(app, 'PolicyVault', { env: { account: '111111111111', region: 'us-east-1' } });
+
+    // Act
+    const template = Template.fromStack(stack);
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{ Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
+    const policies = functions.map((fn) => fn.Properties.Environment?.Variables?.REFRESH_POLICY).filter((value) => value !== undefined);
+
+    // Assess
+    expect(resolveVaultSettings(new App()).refreshPolicy).toBe('proactive');
+    expect(policies).toEqual(['adaptive', 'adaptive', 'adaptive']);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ REFRESH_POLICY: 'adaptive', ADAPTIVE_ACTIVE_DAYS: '3', ADAPTIVE_KEEPALIVE_HOURS: '24' }) },
+    });
+  });
+
+  it('rejects an unknown policy, naming the allowed ones', () => {
+    // Act & Assess
+    expect(() => resolveVaultSettings(new App({ context: { refreshPolicy: 'lazy' } }))).toThrow("refreshPolicy must be one of proactive, adaptive, got 'lazy'");
   });
 });

@@ -181,14 +181,16 @@ async function register(runtime: LocalRuntime, userId: string): Promise<{ callba
   });
   const body = await answer.text();
   if (answer.status !== 201 && answer.status !== 200) throw new Error(`registering ${userId}: HTTP ${answer.status} ${body.slice(0, 200)}`);
-  const credential = runtime.fakeRecall!.credentials().find((c) => new URL(c.access_token_callback_url).searchParams.get('user_id') === userId);
+  const credential = runtime
+    .fakeRecall!.credentials()
+    .find((c) => new URL(c.access_token_callback_url).searchParams.get('user_id') === userId);
   if (!credential) throw new Error(`registering ${userId}: fake Recall holds no credential (recall status: ${body.slice(0, 200)})`);
   return { callbackUrl: credential.access_token_callback_url, accessToken: grant.access_token };
 }
 
 function showKms(label: string, counts: KmsCallCounts, per?: { n: number; unit: string }): string {
   const scale = per ? 1000 / per.n : 1;
-  const f = (value: number) => (per ? (value * scale).toFixed(value * scale % 1 ? 2 : 0) : String(value));
+  const f = (value: number) => (per ? (value * scale).toFixed((value * scale) % 1 ? 2 : 0) : String(value));
   const line = `total ${f(counts.total)} (GenerateDataKey ${f(counts.GenerateDataKey)}, Decrypt ${f(counts.Decrypt)}, Encrypt ${f(counts.Encrypt)})`;
   console.log(`  ${label.padEnd(44)} ${line}${per ? ` per 1,000 ${per.unit}` : ''}`);
   return line;
@@ -297,9 +299,27 @@ function coldStart(bundleFile: string, callbackUrl: string, handlerEnv: Env): Pr
       process.execPath,
       ['--no-warnings', '--input-type=module', '-e', script],
       // A queue URL that is never used: the probe's token is fresh, so nothing is enqueued.
-      { env: { ...process.env, ...handlerEnv, REFRESH_QUEUE_URL: 'http://127.0.0.1:9/unused-queue', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_DEV: 'false' } },
+      {
+        env: {
+          ...process.env,
+          ...handlerEnv,
+          REFRESH_QUEUE_URL: 'http://127.0.0.1:9/unused-queue',
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+          POWERTOOLS_DEV: 'false',
+        },
+      },
       (error, stdout, stderr) => {
-        if (error) return reject(new Error(`cold start failed: ${stderr.split('\n').filter((line) => /Error/.test(line)).slice(-3).join(' | ').slice(0, 500)}`));
+        if (error)
+          return reject(
+            new Error(
+              `cold start failed: ${stderr
+                .split('\n')
+                .filter((line) => /Error/.test(line))
+                .slice(-3)
+                .join(' | ')
+                .slice(0, 500)}`,
+            ),
+          );
         const processMs = Number(process.hrtime.bigint() - began) / 1e6;
         resolvePromise({ ...(JSON.parse(stdout) as Omit<ColdStart, 'processMs'>), processMs });
       },
@@ -312,7 +332,9 @@ function coldStart(bundleFile: string, callbackUrl: string, handlerEnv: Env): Pr
 async function main(): Promise<void> {
   const began = Date.now();
   console.log(`zoom-token-vault bench — node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model.trim() ?? '?'})`);
-  console.log(`requests ${REQUESTS}, concurrency ${CONCURRENCY}, warm-up ${WARMUP}, users ${USERS}, KMS round ${KMS_CALLBACKS} callbacks\n`);
+  console.log(
+    `requests ${REQUESTS}, concurrency ${CONCURRENCY}, warm-up ${WARMUP}, users ${USERS}, KMS round ${KMS_CALLBACKS} callbacks\n`,
+  );
 
   const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-bench-'));
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -340,7 +362,9 @@ async function main(): Promise<void> {
     console.log(`registered ${userId} in ${Date.now() - t} ms (first registration: cold handlers, first data key)`);
     const probe = await getText(callbackUrl, agent);
     if (probe.status !== 200 || probe.body !== accessToken) {
-      console.log(`  WARNING: callback probe answered HTTP ${probe.status}${probe.status === 200 ? ', body is not the registered token' : ''}`);
+      console.log(
+        `  WARNING: callback probe answered HTTP ${probe.status}${probe.status === 200 ? ', body is not the registered token' : ''}`,
+      );
     }
 
     // 3a. The callback over HTTP.
@@ -366,7 +390,9 @@ async function main(): Promise<void> {
     showLoad(storage);
     const p50Ratio = callback.p50 / storage.p50;
     const rpsRatio = callback.rps / storage.rps;
-    console.log(`  callback/GetItem: p50 x${p50Ratio.toFixed(2)}, p99 x${(callback.p99 / storage.p99).toFixed(2)}, req/s x${rpsRatio.toFixed(2)}`);
+    console.log(
+      `  callback/GetItem: p50 x${p50Ratio.toFixed(2)}, p99 x${(callback.p99 / storage.p99).toFixed(2)}, req/s x${rpsRatio.toFixed(2)}`,
+    );
     console.log(`  callback overhead over its storage read at p50: ${ms(callback.p50 - storage.p50)}`);
 
     // 4. KMS economy.
@@ -381,12 +407,19 @@ async function main(): Promise<void> {
     };
     await Promise.all(Array.from({ length: Math.min(8, USERS) }, registrar));
     const registerSeconds = (Date.now() - t) / 1000;
-    console.log(`  registered ${USERS} users in ${registerSeconds.toFixed(1)} s (${(USERS / registerSeconds).toFixed(0)}/s, concurrency 8; each includes Recall's validating callback)`);
+    console.log(
+      `  registered ${USERS} users in ${registerSeconds.toFixed(1)} s (${(USERS / registerSeconds).toFixed(0)}/s, concurrency 8; each includes Recall's validating callback)`,
+    );
     const registrationKms = runtime.kms.counts();
     showKms(`registration of ${USERS} users`, registrationKms);
 
     runtime.kms.resetCounts();
-    const spread = await load('round-robin callbacks', KMS_CALLBACKS, CONCURRENCY, async (i) => (await getStatus(urls[i % USERS], agent)) === 200);
+    const spread = await load(
+      'round-robin callbacks',
+      KMS_CALLBACKS,
+      CONCURRENCY,
+      async (i) => (await getStatus(urls[i % USERS], agent)) === 200,
+    );
     showLoad(spread);
     const warmKms = showKms('warm callback container', runtime.kms.counts(), { n: KMS_CALLBACKS, unit: 'callbacks' });
     summary.push(['KMS / 1,000 callbacks (warm)', warmKms]);
@@ -407,13 +440,20 @@ async function main(): Promise<void> {
     });
     showLoad(cold);
     const coldKms = showKms('cold container (fresh cipher, get+open)', runtime.kms.counts(), { n: KMS_CALLBACKS, unit: 'reads' });
-    console.log(`  distinct data keys across the ${USERS} records: ${dataKeys.size} (a cold reader pays one Decrypt per data key it meets)`);
+    console.log(
+      `  distinct data keys across the ${USERS} records: ${dataKeys.size} (a cold reader pays one Decrypt per data key it meets)`,
+    );
     summary.push(['KMS / 1,000 reads (cold container)', coldKms]);
-    summary.push([`KMS for ${USERS} registrations`, `total ${registrationKms.total} (GenerateDataKey ${registrationKms.GenerateDataKey}, Decrypt ${registrationKms.Decrypt})`]);
+    summary.push([
+      `KMS for ${USERS} registrations`,
+      `total ${registrationKms.total} (GenerateDataKey ${registrationKms.GenerateDataKey}, Decrypt ${registrationKms.Decrypt})`,
+    ]);
 
     // The callback against the least any such endpoint does: a bare node HTTP server answering
     // each request with one GetItem on its own dynalite, same machine, same run, same load.
-    console.log(`\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`);
+    console.log(
+      `\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`,
+    );
     const bare = await startBareServer(users);
     try {
       const bareUrls = users.map((id) => `${bare.url}/?user_id=${id}`);
@@ -422,12 +462,20 @@ async function main(): Promise<void> {
         return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
       };
       // Twice each, interleaved, so neither side gets the quieter half of the run.
-      const rounds = [await alternate('callback', urls), await alternate('bare GetItem server', bareUrls), await alternate('callback', urls), await alternate('bare GetItem server', bareUrls)];
+      const rounds = [
+        await alternate('callback', urls),
+        await alternate('bare GetItem server', bareUrls),
+        await alternate('callback', urls),
+        await alternate('bare GetItem server', bareUrls),
+      ];
       rounds.forEach(showLoad);
       const rps = (label: string) => rounds.filter((round) => round.label === label).reduce((sum, round) => sum + round.rps, 0) / 2;
       const ratio = rps('callback') / rps('bare GetItem server');
       console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)}`);
-      summary.push(['callback ÷ bare HTTP+GetItem server (req/s)', `x${ratio.toFixed(2)} (${rps('callback').toFixed(0)} vs ${rps('bare GetItem server').toFixed(0)} req/s)`]);
+      summary.push([
+        'callback ÷ bare HTTP+GetItem server (req/s)',
+        `x${ratio.toFixed(2)} (${rps('callback').toFixed(0)} vs ${rps('bare GetItem server').toFixed(0)} req/s)`,
+      ]);
     } finally {
       await bare.close();
     }
@@ -462,7 +510,11 @@ async function main(): Promise<void> {
   console.log('\n[4] callback answer times while a refresh is needed (fresh runtime per row, 40 users, 8 concurrent)');
   const latency = await measureCallbackLatency();
   console.log(formatLatency(latency));
-  for (const row of latency) summary.push([`callback, ${row.scenario}, Zoom ${row.zoom}`, `${row.answers}, p50 ${ms(row.p50)}, p99 ${ms(row.p99)}, max ${ms(row.max)}`]);
+  for (const row of latency)
+    summary.push([
+      `callback, ${row.scenario}, Zoom ${row.zoom}`,
+      `${row.answers}, p50 ${ms(row.p50)}, p99 ${ms(row.p99)}, max ${ms(row.max)}`,
+    ]);
 
   // 6. Bundle sizes.
   console.log('\n[3] Lambda bundles (esbuild, options of lib/token-function.ts: esm, minify, node22, bundle all, sourcemap external)');
@@ -481,6 +533,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error('bench failed:', error instanceof Error ? error.stack ?? error.message : error);
+  console.error('bench failed:', error instanceof Error ? (error.stack ?? error.message) : error);
   process.exit(1);
 });

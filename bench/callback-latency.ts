@@ -57,7 +57,11 @@ async function runScenario(scenario: Scenario): Promise<LatencyRow> {
   const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-latency-'));
   const runtime = await startLocalRuntime({
     env: {
-      DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT', REFRESH_POLICY: scenario.policy,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      REFRESH_INTERVAL_SECONDS: '0',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      REFRESH_POLICY: scenario.policy,
       FAKE_ZOOM_LATENCY_MS: String(scenario.zoomLatency === 'hang' ? 0 : scenario.zoomLatency),
     },
   });
@@ -72,9 +76,16 @@ async function runScenario(scenario: Scenario): Promise<LatencyRow> {
       const userId = `latency-${i}`;
       const grant = runtime.fakeZoom!.authorize(`zoom-${userId}`);
       const user: StoredUser = {
-        userId, registrationId: randomUUID(), version: 1, status: 'active',
+        userId,
+        registrationId: randomUUID(),
+        version: 1,
+        status: 'active',
         sealed: await cipher.seal(userId, { accessToken: grant.access_token, refreshToken: grant.refresh_token }),
-        accessTokenExpiresAt: now + scenario.tokenLifeMs, tokenGeneration: 1, registeredGeneration: 1, createdAt: now, updatedAt: now,
+        accessTokenExpiresAt: now + scenario.tokenLifeMs,
+        tokenGeneration: 1,
+        registeredGeneration: 1,
+        createdAt: now,
+        updatedAt: now,
         recall: { status: 'registered' },
       };
       await store.create(user);
@@ -95,7 +106,14 @@ async function runScenario(scenario: Scenario): Promise<LatencyRow> {
     await Promise.all(Array.from({ length: CONCURRENCY }, caller));
     times.sort((a, b) => a - b);
     const answers = [...statuses].map(([status, count]) => `${count}×${status}`).join(' ');
-    return { scenario: scenario.scenario, zoom: scenario.zoom, answers, p50: percentile(times, 50), p99: percentile(times, 99), max: times.at(-1)! };
+    return {
+      scenario: scenario.scenario,
+      zoom: scenario.zoom,
+      answers,
+      p50: percentile(times, 50),
+      p99: percentile(times, 99),
+      max: times.at(-1)!,
+    };
   } finally {
     held?.release();
     await runtime.close();
@@ -111,7 +129,10 @@ export async function measureCallbackLatency(): Promise<LatencyRow[]> {
 
 export function formatLatency(rows: LatencyRow[]): string {
   const ms = (value: number) => `${value.toFixed(0)} ms`;
-  const lines = rows.map((row) => `  ${row.scenario.padEnd(44)} Zoom ${row.zoom.padEnd(7)} ${row.answers.padEnd(10)} p50 ${ms(row.p50).padStart(8)}  p99 ${ms(row.p99).padStart(8)}  max ${ms(row.max).padStart(8)}`);
+  const lines = rows.map(
+    (row) =>
+      `  ${row.scenario.padEnd(44)} Zoom ${row.zoom.padEnd(7)} ${row.answers.padEnd(10)} p50 ${ms(row.p50).padStart(8)}  p99 ${ms(row.p99).padStart(8)}  max ${ms(row.max).padStart(8)}`,
+  );
   return lines.join('\n');
 }
 

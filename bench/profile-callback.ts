@@ -14,7 +14,9 @@ const REQUESTS = 6000;
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-profile-'));
-  const runtime = await startLocalRuntime({ env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' } });
+  const runtime = await startLocalRuntime({
+    env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   try {
     const urls: string[] = [];
@@ -32,9 +34,11 @@ async function main(): Promise<void> {
       new Promise<void>((resolve, reject) => get(url, { agent }, (response) => response.resume().on('end', resolve)).on('error', reject));
     let next = 0;
     const started = Date.now();
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < REQUESTS) await once(urls[next++ % urls.length]);
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < REQUESTS) await once(urls[next++ % urls.length]);
+      }),
+    );
     console.log(`${REQUESTS} callbacks, ${(REQUESTS / ((Date.now() - started) / 1000)).toFixed(0)} req/s`);
   } finally {
     agent.destroy();

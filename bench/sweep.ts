@@ -40,9 +40,16 @@ async function seedDueUsers(runtime: LocalRuntime): Promise<string[]> {
     for (let i = next++; i < ids.length; i = next++) {
       const grant = runtime.fakeZoom!.authorize(`zoom-${ids[i]}`, { expiresInSeconds: 600 });
       const user: StoredUser = {
-        userId: ids[i], registrationId: randomUUID(), version: 1, status: 'active',
+        userId: ids[i],
+        registrationId: randomUUID(),
+        version: 1,
+        status: 'active',
         sealed: await cipher.seal(ids[i], { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope }),
-        accessTokenExpiresAt: now + 600_000, tokenGeneration: 1, registeredGeneration: 1, createdAt: now, updatedAt: now,
+        accessTokenExpiresAt: now + 600_000,
+        tokenGeneration: 1,
+        registeredGeneration: 1,
+        createdAt: now,
+        updatedAt: now,
         recall: { status: 'registered' },
       };
       await store.create(user);
@@ -56,12 +63,18 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-sweep-'));
   const runtime = await startLocalRuntime({
     env: {
-      DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT',
-      FAKE_ZOOM_LATENCY_MS: String(LATENCY_MS), REFRESH_CONCURRENCY: String(CONCURRENCY),
+      DATA_DIR: dataDir,
+      PORT: '0',
+      REFRESH_INTERVAL_SECONDS: '0',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      FAKE_ZOOM_LATENCY_MS: String(LATENCY_MS),
+      REFRESH_CONCURRENCY: String(CONCURRENCY),
     },
   });
   try {
-    console.log(`bench:sweep — ${USERS} users all due, fake Zoom latency ${LATENCY_MS} ms, worker concurrency ${CONCURRENCY} (batches of 10)`);
+    console.log(
+      `bench:sweep — ${USERS} users all due, fake Zoom latency ${LATENCY_MS} ms, worker concurrency ${CONCURRENCY} (batches of 10)`,
+    );
     const ids = await seedDueUsers(runtime);
     const zoomBefore = runtime.fakeZoom!.stats();
     runtime.dynamo.resetCounts();
@@ -91,8 +104,14 @@ async function main(): Promise<void> {
       ['Zoom calls', `${zoom.refreshCalls - zoomBefore.refreshCalls} (invalid_grant ${zoom.invalidGrant - zoomBefore.invalidGrant})`],
       ['DynamoDB reads per refresh', `${(reads / refreshed).toFixed(2)} (GetItem ${dynamo.GetItem ?? 0}, Query ${dynamo.Query ?? 0})`],
       ['DynamoDB writes per refresh', `${(writes / refreshed).toFixed(2)} (UpdateItem ${dynamo.UpdateItem ?? 0})`],
-      ['KMS calls per 1,000 refreshes', `${((kms.total * 1000) / refreshed).toFixed(2)} (GenerateDataKey ${kms.GenerateDataKey}, Decrypt ${kms.Decrypt})`],
-      ['users one local runtime keeps fresh', `${Math.floor(rate * lifetime).toLocaleString('en-US')} (${rate.toFixed(0)}/s × ${lifetime} s between refreshes)`],
+      [
+        'KMS calls per 1,000 refreshes',
+        `${((kms.total * 1000) / refreshed).toFixed(2)} (GenerateDataKey ${kms.GenerateDataKey}, Decrypt ${kms.Decrypt})`,
+      ],
+      [
+        'users one local runtime keeps fresh',
+        `${Math.floor(rate * lifetime).toLocaleString('en-US')} (${rate.toFixed(0)}/s × ${lifetime} s between refreshes)`,
+      ],
       [
         'users one AWS stack keeps fresh (defaults)',
         `${supportedUsers(defaults).toLocaleString('en-US')} (10 workers × batches of 10; ${dispatchMaxUsers(defaults).toLocaleString('en-US')} handed out per 5-minute run)`,
@@ -108,6 +127,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error('bench:sweep failed:', error instanceof Error ? error.stack ?? error.message : error);
+  console.error('bench:sweep failed:', error instanceof Error ? (error.stack ?? error.message) : error);
   process.exit(1);
 });

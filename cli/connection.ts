@@ -30,11 +30,14 @@ const CLOUDFORMATION_PACKAGE: string = '@aws-sdk/client-cloudformation';
 /** DescribeStacks through @aws-sdk/client-cloudformation, loaded only when `--stack` is used. */
 export const cloudFormationOutputs: StackOutputsLookup = {
   async outputs(stackName, region) {
+    // biome-ignore lint/suspicious/noExplicitAny: an optional package, loaded by name only when --stack is used
     let sdk: any;
     try {
       sdk = await import(CLOUDFORMATION_PACKAGE);
     } catch {
-      throw new UsageError(`--stack needs the package ${CLOUDFORMATION_PACKAGE} (npm install ${CLOUDFORMATION_PACKAGE}); or pass --url <ApiUrl> --sigv4 --region <region>`);
+      throw new UsageError(
+        `--stack needs the package ${CLOUDFORMATION_PACKAGE} (npm install ${CLOUDFORMATION_PACKAGE}); or pass --url <ApiUrl> --sigv4 --region <region>`,
+      );
     }
     const client = new sdk.CloudFormationClient({ region });
     const answer = await client.send(new sdk.DescribeStacksCommand({ StackName: stackName }));
@@ -121,7 +124,9 @@ export async function resolveTarget(options: ConnectionOptions, deps: Connection
     try {
       token = (await readFile(tokenFile, 'utf8')).trim();
     } catch {
-      throw new UsageError(`no admin token: pass --token, set ZOOM_TOKEN_VAULT_ADMIN_TOKEN, or start the local runtime (it writes ${tokenFile})`);
+      throw new UsageError(
+        `no admin token: pass --token, set ZOOM_TOKEN_VAULT_ADMIN_TOKEN, or start the local runtime (it writes ${tokenFile})`,
+      );
     }
   }
   const stateFile = options['state-file'] ? resolve(deps.cwd, options['state-file']) : join(dataDir, 'rotation-state.json');

@@ -55,7 +55,8 @@ export class FileKeyStore implements KeyStore {
 
   async read(): Promise<Keyring> {
     const parsed = await readJson(this.path);
-    if (parsed === undefined) throw new RotationError(`${this.path} does not exist (has the local runtime been started with this DATA_DIR?)`);
+    if (parsed === undefined)
+      throw new RotationError(`${this.path} does not exist (has the local runtime been started with this DATA_DIR?)`);
     return checkKeyring(parsed, this.path);
   }
 
@@ -135,13 +136,18 @@ export async function acquireFileLock(path: string, options: LockOptions = {}): 
   const staleMs = options.staleMs ?? LOCK_STALE_MS;
   const heartbeatMs = options.heartbeatMs ?? LOCK_HEARTBEAT_MS;
   const alive = options.alive ?? processAlive;
-  const owner: LockOwner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
+  const owner: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    startedAt: new Date().toISOString(),
+    token: randomBytes(12).toString('hex'),
+  };
 
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await open(path, 'wx', 0o600);
       try {
-        await handle.writeFile(JSON.stringify(owner) + '\n');
+        await handle.writeFile(`${JSON.stringify(owner)}\n`);
       } finally {
         await handle.close();
       }
@@ -226,14 +232,20 @@ export class FileStateStore implements StateStore {
   async load(): Promise<RotationState | undefined> {
     const parsed = (await readJson(this.path)) as Partial<RotationState> | undefined;
     if (parsed === undefined) return undefined;
-    if (parsed.version !== 1 || typeof parsed.oldKid !== 'string' || typeof parsed.newKid !== 'string' || typeof parsed.phase !== 'string' || !Array.isArray(parsed.synced)) {
+    if (
+      parsed.version !== 1 ||
+      typeof parsed.oldKid !== 'string' ||
+      typeof parsed.newKid !== 'string' ||
+      typeof parsed.phase !== 'string' ||
+      !Array.isArray(parsed.synced)
+    ) {
       throw new RotationError(`${this.path} is not a rotation state this version understands`);
     }
     return { skipped: [], failed: [], ...parsed } as RotationState;
   }
 
   async save(state: RotationState): Promise<void> {
-    await writeFileAtomic(this.path, JSON.stringify(state, null, 2) + '\n');
+    await writeFileAtomic(this.path, `${JSON.stringify(state, null, 2)}\n`);
   }
 
   async clear(): Promise<void> {

@@ -56,14 +56,16 @@ interface GlobalOptions {
 
 const integer = (name: string, max: number) => (value: string) => {
   const number = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isInteger(number) || number < 1 || number > max) throw new InvalidArgumentError(`--${name} must be an integer from 1 to ${max}`);
+  if (!/^[0-9]+$/.test(value) || !Number.isInteger(number) || number < 1 || number > max)
+    throw new InvalidArgumentError(`--${name} must be an integer from 1 to ${max}`);
   return number;
 };
-const concurrencyOption = () => new Option('--concurrency <n>', 'requests in flight (1–64)').argParser(integer('concurrency', 64)).default(8);
+const concurrencyOption = () =>
+  new Option('--concurrency <n>', 'requests in flight (1–64)').argParser(integer('concurrency', 64)).default(8);
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const say = (line: string) => io.stdout.write(line + '\n');
-  const note = (line: string) => io.stderr.write(line + '\n');
+  const say = (line: string) => io.stdout.write(`${line}\n`);
+  const note = (line: string) => io.stderr.write(`${line}\n`);
   let code = 0;
 
   const program = new Command('zoom-token-vault')
@@ -80,7 +82,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--stack <name>', 'a deployed stack (its outputs give the URL and the keys)')
     .option('--region <region>', 'AWS region (env AWS_REGION)')
     .option('--sigv4', 'sign requests with SigV4 (with --url)')
-    .option('--data-dir <dir>', 'the local runtime\'s data directory (env DATA_DIR, ./.data)')
+    .option('--data-dir <dir>', "the local runtime's data directory (env DATA_DIR, ./.data)")
     .option('--signing-keys-secret <arn>', 'the signing-keys secret (with --sigv4)')
     .option('--state-file <path>', 'rotation progress')
     .addHelpText('after', WHERE);
@@ -121,7 +123,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       let count = 0;
       for await (const user of client.listAll({ status: options.status, limit: options.limit })) {
         count++;
-        say(options.json ? JSON.stringify(user) : [user.user_id, user.status, user.recall_status, user.access_token_expires_at ?? '-'].join('\t'));
+        say(
+          options.json
+            ? JSON.stringify(user)
+            : [user.user_id, user.status, user.recall_status, user.access_token_expires_at ?? '-'].join('\t'),
+        );
       }
       note(`${count} users`);
     });
@@ -157,14 +163,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       } finally {
         progress.close();
       }
-      progress.finish(`${todo.length - failed.length} re-synced, ${failed.length} failed, ${users.length - todo.length} skipped (reauth_required)`);
+      progress.finish(
+        `${todo.length - failed.length} re-synced, ${failed.length} failed, ${users.length - todo.length} skipped (reauth_required)`,
+      );
       for (const line of failed) note(`failed: ${line}`);
       code = failed.length ? 1 : 0;
     });
 
   program
     .command('rotate-signing-key')
-    .description('add a new callback-signing key, make it active, re-sync every user, remove the old key; resumable: run it again after an interruption')
+    .description(
+      'add a new callback-signing key, make it active, re-sync every user, remove the old key; resumable: run it again after an interruption',
+    )
     .addOption(concurrencyOption())
     .action(async (options: { concurrency: number }, command: Command) => {
       const resolved = await target(command);
@@ -179,7 +189,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         progress: io.stderr,
         ...io.rotation,
       });
-      for (const skipped of result.skipped) note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
+      for (const skipped of result.skipped)
+        note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
       for (const failed of result.failed) note(`failed ${failed.userId}: ${failed.status} ${failed.code}`);
       say(JSON.stringify(result));
       code = result.outcome === 'done' ? 0 : 1;

@@ -174,10 +174,21 @@ async function rotate(deps: RotationDeps): Promise<RotationResult> {
 
   let state = await deps.state.load();
   if (state) {
-    log(`resuming the rotation ${state.oldKid} → ${state.newKid} (phase ${state.phase}, ${state.synced.length} users re-synced so far; state in ${deps.state.description})`);
+    log(
+      `resuming the rotation ${state.oldKid} → ${state.newKid} (phase ${state.phase}, ${state.synced.length} users re-synced so far; state in ${deps.state.description})`,
+    );
   } else {
     const keyring = checkKeyring(await deps.keys.read(), where);
-    state = { version: 1, startedAt: new Date(clock()).toISOString(), oldKid: keyring.active, newKid: nextKeyId(keyring), phase: 'planned', synced: [], skipped: [], failed: [] };
+    state = {
+      version: 1,
+      startedAt: new Date(clock()).toISOString(),
+      oldKid: keyring.active,
+      newKid: nextKeyId(keyring),
+      phase: 'planned',
+      synced: [],
+      skipped: [],
+      failed: [],
+    };
     log(`rotating the signing key ${state.oldKid} → ${state.newKid} (keys in ${where}; state in ${deps.state.description})`);
     await enter(state, 'planned');
   }
@@ -197,7 +208,10 @@ async function rotate(deps: RotationDeps): Promise<RotationResult> {
   if (state.phase === 'key_added') {
     await waitUntil((state.keyAddedAt ?? 0) + propagationMs, `until every function knows ${newKid}`);
     const keyring = checkKeyring(await deps.keys.read(), where);
-    if (!(newKid in keyring)) throw new RotationError(`${where} no longer holds ${newKid}: the keyring was changed outside this rotation; delete ${deps.state.description} to start over`);
+    if (!(newKid in keyring))
+      throw new RotationError(
+        `${where} no longer holds ${newKid}: the keyring was changed outside this rotation; delete ${deps.state.description} to start over`,
+      );
     if (keyring.active !== newKid) await deps.keys.write({ ...keyring, active: newKid });
     state.activatedAt = clock();
     log(`phase 2/4: ${newKid} is active`);
@@ -211,17 +225,23 @@ async function rotate(deps: RotationDeps): Promise<RotationResult> {
 
   if (state.phase === 'syncing') {
     const keyring = checkKeyring(await deps.keys.read(), where);
-    if (keyring.active !== newKid) throw new RotationError(`${where}: the active key is ${keyring.active}, not ${newKid}: the keyring was changed outside this rotation`);
+    if (keyring.active !== newKid)
+      throw new RotationError(
+        `${where}: the active key is ${keyring.active}, not ${newKid}: the keyring was changed outside this rotation`,
+      );
     const done = new Set(state.synced);
     const todo: string[] = [];
     state.skipped = [];
     state.failed = [];
     for await (const user of deps.users()) {
       if (done.has(user.user_id) || todo.includes(user.user_id)) continue;
-      if (user.status === 'reauth_required' || user.status === 'deauthorized') state.skipped.push({ userId: user.user_id, status: user.status });
+      if (user.status === 'reauth_required' || user.status === 'deauthorized')
+        state.skipped.push({ userId: user.user_id, status: user.status });
       else todo.push(user.user_id);
     }
-    log(`phase 3/4: re-syncing ${todo.length} users with Recall (${done.size} done before, ${state.skipped.length} skipped: re-authorization needed)`);
+    log(
+      `phase 3/4: re-syncing ${todo.length} users with Recall (${done.size} done before, ${state.skipped.length} skipped: re-authorization needed)`,
+    );
     const progress = new Progress('re-sync', todo.length, deps.progress ?? { write: () => undefined });
     const current = state;
     try {
@@ -257,7 +277,8 @@ async function rotate(deps: RotationDeps): Promise<RotationResult> {
 
   if (state.phase === 'users_synced') {
     const keyring = checkKeyring(await deps.keys.read(), where);
-    if (keyring.active !== newKid) throw new RotationError(`${where}: the active key is ${keyring.active}, not ${newKid}: not removing ${oldKid}`);
+    if (keyring.active !== newKid)
+      throw new RotationError(`${where}: the active key is ${keyring.active}, not ${newKid}: not removing ${oldKid}`);
     if (oldKid in keyring) {
       const { [oldKid]: _removed, ...rest } = keyring;
       await deps.keys.write(rest);

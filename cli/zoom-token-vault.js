@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `zoom-token-vault` executable: runs cli/main.ts through tsx (a dependency of the project),
 // so the CLI needs no build step.
-'use strict';
+
 require('tsx/cjs/api').register();
 const { runCli } = require('./main.ts');
 

@@ -8,7 +8,14 @@ import { sigV4Signer, type Credentials, type RequestSigner } from './sigv4';
 
 export type UserStatusName = 'active' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy' | 'reauth_required' | 'deauthorized';
 /** Every state, in the order `listAll()` without a status goes through them. */
-export const USER_STATUS_NAMES: readonly UserStatusName[] = ['active', 'recall_pending', 'recall_failed', 'recall_unhealthy', 'reauth_required', 'deauthorized'];
+export const USER_STATUS_NAMES: readonly UserStatusName[] = [
+  'active',
+  'recall_pending',
+  'recall_failed',
+  'recall_unhealthy',
+  'reauth_required',
+  'deauthorized',
+];
 
 export interface Note {
   at: string | null;
@@ -160,7 +167,10 @@ export class ZoomTokenVaultClient {
   /** A fresh access token for your own Zoom API calls. ReauthRequiredError, TokenUnavailableError. */
   async accessToken(userId: string): Promise<AccessToken> {
     const path = `${credentialPath(userId)}/access-token`;
-    const json = (await this.call({ kind: 'read', method: 'GET', path, label: `GET ${path}` })).json as { access_token: string; expires_at: string };
+    const json = (await this.call({ kind: 'read', method: 'GET', path, label: `GET ${path}` })).json as {
+      access_token: string;
+      expires_at: string;
+    };
     return { accessToken: json.access_token, expiresAt: json.expires_at };
   }
 
@@ -190,13 +200,22 @@ export class ZoomTokenVaultClient {
       answer = await this.call({ kind: 'read', method: 'GET', path, label: 'GET /users' });
     } catch (error) {
       if (error instanceof NotFoundError && error.code === 'route_not_found') {
-        throw new VaultError({ status: 404, code: 'route_not_found', message: 'this deployment has no GET /users route (update the stack)', request: 'GET /users' });
+        throw new VaultError({
+          status: 404,
+          code: 'route_not_found',
+          message: 'this deployment has no GET /users route (update the stack)',
+          request: 'GET /users',
+        });
       }
       throw error;
     }
     const json = answer.json as { users?: unknown; next_cursor?: unknown };
-    if (!Array.isArray(json?.users)) throw new VaultError({ status: answer.status, code: 'bad_answer', message: 'the answer has no users array', request: 'GET /users' });
-    return { users: json.users as UserStatus[], nextCursor: typeof json.next_cursor === 'string' && json.next_cursor !== '' ? json.next_cursor : null };
+    if (!Array.isArray(json?.users))
+      throw new VaultError({ status: answer.status, code: 'bad_answer', message: 'the answer has no users array', request: 'GET /users' });
+    return {
+      users: json.users as UserStatus[],
+      nextCursor: typeof json.next_cursor === 'string' && json.next_cursor !== '' ? json.next_cursor : null,
+    };
   }
 
   /**
@@ -209,7 +228,13 @@ export class ZoomTokenVaultClient {
       do {
         const page: UserPage = await this.list({ status, limit: options.limit, cursor });
         yield* page.users;
-        if (page.nextCursor !== null && page.nextCursor === cursor) throw new VaultError({ status: 200, code: 'bad_answer', message: 'the API returned the same cursor twice', request: 'GET /users' });
+        if (page.nextCursor !== null && page.nextCursor === cursor)
+          throw new VaultError({
+            status: 200,
+            code: 'bad_answer',
+            message: 'the API returned the same cursor twice',
+            request: 'GET /users',
+          });
         cursor = page.nextCursor;
       } while (cursor !== null);
     }
@@ -234,13 +259,20 @@ export class ZoomTokenVaultClient {
           await this.sleep(this.backoff(attempt));
           continue;
         }
-        throw new NetworkError({ status: 0, code: 'network_error', message: `no answer (${describeNetworkError(error)})`, request: call.label, cause: error });
+        throw new NetworkError({
+          status: 0,
+          code: 'network_error',
+          message: `no answer (${describeNetworkError(error)})`,
+          request: call.label,
+          cause: error,
+        });
       }
       const text = await response.text().catch(() => '');
       const json = parseJson(text);
       if (response.ok) return { status: response.status, json };
       const error = errorFromResponse(response.status, json as ErrorBody | undefined, call.label);
-      const delay = attempt < this.retry.retries && retryable(call.kind, response.status, json) ? this.delayFor(response, attempt) : undefined;
+      const delay =
+        attempt < this.retry.retries && retryable(call.kind, response.status, json) ? this.delayFor(response, attempt) : undefined;
       if (delay === undefined) throw error;
       await this.sleep(delay);
     }
@@ -292,6 +324,7 @@ function describeNetworkError(error: unknown): string {
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
   if (name === 'TimeoutError') return 'timed out';
   // undici's causes say e.g. "connect ECONNREFUSED 127.0.0.1:3000": a host and port, no request data.
-  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message.slice(0, 120) : undefined;
+  const detail =
+    typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message.slice(0, 120) : undefined;
   return [typeof name === 'string' ? name : 'error', detail].filter(Boolean).join(': ');
 }

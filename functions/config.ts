@@ -57,6 +57,6 @@ export function secretSourceEnv(valueVariable: string, secretIdVariable: string,
   const secretId = env[secretIdVariable]?.trim();
   if (secretId) return { kind: 'secrets-manager', ref: secretId };
   const value = env[valueVariable];
-  if (value && value.trim()) return { kind: 'value', ref: value.trim() };
+  if (value?.trim()) return { kind: 'value', ref: value.trim() };
   throw new ConfigError(`Missing required environment variable ${secretIdVariable} (or ${valueVariable} when running locally)`);
 }

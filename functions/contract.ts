@@ -125,12 +125,21 @@ export const TABLE_SCHEMA = {
   /** Users by token status (active, reauth_required, deauthorized): listing without a scan. */
   statusIndex: { name: 'status-index', partitionKey: { name: 'status', type: 'S' }, sortKey: { name: 'user_id', type: 'S' } },
   /** Users by the state of their Recall credential (pending, registered, failed, unhealthy). */
-  recallStatusIndex: { name: 'recall-status-index', partitionKey: { name: 'recall_status', type: 'S' }, sortKey: { name: 'user_id', type: 'S' } },
+  recallStatusIndex: {
+    name: 'recall-status-index',
+    partitionKey: { name: 'recall_status', type: 'S' },
+    sortKey: { name: 'user_id', type: 'S' },
+  },
   /** Sparse: users by the Zoom user id Recall reported, for Zoom's deauthorization events. */
   zoomUserIndex: { name: 'zoom-user-index', partitionKey: { name: 'zoom_user_id', type: 'S' }, sortKey: { name: 'user_id', type: 'S' } },
 } as const satisfies { partitionKey: KeyAttribute } & Record<string, KeyAttribute | IndexSchema>;
 
-export const TABLE_INDEXES: readonly IndexSchema[] = [TABLE_SCHEMA.dueIndex, TABLE_SCHEMA.statusIndex, TABLE_SCHEMA.recallStatusIndex, TABLE_SCHEMA.zoomUserIndex];
+export const TABLE_INDEXES: readonly IndexSchema[] = [
+  TABLE_SCHEMA.dueIndex,
+  TABLE_SCHEMA.statusIndex,
+  TABLE_SCHEMA.recallStatusIndex,
+  TABLE_SCHEMA.zoomUserIndex,
+];
 
 /** Custom metrics (namespace METRICS_NAMESPACE, dimension `service`). Alarms name them from here. */
 export const METRIC = {

@@ -1,10 +1,18 @@
 import { Stack } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { CfnRoute, CfnStage, HttpApi, HttpMethod, HttpRoute, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  type CfnRoute,
+  type CfnStage,
+  HttpApi,
+  type HttpMethod,
+  type HttpRoute,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ADMIN_ROUTE_KEYS, type AdminRouteKey, CALLBACK_ROUTE_KEY, METRICS_NAMESPACE, splitRouteKey } from '../functions/contract';
@@ -44,19 +52,22 @@ export const ADMIN_ROUTE_NAMES: Record<AdminRouteKey, string> = {
 };
 
 /** Route key, not path + query string: the query carries the URL signature. */
-const accessLogFormat = (serviceName: string) => AccessLogFormat.custom(JSON.stringify({
-  // A literal, for the metric filters' `service` dimension.
-  service: serviceName,
-  requestId: '$context.requestId',
-  requestTime: '$context.requestTime',
-  sourceIp: '$context.identity.sourceIp',
-  userArn: '$context.identity.userArn',
-  routeKey: '$context.routeKey',
-  status: '$context.status',
-  responseLatency: '$context.responseLatency',
-  integrationStatus: '$context.integrationStatus',
-  integrationError: '$context.integrationErrorMessage',
-}));
+const accessLogFormat = (serviceName: string) =>
+  AccessLogFormat.custom(
+    JSON.stringify({
+      // A literal, for the metric filters' `service` dimension.
+      service: serviceName,
+      requestId: '$context.requestId',
+      requestTime: '$context.requestTime',
+      sourceIp: '$context.identity.sourceIp',
+      userArn: '$context.identity.userArn',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      responseLatency: '$context.responseLatency',
+      integrationStatus: '$context.integrationStatus',
+      integrationError: '$context.integrationErrorMessage',
+    }),
+  );
 
 export interface VaultApiProps {
   /** The `service` dimension of the access-log metrics. */
@@ -100,7 +111,11 @@ export class VaultApi extends Construct {
         format: accessLogFormat(props.serviceName),
       },
     });
-    this.addPublicRoute(CALLBACK_ROUTE_KEY, new HttpLambdaIntegration('CallbackIntegration', props.callbackFunction), props.callbackThrottle);
+    this.addPublicRoute(
+      CALLBACK_ROUTE_KEY,
+      new HttpLambdaIntegration('CallbackIntegration', props.callbackFunction),
+      props.callbackThrottle,
+    );
     const adminIntegration = new HttpLambdaIntegration('AdminIntegration', props.adminFunction);
     const iamAuthorizer = new HttpIamAuthorizer();
     // The integration is created under the first route that uses it: PUT first, as before
@@ -131,8 +146,12 @@ export class VaultApi extends Construct {
     const routes = this.httpApi.addRoutes({ ...routeOf(routeKey), integration });
     this.throttleRoutes(routes, limits);
     for (const route of routes) {
-      acknowledge(route, 'AwsSolutions-APIG4', `${routeKey} is called by Recall or Zoom without AWS credentials; `
-        + 'its function verifies the signature the request carries (the HMAC in the callback URL, Zoom\'s x-zm-signature).');
+      acknowledge(
+        route,
+        'AwsSolutions-APIG4',
+        `${routeKey} is called by Recall or Zoom without AWS credentials; ` +
+          "its function verifies the signature the request carries (the HMAC in the callback URL, Zoom's x-zm-signature).",
+      );
     }
     return routes;
   }

@@ -1,12 +1,19 @@
 import { Fn, Stack, Token } from 'aws-cdk-lib';
 import {
-  AllowedMethods, CachePolicy, Distribution, HttpVersion, OriginProtocolPolicy, OriginRequestPolicy, OriginSslPolicy,
-  PriceClass, ViewerProtocolPolicy,
+  AllowedMethods,
+  CachePolicy,
+  Distribution,
+  HttpVersion,
+  OriginProtocolPolicy,
+  OriginRequestPolicy,
+  OriginSslPolicy,
+  PriceClass,
+  ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { VaultApi } from './api';
+import type { VaultApi } from './api';
 import { acknowledge } from './nag';
 
 export interface CallbackEdgeProps {
@@ -36,22 +43,25 @@ export class CallbackEdge extends Construct {
     const region = Stack.of(this).region;
     if (Token.isUnresolved(region) || region !== 'us-east-1') {
       throw new Error(
-        `callbackWaf needs the stack in us-east-1 (got ${Token.isUnresolved(region) ? 'an environment-agnostic stack' : region}): `
-        + 'CloudFront WebACLs exist only in us-east-1, and WAF cannot attach to an HTTP API in any region. '
-        + 'Deploy the vault to us-east-1 (env: { region: \'us-east-1\' }), or leave callbackWaf unset.');
+        `callbackWaf needs the stack in us-east-1 (got ${Token.isUnresolved(region) ? 'an environment-agnostic stack' : region}): ` +
+          'CloudFront WebACLs exist only in us-east-1, and WAF cannot attach to an HTTP API in any region. ' +
+          "Deploy the vault to us-east-1 (env: { region: 'us-east-1' }), or leave callbackWaf unset.",
+      );
     }
     const metricName = props.serviceName.replace(/[^A-Za-z0-9]/g, '');
     this.webAcl = new CfnWebACL(this, 'WebAcl', {
       scope: 'CLOUDFRONT',
       defaultAction: { allow: {} },
       visibilityConfig: { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: `${metricName}Callback` },
-      rules: [{
-        name: 'RatePerSourceIp',
-        priority: 0,
-        action: { block: {} },
-        statement: { rateBasedStatement: { limit: props.rateLimitPer5Min, aggregateKeyType: 'IP' } },
-        visibilityConfig: { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: `${metricName}RatePerSourceIp` },
-      }],
+      rules: [
+        {
+          name: 'RatePerSourceIp',
+          priority: 0,
+          action: { block: {} },
+          statement: { rateBasedStatement: { limit: props.rateLimitPer5Min, aggregateKeyType: 'IP' } },
+          visibilityConfig: { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: `${metricName}RatePerSourceIp` },
+        },
+      ],
     });
     // https://<api id>.execute-api.<region>.amazonaws.com → its host.
     const apiHost = Fn.select(2, Fn.split('/', props.api.apiEndpoint));
@@ -74,14 +84,23 @@ export class CallbackEdge extends Construct {
         allowedMethods: AllowedMethods.ALLOW_ALL,
       },
     });
-    acknowledge(this.distribution, 'AwsSolutions-CFR1',
-      'Recall and Zoom call from addresses and countries that change; a geo restriction would turn bots away.');
-    acknowledge(this.distribution, 'AwsSolutions-CFR3',
-      'Every request is forwarded to the HTTP API, whose access log records it (route, status, source IP); a second '
-      + 'log in S3 would add a bucket to secure and pay for.');
-    acknowledge(this.distribution, 'AwsSolutions-CFR4',
-      'The default *.cloudfront.net certificate: CloudFront fixes its minimum viewer TLS version; a custom domain '
-      + 'with its own certificate (publicBaseUrl) can require TLS 1.2.');
+    acknowledge(
+      this.distribution,
+      'AwsSolutions-CFR1',
+      'Recall and Zoom call from addresses and countries that change; a geo restriction would turn bots away.',
+    );
+    acknowledge(
+      this.distribution,
+      'AwsSolutions-CFR3',
+      'Every request is forwarded to the HTTP API, whose access log records it (route, status, source IP); a second ' +
+        'log in S3 would add a bucket to secure and pay for.',
+    );
+    acknowledge(
+      this.distribution,
+      'AwsSolutions-CFR4',
+      'The default *.cloudfront.net certificate: CloudFront fixes its minimum viewer TLS version; a custom domain ' +
+        'with its own certificate (publicBaseUrl) can require TLS 1.2.',
+    );
   }
 
   /** `https://<distribution domain>`: the base of the callback URLs handed to Recall. */

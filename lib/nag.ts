@@ -1,5 +1,5 @@
 import { Validations } from 'aws-cdk-lib';
-import { IConstruct } from 'constructs';
+import type { IConstruct } from 'constructs';
 
 /**
  * Acknowledges one cdk-nag finding on `construct` (and what it contains), with the reason it is

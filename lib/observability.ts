@@ -1,17 +1,25 @@
 import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
-  Alarm, ComparisonOperator, Dashboard, GraphWidget, IMetric, MathExpression, Metric, TextWidget, TreatMissingData,
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC, MetricName, METRICS_NAMESPACE } from '../functions/contract';
-import { ACCESS_LOG_METRIC, VaultApi } from './api';
+import { METRIC, type MetricName, METRICS_NAMESPACE } from '../functions/contract';
+import { ACCESS_LOG_METRIC, type VaultApi } from './api';
 import { acknowledge } from './nag';
 import { unrefreshedLifeLimitSeconds } from './settings';
 
@@ -75,47 +83,118 @@ export function metricAlarms(settings: AlarmSettings): MetricAlarmSpec[] {
       // The dispatcher publishes this on every run, zero included: two runs in three without it
       // mean the dispatcher is not running, failing, or its schedule is off (a heartbeat).
       treatMissingData: TreatMissingData.BREACHING,
-      description: 'Heartbeat and lag: due Zoom tokens are about to reach the callback unrefreshed (the refresh workers '
-        + 'are behind or failing), or the dispatcher did not run in two of the last three intervals (no OldestDueAgeSeconds).',
+      description:
+        'Heartbeat and lag: due Zoom tokens are about to reach the callback unrefreshed (the refresh workers ' +
+        'are behind or failing), or the dispatcher did not run in two of the last three intervals (no OldestDueAgeSeconds).',
     },
-    { id: 'CallbackTokenUnavailableAlarm', kind: 'outcome', metricName: METRIC.callbackTokenUnavailable, threshold: 5,
-      description: 'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.' },
-    { id: 'GrantsDeadAlarm', kind: 'outcome', metricName: METRIC.grantsDead, threshold: 1,
-      description: 'Zoom rejected a refresh token: the affected users must authorize Zoom again.' },
-    { id: 'RefreshResultUnsavedAlarm', kind: 'outcome', metricName: METRIC.refreshResultUnsaved, threshold: 1,
-      description: 'A refreshed Zoom token could not be saved; the user\'s grant may be lost.' },
-    { id: 'ZoomMisconfiguredAlarm', kind: 'outcome', metricName: METRIC.zoomMisconfigured, threshold: 1,
-      description: 'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).' },
-    { id: 'RefreshLostInFlightAlarm', kind: 'outcome', metricName: METRIC.refreshLostInFlight, threshold: 1,
-      description: 'A refresh token was spent and its answer never reached storage: the user must authorize Zoom again.' },
-    { id: 'FailedRetryableAlarm', kind: 'outcome', metricName: METRIC.failedRetryable, threshold: 10, evaluationPeriods: 3,
-      description: 'Refreshes kept failing with retryable errors (Zoom down or throttling, DynamoDB or KMS errors) for 15 minutes.' },
-    { id: 'DeferredAlarm', kind: 'outcome', metricName: METRIC.deferred, threshold: 1, period: 'interval', evaluationPeriods: 3,
+    {
+      id: 'CallbackTokenUnavailableAlarm',
+      kind: 'outcome',
+      metricName: METRIC.callbackTokenUnavailable,
+      threshold: 5,
+      description: 'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.',
+    },
+    {
+      id: 'GrantsDeadAlarm',
+      kind: 'outcome',
+      metricName: METRIC.grantsDead,
+      threshold: 1,
+      description: 'Zoom rejected a refresh token: the affected users must authorize Zoom again.',
+    },
+    {
+      id: 'RefreshResultUnsavedAlarm',
+      kind: 'outcome',
+      metricName: METRIC.refreshResultUnsaved,
+      threshold: 1,
+      description: "A refreshed Zoom token could not be saved; the user's grant may be lost.",
+    },
+    {
+      id: 'ZoomMisconfiguredAlarm',
+      kind: 'outcome',
+      metricName: METRIC.zoomMisconfigured,
+      threshold: 1,
+      description: 'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).',
+    },
+    {
+      id: 'RefreshLostInFlightAlarm',
+      kind: 'outcome',
+      metricName: METRIC.refreshLostInFlight,
+      threshold: 1,
+      description: 'A refresh token was spent and its answer never reached storage: the user must authorize Zoom again.',
+    },
+    {
+      id: 'FailedRetryableAlarm',
+      kind: 'outcome',
+      metricName: METRIC.failedRetryable,
+      threshold: 10,
+      evaluationPeriods: 3,
+      description: 'Refreshes kept failing with retryable errors (Zoom down or throttling, DynamoDB or KMS errors) for 15 minutes.',
+    },
+    {
+      id: 'DeferredAlarm',
+      kind: 'outcome',
+      metricName: METRIC.deferred,
+      threshold: 1,
+      period: 'interval',
+      evaluationPeriods: 3,
       datapointsToAlarm: 2,
-      description: 'The dispatcher keeps holding due users back (DISPATCH_MAX_USERS or its timeout): the workers are behind; '
-        + 'raise refreshWorkerConcurrency.' },
-    { id: 'CallbackServerErrorsAlarm', kind: 'cause', metricName: METRIC.callbackServerErrors, threshold: 1,
-      description: 'The Recall callback answered 500; bots may fail to join Zoom meetings.' },
-    { id: 'RefreshAnswerLostAlarm', kind: 'cause', metricName: METRIC.refreshAnswerLost, threshold: 1,
-      description: 'Zoom did not answer a refresh in time; the refresh token may be spent. Watch for RefreshLostInFlight.' },
-    { id: 'RefreshWorkerErrorsAlarm', kind: 'cause', metricName: METRIC.refreshWorkerErrors, threshold: 1,
-      description: 'A refresh worker failed on a user; the message is retried, then parked in the dead-letter queue.' },
-    { id: 'ZoomThrottledAlarm', kind: 'cause', metricName: METRIC.zoomThrottled, threshold: 5,
-      description: 'Zoom is rate-limiting token refreshes; lower refreshWorkerConcurrency or ask Zoom for a higher limit.' },
+      description:
+        'The dispatcher keeps holding due users back (DISPATCH_MAX_USERS or its timeout): the workers are behind; ' +
+        'raise refreshWorkerConcurrency.',
+    },
+    {
+      id: 'CallbackServerErrorsAlarm',
+      kind: 'cause',
+      metricName: METRIC.callbackServerErrors,
+      threshold: 1,
+      description: 'The Recall callback answered 500; bots may fail to join Zoom meetings.',
+    },
+    {
+      id: 'RefreshAnswerLostAlarm',
+      kind: 'cause',
+      metricName: METRIC.refreshAnswerLost,
+      threshold: 1,
+      description: 'Zoom did not answer a refresh in time; the refresh token may be spent. Watch for RefreshLostInFlight.',
+    },
+    {
+      id: 'RefreshWorkerErrorsAlarm',
+      kind: 'cause',
+      metricName: METRIC.refreshWorkerErrors,
+      threshold: 1,
+      description: 'A refresh worker failed on a user; the message is retried, then parked in the dead-letter queue.',
+    },
+    {
+      id: 'ZoomThrottledAlarm',
+      kind: 'cause',
+      metricName: METRIC.zoomThrottled,
+      threshold: 5,
+      description: 'Zoom is rate-limiting token refreshes; lower refreshWorkerConcurrency or ask Zoom for a higher limit.',
+    },
   ];
 }
 
 /** The alarms on the lifecycle's metrics (lib/lifecycle.ts adds them): events lost, Recall credentials unhealthy. */
 export const LIFECYCLE_ALARMS: readonly MetricAlarmSpec[] = [
-  { id: 'EventsPublishFailedAlarm', kind: 'outcome', metricName: METRIC.eventsPublishFailed, threshold: 1,
-    description: 'Lifecycle events could not be put on the event bus: the app backend missed them (see the functions\' logs).' },
-  { id: 'RecallCredentialsUnhealthyAlarm', kind: 'outcome', metricName: METRIC.recallCredentialsUnhealthy, threshold: 1,
-    description: 'Recall reports users\' Zoom credentials as unhealthy: their bots cannot join until they re-authorize.' },
+  {
+    id: 'EventsPublishFailedAlarm',
+    kind: 'outcome',
+    metricName: METRIC.eventsPublishFailed,
+    threshold: 1,
+    description: "Lifecycle events could not be put on the event bus: the app backend missed them (see the functions' logs).",
+  },
+  {
+    id: 'RecallCredentialsUnhealthyAlarm',
+    kind: 'outcome',
+    metricName: METRIC.recallCredentialsUnhealthy,
+    threshold: 1,
+    description: "Recall reports users' Zoom credentials as unhealthy: their bots cannot join until they re-authorize.",
+  },
 ];
 
 /** Every custom metric (namespace METRICS_NAMESPACE) an alarm may watch, detailed alarms and the lifecycle's included. */
 export const ALARMED_METRICS: readonly MetricName[] = [
-  ...metricAlarms({ refreshIntervalMinutes: 5, refreshWindowSeconds: 900 }), ...LIFECYCLE_ALARMS,
+  ...metricAlarms({ refreshIntervalMinutes: 5, refreshWindowSeconds: 900 }),
+  ...LIFECYCLE_ALARMS,
 ].map((spec) => spec.metricName);
 
 const PERIOD = Duration.minutes(5);
@@ -178,30 +257,51 @@ export class VaultObservability extends Construct {
       this.alarmTopics.push(Topic.fromTopicArn(this, 'ImportedAlarmTopic', props.alarmTopicArn));
     }
     if (this.alarmTopics.length === 0) {
-      Annotations.of(this).addWarningV2('zoom-token-vault:alarmsNotifyNobody',
-        'The alarms notify nobody: set alarmEmail (-c alarmEmail=ops@example.com) or alarmTopicArn (an existing SNS topic).');
+      Annotations.of(this).addWarningV2(
+        'zoom-token-vault:alarmsNotifyNobody',
+        'The alarms notify nobody: set alarmEmail (-c alarmEmail=ops@example.com) or alarmTopicArn (an existing SNS topic).',
+      );
     }
 
-    this.alarmOn('ApiServerErrorsAlarm', props.api.metricServerErrors().with({ period: PERIOD }),
-      'The HTTP API answered 5xx: the callback or admin function failed, timed out or was throttled, or the admin '
-      + 'API could not reach Recall (502) or Zoom (503). Bots may fail to join meetings; registrations may fail.', { threshold: 1 });
-    this.alarmOn('CallbackThrottledAlarm', props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ period: PERIOD }),
+    this.alarmOn(
+      'ApiServerErrorsAlarm',
+      props.api.metricServerErrors().with({ period: PERIOD }),
+      'The HTTP API answered 5xx: the callback or admin function failed, timed out or was throttled, or the admin ' +
+        'API could not reach Recall (502) or Zoom (503). Bots may fail to join meetings; registrations may fail.',
+      { threshold: 1 },
+    );
+    this.alarmOn(
+      'CallbackThrottledAlarm',
+      props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ period: PERIOD }),
       'The callback route answered 429 (its throttle): Recall got no token. Raise callbackThrottleRate/Burst, or look for junk traffic.',
-      { threshold: 1 });
-    this.alarmOn('RefreshDeadLetterAlarm',
+      { threshold: 1 },
+    );
+    this.alarmOn(
+      'RefreshDeadLetterAlarm',
       props.refreshDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
       'Refresh requests failed every delivery and were parked in the dead-letter queue; those users may go unrefreshed.',
-      { threshold: 1 });
+      { threshold: 1 },
+    );
     for (const spec of metricAlarms(props)) this.alarmOnMetric(spec);
 
     const { functions } = props;
     // Ids of the alarms from before (their logical ids stay when detailed alarms are on).
-    this.watchFunction(functions.callback, 'CallbackFunction',
-      'The Recall callback timed out or failed to start (configuration?); bots may fail to join Zoom meetings.');
+    this.watchFunction(
+      functions.callback,
+      'CallbackFunction',
+      'The Recall callback timed out or failed to start (configuration?); bots may fail to join Zoom meetings.',
+    );
     this.watchFunction(functions.admin, 'AdminFunction', 'The admin function timed out or failed to start (configuration?).');
-    this.watchFunction(functions.dispatcher, 'Dispatcher', 'The refresh dispatcher failed; due tokens may not be handed to the refresh workers.');
-    this.watchFunction(functions.refreshWorker, 'RefreshWorkerFunction',
-      'A refresh worker timed out or failed to start (configuration?); its batch is retried.');
+    this.watchFunction(
+      functions.dispatcher,
+      'Dispatcher',
+      'The refresh dispatcher failed; due tokens may not be handed to the refresh workers.',
+    );
+    this.watchFunction(
+      functions.refreshWorker,
+      'RefreshWorkerFunction',
+      'A refresh worker timed out or failed to start (configuration?); its batch is retried.',
+    );
 
     if (props.dashboard) this.dashboard = this.createDashboard(props);
   }
@@ -209,8 +309,12 @@ export class VaultObservability extends Construct {
   /** An alarm on one of the handlers' metrics (outcome alarms always, cause alarms with detailedAlarms). */
   alarmOnMetric(spec: MetricAlarmSpec): Alarm | undefined {
     if (spec.kind === 'cause' && !this.detailedAlarms) return undefined;
-    return this.alarmOn(spec.id, this.metric(spec.metricName, spec.statistic ?? 'Sum', spec.period === 'interval' ? this.interval : PERIOD),
-      spec.description, spec);
+    return this.alarmOn(
+      spec.id,
+      this.metric(spec.metricName, spec.statistic ?? 'Sum', spec.period === 'interval' ? this.interval : PERIOD),
+      spec.description,
+      spec,
+    );
   }
 
   /** With detailedAlarms: alarms on the function's Lambda Errors and Throttles. */
@@ -218,8 +322,12 @@ export class VaultObservability extends Construct {
     if (!this.detailedAlarms) return;
     const sum = { period: PERIOD, statistic: 'Sum' };
     this.alarmOn(`${name}ErrorsAlarm`, fn.metricErrors(sum), errorsDescription, { threshold: 1 });
-    this.alarmOn(`${name}ThrottlesAlarm`, fn.metricThrottles(sum),
-      `Lambda throttled ${name}: the account's (or its reserved) concurrency is used up.`, { threshold: 1 });
+    this.alarmOn(
+      `${name}ThrottlesAlarm`,
+      fn.metricThrottles(sum),
+      `Lambda throttled ${name}: the account's (or its reserved) concurrency is used up.`,
+      { threshold: 1 },
+    );
   }
 
   /** One of the handlers' metrics, under the vault's `service` dimension. */
@@ -255,21 +363,27 @@ export class VaultObservability extends Construct {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    key.addToResourcePolicy(new PolicyStatement({
-      sid: 'CloudWatchPublishesAlarms',
-      principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      resources: ['*'],
-      conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-    }));
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchPublishesAlarms',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
     const topic = new Topic(this, 'AlarmTopic', {
       displayName: `${Stack.of(this).stackName} alarms`,
       enforceSSL: true,
       masterKey: key,
     });
     const subscription = topic.addSubscription(new EmailSubscription(email));
-    acknowledge(subscription, 'Serverless-SNSRedrivePolicy', 'An e-mail subscription: a notification SNS cannot deliver '
-      + 'leaves the alarm in its state in CloudWatch, where the console and the dashboard show it.');
+    acknowledge(
+      subscription,
+      'Serverless-SNSRedrivePolicy',
+      'An e-mail subscription: a notification SNS cannot deliver ' +
+        'leaves the alarm in its state in CloudWatch, where the console and the dashboard show it.',
+    );
     return topic;
   }
 
@@ -278,15 +392,22 @@ export class VaultObservability extends Construct {
     const { functions } = props;
     const graph = (title: string, left: IMetric[], width = 8) => new GraphWidget({ title, left, width, height: 6 });
     const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
-    dashboard.addWidgets(new TextWidget({
-      markdown: `# Zoom token vault \`${this.serviceName}\`\nNamespace \`${METRICS_NAMESPACE}\`, dimension \`service\`.`,
-      width: 24,
-      height: 2,
-    }));
     dashboard.addWidgets(
-      graph('Callback answers', [m(METRIC.callbackServed), m(METRIC.callbackRefused), m(METRIC.callbackTokenUnavailable),
-        m(METRIC.callbackServerErrors), m(METRIC.callbackWaitedForRefresh),
-        props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ label: 'CallbackThrottled (429)' })]),
+      new TextWidget({
+        markdown: `# Zoom token vault \`${this.serviceName}\`\nNamespace \`${METRICS_NAMESPACE}\`, dimension \`service\`.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    dashboard.addWidgets(
+      graph('Callback answers', [
+        m(METRIC.callbackServed),
+        m(METRIC.callbackRefused),
+        m(METRIC.callbackTokenUnavailable),
+        m(METRIC.callbackServerErrors),
+        m(METRIC.callbackWaitedForRefresh),
+        props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ label: 'CallbackThrottled (429)' }),
+      ]),
       graph('Callback latency (Lambda duration)', [
         functions.callback.metricDuration({ statistic: 'p50', label: 'p50' }),
         functions.callback.metricDuration({ statistic: 'p99', label: 'p99' }),
@@ -297,8 +418,16 @@ export class VaultObservability extends Construct {
       ]),
     );
     dashboard.addWidgets(
-      graph('Refresh outcomes', [m(METRIC.refreshed), m(METRIC.failedRetryable), m(METRIC.grantsDead), m(METRIC.refreshAnswerLost),
-        m(METRIC.refreshLostInFlight), m(METRIC.refreshResultUnsaved), m(METRIC.skippedLeaseHeld), m(METRIC.refreshWorkerErrors)]),
+      graph('Refresh outcomes', [
+        m(METRIC.refreshed),
+        m(METRIC.failedRetryable),
+        m(METRIC.grantsDead),
+        m(METRIC.refreshAnswerLost),
+        m(METRIC.refreshLostInFlight),
+        m(METRIC.refreshResultUnsaved),
+        m(METRIC.skippedLeaseHeld),
+        m(METRIC.refreshWorkerErrors),
+      ]),
       new GraphWidget({
         title: 'Due-token lag',
         left: [m(METRIC.usersDue), m(METRIC.dispatched), m(METRIC.deferred)],
@@ -306,19 +435,27 @@ export class VaultObservability extends Construct {
         width: 8,
         height: 6,
       }),
-      graph('Zoom and Recall', [m(METRIC.zoomMisconfigured), m(METRIC.zoomThrottled), m(METRIC.recallCredentialsUnhealthy),
-        m(METRIC.zoomDeauthorized)]),
+      graph('Zoom and Recall', [
+        m(METRIC.zoomMisconfigured),
+        m(METRIC.zoomThrottled),
+        m(METRIC.recallCredentialsUnhealthy),
+        m(METRIC.zoomDeauthorized),
+      ]),
     );
     const throttles = Object.entries(functions).map(([name, fn]) => fn.metricThrottles({ statistic: 'Sum', label: name }));
     dashboard.addWidgets(
       graph('Lifecycle events', [m(METRIC.eventsPublished), m(METRIC.eventsPublishFailed)]),
       graph('Lambda throttles', throttles),
-      graph('Lambda errors (all functions)', [new MathExpression({
-        expression: Object.keys(functions).map((_, i) => `e${i}`).join(' + '),
-        usingMetrics: Object.fromEntries(Object.values(functions).map((fn, i) => [`e${i}`, fn.metricErrors({ statistic: 'Sum' })])),
-        label: 'Errors',
-        period: PERIOD,
-      })]),
+      graph('Lambda errors (all functions)', [
+        new MathExpression({
+          expression: Object.keys(functions)
+            .map((_, i) => `e${i}`)
+            .join(' + '),
+          usingMetrics: Object.fromEntries(Object.values(functions).map((fn, i) => [`e${i}`, fn.metricErrors({ statistic: 'Sum' })])),
+          label: 'Errors',
+          period: PERIOD,
+        }),
+      ]),
     );
     return dashboard;
   }

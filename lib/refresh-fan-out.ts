@@ -1,14 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV, FUNCTION_TIMEOUT_SECONDS, TIMING } from '../functions/contract';
-import { VaultSecrets } from './secrets';
+import type { VaultSecrets } from './secrets';
 import { dispatchMaxUsers, WORKER_BATCH_SIZE } from './settings';
-import { TokenStorage } from './storage';
+import type { TokenStorage } from './storage';
 import { TokenFunction } from './token-function';
 import { acknowledge } from './nag';
 
@@ -17,8 +17,9 @@ export const REFRESH_MAX_RECEIVE_COUNT = 5;
 /** A refresh worker's timeout, in seconds (see TIMING.workerTimeoutMs). */
 export const REFRESH_WORKER_TIMEOUT_SECONDS = TIMING.workerTimeoutMs / 1000;
 
-const NEXT_RUN_REPLACES_IT = 'A failed or missed dispatcher run is replaced by the next scheduled one (it keeps no state of its '
-  + 'own); a run that keeps failing stops the OldestDueAgeSeconds heartbeat, which alarms (DueTokenLagAlarm).';
+const NEXT_RUN_REPLACES_IT =
+  'A failed or missed dispatcher run is replaced by the next scheduled one (it keeps no state of its ' +
+  'own); a run that keeps failing stops the OldestDueAgeSeconds heartbeat, which alarms (DueTokenLagAlarm).';
 
 export interface RefreshFanOutProps {
   readonly serviceName: string;
@@ -82,8 +83,11 @@ export class RefreshFanOut extends Construct {
       retentionPeriod: Duration.days(1),
       deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: REFRESH_MAX_RECEIVE_COUNT },
     });
-    acknowledge(deadLetterQueue, 'Serverless-SQSRedrivePolicy',
-      'This is the refresh queue\'s dead-letter queue: the end of the line, watched by RefreshDeadLetterAlarm.');
+    acknowledge(
+      deadLetterQueue,
+      'Serverless-SQSRedrivePolicy',
+      "This is the refresh queue's dead-letter queue: the end of the line, watched by RefreshDeadLetterAlarm.",
+    );
     return { queue, deadLetterQueue };
   }
 
@@ -103,10 +107,12 @@ export class RefreshFanOut extends Construct {
       environment: {
         ...props.storage.tableEnvironment,
         [ENV.refreshWindowSeconds]: String(props.refreshWindowSeconds),
-        [ENV.dispatchMaxUsers]: String(dispatchMaxUsers({
-          refreshWorkerConcurrency: props.workerConcurrency,
-          refreshIntervalMinutes: props.refreshIntervalMinutes,
-        })),
+        [ENV.dispatchMaxUsers]: String(
+          dispatchMaxUsers({
+            refreshWorkerConcurrency: props.workerConcurrency,
+            refreshIntervalMinutes: props.refreshIntervalMinutes,
+          }),
+        ),
         [ENV.refreshQueueUrl]: this.queue.queueUrl,
       },
     });
@@ -138,15 +144,18 @@ export class RefreshFanOut extends Construct {
     });
     props.storage.grantRefresh(fn);
     props.secrets.grantRead(fn, props.secrets.zoomClientSecret);
-    fn.addEventSource(new SqsEventSource(this.queue, {
-      batchSize: WORKER_BATCH_SIZE,
-      // The handler reports the users to try again; the rest of the batch is done.
-      reportBatchItemFailures: true,
-      // The throttle on Zoom, DynamoDB and KMS: queued users wait rather than fan out further.
-      maxConcurrency: props.workerConcurrency,
-    }));
-    const redrivenBySqs = 'Failed messages are redelivered by SQS and, after '
-      + `${REFRESH_MAX_RECEIVE_COUNT} deliveries, parked in the refresh dead-letter queue, which alarms.`;
+    fn.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: WORKER_BATCH_SIZE,
+        // The handler reports the users to try again; the rest of the batch is done.
+        reportBatchItemFailures: true,
+        // The throttle on Zoom, DynamoDB and KMS: queued users wait rather than fan out further.
+        maxConcurrency: props.workerConcurrency,
+      }),
+    );
+    const redrivenBySqs =
+      'Failed messages are redelivered by SQS and, after ' +
+      `${REFRESH_MAX_RECEIVE_COUNT} deliveries, parked in the refresh dead-letter queue, which alarms.`;
     acknowledge(fn, 'Serverless-LambdaDLQ', `Invoked by its SQS event source only. ${redrivenBySqs}`);
     acknowledge(fn, 'Serverless-LambdaEventSourceMappingDestination', redrivenBySqs);
     return fn;
@@ -154,10 +163,12 @@ export class RefreshFanOut extends Construct {
 
   /** Lets `grantee` send users to the refresh queue (SendMessageBatch is authorized as sqs:SendMessage). */
   grantRequestRefresh(grantee: IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-      sid: 'RequestRefresh',
-      actions: ['sqs:SendMessage'],
-      resources: [this.queue.queueArn],
-    }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RequestRefresh',
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queueArn],
+      }),
+    );
   }
 }

@@ -1,6 +1,6 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
 
@@ -43,13 +43,25 @@ export class VaultSecrets extends Construct {
       // Losing these keys invalidates every callback URL already given to Recall.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    acknowledge(this.signingKeys, 'AwsSolutions-SMG4', 'Rotated by hand in three steps (add k2 and make it active, '
-      + 'recall-sync every user, remove k1; see the README): replacing the value at once, as a rotation function does, '
-      + 'would revoke every callback URL Recall holds.');
-    this.recallApiKey = this.importOrCreate(this, 'RecallApiKeySecret', props.recallApiKeySecretArn,
-      'Recall.ai API key (replace the generated placeholder after deploy)');
-    this.zoomClientSecret = this.importOrCreate(this, 'ZoomClientSecret', props.zoomClientSecretArn,
-      'Zoom OAuth app client secret (replace the generated placeholder after deploy)');
+    acknowledge(
+      this.signingKeys,
+      'AwsSolutions-SMG4',
+      'Rotated by hand in three steps (add k2 and make it active, ' +
+        'recall-sync every user, remove k1; see the README): replacing the value at once, as a rotation function does, ' +
+        'would revoke every callback URL Recall holds.',
+    );
+    this.recallApiKey = this.importOrCreate(
+      this,
+      'RecallApiKeySecret',
+      props.recallApiKeySecretArn,
+      'Recall.ai API key (replace the generated placeholder after deploy)',
+    );
+    this.zoomClientSecret = this.importOrCreate(
+      this,
+      'ZoomClientSecret',
+      props.zoomClientSecretArn,
+      'Zoom OAuth app client secret (replace the generated placeholder after deploy)',
+    );
   }
 
   /**
@@ -77,26 +89,33 @@ export class VaultSecrets extends Construct {
   grantRead(grantee: IGrantable, ...secrets: ISecret[]): void {
     grantReadSecrets(grantee, ...secrets);
     if (this.secretsKmsKeyArn && secrets.some((secret) => this.imported.has(secret))) {
-      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-        sid: 'DecryptImportedSecrets',
-        actions: ['kms:Decrypt'],
-        resources: [this.secretsKmsKeyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
-      }));
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'DecryptImportedSecrets',
+          actions: ['kms:Decrypt'],
+          resources: [this.secretsKmsKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
     }
   }
 }
 
 /** Lets `grantee` read exactly these secrets, in one statement. */
 export function grantReadSecrets(grantee: IGrantable, ...secrets: ISecret[]): void {
-  grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-    sid: 'ReadSecrets',
-    actions: ['secretsmanager:GetSecretValue'],
-    resources: secrets.map((secret) => secret.secretArn),
-  }));
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new PolicyStatement({
+      sid: 'ReadSecrets',
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: secrets.map((secret) => secret.secretArn),
+    }),
+  );
 }
 
 function suppressRotationFinding(secret: Secret, what: string): void {
-  acknowledge(secret, 'AwsSolutions-SMG4',
-    `${what}: a credential issued by a third party (Recall, Zoom); only its issuer can rotate it, so Secrets Manager rotation cannot.`);
+  acknowledge(
+    secret,
+    'AwsSolutions-SMG4',
+    `${what}: a credential issued by a third party (Recall, Zoom); only its issuer can rotate it, so Secrets Manager rotation cannot.`,
+  );
 }

@@ -1,7 +1,17 @@
 import { Annotations } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import {
-  ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, Range, REFRESH_INTERVAL_MINUTES, REFRESH_POLICIES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TIMING,
+  ADAPTIVE_ACTIVE_DAYS,
+  ADAPTIVE_KEEPALIVE_HOURS,
+  DISPATCH_MAX_USERS,
+  DUE_SHARDS,
+  ENV,
+  type Range,
+  REFRESH_INTERVAL_MINUTES,
+  REFRESH_POLICIES,
+  REFRESH_WINDOW_SECONDS,
+  SERVICE_NAME,
+  TIMING,
 } from '../functions/contract';
 
 /** Regions Recall.ai runs in; each has its own API host. */
@@ -226,7 +236,10 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
 
 /** Reads one option as text (option, then context), and parses it. */
 class OptionReader {
-  constructor(private readonly scope: Construct, readonly options: VaultOptions) {}
+  constructor(
+    private readonly scope: Construct,
+    readonly options: VaultOptions,
+  ) {}
 
   /** The trimmed value, '' included; undefined when neither option nor context sets it. */
   text(name: OptionName): string | undefined {
@@ -335,9 +348,9 @@ function resolveRefreshTiming(read: OptionReader) {
   const limit = unrefreshedLifeLimitSeconds();
   if (refreshWindowSeconds < refreshIntervalMinutes * 60 + limit) {
     throw new Error(
-      `refreshWindowSeconds (${refreshWindowSeconds}) must be at least the refresh interval (${refreshIntervalMinutes} min) `
-      + `plus ${limit} s (the callback's ${TIMING.serveMarginMs / 1000} s serve margin and a minute for the refresh workers), `
-      + 'or tokens reach the callback unrefreshed',
+      `refreshWindowSeconds (${refreshWindowSeconds}) must be at least the refresh interval (${refreshIntervalMinutes} min) ` +
+        `plus ${limit} s (the callback's ${TIMING.serveMarginMs / 1000} s serve margin and a minute for the refresh workers), ` +
+        'or tokens reach the callback unrefreshed',
     );
   }
   return { refreshIntervalMinutes, refreshWindowSeconds };
@@ -390,26 +403,33 @@ export function dispatchMaxUsers(settings: Pick<VaultSettings, 'refreshWorkerCon
  * users at once (18,000 with defaults). Above these, raise refreshWorkerConcurrency (within
  * Zoom's rate limits and the account's Lambda concurrency).
  */
-export function supportedUsers(settings: Pick<VaultSettings, 'refreshWorkerConcurrency' | 'refreshIntervalMinutes' | 'refreshWindowSeconds'>): number {
+export function supportedUsers(
+  settings: Pick<VaultSettings, 'refreshWorkerConcurrency' | 'refreshIntervalMinutes' | 'refreshWindowSeconds'>,
+): number {
   const intervalSeconds = settings.refreshIntervalMinutes * 60;
   return Math.floor((dispatchMaxUsers(settings) * (ZOOM_ACCESS_TOKEN_LIFETIME_SECONDS - settings.refreshWindowSeconds)) / intervalSeconds);
 }
 
 /** Both synthesize empty so the stack can be inspected, but the handlers refuse to start without them. */
 function resolveAppIds(scope: Construct, read: OptionReader) {
-  const howToSet = 'Set both with `cdk deploy -c zoomClientId=<Zoom OAuth app client id> '
-    + '-c recallZoomOAuthAppId=<id of that Zoom OAuth app in Recall>` (or the stack props of the same names).';
+  const howToSet =
+    'Set both with `cdk deploy -c zoomClientId=<Zoom OAuth app client id> ' +
+    '-c recallZoomOAuthAppId=<id of that Zoom OAuth app in Recall>` (or the stack props of the same names).';
   const zoomClientId = read.text('zoomClientId') ?? '';
   if (!zoomClientId) {
-    Annotations.of(scope).addWarningV2('zoom-token-vault:zoomClientId',
-      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: the callback, admin and refresh-worker functions `
-      + `fail at cold start until it is. ${howToSet}`);
+    Annotations.of(scope).addWarningV2(
+      'zoom-token-vault:zoomClientId',
+      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: the callback, admin and refresh-worker functions ` +
+        `fail at cold start until it is. ${howToSet}`,
+    );
   }
   const recallZoomOAuthAppId = read.text('recallZoomOAuthAppId') ?? '';
   if (!recallZoomOAuthAppId) {
-    Annotations.of(scope).addWarningV2('zoom-token-vault:recallZoomOAuthAppId',
-      `recallZoomOAuthAppId is not set, so ${ENV.recallZoomOAuthAppId} is empty: the admin function fails at `
-      + `cold start until it is. ${howToSet}`);
+    Annotations.of(scope).addWarningV2(
+      'zoom-token-vault:recallZoomOAuthAppId',
+      `recallZoomOAuthAppId is not set, so ${ENV.recallZoomOAuthAppId} is empty: the admin function fails at ` +
+        `cold start until it is. ${howToSet}`,
+    );
   }
   return { zoomClientId, recallZoomOAuthAppId };
 }

@@ -1,7 +1,7 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
-import { AnyPrincipal, Effect, IGrantable, IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { IKey, Key } from 'aws-cdk-lib/aws-kms';
+import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AnyPrincipal, Effect, type IGrantable, type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { ENCRYPTION_CONTEXT, ENV, type KeyAttribute, TABLE_INDEXES, TABLE_SCHEMA } from '../functions/contract';
 
@@ -81,17 +81,24 @@ export class TokenStorage extends Construct {
 
   /** The admin API: stores, reads, updates and deletes records; never scans. */
   grantRegister(grantee: IGrantable): void {
-    this.grantRecordActions(grantee, 'ManageTokenRecords', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
+    this.grantRecordActions(grantee, 'ManageTokenRecords', [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ]);
     this.grantUseKey(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']);
   }
 
   /** The dispatcher: finds due records through the due index only; reads no record and no token. */
   grantDispatch(grantee: IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-      sid: 'FindDueRecords',
-      actions: ['dynamodb:Query'],
-      resources: [this.dueIndexArn],
-    }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'FindDueRecords',
+        actions: ['dynamodb:Query'],
+        resources: [this.dueIndexArn],
+      }),
+    );
   }
 
   /** A refresh worker: reads a record, leases it, opens its tokens and seals the refreshed pair. */
@@ -118,22 +125,26 @@ export class TokenStorage extends Construct {
    * administrator's `kms:*` no longer opens tokens.
    */
   restrictKeyUseTo(roles: IRole[]): void {
-    this.key.addToResourcePolicy(new PolicyStatement({
-      sid: 'DataUseOnlyByVaultFunctions',
-      effect: Effect.DENY,
-      principals: [new AnyPrincipal()],
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey*', 'kms:Encrypt', 'kms:ReEncrypt*'],
-      resources: ['*'],
-      conditions: { ArnNotEquals: { 'aws:PrincipalArn': roles.map((role) => role.roleArn) } },
-    }));
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DataUseOnlyByVaultFunctions',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*', 'kms:Encrypt', 'kms:ReEncrypt*'],
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': roles.map((role) => role.roleArn) } },
+      }),
+    );
   }
 
   private grantIndexQuery(grantee: IGrantable, sid: string, indexName: string): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-      sid,
-      actions: ['dynamodb:Query'],
-      resources: [`${this.table.tableArn}/index/${indexName}`],
-    }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid,
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${indexName}`],
+      }),
+    );
   }
 
   private grantRecordActions(grantee: IGrantable, sid: string, actions: string[]): void {
@@ -142,12 +153,14 @@ export class TokenStorage extends Construct {
 
   /** Data keys are usable only for this vault's records: IAM requires the vault's encryption context. */
   private grantUseKey(grantee: IGrantable, actions: Array<'kms:Decrypt' | 'kms:GenerateDataKey'>): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({
-      sid: 'UseTokenKeyForVaultRecordsOnly',
-      actions,
-      resources: [this.key.keyArn],
-      conditions: { StringEquals: { 'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT.purpose } },
-    }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'UseTokenKeyForVaultRecordsOnly',
+        actions,
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT.purpose } },
+      }),
+    );
   }
 }
 

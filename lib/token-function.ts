@@ -1,10 +1,10 @@
 import * as path from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import type { Duration } from 'aws-cdk-lib';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { CfnRole } from 'aws-cdk-lib/aws-iam';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { BUNDLING, ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../functions/contract';
 import { acknowledge } from './nag';
 
@@ -84,15 +84,27 @@ export class TokenFunction extends NodejsFunction {
     // one writes to its own only.
     (this.role!.node.defaultChild as CfnRole).managedPolicyArns = undefined;
     logGroup.grantWrite(this);
-    acknowledge(this, 'AwsSolutions-L1', `${BUNDLING.target} is the bundle target the contract fixes for every function (and bench/ `
-      + 'measures); the runtime follows it in a change of its own, after Node 24 has been tested.');
+    acknowledge(
+      this,
+      'AwsSolutions-L1',
+      `${BUNDLING.target} is the bundle target the contract fixes for every function (and bench/ ` +
+        'measures); the runtime follows it in a change of its own, after Node 24 has been tested.',
+    );
     acknowledge(this, 'Serverless-LambdaLatestVersion', `Node.js 22 on purpose: see AwsSolutions-L1 (bundle target ${BUNDLING.target}).`);
     if (props.tracing) {
-      acknowledge(this, 'AwsSolutions-IAM5[Resource::*]', 'xray:PutTraceSegments and xray:PutTelemetryRecords, added by '
-        + 'active tracing: X-Ray has no resource to scope them to. Every other statement names its resource.');
+      acknowledge(
+        this,
+        'AwsSolutions-IAM5[Resource::*]',
+        'xray:PutTraceSegments and xray:PutTelemetryRecords, added by ' +
+          'active tracing: X-Ray has no resource to scope them to. Every other statement names its resource.',
+      );
     } else {
-      acknowledge(this, 'Serverless-LambdaTracing', 'X-Ray is off unless the `tracing` setting turns it on: beyond 100,000 '
-        + 'traces a month it costs $5 a million, and the refresh workers alone run ~10 million times a month per 100,000 users.');
+      acknowledge(
+        this,
+        'Serverless-LambdaTracing',
+        'X-Ray is off unless the `tracing` setting turns it on: beyond 100,000 ' +
+          'traces a month it costs $5 a million, and the refresh workers alone run ~10 million times a month per 100,000 users.',
+      );
     }
   }
 }

@@ -1,9 +1,9 @@
-import { CfnElement, CfnOutput, Resource, Stack, StackProps } from 'aws-cdk-lib';
+import { type CfnElement, CfnOutput, Resource, Stack, type StackProps } from 'aws-cdk-lib';
 import { ADMIN_ROUTE_KEYS } from '../functions/contract';
 import { ADMIN_ROUTE_NAMES } from './api';
-import { Construct, IConstruct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { logicalIdOfPath } from './logical-ids';
-import { resolveVaultSettings, VaultOptions } from './settings';
+import { resolveVaultSettings, type VaultOptions } from './settings';
 import { ZoomTokenVault } from './zoom-token-vault';
 
 export { RECALL_REGIONS } from './settings';

@@ -1,9 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
-import { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
-import { IKey } from 'aws-cdk-lib/aws-kms';
-import { IEventBus } from 'aws-cdk-lib/aws-events';
-import { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ADMIN_ROUTE_KEYS, type AdminRouteKey, CALLBACK_PATH, ENV, FUNCTION_TIMEOUT_SECONDS } from '../functions/contract';
 import { VaultApi } from './api';
@@ -12,7 +12,7 @@ import { VaultLifecycle } from './lifecycle';
 import { VaultObservability } from './observability';
 import { RefreshFanOut } from './refresh-fan-out';
 import { VaultSecrets } from './secrets';
-import { VaultSettings } from './settings';
+import type { VaultSettings } from './settings';
 import { TokenStorage } from './storage';
 import { TokenFunction } from './token-function';
 import { acknowledge } from './nag';
@@ -78,13 +78,22 @@ export class ZoomTokenVault extends Construct {
       [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
       [ENV.refreshPolicy]: settings.refreshPolicy,
       ...(settings.refreshPolicy === 'adaptive'
-        ? { [ENV.adaptiveActiveDays]: String(settings.adaptiveActiveDays), [ENV.adaptiveKeepAliveHours]: String(settings.adaptiveKeepAliveHours) }
+        ? {
+            [ENV.adaptiveActiveDays]: String(settings.adaptiveActiveDays),
+            [ENV.adaptiveKeepAliveHours]: String(settings.adaptiveKeepAliveHours),
+          }
         : {}),
     };
     this.refresh = new RefreshFanOut(this, 'Refresh', {
-      serviceName: settings.serviceName, storage: this.storage, secrets: this.secrets, tracing: settings.tracing, zoomEnvironment,
-      refreshIntervalMinutes: settings.refreshIntervalMinutes, refreshWindowSeconds: settings.refreshWindowSeconds,
-      reservedConcurrency: settings.refresherReservedConcurrency, workerConcurrency: settings.refreshWorkerConcurrency,
+      serviceName: settings.serviceName,
+      storage: this.storage,
+      secrets: this.secrets,
+      tracing: settings.tracing,
+      zoomEnvironment,
+      refreshIntervalMinutes: settings.refreshIntervalMinutes,
+      refreshWindowSeconds: settings.refreshWindowSeconds,
+      reservedConcurrency: settings.refresherReservedConcurrency,
+      workerConcurrency: settings.refreshWorkerConcurrency,
     });
     const servingEnvironment = {
       ...this.storage.environment,
@@ -114,7 +123,12 @@ export class ZoomTokenVault extends Construct {
     this.observability = this.createObservability(settings);
     this.alarmTopic = this.observability.alarmTopic;
     this.lifecycle = new VaultLifecycle(this, 'Lifecycle', {
-      settings, storage: this.storage, secrets: this.secrets, api: this.api, observability: this.observability, eventBus: props.eventBus,
+      settings,
+      storage: this.storage,
+      secrets: this.secrets,
+      api: this.api,
+      observability: this.observability,
+      eventBus: props.eventBus,
     });
     this.lifecycle.grantPublish(this.adminFunction, this.refreshWorkerFunction);
   }
@@ -206,7 +220,11 @@ export class ZoomTokenVault extends Construct {
       environment,
       tracing: settings.tracing,
     });
-    acknowledge(fn, 'Serverless-LambdaDLQ', 'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.');
+    acknowledge(
+      fn,
+      'Serverless-LambdaDLQ',
+      'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.',
+    );
     this.storage.grantServe(fn);
     this.secrets.grantRead(fn, this.secrets.signingKeys);
     this.refresh.grantRequestRefresh(fn);
@@ -217,7 +235,7 @@ export class ZoomTokenVault extends Construct {
     const fn = new TokenFunction(this, 'AdminFunction', {
       serviceName: settings.serviceName,
       entry: 'admin',
-      description: 'IAM-authorized API for storing, reading and deleting users\' Zoom credentials',
+      description: "IAM-authorized API for storing, reading and deleting users' Zoom credentials",
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.admin), // the HTTP API's integration timeout
       memorySize: 512,
       tracing: settings.tracing,
@@ -228,7 +246,11 @@ export class ZoomTokenVault extends Construct {
         [ENV.recallZoomOAuthAppId]: settings.recallZoomOAuthAppId,
       },
     });
-    acknowledge(fn, 'Serverless-LambdaDLQ', 'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.');
+    acknowledge(
+      fn,
+      'Serverless-LambdaDLQ',
+      'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.',
+    );
     this.storage.grantRegister(fn);
     // Not the Zoom client secret: the admin function never refreshes (the workers do).
     this.secrets.grantRead(fn, this.secrets.signingKeys, this.secrets.recallApiKey);

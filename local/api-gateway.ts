@@ -124,6 +124,10 @@ export function send(response: ServerResponse, result: APIGatewayProxyStructured
 }
 
 /** The gateway's own JSON answers (`{"message": …}`), for what never reaches a handler. */
-export function gatewayAnswer(statusCode: number, message: string, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+export function gatewayAnswer(
+  statusCode: number,
+  message: string,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ message }) };
 }

@@ -41,11 +41,15 @@ export async function startDynalite(path?: string): Promise<Dynalite> {
   });
   let counts: Record<string, number> = {};
   server.on('request', (request) => {
-    const operation = String(request.headers['x-amz-target'] ?? '').split('.').pop() || 'unknown';
+    const operation =
+      String(request.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() || 'unknown';
     counts[operation] = (counts[operation] ?? 0) + 1;
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = () => new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = () =>
+    new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const setup = client();
   try {
     await ensureTable(setup);
@@ -104,7 +108,10 @@ async function createTable(client: DynamoDBClient): Promise<void> {
 }
 
 function attributeDefinitions() {
-  const keys = [TABLE_SCHEMA.partitionKey, ...TABLE_INDEXES.flatMap((index) => [index.partitionKey, ...(index.sortKey ? [index.sortKey] : [])])];
+  const keys = [
+    TABLE_SCHEMA.partitionKey,
+    ...TABLE_INDEXES.flatMap((index) => [index.partitionKey, ...(index.sortKey ? [index.sortKey] : [])]),
+  ];
   const unique = new Map(keys.map((key) => [key.name, key.type]));
   return [...unique].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
 }

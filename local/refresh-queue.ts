@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { RefreshQueue, RefreshRequest } from '../functions/domain/ports';
 
-export type WorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
+export type WorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
 
 export interface LocalRefreshQueueOptions {
   /** Batches handled at once (the mapping's maximum concurrency). */
@@ -118,7 +118,8 @@ export class LocalRefreshQueue implements RefreshQueue {
     }
     const retryAt = Date.now() + (this.options.visibilityTimeoutMs ?? 1_000);
     for (const message of batch.filter((candidate) => failed.has(candidate.id))) {
-      if (message.receiveCount >= (this.options.maxReceiveCount ?? 5)) this.deadLetters.push({ body: message.body, receiveCount: message.receiveCount });
+      if (message.receiveCount >= (this.options.maxReceiveCount ?? 5))
+        this.deadLetters.push({ body: message.body, receiveCount: message.receiveCount });
       else this.waiting.push({ ...message, visibleAt: retryAt });
     }
     this.inFlight -= batch.length;

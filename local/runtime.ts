@@ -18,12 +18,19 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse } from 'aws-lambda';
 import { type Env, integerEnv } from '../functions/config';
 import { ENV, REFRESH_CONCURRENCY, TIMING } from '../functions/contract';
 import { makeAdminHandler } from '../functions/handlers/admin';
 import { makeCallbackHandler } from '../functions/handlers/callback';
-import { adminDepsFromEnv, callbackDepsFromEnv, dispatcherDepsFromEnv, recallHealthDepsFromEnv, workerDepsFromEnv, zoomEventsDepsFromEnv } from '../functions/handlers/composition';
+import {
+  adminDepsFromEnv,
+  callbackDepsFromEnv,
+  dispatcherDepsFromEnv,
+  recallHealthDepsFromEnv,
+  workerDepsFromEnv,
+  zoomEventsDepsFromEnv,
+} from '../functions/handlers/composition';
 import { makeRecallHealthHandler } from '../functions/handlers/recall-health';
 import { makeZoomEventsHandler } from '../functions/handlers/zoom-events';
 import type { RecallHealthSummary } from '../functions/domain/recall-health';
@@ -42,10 +49,21 @@ const KMS_KEY_ID = 'local-token-key';
 const MAX_REQUEST_BYTES = 1024 * 1024;
 /** Settings passed through to the handlers as given. */
 const PASSED_THROUGH = [
-  ENV.recallApiBaseUrl, ENV.recallApiKey, ENV.recallZoomOAuthAppId, ENV.recallTimeoutMs, ENV.recallBudgetMs,
-  ENV.zoomTokenUrl, ENV.zoomClientId, ENV.zoomClientSecret, ENV.refreshConcurrency, 'POWERTOOLS_LOG_LEVEL',
-  ENV.refreshPolicy, ENV.adaptiveActiveDays, ENV.adaptiveKeepAliveHours,
-  ENV.eventsWebhookUrl, ENV.zoomWebhookSecretToken,
+  ENV.recallApiBaseUrl,
+  ENV.recallApiKey,
+  ENV.recallZoomOAuthAppId,
+  ENV.recallTimeoutMs,
+  ENV.recallBudgetMs,
+  ENV.zoomTokenUrl,
+  ENV.zoomClientId,
+  ENV.zoomClientSecret,
+  ENV.refreshConcurrency,
+  'POWERTOOLS_LOG_LEVEL',
+  ENV.refreshPolicy,
+  ENV.adaptiveActiveDays,
+  ENV.adaptiveKeepAliveHours,
+  ENV.eventsWebhookUrl,
+  ENV.zoomWebhookSecretToken,
 ];
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -92,7 +110,7 @@ function sameSecret(given: string, expected: string): boolean {
 async function ensureFile(path: string, create: () => string): Promise<{ value: string; created: boolean }> {
   if (existsSync(path)) return { value: (await readFile(path, 'utf8')).trim(), created: false };
   const value = create();
-  await writeFile(path, value + '\n', { mode: 0o600 });
+  await writeFile(path, `${value}\n`, { mode: 0o600 });
   await chmod(path, 0o600);
   return { value, created: true };
 }
@@ -148,14 +166,27 @@ async function startDemoFakes(env: Env, dataDir: string, requestedPort: number, 
     const latencyMs = integerEnv('FAKE_ZOOM_LATENCY_MS', 0, { min: 0, max: 60_000 }, env);
     const zoom = await startFakeZoom({ port: fakePort(2), stateFile: join(dataDir, 'fake-zoom.json'), latencyMs });
     closers.push(() => zoom.close());
-    Object.assign(demoEnv, { ZOOM_TOKEN_URL: zoom.tokenUrl, ZOOM_CLIENT_ID: DEFAULT_FAKE_ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET: DEFAULT_FAKE_ZOOM_CLIENT_SECRET });
+    Object.assign(demoEnv, {
+      ZOOM_TOKEN_URL: zoom.tokenUrl,
+      ZOOM_CLIENT_ID: DEFAULT_FAKE_ZOOM_CLIENT_ID,
+      ZOOM_CLIENT_SECRET: DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
+    });
     fakeZoom = zoom;
   }
   if (!env.RECALL_API_KEY?.trim()) {
-    if (!fakeZoom) throw new Error('RECALL_API_KEY is unset: the fake Recall needs the fake Zoom too (unset ZOOM_CLIENT_ID), or set RECALL_API_KEY');
-    const recall = await startFakeRecall({ port: fakePort(1), verifyAccessToken: fakeZoom.verifyAccessToken, stateFile: join(dataDir, 'fake-recall.json') });
+    if (!fakeZoom)
+      throw new Error('RECALL_API_KEY is unset: the fake Recall needs the fake Zoom too (unset ZOOM_CLIENT_ID), or set RECALL_API_KEY');
+    const recall = await startFakeRecall({
+      port: fakePort(1),
+      verifyAccessToken: fakeZoom.verifyAccessToken,
+      stateFile: join(dataDir, 'fake-recall.json'),
+    });
     closers.push(() => recall.close());
-    Object.assign(demoEnv, { RECALL_API_BASE_URL: recall.url, RECALL_API_KEY: DEFAULT_FAKE_RECALL_API_KEY, RECALL_ZOOM_OAUTH_APP_ID: DEMO_OAUTH_APP_ID });
+    Object.assign(demoEnv, {
+      RECALL_API_BASE_URL: recall.url,
+      RECALL_API_KEY: DEFAULT_FAKE_RECALL_API_KEY,
+      RECALL_ZOOM_OAUTH_APP_ID: DEMO_OAUTH_APP_ID,
+    });
     fakeRecall = recall;
   }
   return { fakeZoom, fakeRecall, demoEnv };
@@ -195,9 +226,13 @@ function buildHandlers(handlerEnv: Env, refreshQueue: LocalRefreshQueue): Handle
     dispatcher: makeDispatcherHandler(dispatcherDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
     'refresh-worker': makeRefreshWorkerHandler(workerDepsFromEnv(handlerEnv)) as unknown as Handler,
     'recall-health': makeRecallHealthHandler(recallHealthDepsFromEnv(handlerEnv)) as unknown as Handler,
-    ...(handlerEnv[ENV.zoomWebhookSecretToken] ? { 'zoom-events': makeZoomEventsHandler(zoomEventsDepsFromEnv(handlerEnv)) as unknown as Handler } : {}),
+    ...(handlerEnv[ENV.zoomWebhookSecretToken]
+      ? { 'zoom-events': makeZoomEventsHandler(zoomEventsDepsFromEnv(handlerEnv)) as unknown as Handler }
+      : {}),
   };
-  refreshQueue.attach((event) => handlers['refresh-worker'](event, lambdaContext('refresh-worker', TIMING.workerTimeoutMs)) as Promise<void>);
+  refreshQueue.attach(
+    (event) => handlers['refresh-worker'](event, lambdaContext('refresh-worker', TIMING.workerTimeoutMs)) as Promise<SQSBatchResponse>,
+  );
   return handlers;
 }
 
@@ -261,7 +296,10 @@ function startRefresher(dispatcher: Handler, queue: LocalRefreshQueue, intervalS
     return sweeping;
   };
   if (intervalSeconds > 0) {
-    const timer = setInterval(() => void sweep().catch((error: unknown) => console.error('sweep failed:', error instanceof Error ? error.name : error)), intervalSeconds * 1000);
+    const timer = setInterval(
+      () => void sweep().catch((error: unknown) => console.error('sweep failed:', error instanceof Error ? error.name : error)),
+      intervalSeconds * 1000,
+    );
     timer.unref();
     closers.push(async () => clearInterval(timer));
   }
@@ -273,11 +311,16 @@ function startRefresher(dispatcher: Handler, queue: LocalRefreshQueue, intervalS
 function startRecallHealth(check: Handler, intervalSeconds: number, closers: Closer[]) {
   let running: Promise<RecallHealthSummary> | undefined;
   const run = () => {
-    running ??= (check({}, lambdaContext('recall-health', 5 * 60_000)) as Promise<RecallHealthSummary>).finally(() => (running = undefined));
+    running ??= (check({}, lambdaContext('recall-health', 5 * 60_000)) as Promise<RecallHealthSummary>).finally(
+      () => (running = undefined),
+    );
     return running;
   };
   if (intervalSeconds > 0) {
-    const timer = setInterval(() => void run().catch((error: unknown) => console.error('Recall health check failed:', error instanceof Error ? error.name : error)), intervalSeconds * 1000);
+    const timer = setInterval(
+      () => void run().catch((error: unknown) => console.error('Recall health check failed:', error instanceof Error ? error.name : error)),
+      intervalSeconds * 1000,
+    );
     timer.unref();
     closers.push(async () => clearInterval(timer));
   }
@@ -290,14 +333,25 @@ function parseSettings(env: Env) {
   const port = Number(env.PORT?.trim() || 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('PORT must be a port number');
   const intervalSeconds = Number(env.REFRESH_INTERVAL_SECONDS?.trim() || 300);
-  if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new Error('REFRESH_INTERVAL_SECONDS must be a number of seconds (0 turns the interval off)');
+  if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0)
+    throw new Error('REFRESH_INTERVAL_SECONDS must be a number of seconds (0 turns the interval off)');
   const healthIntervalSeconds = Number(env.RECALL_HEALTH_INTERVAL_SECONDS?.trim() || 3600);
-  if (!Number.isFinite(healthIntervalSeconds) || healthIntervalSeconds < 0) throw new Error('RECALL_HEALTH_INTERVAL_SECONDS must be a number of seconds (0 turns the check off)');
+  if (!Number.isFinite(healthIntervalSeconds) || healthIntervalSeconds < 0)
+    throw new Error('RECALL_HEALTH_INTERVAL_SECONDS must be a number of seconds (0 turns the check off)');
   const adminTimeoutMs = Number(env.LOCAL_ADMIN_TIMEOUT_MS) || TIMING.adminTimeoutMs;
   const workerConcurrency = integerEnv(ENV.refreshConcurrency, REFRESH_CONCURRENCY.default, REFRESH_CONCURRENCY, env);
   // SQS redelivers a failed message after its visibility timeout; locally a short one keeps retries quick.
   const retryDelayMs = integerEnv('LOCAL_QUEUE_RETRY_MS', 2_000, { min: 10, max: 600_000 }, env);
-  return { host, port, intervalSeconds, healthIntervalSeconds, adminTimeoutMs, workerConcurrency, retryDelayMs, dataDir: resolve(env.DATA_DIR?.trim() || '.data') };
+  return {
+    host,
+    port,
+    intervalSeconds,
+    healthIntervalSeconds,
+    adminTimeoutMs,
+    workerConcurrency,
+    retryDelayMs,
+    dataDir: resolve(env.DATA_DIR?.trim() || '.data'),
+  };
 }
 
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -315,7 +369,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     let ready: { handlers: Handlers; gateway: Gateway } | undefined;
     const server = createGatewayServer(() => ready);
     const port = await listen(server, settings.port, settings.host);
-    closers.push(() => new Promise((done) => { server.closeAllConnections(); server.close(done); }));
+    closers.push(
+      () =>
+        new Promise((done) => {
+          server.closeAllConnections();
+          server.close(done);
+        }),
+    );
     const url = `http://${settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host}:${port}`;
     const handlerEnv = handlerEnvironment(env, url, aws, demoEnv);
     const refreshQueue = new LocalRefreshQueue({ concurrency: settings.workerConcurrency, visibilityTimeoutMs: settings.retryDelayMs });
@@ -324,10 +384,32 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     ready = { handlers, gateway: { url, adminToken: aws.adminToken.value, adminTimeoutMs: settings.adminTimeoutMs, say } };
     const sweep = startRefresher(handlers.dispatcher, refreshQueue, settings.intervalSeconds, closers);
     const checkRecallHealth = startRecallHealth(handlers['recall-health'], settings.healthIntervalSeconds, closers);
-    if (options.verbose) printBanner({ url, dataDir: settings.dataDir, intervalSeconds: settings.intervalSeconds, adminToken: aws.adminToken, fromEnv: Boolean(env.ADMIN_TOKEN), handlerEnv, fakeZoom, fakeRecall });
+    if (options.verbose)
+      printBanner({
+        url,
+        dataDir: settings.dataDir,
+        intervalSeconds: settings.intervalSeconds,
+        adminToken: aws.adminToken,
+        fromEnv: Boolean(env.ADMIN_TOKEN),
+        handlerEnv,
+        fakeZoom,
+        fakeRecall,
+      });
     return {
-      url, port, adminToken: aws.adminToken.value, dataDir: settings.dataDir, kms: aws.kms, dynamoEndpoint: aws.dynamo.endpoint, dynamo: aws.dynamo,
-      handlerEnv, fakeZoom, fakeRecall, refreshQueue, sweep, checkRecallHealth, close: closeAll,
+      url,
+      port,
+      adminToken: aws.adminToken.value,
+      dataDir: settings.dataDir,
+      kms: aws.kms,
+      dynamoEndpoint: aws.dynamo.endpoint,
+      dynamo: aws.dynamo,
+      handlerEnv,
+      fakeZoom,
+      fakeRecall,
+      refreshQueue,
+      sweep,
+      checkRecallHealth,
+      close: closeAll,
     };
   } catch (error) {
     await closeAll();
@@ -336,8 +418,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 }
 
 function printBanner(b: {
-  url: string; dataDir: string; intervalSeconds: number; adminToken: { value: string; created: boolean }; fromEnv: boolean;
-  handlerEnv: Env; fakeZoom?: FakeZoom; fakeRecall?: FakeRecall;
+  url: string;
+  dataDir: string;
+  intervalSeconds: number;
+  adminToken: { value: string; created: boolean };
+  fromEnv: boolean;
+  handlerEnv: Env;
+  fakeZoom?: FakeZoom;
+  fakeRecall?: FakeRecall;
 }): void {
   const lines = [
     `zoom-token-vault listening on ${b.url}`,
@@ -345,7 +433,9 @@ function printBanner(b: {
     `  admin:     ${b.url}/users/{userId}/zoom-credential  (Authorization: Bearer <ADMIN_TOKEN>)`,
     b.adminToken.created
       ? `  ADMIN_TOKEN (generated, saved in ${join(b.dataDir, 'admin-token')}): ${b.adminToken.value}`
-      : b.fromEnv ? '  ADMIN_TOKEN: from the environment' : `  ADMIN_TOKEN: in ${join(b.dataDir, 'admin-token')}`,
+      : b.fromEnv
+        ? '  ADMIN_TOKEN: from the environment'
+        : `  ADMIN_TOKEN: in ${join(b.dataDir, 'admin-token')}`,
     `  data:      ${b.dataDir}`,
     b.handlerEnv[ENV.zoomWebhookSecretToken]
       ? `  Zoom events: POST ${b.url}/zoom/events (signed with ZOOM_WEBHOOK_SECRET_TOKEN)`

@@ -40,7 +40,12 @@ export const PRICES = {
  * happens (the Recall health check's RecallCredentialsUnhealthy only when it marks someone), and
  * a custom metric is billed for the hours it is published in.
  */
-export const METRICS_PUBLISHED_WHEN_IDLE: readonly string[] = [METRIC.usersDue, METRIC.dispatched, METRIC.deferred, METRIC.oldestDueAgeSeconds];
+export const METRICS_PUBLISHED_WHEN_IDLE: readonly string[] = [
+  METRIC.usersDue,
+  METRIC.dispatched,
+  METRIC.deferred,
+  METRIC.oldestDueAgeSeconds,
+];
 
 /** Assumptions of the variable cost (see the README's Cost section). */
 export const USAGE = {
@@ -76,26 +81,43 @@ export interface CostLine {
   readonly monthly: number;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties as synthesized, read field by field
 type Resource = { Type: string; Properties: Record<string, any> };
 
-const line = (item: string, quantity: number, unitPrice: number): CostLine => ({ item, quantity, unitPrice, monthly: quantity * unitPrice });
+const line = (item: string, quantity: number, unitPrice: number): CostLine => ({
+  item,
+  quantity,
+  unitPrice,
+  monthly: quantity * unitPrice,
+});
 
 /** The fixed monthly cost of the deployment `template` describes: what it costs with no users. */
 export function fixedMonthlyCost(template: Template): CostLine[] {
   const resources = Object.values(template.toJSON().Resources as Record<string, Resource>);
   const count = (type: string) => resources.filter((resource) => resource.Type === type).length;
   // A metric math alarm is billed per metric it reads.
-  const alarmMetrics = resources.filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm')
-    .reduce((sum, alarm) => sum + (alarm.Properties.Metrics ? alarm.Properties.Metrics.filter((m: any) => m.MetricStat).length : 1), 0);
-  const dispatcher = resources.find((resource) => resource.Type === 'AWS::Lambda::Function'
-    && resource.Properties.Environment?.Variables?.DISPATCH_MAX_USERS !== undefined);
-  const schedule = resources.find((resource) => resource.Type === 'AWS::Events::Rule'
-    && JSON.stringify(resource.Properties.Targets).includes('Dispatcher'));
+  const alarmMetrics = resources
+    .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm')
+    .reduce(
+      (sum, alarm) =>
+        sum + (alarm.Properties.Metrics ? alarm.Properties.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat).length : 1),
+      0,
+    );
+  const dispatcher = resources.find(
+    (resource) => resource.Type === 'AWS::Lambda::Function' && resource.Properties.Environment?.Variables?.DISPATCH_MAX_USERS !== undefined,
+  );
+  const schedule = resources.find(
+    (resource) => resource.Type === 'AWS::Events::Rule' && JSON.stringify(resource.Properties.Targets).includes('Dispatcher'),
+  );
   const runs = runsPerMonth(schedule, 5);
-  const healthCheck = resources.find((resource) => resource.Type === 'AWS::Lambda::Function'
-    && String(resource.Properties.Description).startsWith('Checks the users\' Recall credentials'));
-  const healthSchedule = resources.find((resource) => resource.Type === 'AWS::Events::Rule'
-    && JSON.stringify(resource.Properties.Targets).includes('RecallHealth'));
+  const healthCheck = resources.find(
+    (resource) =>
+      resource.Type === 'AWS::Lambda::Function' &&
+      String(resource.Properties.Description).startsWith("Checks the users' Recall credentials"),
+  );
+  const healthSchedule = resources.find(
+    (resource) => resource.Type === 'AWS::Events::Rule' && JSON.stringify(resource.Properties.Targets).includes('RecallHealth'),
+  );
   const healthRuns = healthCheck ? runsPerMonth(healthSchedule, 60) : 0;
   const shards = Number(dispatcher?.Properties.Environment.Variables.DUE_SHARDS ?? 8);
   const wafAcls = resources.filter((resource) => resource.Type === 'AWS::WAFv2::WebACL');
@@ -106,13 +128,23 @@ export function fixedMonthlyCost(template: Template): CostLine[] {
     line('Custom metrics published while idle (dispatcher)', dispatcher ? METRICS_PUBLISHED_WHEN_IDLE.length : 0, PRICES.customMetricMonth),
     line('CloudWatch dashboards', count('AWS::CloudWatch::Dashboard'), PRICES.dashboardMonth),
     line('WAF WebACLs', wafAcls.length, PRICES.wafWebAclMonth),
-    line('WAF rules', wafAcls.reduce((sum, acl) => sum + acl.Properties.Rules.length, 0), PRICES.wafRuleMonth),
-    line('Idle dispatcher runs (Lambda GB-s)', dispatcher ? runs * (dispatcher.Properties.MemorySize / 1024) * USAGE.idleDispatcherSeconds : 0,
-      PRICES.lambdaArmGbSecond),
+    line(
+      'WAF rules',
+      wafAcls.reduce((sum, acl) => sum + acl.Properties.Rules.length, 0),
+      PRICES.wafRuleMonth,
+    ),
+    line(
+      'Idle dispatcher runs (Lambda GB-s)',
+      dispatcher ? runs * (dispatcher.Properties.MemorySize / 1024) * USAGE.idleDispatcherSeconds : 0,
+      PRICES.lambdaArmGbSecond,
+    ),
     line('Idle dispatcher runs (Lambda requests)', dispatcher ? runs : 0, PRICES.lambdaRequest),
     line('Idle dispatcher queries (DynamoDB read units)', dispatcher ? runs * shards : 0, PRICES.dynamoReadUnit),
-    line('Idle Recall health checks (Lambda GB-s)', healthRuns * ((healthCheck?.Properties.MemorySize ?? 0) / 1024)
-      * USAGE.idleRecallHealthSeconds, PRICES.lambdaArmGbSecond),
+    line(
+      'Idle Recall health checks (Lambda GB-s)',
+      healthRuns * ((healthCheck?.Properties.MemorySize ?? 0) / 1024) * USAGE.idleRecallHealthSeconds,
+      PRICES.lambdaArmGbSecond,
+    ),
     line('Idle Recall health checks (Lambda requests)', healthRuns, PRICES.lambdaRequest),
   ];
   return lines.filter((entry) => entry.quantity > 0);
@@ -155,11 +187,17 @@ export function variableMonthlyCost(users: number, refreshWindowSeconds = 900, p
     line('Refresh workers (Lambda GB-s)', invocations * USAGE.workerMemoryGb * USAGE.workerSeconds, PRICES.lambdaArmGbSecond),
     line('Refresh workers (Lambda requests)', invocations, PRICES.lambdaRequest),
     line('DynamoDB reads (read units)', refreshes * USAGE.readsPerRefresh, PRICES.dynamoReadUnit),
-    line('DynamoDB writes (write units, due-index included)',
-      refreshes * (USAGE.updatesPerRefresh * writeUnitsPerUpdate + USAGE.indexWritesPerRefresh), PRICES.dynamoWriteUnit),
+    line(
+      'DynamoDB writes (write units, due-index included)',
+      refreshes * (USAGE.updatesPerRefresh * writeUnitsPerUpdate + USAGE.indexWritesPerRefresh),
+      PRICES.dynamoWriteUnit,
+    ),
     line('SQS requests', refreshes * USAGE.sqsRequestsPerRefresh, PRICES.sqsRequest),
-    line('CloudWatch Logs ingestion (GB)', (refreshes * USAGE.logBytesPerRefresh + invocations * USAGE.logBytesPerInvocation) / 1e9,
-      PRICES.logsIngestGb),
+    line(
+      'CloudWatch Logs ingestion (GB)',
+      (refreshes * USAGE.logBytesPerRefresh + invocations * USAGE.logBytesPerInvocation) / 1e9,
+      PRICES.logsIngestGb,
+    ),
     line('DynamoDB storage (GB)', storageGb, PRICES.dynamoGbMonth),
     line('Point-in-time recovery (GB)', storageGb, PRICES.pitrGbMonth),
   ];
@@ -171,23 +209,33 @@ export function policyComparison(users: number, policies: Array<[string, PolicyU
     const lines = variableMonthlyCost(users, refreshWindowSeconds, policy);
     const find = (prefix: string) => lines.find((entry) => entry.item.startsWith(prefix))!.quantity;
     const zoomCalls = users * refreshesPerUserDay(refreshWindowSeconds, policy) * USAGE.daysPerMonth;
-    return `| ${name} | ${quantity(Math.round(zoomCalls))} | ${quantity(Math.round(find('Refresh workers (Lambda GB-s)')))} | `
-      + `${quantity(Math.round(find('DynamoDB reads')))} | ${quantity(Math.round(find('DynamoDB writes')))} | ${money(total(lines))} |`;
+    return (
+      `| ${name} | ${quantity(Math.round(zoomCalls))} | ${quantity(Math.round(find('Refresh workers (Lambda GB-s)')))} | ` +
+      `${quantity(Math.round(find('DynamoDB reads')))} | ${quantity(Math.round(find('DynamoDB writes')))} | ${money(total(lines))} |`
+    );
   });
-  return ['| policy | Zoom calls | Lambda GB-s | DynamoDB read units | DynamoDB write units | per month |', '|---|---:|---:|---:|---:|---:|', ...rows].join('\n');
+  return [
+    '| policy | Zoom calls | Lambda GB-s | DynamoDB read units | DynamoDB write units | per month |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows,
+  ].join('\n');
 }
 
 export const total = (lines: readonly CostLine[]) => lines.reduce((sum, entry) => sum + entry.monthly, 0);
 
 const money = (value: number) => (value < 0.01 && value > 0 ? '< $0.01' : `$${value.toFixed(2)}`);
-const quantity = (value: number) => (Number.isInteger(value) ? value.toLocaleString('en-US') : value.toLocaleString('en-US', { maximumFractionDigits: 1 }));
+const quantity = (value: number) =>
+  Number.isInteger(value) ? value.toLocaleString('en-US') : value.toLocaleString('en-US', { maximumFractionDigits: 1 });
 
 const unitPrice = (value: number) => (value < 0.001 ? `$${Number((value * 1e6).toPrecision(4))} per million` : `$${value.toFixed(2)}`);
 
 export function markdownTable(lines: readonly CostLine[]): string {
-  return ['| item | quantity | unit price | per month |', '|---|---:|---:|---:|',
+  return [
+    '| item | quantity | unit price | per month |',
+    '|---|---:|---:|---:|',
     ...lines.map((entry) => `| ${entry.item} | ${quantity(entry.quantity)} | ${unitPrice(entry.unitPrice)} | ${money(entry.monthly)} |`),
-    `| **total** | | | **${money(total(lines))}** |`].join('\n');
+    `| **total** | | | **${money(total(lines))}** |`,
+  ].join('\n');
 }
 
 /** The default deployment's template (or with `-c name=value` settings). */
@@ -212,14 +260,22 @@ if (require.main === module) {
   const inUse = customMetricsInUse(template);
   console.log('## Fixed monthly cost (no users)\n');
   console.log(markdownTable(fixed));
-  console.log(`\nOnce users are active, up to ${inUse} custom metrics are published every hour: at most `
-    + `${money((inUse - METRICS_PUBLISHED_WHEN_IDLE.length) * PRICES.customMetricMonth)} a month more than idle.`);
+  console.log(
+    `\nOnce users are active, up to ${inUse} custom metrics are published every hour: at most ` +
+      `${money((inUse - METRICS_PUBLISHED_WHEN_IDLE.length) * PRICES.customMetricMonth)} a month more than idle.`,
+  );
   console.log('\n## Variable monthly cost per 100,000 users\n');
   console.log(markdownTable(variableMonthlyCost(100_000, Number(context.refreshWindowSeconds ?? 900))));
   console.log('\n## Per refresh policy, 100,000 users a month\n');
-  console.log(policyComparison(100_000, [
-    ['proactive', { kind: 'proactive' }],
-    ['adaptive, 50% of users served within 7 days', { kind: 'adaptive', activeShare: 0.5, keepAliveHours: 24 }],
-    ['adaptive, 20% of users served within 7 days', { kind: 'adaptive', activeShare: 0.2, keepAliveHours: 24 }],
-  ], Number(context.refreshWindowSeconds ?? 900)));
+  console.log(
+    policyComparison(
+      100_000,
+      [
+        ['proactive', { kind: 'proactive' }],
+        ['adaptive, 50% of users served within 7 days', { kind: 'adaptive', activeShare: 0.5, keepAliveHours: 24 }],
+        ['adaptive, 20% of users served within 7 days', { kind: 'adaptive', activeShare: 0.2, keepAliveHours: 24 }],
+      ],
+      Number(context.refreshWindowSeconds ?? 900),
+    ),
+  );
 }

@@ -50,7 +50,10 @@ function jsonSchema(schema: z.core.$ZodType): Json {
 
 /** Every named schema (`z.meta({ id })`) as a component; references between them point into components. */
 function components(): Record<string, Json> {
-  const all = z.toJSONSchema(z.globalRegistry, { ...CONVERSION, uri: (id) => `#/components/schemas/${id}` }).schemas as Record<string, Json>;
+  const all = z.toJSONSchema(z.globalRegistry, { ...CONVERSION, uri: (id) => `#/components/schemas/${id}` }).schemas as Record<
+    string,
+    Json
+  >;
   const out: Record<string, Json> = {};
   for (const id of Object.keys(all).sort()) {
     const { $schema: _dialect, $id: _id, ...schema } = all[id];
@@ -63,7 +66,8 @@ const OPERATIONS: Record<AdminRouteKey, { operationId: string; summary: string; 
   'GET /users': {
     operationId: 'listUsers',
     summary: 'Users in one state, a page at a time',
-    description: 'Read from an index on the state (never a table scan). A page may hold fewer than `limit` users while more follow: continue with `cursor` until `next_cursor` is null.',
+    description:
+      'Read from an index on the state (never a table scan). A page may hold fewer than `limit` users while more follow: continue with `cursor` until `next_cursor` is null.',
   },
   'PUT /users/{userId}/zoom-credential': {
     operationId: 'registerUser',
@@ -89,7 +93,8 @@ const OPERATIONS: Record<AdminRouteKey, { operationId: string; summary: string; 
   'POST /users/{userId}/zoom-credential/recall-sync': {
     operationId: 'syncRecallCredential',
     summary: 'The Recall step alone, with the stored tokens',
-    description: 'After a signing-key rotation (the credential must call a URL signed with the new key), or when Recall lost the credential.',
+    description:
+      'After a signing-key rotation (the credential must call a URL signed with the new key), or when Recall lost the credential.',
   },
 };
 
@@ -157,10 +162,15 @@ export function buildAdminOpenApi(): Json {
     const { method, path } = splitRouteKey(routeKey);
     const operation: Json = { ...OPERATIONS[routeKey], tags: ['admin'], parameters: parameters(routeKey) };
     if (routeKey === 'PUT /users/{userId}/zoom-credential') {
-      operation.requestBody = { required: true, description: `At most ${MAX_BODY_BYTES} bytes.`, content: { 'application/json': { schema: ref(idOf(ZoomTokenBody)) } } };
+      operation.requestBody = {
+        required: true,
+        description: `At most ${MAX_BODY_BYTES} bytes.`,
+        content: { 'application/json': { schema: ref(idOf(ZoomTokenBody)) } },
+      };
     }
     operation.responses = responses(routeKey);
-    (paths[path] ??= {})[method.toLowerCase()] = operation;
+    paths[path] ??= {};
+    paths[path][method.toLowerCase()] = operation;
   }
   return {
     openapi: '3.1.0',
@@ -172,7 +182,11 @@ export function buildAdminOpenApi(): Json {
       license: { name: 'MIT', identifier: 'MIT' },
     },
     servers: [
-      { url: '{apiUrl}', description: 'The stack output `ApiUrl` (SigV4)', variables: { apiUrl: { default: 'https://example.execute-api.us-east-1.amazonaws.com' } } },
+      {
+        url: '{apiUrl}',
+        description: 'The stack output `ApiUrl` (SigV4)',
+        variables: { apiUrl: { default: 'https://example.execute-api.us-east-1.amazonaws.com' } },
+      },
       { url: 'http://127.0.0.1:3000', description: 'The local runtime, `npm start` (bearer token from DATA_DIR/admin-token)' },
     ],
     security: [{ sigv4: [] }, { bearer: [] }],
@@ -186,10 +200,14 @@ export function buildAdminOpenApi(): Json {
           in: 'header',
           name: 'Authorization',
           description:
-            'AWS Signature Version 4 (service `execute-api`, the stack\'s region), as the HTTP API\'s IAM authorization expects: `Authorization`, `X-Amz-Date` and, with temporary credentials, `X-Amz-Security-Token`. The identity needs `execute-api:Invoke` on the stack output `AdminApiInvokeArn`.',
+            "AWS Signature Version 4 (service `execute-api`, the stack's region), as the HTTP API's IAM authorization expects: `Authorization`, `X-Amz-Date` and, with temporary credentials, `X-Amz-Security-Token`. The identity needs `execute-api:Invoke` on the stack output `AdminApiInvokeArn`.",
           'x-amazon-apigateway-authtype': 'awsSigv4',
         },
-        bearer: { type: 'http', scheme: 'bearer', description: 'The local runtime only: the token in DATA_DIR/admin-token (or ADMIN_TOKEN).' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The local runtime only: the token in DATA_DIR/admin-token (or ADMIN_TOKEN).',
+        },
       },
     },
   };
@@ -197,5 +215,5 @@ export function buildAdminOpenApi(): Json {
 
 /** The document as committed: two-space JSON and a final newline. */
 export function renderAdminOpenApi(): string {
-  return JSON.stringify(buildAdminOpenApi(), null, 2) + '\n';
+  return `${JSON.stringify(buildAdminOpenApi(), null, 2)}\n`;
 }

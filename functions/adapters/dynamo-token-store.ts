@@ -91,8 +91,22 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
   sealed: {
     write: (sealed) =>
       tokensRemoved(sealed)
-        ? [['fmt', null], ['edk', null], ['iv', null], ['ct', null], ['tokens_removed_at', num(sealed.removedAt)], ['tokens_removed_reason', str(sealed.reason)]]
-        : [['fmt', num(sealed.formatVersion)], ['edk', { B: sealed.encryptedDataKey }], ['iv', { B: sealed.iv }], ['ct', { B: sealed.ciphertext }], ['tokens_removed_at', null], ['tokens_removed_reason', null]],
+        ? [
+            ['fmt', null],
+            ['edk', null],
+            ['iv', null],
+            ['ct', null],
+            ['tokens_removed_at', num(sealed.removedAt)],
+            ['tokens_removed_reason', str(sealed.reason)],
+          ]
+        : [
+            ['fmt', num(sealed.formatVersion)],
+            ['edk', { B: sealed.encryptedDataKey }],
+            ['iv', { B: sealed.iv }],
+            ['ct', { B: sealed.ciphertext }],
+            ['tokens_removed_at', null],
+            ['tokens_removed_reason', null],
+          ],
     read: (item): StoredTokens =>
       item.ct?.B
         ? { formatVersion: readNum(item.fmt)!, encryptedDataKey: item.edk.B!, iv: item.iv.B!, ciphertext: item.ct.B }
@@ -102,7 +116,11 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
   tokenGeneration: numberAttribute('token_generation'),
   registeredGeneration: numberAttribute('registered_generation'),
   // A list, not a string set: the order (newest first) is kept.
-  refreshTokenFingerprints: single<string[]>('refresh_token_fingerprints', (list) => ({ L: list.map(str) }), (value) => value.L?.map((entry) => entry.S!)),
+  refreshTokenFingerprints: single<string[]>(
+    'refresh_token_fingerprints',
+    (list) => ({ L: list.map(str) }),
+    (value) => value.L?.map((entry) => entry.S!),
+  ),
   createdAt: numberAttribute('created_at'),
   updatedAt: numberAttribute('updated_at'),
   lastRefreshAt: numberAttribute('last_refresh_at'),
@@ -111,7 +129,10 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
   lastError: noteAttribute('last_error'),
   reauthRequired: noteAttribute('reauth'),
   lease: {
-    write: (lease) => [['lease_owner', lease ? str(lease.owner) : null], ['lease_expires_at', lease ? num(lease.expiresAt) : null]],
+    write: (lease) => [
+      ['lease_owner', lease ? str(lease.owner) : null],
+      ['lease_expires_at', lease ? num(lease.expiresAt) : null],
+    ],
     read: (item) => (item.lease_owner?.S ? { owner: item.lease_owner.S, expiresAt: readNum(item.lease_expires_at) ?? 0 } : undefined),
   },
   recall: {
@@ -248,7 +269,11 @@ export class DynamoTokenStore implements TokenStore {
           TableName: this.tableName,
           Key: { user_id: str(userId) },
           ...(condition
-            ? { ConditionExpression: '#version = :expected', ExpressionAttributeNames: { '#version': 'version' }, ExpressionAttributeValues: { ':expected': num(condition.version) } }
+            ? {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': num(condition.version) },
+              }
             : {}),
         }),
       );
@@ -258,7 +283,11 @@ export class DynamoTokenStore implements TokenStore {
     }
   }
 
-  async listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }> {
+  async listWhere(
+    field: 'status' | 'recallStatus',
+    value: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ users: StoredUser[]; last?: string }> {
     const index = field === 'status' ? TABLE_SCHEMA.statusIndex : TABLE_SCHEMA.recallStatusIndex;
     const key = index.partitionKey.name;
     const found = await this.client.send(
@@ -306,7 +335,9 @@ export class DynamoTokenStore implements TokenStore {
     for (let i = 0; i < userIds.length; i += 100) {
       let keys: Item[] | undefined = userIds.slice(i, i + 100).map((userId) => ({ user_id: str(userId) }));
       while (keys?.length) {
-        const answer: BatchGetItemCommandOutput = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        const answer: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
         for (const item of answer.Responses?.[this.tableName] ?? []) byId.set(item.user_id.S!, toUser(item));
         keys = answer.UnprocessedKeys?.[this.tableName]?.Keys;
       }

@@ -36,7 +36,12 @@ export function webhookEventPublisher(options: { url: string; logger: Log; timeo
     async publish(events) {
       const failed: LifecycleEvent[] = [];
       for (const event of events) {
-        options.logger.info('lifecycle event', { detailType: event.detailType, userId: event.detail.user_id, status: event.detail.status, reason: event.detail.reason });
+        options.logger.info('lifecycle event', {
+          detailType: event.detailType,
+          userId: event.detail.user_id,
+          status: event.detail.status,
+          reason: event.detail.reason,
+        });
         try {
           const response = await fetch(options.url, {
             method: 'POST',

@@ -46,7 +46,11 @@ export class EventBridgePublisher implements EventPublisher {
       const batch = await this.sendBatch(events.slice(i, i + PUT_EVENTS_BATCH), codes);
       failed.push(...batch);
     }
-    if (failed.length) throw new EventPublishError(failed, `EventBridge did not take ${failed.length} of ${events.length} events (${[...codes].join(', ') || 'error'})`);
+    if (failed.length)
+      throw new EventPublishError(
+        failed,
+        `EventBridge did not take ${failed.length} of ${events.length} events (${[...codes].join(', ') || 'error'})`,
+      );
   }
 
   /** Sends one batch, then its failed entries again; returns what never went in. */

@@ -162,7 +162,7 @@ export class KmsEnvelopeCipher implements TokenCipher {
       const answer = await this.options.kms.send(
         new DecryptCommand({ KeyId: this.options.keyId, CiphertextBlob: encryptedDataKey, EncryptionContext: { ...ENCRYPTION_CONTEXT } }),
       );
-      if (!answer.Plaintext || answer.Plaintext.length !== 32) throw new UnreadableRecordError('KMS returned no data key');
+      if (answer.Plaintext?.length !== 32) throw new UnreadableRecordError('KMS returned no data key');
       return Buffer.from(answer.Plaintext);
     } catch (error) {
       const name = (error as { name?: string }).name;

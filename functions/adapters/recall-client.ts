@@ -5,18 +5,9 @@
  */
 import type { RecallClient, RecallCredential } from '../domain/ports';
 import { RecallConflictError, UpstreamError } from '../domain/errors';
-import {
-  describeFailure,
-  fetchText,
-  requestWithRetry,
-  sanitize,
-  type HttpOutcome,
-  type HttpReply,
-  type RetryOptions,
-} from './http-retry';
+import { describeFailure, fetchText, requestWithRetry, sanitize, type HttpOutcome, type HttpReply, type RetryOptions } from './http-retry';
 
-export interface RecallClientConfig
-  extends Partial<Omit<RetryOptions, 'deadline'>> {
+export interface RecallClientConfig extends Partial<Omit<RetryOptions, 'deadline'>> {
   /** e.g. https://us-east-1.recall.ai, with or without a trailing slash (a path prefix is kept). */
   baseUrl: string;
   apiKey: () => Promise<string> | string;
@@ -125,7 +116,11 @@ class HttpRecallClient implements RecallClient {
     const headers: Record<string, string> = { Authorization: `Token ${key}`, Accept: 'application/json', ...opts.headers };
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const result = await requestWithRetry((signal) => fetchText(url, { method, headers, body }, signal), { ...this.retryOptions, deadline, isRetryable });
+    const result = await requestWithRetry((signal) => fetchText(url, { method, headers, body }, signal), {
+      ...this.retryOptions,
+      deadline,
+      isRetryable,
+    });
     const label = `Recall ${method} ${url.pathname}`;
     const tries = result.attempts > 1 ? ` after ${result.attempts} attempts` : '';
     if (!('reply' in result)) throw new UpstreamError('recall', `${label} failed${tries}: ${describeFailure(result)}`);

@@ -18,7 +18,11 @@ export class SqsRefreshQueue implements RefreshQueue {
   }
 
   private async sendBatch(batch: RefreshRequest[], delaySeconds: number | undefined): Promise<void> {
-    let pending = batch.map((request, index) => ({ Id: String(index), MessageBody: JSON.stringify(request), ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}) }));
+    let pending = batch.map((request, index) => ({
+      Id: String(index),
+      MessageBody: JSON.stringify(request),
+      ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}),
+    }));
     for (let attempt = 1; pending.length > 0; attempt++) {
       const answer = await this.options.client.send(new SendMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: pending }));
       const failed = new Set((answer.Failed ?? []).map((entry) => entry.Id));

@@ -36,16 +36,26 @@ type Fields = { error?: string; reason?: string; code?: string };
  * Every Zoom answer, classified. First matching row wins; the README shows the same table.
  * A row's `when` sees the status and the answer's error fields (sanitized, lower-cased).
  */
-export const ZOOM_ANSWER_TABLE: ReadonlyArray<{ when: (status: number, f: Fields) => boolean; kind: ZoomRefreshResult['kind']; answer: string }> = [
+export const ZOOM_ANSWER_TABLE: ReadonlyArray<{
+  when: (status: number, f: Fields) => boolean;
+  kind: ZoomRefreshResult['kind'];
+  answer: string;
+}> = [
   { answer: '2xx with access and refresh token', when: (s) => s >= 200 && s < 300, kind: 'ok' },
   { answer: '408, 429 or 5xx', when: (s) => s === 408 || s === 429 || s >= 500, kind: 'retryable' },
-  { answer: '400/401 with error, code or reason naming a dead grant (invalid_grant, 4741, 4735, "Invalid Token!")', when: (s, f) => (s === 400 || s === 401) && isDeadGrant(f), kind: 'grant_dead' },
+  {
+    answer: '400/401 with error, code or reason naming a dead grant (invalid_grant, 4741, 4735, "Invalid Token!")',
+    when: (s, f) => (s === 400 || s === 401) && isDeadGrant(f),
+    kind: 'grant_dead',
+  },
   { answer: '400/401 with invalid_client or unauthorized_client, and every other 3xx/4xx', when: () => true, kind: 'misconfigured' },
 ];
 
 function isDeadGrant(f: Fields): boolean {
-  return [f.error, f.code].some((value) => value !== undefined && DEAD_GRANT_ERRORS.has(value))
-    || (f.reason !== undefined && DEAD_GRANT_REASONS.has(f.reason)) && !MISCONFIGURED_ERRORS.has(f.error ?? '');
+  return (
+    [f.error, f.code].some((value) => value !== undefined && DEAD_GRANT_ERRORS.has(value)) ||
+    (f.reason !== undefined && DEAD_GRANT_REASONS.has(f.reason) && !MISCONFIGURED_ERRORS.has(f.error ?? ''))
+  );
 }
 
 export function createZoomTokenClient(config: ZoomTokenClientConfig): ZoomTokenClient {

@@ -43,7 +43,10 @@ export async function dispatchDueUsers(deps: DispatchDeps, options: DispatchOpti
   let batch: string[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
-    await deps.refreshQueue.enqueue(batch.map((userId) => ({ userId, reason: 'due' as const })), { delaySeconds: options.delaySeconds });
+    await deps.refreshQueue.enqueue(
+      batch.map((userId) => ({ userId, reason: 'due' as const })),
+      { delaySeconds: options.delaySeconds },
+    );
     summary.dispatched += batch.length;
     batch = [];
   };

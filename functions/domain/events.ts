@@ -42,17 +42,23 @@ function event(detailType: EventDetailType, userId: string, status: EventStatus,
 
 export const lifecycleEvents = {
   /** Tokens stored: a first registration, or new tokens (a new grant) for a known user. */
-  userRegistered: (user: UserLike, at: number, reason: 'created' | 'new_tokens') => event(EVENT_DETAIL_TYPES.userRegistered, user.userId, overallStatus(user), at, reason),
+  userRegistered: (user: UserLike, at: number, reason: 'created' | 'new_tokens') =>
+    event(EVENT_DETAIL_TYPES.userRegistered, user.userId, overallStatus(user), at, reason),
   /** Zoom said the grant is dead (or a refresh's answer was lost in flight): the user must re-authorize. */
-  grantDead: (user: UserLike, at: number, reason: string) => event(EVENT_DETAIL_TYPES.grantDead, user.userId, overallStatus(user), at, reason),
+  grantDead: (user: UserLike, at: number, reason: string) =>
+    event(EVENT_DETAIL_TYPES.grantDead, user.userId, overallStatus(user), at, reason),
   /** Recall refused or failed the user's credential; the user's Recall status became failed. */
-  recallCredentialFailed: (user: UserLike, at: number, reason: string) => event(EVENT_DETAIL_TYPES.recallCredentialFailed, user.userId, overallStatus(user), at, reason),
+  recallCredentialFailed: (user: UserLike, at: number, reason: string) =>
+    event(EVENT_DETAIL_TYPES.recallCredentialFailed, user.userId, overallStatus(user), at, reason),
   /** The user's credential at Recall was deleted because another of our users registered the same Zoom user. */
-  recallCredentialReplaced: (user: UserLike, at: number) => event(EVENT_DETAIL_TYPES.recallCredentialReplaced, user.userId, overallStatus(user), at, 'recall_replaced'),
+  recallCredentialReplaced: (user: UserLike, at: number) =>
+    event(EVENT_DETAIL_TYPES.recallCredentialReplaced, user.userId, overallStatus(user), at, 'recall_replaced'),
   /** Recall reports the user's credential unhealthy (published once per transition). */
-  recallCredentialUnhealthy: (user: UserLike, at: number) => event(EVENT_DETAIL_TYPES.recallCredentialUnhealthy, user.userId, overallStatus(user), at, 'recall_unhealthy'),
+  recallCredentialUnhealthy: (user: UserLike, at: number) =>
+    event(EVENT_DETAIL_TYPES.recallCredentialUnhealthy, user.userId, overallStatus(user), at, 'recall_unhealthy'),
   /** Zoom said the user removed the app: tokens and Recall credential deleted. */
-  zoomDeauthorized: (user: UserLike, at: number) => event(EVENT_DETAIL_TYPES.zoomDeauthorized, user.userId, overallStatus(user), at, 'app_deauthorized'),
+  zoomDeauthorized: (user: UserLike, at: number) =>
+    event(EVENT_DETAIL_TYPES.zoomDeauthorized, user.userId, overallStatus(user), at, 'app_deauthorized'),
   /** The backend deleted the user (DELETE): record and Recall credential gone. */
   userDeleted: (userId: string, at: number) => event(EVENT_DETAIL_TYPES.userDeleted, userId, 'deleted', at),
 };

@@ -23,7 +23,11 @@ export interface UserPage {
   last?: string;
 }
 
-export async function listUsers(store: Pick<TokenStore, 'listWhere'>, state: UserState, page: { limit: number; after?: string }): Promise<UserPage> {
+export async function listUsers(
+  store: Pick<TokenStore, 'listWhere'>,
+  state: UserState,
+  page: { limit: number; after?: string },
+): Promise<UserPage> {
   const { field, value } = STATE_QUERIES[state];
   const read = await store.listWhere(field, value, page);
   return { users: read.users.filter((user) => overallStatus(user) === state), ...(read.last ? { last: read.last } : {}) };

@@ -51,7 +51,11 @@ export interface TokenStore {
    * Users whose `field` equals `value`, in user-id order after `after`, at most `limit` of them
    * (an index query, never a scan). `last` is the last user id read when more may follow.
    */
-  listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }>;
+  listWhere(
+    field: 'status' | 'recallStatus',
+    value: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ users: StoredUser[]; last?: string }>;
   /** Users whose refresh is due at or before `dueBefore` (ms), from the sparse due index, most overdue first. */
   listDue(dueBefore: number): AsyncIterable<DueUser>;
   /** Every user whose record names this Zoom user id (from the sparse zoom-user index; never a scan), in user-id order. */
@@ -118,11 +122,7 @@ export interface RecallCredential {
 /** Recall.ai's Zoom OAuth credential API. Failures after retries throw UpstreamError. */
 export interface RecallClient {
   /** Throws RecallConflictError when the Zoom user already has a credential for the app. */
-  createZoomOAuthCredential(input: {
-    oauthAppId: string;
-    callbackUrl: string;
-    idempotencyKey: string;
-  }): Promise<RecallCredential>;
+  createZoomOAuthCredential(input: { oauthAppId: string; callbackUrl: string; idempotencyKey: string }): Promise<RecallCredential>;
   /**
    * All pages. `zoomUserId` (user-level apps only) and `status` filter on Recall's side.
    * `pageIntervalMs`: pages requested at least this far apart (Recall allows 60 list requests a minute).

@@ -72,7 +72,11 @@ async function markUnhealthy(credential: RecallCredential, deps: RecallHealthDep
   const current = await deps.store.get(owner.userId, { consistent: true });
   if (!current || !claims(current)) return 'unclaimed';
   if (current.recall.status === 'unhealthy') return 'alreadyMarked';
-  const note: ErrorNote = { at: deps.clock(), code: 'recall_unhealthy', message: 'Recall reports the credential unhealthy; PUT new tokens or re-sync to recreate it' };
+  const note: ErrorNote = {
+    at: deps.clock(),
+    code: 'recall_unhealthy',
+    message: 'Recall reports the credential unhealthy; PUT new tokens or re-sync to recreate it',
+  };
   const outcome = await recordRecall(
     owner.userId,
     { ...current.recall, status: 'unhealthy', lastError: note },

@@ -48,9 +48,17 @@ async function recordServed(user: StoredUser, deps: RefreshDeps): Promise<void> 
   if (!shouldRecordServe(deps.policy ?? PROACTIVE, user.lastServedAt, now)) return;
   try {
     // Status and expiry written again unchanged: the due index moves back to the expiry.
-    await deps.store.update(user.userId, { version: user.version }, {
-      status: 'active', accessTokenExpiresAt: user.accessTokenExpiresAt, refreshDueAt: null, lastServedAt: now, updatedAt: now,
-    });
+    await deps.store.update(
+      user.userId,
+      { version: user.version },
+      {
+        status: 'active',
+        accessTokenExpiresAt: user.accessTokenExpiresAt,
+        refreshDueAt: null,
+        lastServedAt: now,
+        updatedAt: now,
+      },
+    );
   } catch (error) {
     if (!(error instanceof ConflictError)) throw error;
   }

@@ -23,7 +23,10 @@ import { TIMING } from './timing';
 import { sealedTokensOf, type ErrorNote, type Lease, type StoredUser, type TokenPair, type UserUpdate } from './token-record';
 
 /** Numbers, not TIMING's literal types: tests override them. */
-type RefreshTiming = Record<'leaseMs' | 'leaseRenewMs' | 'zoomMinimumWaitMs' | 'saveReserveMs' | 'saveAttemptReserveMs' | 'endReserveMs', number>;
+type RefreshTiming = Record<
+  'leaseMs' | 'leaseRenewMs' | 'zoomMinimumWaitMs' | 'saveReserveMs' | 'saveAttemptReserveMs' | 'endReserveMs',
+  number
+>;
 
 export interface RefreshDeps {
   store: TokenStore;
@@ -89,7 +92,12 @@ function deadlineOf(deps: RefreshDeps): number {
  * Never throws for Zoom's or the lease's outcomes; storage and KMS errors before the refresh
  * token is spent propagate (nothing is lost then).
  */
-export async function refreshUser(userId: string, freshUntil: number, deps: RefreshDeps, options: RefreshOptions = {}): Promise<RefreshOutcome> {
+export async function refreshUser(
+  userId: string,
+  freshUntil: number,
+  deps: RefreshDeps,
+  options: RefreshOptions = {},
+): Promise<RefreshOutcome> {
   const outcome = await refreshUnlessFresh(userId, freshUntil, deps, options);
   deps.observe?.(outcome.kind);
   return outcome;
@@ -206,7 +214,13 @@ async function renewLease(attempt: Attempt, expiresAt: number, deps: RefreshDeps
   deps.logger.warn('could not extend refresh lease', { userId });
 }
 
-async function settle(result: ZoomRefreshResult, attempt: Attempt, sentAt: number, deps: RefreshDeps, options: RefreshOptions): Promise<RefreshOutcome> {
+async function settle(
+  result: ZoomRefreshResult,
+  attempt: Attempt,
+  sentAt: number,
+  deps: RefreshDeps,
+  options: RefreshOptions,
+): Promise<RefreshOutcome> {
   const userId = attempt.leased.userId;
   switch (result.kind) {
     case 'ok':
@@ -257,18 +271,23 @@ async function saveAnswer(
   const tokens: TokenPair = { ...result.tokens, scope: result.tokens.scope ?? consumed.scope };
   const accessTokenExpiresAt = expiryOf(result, sentAt, deps, userId);
   const lastServedAt = options.served && deps.policy?.kind === 'adaptive' ? now : leased.lastServedAt;
-  const saved = await saveRefreshedTokens(attempt, tokens, {
-    status: 'active',
-    accessTokenExpiresAt,
-    refreshDueAt: nextRefreshDue(deps.policy ?? PROACTIVE, lastServedAt, now) ?? null,
-    ...(lastServedAt !== leased.lastServedAt ? { lastServedAt } : {}),
-    tokenGeneration: leased.tokenGeneration + 1,
-    lastRefreshAt: now,
-    lastError: null,
-    reauthRequired: null,
-    lease: null,
-    updatedAt: now,
-  }, deps);
+  const saved = await saveRefreshedTokens(
+    attempt,
+    tokens,
+    {
+      status: 'active',
+      accessTokenExpiresAt,
+      refreshDueAt: nextRefreshDue(deps.policy ?? PROACTIVE, lastServedAt, now) ?? null,
+      ...(lastServedAt !== leased.lastServedAt ? { lastServedAt } : {}),
+      tokenGeneration: leased.tokenGeneration + 1,
+      lastRefreshAt: now,
+      lastError: null,
+      reauthRequired: null,
+      lease: null,
+      updatedAt: now,
+    },
+    deps,
+  );
   if (saved.kind === 'unsaved') return { ...saved, tokens, accessTokenExpiresAt };
   if (saved.kind !== 'saved') return saved;
   deps.logger.info('token refreshed', { userId, tokenGeneration: leased.tokenGeneration + 1 });
@@ -281,7 +300,11 @@ async function saveAnswer(
  * over (not our verdict to give); a lease we took over from a holder that had sent means
  * that holder's answer was lost in flight.
  */
-async function judgeInvalidGrant(result: Extract<ZoomRefreshResult, { kind: 'grant_dead' }>, attempt: Attempt, deps: RefreshDeps): Promise<RefreshOutcome> {
+async function judgeInvalidGrant(
+  result: Extract<ZoomRefreshResult, { kind: 'grant_dead' }>,
+  attempt: Attempt,
+  deps: RefreshDeps,
+): Promise<RefreshOutcome> {
   const { leased, lease } = attempt;
   const userId = leased.userId;
   const current = await deps.store.get(userId, { consistent: true });
@@ -299,17 +322,35 @@ async function judgeInvalidGrant(result: Extract<ZoomRefreshResult, { kind: 'gra
     // The holder we took over from may be alive (its lease renewals failing) and about to store
     // the pair it got: no verdict yet. Our own expired lease stays as the mark; the next attempt,
     // once no holder can be alive, decides.
-    await releaseLease(attempt, note(deps, 'zoom_invalid_grant_unconfirmed', result.reason ?? result.error), deps, { expiresAt: deps.clock() });
+    await releaseLease(attempt, note(deps, 'zoom_invalid_grant_unconfirmed', result.reason ?? result.error), deps, {
+      expiresAt: deps.clock(),
+    });
     deps.logger.warn('invalid_grant after a lease takeover; holder may still be saving, verdict deferred', { userId });
     return { kind: 'retryable', error: 'invalid_grant_unconfirmed' };
   }
   const lostInFlight = attempt.takenOver !== undefined;
-  const verdict = note(deps, lostInFlight ? 'lost_in_flight' : result.error, lostInFlight ? 'a refresh was sent and its answer never reached storage' : result.reason ?? result.error);
+  const verdict = note(
+    deps,
+    lostInFlight ? 'lost_in_flight' : result.error,
+    lostInFlight ? 'a refresh was sent and its answer never reached storage' : (result.reason ?? result.error),
+  );
   try {
-    const dead = await deps.store.update(userId, { registrationId: leased.registrationId, tokenGeneration: leased.tokenGeneration }, {
-      status: 'reauth_required', reauthRequired: verdict, lastError: verdict, lease: null, updatedAt: verdict.at,
+    const dead = await deps.store.update(
+      userId,
+      { registrationId: leased.registrationId, tokenGeneration: leased.tokenGeneration },
+      {
+        status: 'reauth_required',
+        reauthRequired: verdict,
+        lastError: verdict,
+        lease: null,
+        updatedAt: verdict.at,
+      },
+    );
+    deps.logger.warn(lostInFlight ? 'grant lost in flight; user must re-authorize' : 'grant is dead; user must re-authorize', {
+      userId,
+      zoomError: result.error,
+      zoomReason: result.reason,
     });
-    deps.logger.warn(lostInFlight ? 'grant lost in flight; user must re-authorize' : 'grant is dead; user must re-authorize', { userId, zoomError: result.error, zoomReason: result.reason });
     // Published where the verdict is written: once per death, not for every later look at a dead user.
     await announce(deps.events, lifecycleEvents.grantDead(dead, verdict.at, verdict.code));
     return lostInFlight ? { kind: 'lost_in_flight', user: dead } : { kind: 'grant_dead', user: dead };
@@ -335,7 +376,12 @@ type SaveResult = { kind: 'saved'; user: StoredUser } | { kind: 'superseded' } |
  * time is spent, with the data key reserved before the token was spent (no KMS call here).
  * No attempt starts so close to the end that the function's timeout could cut it off.
  */
-async function saveRefreshedTokens(attempt: Attempt, tokens: TokenPair, update: Omit<UserUpdate, 'sealed'>, deps: RefreshDeps): Promise<SaveResult> {
+async function saveRefreshedTokens(
+  attempt: Attempt,
+  tokens: TokenPair,
+  update: Omit<UserUpdate, 'sealed'>,
+  deps: RefreshDeps,
+): Promise<SaveResult> {
   const { userId, registrationId, tokenGeneration } = attempt.leased;
   const { saveAttemptReserveMs, endReserveMs } = timingOf(deps);
   const sleep = deps.sleep ?? defaultSleep;
@@ -379,6 +425,9 @@ async function releaseLease(attempt: Attempt, error: ErrorNote, deps: RefreshDep
     await deps.store.update(attempt.leased.userId, { version: attempt.leased.version }, { lease, lastError: error, updatedAt: error.at });
   } catch (failure) {
     // Taken over or rewritten meanwhile, or a storage error: the lease expires on its own; nothing is lost.
-    deps.logger.warn('could not release refresh lease', { userId: attempt.leased.userId, error: failure instanceof Error ? failure.name : String(failure) });
+    deps.logger.warn('could not release refresh lease', {
+      userId: attempt.leased.userId,
+      error: failure instanceof Error ? failure.name : String(failure),
+    });
   }
 }

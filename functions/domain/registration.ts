@@ -8,7 +8,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, RecallConflictError, TokenUnavailableError, UpstreamError } from './errors';
 import { announce, lifecycleEvents } from './events';
-import type { Clock, EventPublisher, RecallClient, RecallCredential, SealedTokens, SigningKeyProvider, TokenCipher, TokenStore } from './ports';
+import type {
+  Clock,
+  EventPublisher,
+  RecallClient,
+  RecallCredential,
+  SealedTokens,
+  SigningKeyProvider,
+  TokenCipher,
+  TokenStore,
+} from './ports';
 import { signCallbackUrl } from './signing';
 import {
   LEGACY_REGISTRATION_ID,
@@ -106,18 +115,22 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
         return { created: true, stored: true, user };
       }
       const generation = existing.tokenGeneration + 1;
-      const user = await store.update(userId, { version: existing.version }, {
-        status: 'active',
-        sealed,
-        accessTokenExpiresAt: input.accessTokenExpiresAt,
-        tokenGeneration: generation,
-        registeredGeneration: generation,
-        refreshTokenFingerprints,
-        reauthRequired: null,
-        lastError: null,
-        lease: null,
-        updatedAt: now,
-      });
+      const user = await store.update(
+        userId,
+        { version: existing.version },
+        {
+          status: 'active',
+          sealed,
+          accessTokenExpiresAt: input.accessTokenExpiresAt,
+          tokenGeneration: generation,
+          registeredGeneration: generation,
+          refreshTokenFingerprints,
+          reauthRequired: null,
+          lastError: null,
+          lease: null,
+          updatedAt: now,
+        },
+      );
       return { created: false, stored: true, user };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
@@ -138,7 +151,8 @@ export async function syncRecallCredential(userId: string, deps: RegistrationDep
 
 /** A deauthorized user has no tokens Recall could validate: only a PUT with new tokens helps. */
 function refuseDeauthorized(user: StoredUser): void {
-  if (user.status === 'deauthorized') throw new TokenUnavailableError('deauthorized', 'the user deauthorized the app at Zoom; PUT new tokens');
+  if (user.status === 'deauthorized')
+    throw new TokenUnavailableError('deauthorized', 'the user deauthorized the app at Zoom; PUT new tokens');
 }
 
 /**
@@ -168,25 +182,45 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
         deleted.push(held.id);
       } else if (held && callsBack(held, user, keyring.activeKeyId)) {
         if (current.status === 'registered' && knowsZoomUser(user, held)) return user;
-        const kept = await step.record({ status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId }, zoomIdentity(held));
+        const kept = await step.record(
+          { status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId },
+          zoomIdentity(held),
+        );
         if (!kept.user) throw new NotFoundError('user deleted during registration');
         return kept.user;
       }
     }
     const callbackUrl = signCallbackUrl(deps.callbackUrl, user, keyring).toString();
-    const credential = await createReplacingConflict(userId, callbackUrl, idempotencyKeyFor(user, keyring.activeKeyId), step.stillOurs, deleted, deps);
+    const credential = await createReplacingConflict(
+      userId,
+      callbackUrl,
+      idempotencyKeyFor(user, keyring.activeKeyId),
+      step.stillOurs,
+      deleted,
+      deps,
+    );
     if (!credential) return (await deps.store.get(userId, { consistent: true })) ?? user;
-    const outcome = await step.record({ status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId }, zoomIdentity(credential));
+    const outcome = await step.record(
+      { status: 'registered', credentialId: credential.id, callbackKeyId: keyring.activeKeyId },
+      zoomIdentity(credential),
+    );
     // Deleted, or replaced by a newer registration, while Recall created ours: nothing records it.
     if (!outcome.recorded) await forgetCredential(credential.id, userId, deps);
     if (!outcome.user) throw new NotFoundError('user deleted during registration');
     return outcome.user;
   } catch (error) {
     const stillHeld = current.credentialId !== undefined && !deleted.includes(current.credentialId);
-    const failed: RecallRegistration = { status: 'failed', lastError: recallFailureNote(error, deps), ...(stillHeld ? { credentialId: current.credentialId, callbackKeyId: current.callbackKeyId } : {}) };
+    const failed: RecallRegistration = {
+      status: 'failed',
+      lastError: recallFailureNote(error, deps),
+      ...(stillHeld ? { credentialId: current.credentialId, callbackKeyId: current.callbackKeyId } : {}),
+    };
     const outcome = await step.record(failed).catch(() => undefined);
     if (outcome?.recorded && outcome.user && outcome.previous?.recall.status !== 'failed') {
-      await announce(deps.events, lifecycleEvents.recallCredentialFailed(outcome.user, deps.clock(), failed.lastError?.code ?? 'recall_error'));
+      await announce(
+        deps.events,
+        lifecycleEvents.recallCredentialFailed(outcome.user, deps.clock(), failed.lastError?.code ?? 'recall_error'),
+      );
     }
     throw error;
   }
@@ -202,7 +236,10 @@ function zoomIdentity(credential: RecallCredential): Pick<UserUpdate, 'zoomUserI
 
 /** Whether the record already names the Zoom user Recall reports (records older than that field learn it on the next PUT). */
 function knowsZoomUser(user: StoredUser, credential: RecallCredential): boolean {
-  return (credential.zoomUserId ?? user.zoomUserId) === user.zoomUserId && (credential.zoomAccountId ?? user.zoomAccountId) === user.zoomAccountId;
+  return (
+    (credential.zoomUserId ?? user.zoomUserId) === user.zoomUserId &&
+    (credential.zoomAccountId ?? user.zoomAccountId) === user.zoomAccountId
+  );
 }
 
 /**
@@ -211,7 +248,8 @@ function knowsZoomUser(user: StoredUser, credential: RecallCredential): boolean 
  * already be out of date (it may even have deleted the credential we created).
  */
 function recallStep(user: StoredUser, deps: RegistrationDeps) {
-  const ours = (stored: StoredUser) => stored.registrationId === user.registrationId && stored.registeredGeneration === user.registeredGeneration;
+  const ours = (stored: StoredUser) =>
+    stored.registrationId === user.registrationId && stored.registeredGeneration === user.registeredGeneration;
   return {
     record: (recall: RecallRegistration, extra: RecallExtra = {}) => recordRecall(user.userId, recall, deps, ours, extra),
     stillOurs: async () => {
@@ -229,7 +267,9 @@ function recallStep(user: StoredUser, deps: RegistrationDeps) {
  */
 function idempotencyKeyFor(user: StoredUser, keyId: string): string {
   const { status, credentialId, lastError } = user.recall;
-  return uuidFrom(`${user.userId}:${user.registrationId}:${user.tokenGeneration}:${keyId}:${status}:${credentialId ?? ''}:${lastError?.at ?? ''}`);
+  return uuidFrom(
+    `${user.userId}:${user.registrationId}:${user.tokenGeneration}:${keyId}:${status}:${credentialId ?? ''}:${lastError?.at ?? ''}`,
+  );
 }
 
 function recallFailureNote(error: unknown, deps: Pick<RegistrationDeps, 'clock'>): ErrorNote {
@@ -291,7 +331,8 @@ async function createReplacingConflict(
       // A new key: the first one's conflict answer is cached at Recall.
       return await create(uuidFrom(`${idempotencyKey}:after-conflict`));
     } catch (again) {
-      if (again instanceof RecallConflictError) throw new UpstreamError('recall', 'Recall still reports a conflicting credential', 400, again.detail);
+      if (again instanceof RecallConflictError)
+        throw new UpstreamError('recall', 'Recall still reports a conflicting credential', 400, again.detail);
       throw again;
     }
   }
@@ -311,7 +352,12 @@ async function conflictingCredentials(conflict: RecallConflictError, deps: Regis
   );
   if (matching.length === 0) {
     const owner = zoomUserId !== undefined ? `Zoom user ${zoomUserId}` : `Zoom account ${zoomAccountId}`;
-    throw new UpstreamError('recall', `Recall reports a conflicting credential for ${owner} but lists none; nothing deleted`, 400, conflict.detail);
+    throw new UpstreamError(
+      'recall',
+      `Recall reports a conflicting credential for ${owner} but lists none; nothing deleted`,
+      400,
+      conflict.detail,
+    );
   }
   return matching;
 }
@@ -323,7 +369,11 @@ async function conflictingCredentials(conflict: RecallConflictError, deps: Regis
 async function markReplaced(credential: RecallCredential, newOwner: string, deps: RegistrationDeps): Promise<void> {
   const formerOwner = callbackQuery(credential)?.get('user_id');
   if (!formerOwner || formerOwner === newOwner) return;
-  const note: ErrorNote = { at: deps.clock(), code: 'recall_replaced', message: `the Zoom user's credential at Recall now belongs to user ${newOwner}` };
+  const note: ErrorNote = {
+    at: deps.clock(),
+    code: 'recall_replaced',
+    message: `the Zoom user's credential at Recall now belongs to user ${newOwner}`,
+  };
   const stillClaimsIt = (former: StoredUser) => former.recall.credentialId === credential.id;
   const outcome = await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps, stillClaimsIt).catch(() => undefined);
   if (outcome?.recorded && outcome.user) await announce(deps.events, lifecycleEvents.recallCredentialReplaced(outcome.user, note.at));
@@ -360,7 +410,10 @@ export async function recordRecall(
  * condition that nothing changed in between: a PUT or a re-sync that recorded a new credential
  * meanwhile gets that one deleted too, on the next round.
  */
-export async function deleteUser(userId: string, deps: Pick<RegistrationDeps, 'store' | 'recall'> & Partial<Pick<RegistrationDeps, 'clock' | 'events'>>): Promise<void> {
+export async function deleteUser(
+  userId: string,
+  deps: Pick<RegistrationDeps, 'store' | 'recall'> & Partial<Pick<RegistrationDeps, 'clock' | 'events'>>,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
     if (!existing) return;

@@ -46,7 +46,8 @@ export async function serveAccessToken(userId: string, deps: ServeDeps, options:
   // Consistent: Recall validates a credential right after registration wrote the user, and an
   // eventually consistent read could miss it (or serve a pair a refresh just replaced).
   const user = await deps.store.get(userId, { consistent: true });
-  if (!user || (options.registrationId !== undefined && user.registrationId !== options.registrationId)) throw new NotFoundError('unknown user');
+  if (!user || (options.registrationId !== undefined && user.registrationId !== options.registrationId))
+    throw new NotFoundError('unknown user');
   usable(user);
   const lifeMs = user.accessTokenExpiresAt - deps.clock();
   if (lifeMs >= TIMING.serveMarginMs) {
@@ -86,7 +87,8 @@ async function waitForRefresh(userId: string, options: ServeOptions, deps: Serve
   while (deps.clock() + interval < options.deadline) {
     await sleep(interval);
     const current = await deps.store.get(userId, { consistent: true });
-    if (!current || (options.registrationId !== undefined && current.registrationId !== options.registrationId)) throw new NotFoundError('unknown user');
+    if (!current || (options.registrationId !== undefined && current.registrationId !== options.registrationId))
+      throw new NotFoundError('unknown user');
     usable(current);
     if (current.accessTokenExpiresAt - deps.clock() >= TIMING.serveFloorMs) return current;
   }

@@ -26,15 +26,15 @@ const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 /** Registration ids: random UUIDs (the legacy marker also fits). */
 const REGISTRATION_ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
 
-
 export function isValidUserId(userId: string): boolean {
   return USER_ID_PATTERN.test(userId);
 }
 
 function signature(key: Uint8Array, keyId: string, userId: string, registrationId: string): Buffer {
-  const signed = registrationId === LEGACY_REGISTRATION_ID
-    ? `zoom-token-callback:v1:${keyId}:${userId}`
-    : `zoom-token-callback:v2:${keyId}:${userId}:${registrationId}`;
+  const signed =
+    registrationId === LEGACY_REGISTRATION_ID
+      ? `zoom-token-callback:v1:${keyId}:${userId}`
+      : `zoom-token-callback:v2:${keyId}:${userId}:${registrationId}`;
   return createHmac('sha256', key).update(signed).digest();
 }
 
@@ -78,7 +78,12 @@ export class UnknownSigningKeyError extends InvalidSignatureError {}
 export function verifyCallbackSignature(params: CallbackParameters, keyring: SigningKeyring): CallbackSubject {
   const { userId, keyId, signature: given } = params;
   const registrationId = params.registrationId ?? LEGACY_REGISTRATION_ID;
-  if (!USER_ID_PATTERN.test(userId) || !KEY_ID_PATTERN.test(keyId) || !SIGNATURE_PATTERN.test(given) || !REGISTRATION_ID_PATTERN.test(registrationId)) {
+  if (
+    !USER_ID_PATTERN.test(userId) ||
+    !KEY_ID_PATTERN.test(keyId) ||
+    !SIGNATURE_PATTERN.test(given) ||
+    !REGISTRATION_ID_PATTERN.test(registrationId)
+  ) {
     throw new InvalidSignatureError('malformed callback parameters');
   }
   // A v2 URL never names the legacy marker: that would let a v2-shaped URL stand for a v1 one.

@@ -131,7 +131,14 @@ export interface StoredUser {
 
 /** One word for the backend: can Recall get a token for this user right now, and if not, why. */
 export type UserState = 'active' | 'reauth_required' | 'deauthorized' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy';
-export const USER_STATES: readonly UserState[] = ['active', 'reauth_required', 'deauthorized', 'recall_pending', 'recall_failed', 'recall_unhealthy'];
+export const USER_STATES: readonly UserState[] = [
+  'active',
+  'reauth_required',
+  'deauthorized',
+  'recall_pending',
+  'recall_failed',
+  'recall_unhealthy',
+];
 
 export function overallStatus(user: Pick<StoredUser, 'status' | 'recall'>): UserState {
   if (user.status === 'deauthorized') return 'deauthorized';

@@ -52,21 +52,29 @@ async function deauthorizeOne(userId: string, event: Deauthorization, deps: Deau
     if (event.zoomAccountId && existing.zoomAccountId && existing.zoomAccountId !== event.zoomAccountId) return undefined;
     if (existing.recall.credentialId) await deps.recall.deleteZoomOAuthCredential(existing.recall.credentialId);
     const now = deps.clock();
-    const note: ErrorNote = { at: now, code: 'zoom_deauthorized', message: 'the user removed the app at Zoom; tokens and Recall credential deleted' };
+    const note: ErrorNote = {
+      at: now,
+      code: 'zoom_deauthorized',
+      message: 'the user removed the app at Zoom; tokens and Recall credential deleted',
+    };
     const generation = existing.tokenGeneration + 1;
     try {
-      const user = await deps.store.update(userId, { version: existing.version }, {
-        status: 'deauthorized',
-        sealed: { removedAt: event.deauthorizedAt ?? now, reason: 'zoom_deauthorized' },
-        tokenGeneration: generation,
-        // A registration still running records nothing over this (its generation is gone).
-        registeredGeneration: generation,
-        lease: null,
-        reauthRequired: null,
-        lastError: note,
-        recall: { status: 'pending', lastError: note },
-        updatedAt: now,
-      });
+      const user = await deps.store.update(
+        userId,
+        { version: existing.version },
+        {
+          status: 'deauthorized',
+          sealed: { removedAt: event.deauthorizedAt ?? now, reason: 'zoom_deauthorized' },
+          tokenGeneration: generation,
+          // A registration still running records nothing over this (its generation is gone).
+          registeredGeneration: generation,
+          lease: null,
+          reauthRequired: null,
+          lastError: note,
+          recall: { status: 'pending', lastError: note },
+          updatedAt: now,
+        },
+      );
       deps.logger.warn('user deauthorized the app at Zoom; tokens removed', { userId });
       await announce(deps.events, lifecycleEvents.zoomDeauthorized(user, now));
       return user;

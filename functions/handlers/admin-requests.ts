@@ -7,7 +7,15 @@ import type * as z from 'zod/mini';
 import { PayloadTooLargeError, ValidationError } from './request-errors';
 import type { NewTokens } from '../domain/registration';
 import { USER_STATES, type UserState } from '../domain/token-record';
-import { LIST_LIMIT, ListQuery, MAX_BODY_BYTES, MAX_EXPIRES_IN_SECONDS, USER_ID_PATTERN, UserIdParam, ZoomTokenBody } from './admin-schemas';
+import {
+  LIST_LIMIT,
+  ListQuery,
+  MAX_BODY_BYTES,
+  MAX_EXPIRES_IN_SECONDS,
+  USER_ID_PATTERN,
+  UserIdParam,
+  ZoomTokenBody,
+} from './admin-schemas';
 
 export { LIST_LIMIT, MAX_BODY_BYTES };
 
@@ -74,7 +82,11 @@ export function encodeCursor(lastUserId: string): string {
   return Buffer.from(lastUserId, 'utf8').toString('base64url');
 }
 
-export function parseListQuery(query: Record<string, string | undefined> | undefined): { status: UserState; limit: number; after?: string } {
+export function parseListQuery(query: Record<string, string | undefined> | undefined): {
+  status: UserState;
+  limit: number;
+  after?: string;
+} {
   const parsed = ListQuery.safeParse(query ?? {});
   if (!parsed.success) {
     const field = String(parsed.error.issues[0].path[0] ?? 'status');
@@ -82,7 +94,8 @@ export function parseListQuery(query: Record<string, string | undefined> | undef
     throw new ValidationError(message, field);
   }
   const limit = parsed.data.limit === undefined ? LIST_LIMIT.default : Number(parsed.data.limit);
-  if (limit < LIST_LIMIT.min || limit > LIST_LIMIT.max) throw new ValidationError(`limit must be from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}`, 'limit');
+  if (limit < LIST_LIMIT.min || limit > LIST_LIMIT.max)
+    throw new ValidationError(`limit must be from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}`, 'limit');
   if (parsed.data.cursor === undefined) return { status: parsed.data.status, limit };
   const after = Buffer.from(parsed.data.cursor, 'base64url').toString('utf8');
   if (!USER_ID_PATTERN.test(after)) throw new ValidationError('cursor is invalid', 'cursor');

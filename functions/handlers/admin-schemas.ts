@@ -28,7 +28,12 @@ export const CURSOR_PATTERN = /^[A-Za-z0-9_-]{1,200}$/;
 // Requests
 
 /** The `{userId}` path parameter. */
-export const UserIdParam = z.string().check(z.regex(USER_ID_PATTERN), z.describe('Your id for the user (not Zoom\'s): a letter or digit, then letters, digits, ".", "_" or "-"; at most 128 characters.'));
+export const UserIdParam = z
+  .string()
+  .check(
+    z.regex(USER_ID_PATTERN),
+    z.describe('Your id for the user (not Zoom\'s): a letter or digit, then letters, digits, ".", "_" or "-"; at most 128 characters.'),
+  );
 
 const token = z.string().check(z.trim(), z.minLength(1), z.maxLength(4096));
 
@@ -38,9 +43,24 @@ export const ZoomTokenBody = z
     access_token: token.check(z.describe('Zoom access token.')),
     refresh_token: token.check(z.describe('Zoom refresh token.')),
     expires_in: z.optional(
-      z.number().check(z.int(), z.minimum(MIN_EXPIRES_IN_SECONDS), z.maximum(MAX_EXPIRES_IN_SECONDS), z.describe('Seconds until the access token expires (Zoom: 3599). Exactly one of expires_in and expires_at.')),
+      z
+        .number()
+        .check(
+          z.int(),
+          z.minimum(MIN_EXPIRES_IN_SECONDS),
+          z.maximum(MAX_EXPIRES_IN_SECONDS),
+          z.describe('Seconds until the access token expires (Zoom: 3599). Exactly one of expires_in and expires_at.'),
+        ),
     ),
-    expires_at: z.optional(z.iso.datetime({ offset: true }).check(z.describe('When the access token expires, ISO 8601 with a time zone; in the future and within 24 hours. Exactly one of expires_in and expires_at.'))),
+    expires_at: z.optional(
+      z.iso
+        .datetime({ offset: true })
+        .check(
+          z.describe(
+            'When the access token expires, ISO 8601 with a time zone; in the future and within 24 hours. Exactly one of expires_in and expires_at.',
+          ),
+        ),
+    ),
     scope: z.optional(z.string().check(z.maxLength(4096))),
     token_type: z.optional(z.string().check(z.maxLength(32))),
   })
@@ -49,13 +69,25 @@ export const ZoomTokenBody = z
       message: 'exactly one of expires_in and expires_at must be given',
       path: ['expires_in'],
     }),
-    z.meta({ id: 'ZoomTokenResponse', description: "Zoom's token response, passed whole as your backend received it from Zoom (unknown fields are ignored)." }),
+    z.meta({
+      id: 'ZoomTokenResponse',
+      description: "Zoom's token response, passed whole as your backend received it from Zoom (unknown fields are ignored).",
+    }),
   );
 
 /** `GET /users` query parameters. `limit` stays a string here: its range is checked after, naming the range. */
 export const ListQuery = z.object({
   status: z.enum(USER_STATES as [UserState, ...UserState[]]).check(z.describe('The state whose users to list.')),
-  limit: z.optional(z.string().check(z.regex(/^[0-9]{1,3}$/), z.describe(`Page size, ${LIST_LIMIT.min}–${LIST_LIMIT.max} (default ${LIST_LIMIT.default}). A page may hold fewer users while more follow: continue until next_cursor is null.`))),
+  limit: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(/^[0-9]{1,3}$/),
+        z.describe(
+          `Page size, ${LIST_LIMIT.min}–${LIST_LIMIT.max} (default ${LIST_LIMIT.default}). A page may hold fewer users while more follow: continue until next_cursor is null.`,
+        ),
+      ),
+  ),
   cursor: z.optional(z.string().check(z.regex(CURSOR_PATTERN), z.describe('next_cursor of the previous page.'))),
 });
 
@@ -64,14 +96,17 @@ export const ListQuery = z.object({
 
 const timestamp = z.iso.datetime();
 
-export const ErrorNote = z.object({ at: z.nullable(timestamp), code: z.string(), message: z.string() }).check(z.meta({ id: 'ErrorNote', description: "What went wrong last, in Zoom's or Recall's words (never a token)." }));
-
+export const ErrorNote = z
+  .object({ at: z.nullable(timestamp), code: z.string(), message: z.string() })
+  .check(z.meta({ id: 'ErrorNote', description: "What went wrong last, in Zoom's or Recall's words (never a token)." }));
 
 /** A user's state (./admin.ts `statusView`). Never a token. */
 export const UserStatusView = z
   .object({
     user_id: z.string(),
-    status: z.enum(USER_STATES as [UserState, ...UserState[]]).check(z.describe('One word: can Recall get a token for this user right now, and if not, why.')),
+    status: z
+      .enum(USER_STATES as [UserState, ...UserState[]])
+      .check(z.describe('One word: can Recall get a token for this user right now, and if not, why.')),
     token_status: z.enum(USER_STATUSES),
     access_token_expires_at: z.nullable(timestamp),
     recall_status: z.enum(RECALL_STATUSES),
@@ -91,19 +126,28 @@ export const UserPage = z
   .check(z.meta({ id: 'UserPage', description: 'One page of users; next_cursor is null on the last page.' }));
 export type UserPage = z.output<typeof UserPage>;
 
-export const AccessTokenView = z
-  .object({ access_token: z.string(), expires_at: z.nullable(timestamp) })
-  .check(z.meta({ id: 'AccessToken', description: "The user's Zoom access token, under the callback's freshness rule, for your own Zoom API calls." }));
+export const AccessTokenView = z.object({ access_token: z.string(), expires_at: z.nullable(timestamp) }).check(
+  z.meta({
+    id: 'AccessToken',
+    description: "The user's Zoom access token, under the callback's freshness rule, for your own Zoom API calls.",
+  }),
+);
 export type AccessTokenView = z.output<typeof AccessTokenView>;
 
 /** ./http.ts `adminError`. */
 export const ErrorBody = z
   .object({
-    error: z.string().check(
-      z.describe('invalid_request (400), not_found (404), reauth_required or concurrent_update (409), payload_too_large (413), recall_error or zoom_error (502), refresh_failed or refresh_in_progress (503), internal_error (500).'),
-    ),
+    error: z
+      .string()
+      .check(
+        z.describe(
+          'invalid_request (400), not_found (404), reauth_required or concurrent_update (409), payload_too_large (413), recall_error or zoom_error (502), refresh_failed or refresh_in_progress (503), internal_error (500).',
+        ),
+      ),
     message: z.string(),
-    field: z.optional(z.string().check(z.describe('400: the field that was wrong (userId, body, access_token, expires_at, status, limit, cursor, …).'))),
+    field: z.optional(
+      z.string().check(z.describe('400: the field that was wrong (userId, body, access_token, expires_at, status, limit, cursor, …).')),
+    ),
     upstream_status: z.optional(z.number().check(z.int(), z.describe("502: the upstream's HTTP status, when it answered."))),
     upstream_detail: z.optional(z.string().check(z.describe("502: the upstream's words."))),
   })
@@ -111,7 +155,9 @@ export const ErrorBody = z
 export type ErrorBody = z.output<typeof ErrorBody>;
 
 /** What the gateway answers itself (authorization, throttling, unknown routes): API Gateway's `{"message"}`. */
-export const GatewayErrorBody = z.object({ message: z.string() }).check(z.meta({ id: 'GatewayError', description: "API Gateway's own answer; never reaches the function." }));
+export const GatewayErrorBody = z
+  .object({ message: z.string() })
+  .check(z.meta({ id: 'GatewayError', description: "API Gateway's own answer; never reaches the function." }));
 
 // ---------------------------------------------------------------------------------------------
 // Status codes

@@ -45,7 +45,10 @@ type Invocation = Pick<Context, 'getRemainingTimeInMillis'>;
 type Route = (event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
 /** The user's routes: the path's user id checked first. */
 type UserRoute = (userId: string, event: APIGatewayProxyEventV2, context: Invocation) => Promise<HttpResult>;
-const forUser = (route: UserRoute): Route => (event, context) => route(parseUserId(event.pathParameters?.userId), event, context);
+const forUser =
+  (route: UserRoute): Route =>
+  (event, context) =>
+    route(parseUserId(event.pathParameters?.userId), event, context);
 
 /** The admin routes, each a short function of its request: one declarative table. */
 function adminRoutes(deps: AdminDeps): Record<AdminRouteKey, Route> {

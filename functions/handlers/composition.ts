@@ -15,8 +15,17 @@ import type { LogLevel } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ConfigError, type Env, integerEnv, optionalEnv, requiredEnv, secretSourceEnv, urlEnv } from '../config';
 import {
-  ADAPTIVE_ACTIVE_DAYS, ADAPTIVE_KEEPALIVE_HOURS, CALLBACK_PATH, DISPATCH_MAX_USERS, DUE_SHARDS, ENV, METRICS_NAMESPACE,
-  REFRESH_POLICIES, REFRESH_WINDOW_SECONDS, SERVICE_NAME, TABLE_SCHEMA,
+  ADAPTIVE_ACTIVE_DAYS,
+  ADAPTIVE_KEEPALIVE_HOURS,
+  CALLBACK_PATH,
+  DISPATCH_MAX_USERS,
+  DUE_SHARDS,
+  ENV,
+  METRICS_NAMESPACE,
+  REFRESH_POLICIES,
+  REFRESH_WINDOW_SECONDS,
+  SERVICE_NAME,
+  TABLE_SCHEMA,
 } from '../contract';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
@@ -28,7 +37,16 @@ import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { noEventPublisher, reliablePublisher, webhookEventPublisher } from '../adapters/event-publishers';
 import { createZoomTokenClient } from '../adapters/zoom-client';
 import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
-import type { Clock, EventPublisher, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../domain/ports';
+import type {
+  Clock,
+  EventPublisher,
+  RecallClient,
+  RefreshQueue,
+  SigningKeyProvider,
+  TokenCipher,
+  TokenStore,
+  ZoomTokenClient,
+} from '../domain/ports';
 
 /** What every function shares: logging, metrics, the store, the cipher, Zoom and a clock. */
 export interface ServiceDeps {
@@ -76,7 +94,9 @@ export interface WorkerDeps extends ServiceDeps, EventDeps {
   windowMs: number;
 }
 
-export interface DispatcherDeps extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'clock'>, QueueDeps {
+export interface DispatcherDeps
+  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'clock'>,
+    QueueDeps {
   windowMs: number;
   maxUsers: number;
 }
@@ -114,7 +134,12 @@ const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout
  */
 function awsClientConfig(env: Env, service: 'DYNAMODB' | 'KMS' | 'SQS' | 'EVENTBRIDGE') {
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
-  const { AWS_REGION: region, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  const {
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: sessionToken,
+  } = env;
   return {
     ...AWS_CLIENT_OPTIONS,
     ...(endpoint ? { endpoint } : {}),
@@ -172,7 +197,8 @@ function zoomClientFromEnv(env: Env): ZoomTokenClient {
 function policyFromEnv(env: Env): RefreshPolicy {
   const kind = optionalEnv(ENV.refreshPolicy, 'proactive', env);
   if (kind === 'proactive') return PROACTIVE;
-  if (kind !== 'adaptive') throw new ConfigError(`Environment variable ${ENV.refreshPolicy} must be one of ${REFRESH_POLICIES.join(', ')}, got "${kind}"`);
+  if (kind !== 'adaptive')
+    throw new ConfigError(`Environment variable ${ENV.refreshPolicy} must be one of ${REFRESH_POLICIES.join(', ')}, got "${kind}"`);
   return {
     kind,
     activeMs: integerEnv(ENV.adaptiveActiveDays, ADAPTIVE_ACTIVE_DAYS.default, ADAPTIVE_ACTIVE_DAYS, env) * 24 * 3600_000,

@@ -45,7 +45,10 @@ export function callbackError(error: unknown, logger: Log): HttpResult {
     return text(403, 'forbidden');
   }
   if (error instanceof TokenUnavailableError || error instanceof UnreadableRecordError) {
-    logger.warn('callback has no token to give', { ...describe(error), reason: error instanceof TokenUnavailableError ? error.reason : 'unreadable_record' });
+    logger.warn('callback has no token to give', {
+      ...describe(error),
+      reason: error instanceof TokenUnavailableError ? error.reason : 'unreadable_record',
+    });
     return text(503, 'token unavailable', { 'retry-after': '30' });
   }
   logger.error('callback failed', describe(error));
@@ -61,7 +64,10 @@ export function adminError(error: unknown, logger: Log): HttpResult {
   if (error instanceof NotFoundError) return json(404, { error: 'not_found', message: 'no credential for this user' });
   if (error instanceof TokenUnavailableError) {
     // A dead or removed grant is the user's state (409); a refresh that failed or is under way is ours (503).
-    return json(error.reason === 'reauth_required' || error.reason === 'deauthorized' ? 409 : 503, { error: error.reason, message: error.message });
+    return json(error.reason === 'reauth_required' || error.reason === 'deauthorized' ? 409 : 503, {
+      error: error.reason,
+      message: error.message,
+    });
   }
   if (error instanceof ConflictError) {
     return json(409, { error: 'concurrent_update', message: 'the user was changed by another request; try again' });

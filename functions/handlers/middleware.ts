@@ -30,7 +30,9 @@ export function withObservability<Event, Result>(
   deps: Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer'>,
 ) {
   // No early-timeout race: every handler keeps its own deadlines inside the invocation's time.
-  const handler = middy(answer, { timeoutEarlyInMillis: 0 }).use(injectLambdaContext(deps.logger)).use(publishMetrics(deps.metrics, deps.publishMetrics));
+  const handler = middy(answer, { timeoutEarlyInMillis: 0 })
+    .use(injectLambdaContext(deps.logger))
+    .use(publishMetrics(deps.metrics, deps.publishMetrics));
   // Responses are not recorded: the callback's body is an access token.
   return deps.tracer?.isTracingEnabled() ? handler.use(captureLambdaHandler(deps.tracer, { captureResponse: false })) : handler;
 }

@@ -50,7 +50,11 @@ export function makeRefreshWorkerHandler(deps: WorkerDeps) {
       countMetric(metrics, 'ZoomThrottled');
       return false;
     }
-    const outcome = await refreshRequestedUser(request.userId, { ...deps, deadline }, { windowMs: deps.windowMs, served: request.reason === 'serve' });
+    const outcome = await refreshRequestedUser(
+      request.userId,
+      { ...deps, deadline },
+      { windowMs: deps.windowMs, served: request.reason === 'serve' },
+    );
     if (outcome.kind === 'retryable' && outcome.status === 429) {
       throttle.throttled(outcome.retryAfterMs);
       countMetric(metrics, 'ZoomThrottled');

@@ -61,7 +61,8 @@ export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
   /** The raw body, once its size, Zoom's signature and the timestamp are checked. */
   async function verify(event: APIGatewayProxyEventV2): Promise<Verified> {
     const raw = event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    if (raw.length > MAX_ZOOM_EVENT_BYTES) return { ok: false, answer: refused(413, 'payload_too_large', `body over ${MAX_ZOOM_EVENT_BYTES} bytes`) };
+    if (raw.length > MAX_ZOOM_EVENT_BYTES)
+      return { ok: false, answer: refused(413, 'payload_too_large', `body over ${MAX_ZOOM_EVENT_BYTES} bytes`) };
     const signature = event.headers?.['x-zm-signature'] ?? '';
     const timestamp = event.headers?.['x-zm-request-timestamp'] ?? '';
     let secretToken: string;

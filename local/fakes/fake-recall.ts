@@ -279,9 +279,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       if (!match) return { status: 404, body: { detail: 'Invalid cursor' } };
       const seq = Number(match[2]);
       page =
-        match[1] === 'a'
-          ? matching.filter((c) => c.seq > seq).slice(0, pageSize)
-          : matching.filter((c) => c.seq < seq).slice(-pageSize);
+        match[1] === 'a' ? matching.filter((c) => c.seq > seq).slice(0, pageSize) : matching.filter((c) => c.seq < seq).slice(-pageSize);
     } else {
       page = matching.slice(0, pageSize);
     }

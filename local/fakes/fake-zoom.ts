@@ -268,9 +268,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
       version: 1,
       signingSecret: signingSecret.toString('base64url'),
       grants: [...grants].map(([zoomUserId, grant]) => ({ zoomUserId, refreshToken: grant.refreshToken, revoked: grant.revoked })),
-      accessTokens: [...accessTokens]
-        .filter(([, info]) => info.expiresAt > at)
-        .map(([signature, info]) => ({ signature, ...info })),
+      accessTokens: [...accessTokens].filter(([, info]) => info.expiresAt > at).map(([signature, info]) => ({ signature, ...info })),
     };
     writeStateFile(stateFile, state);
   }
@@ -366,7 +364,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
       if (failure.status === 429) headers['retry-after'] = String(failure.retryAfterSeconds ?? 1);
       const body =
         failure.status === 429
-          ? { code: 429, message: "You have reached the maximum per-second rate limit for this API. Try again later." }
+          ? { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' }
           : { reason: 'Internal Error', error: 'server_error' };
       return sendJson(res, failure.status, body, headers);
     }
@@ -390,7 +388,12 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     if (plan?.mode === 'http_5xx') return sendJson(res, plan.status ?? 503, { reason: 'Internal Error', error: 'server_error' });
     if (plan?.mode === 'http_429') {
       const headers: Record<string, string> = plan.retryAfter === undefined ? {} : { 'retry-after': String(plan.retryAfter) };
-      return sendJson(res, 429, { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' }, headers);
+      return sendJson(
+        res,
+        429,
+        { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' },
+        headers,
+      );
     }
 
     const zoomUserId = userByRefreshToken.get(refreshToken);

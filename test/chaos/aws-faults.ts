@@ -51,7 +51,11 @@ export function injectDynamoFaults(client: DynamoDBClient, faults: () => DynamoF
     if (plan) {
       if (rng() < (plan.throttle ?? 0)) {
         bump(counts.dynamo, `${command}:throttle`);
-        throw sdkError('ProvisionedThroughputExceededException', 'The level of configured provisioned throughput for the table was exceeded.', 400);
+        throw sdkError(
+          'ProvisionedThroughputExceededException',
+          'The level of configured provisioned throughput for the table was exceeded.',
+          400,
+        );
       }
       if (rng() < (plan.timeoutBefore ?? 0)) {
         bump(counts.dynamo, `${command}:timeout_before`);

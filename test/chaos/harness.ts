@@ -24,7 +24,15 @@ import { createRecallClient } from '../../functions/adapters/recall-client';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
 import { CALLBACK_PATH } from '../../functions/contract';
 import { parseKeyring, type CallbackSubject } from '../../functions/domain/signing';
-import type { Log, RecallClient, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
+import type {
+  Log,
+  RecallClient,
+  SigningKeyProvider,
+  TokenCipher,
+  TokenStore,
+  ZoomRefreshResult,
+  ZoomTokenClient,
+} from '../../functions/domain/ports';
 import { sealedTokensOf, type TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from '../../local/fakes/fake-recall';
@@ -209,7 +217,15 @@ export const SCENARIOS: Scenario[] = [
     kms: { generateDataKey: 0.05, decrypt: 0.05 },
     dynamo: { throttle: 0.03, timeoutBefore: 0.02, timeoutAfterWrite: 0.03 },
     kill: { perCall: 0.004, afterZoomAnswer: 0.04 },
-    interleave: { share: 0.1, kinds: ['delete_then_reregister_during_refresh', 'reauthorize_during_refresh', 'replayed_put_during_refresh', 'resync_during_refresh'] },
+    interleave: {
+      share: 0.1,
+      kinds: [
+        'delete_then_reregister_during_refresh',
+        'reauthorize_during_refresh',
+        'replayed_put_during_refresh',
+        'resync_during_refresh',
+      ],
+    },
     dataKeyMaxUses: 4,
   },
 ];
@@ -238,7 +254,17 @@ export function passed(result: ScenarioResult): boolean {
 }
 
 export function formatTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'seed', 'users', 'refreshes', 'lost (avoidable)', 'lost in flight', 'invalid_grant live', 'wrong state', 'verdict'];
+  const header = [
+    'scenario',
+    'seed',
+    'users',
+    'refreshes',
+    'lost (avoidable)',
+    'lost in flight',
+    'invalid_grant live',
+    'wrong state',
+    'verdict',
+  ];
   const rows = results.map((r) => [
     r.scenario,
     String(r.seed),
@@ -257,7 +283,9 @@ export function formatTable(results: ScenarioResult[]): string {
   if (explained.length) {
     out.push('', 'causes (avoidable:… and wrong:… fail the run; in_flight:… are the permitted losses):');
     for (const r of explained) {
-      const reasons = Object.entries(r.reasons).map(([k, v]) => `${k} x${v}`).join('; ');
+      const reasons = Object.entries(r.reasons)
+        .map(([k, v]) => `${k} x${v}`)
+        .join('; ');
       out.push(`  ${r.scenario} seed ${r.seed}: ${reasons}`);
     }
   }
@@ -313,7 +341,11 @@ class Container {
   constructor(private readonly world: World) {
     this.dynamo = world.dynalite.client();
     injectDynamoFaults(this.dynamo, () => (world.faultsOn ? world.scenario.dynamo : undefined), world.rngFaults, world.faultCounts);
-    this.kms = new KMSClient({ endpoint: world.kmsServer.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    this.kms = new KMSClient({
+      endpoint: world.kmsServer.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     injectKmsFaults(this.kms, () => (world.faultsOn ? world.scenario.kms : undefined), world.rngFaults, world.faultCounts);
     this.store = new DynamoTokenStore({ client: this.dynamo, tableName: TABLE_NAME });
     this.cipher = new KmsEnvelopeCipher({
@@ -327,7 +359,12 @@ class Container {
       clientId: DEFAULT_FAKE_ZOOM_CLIENT_ID,
       clientSecret: () => DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
     });
-    this.recall = createRecallClient({ baseUrl: world.fakeRecall.url, apiKey: () => DEFAULT_FAKE_RECALL_API_KEY, budgetMs: 15_000, baseDelayMs: 50 });
+    this.recall = createRecallClient({
+      baseUrl: world.fakeRecall.url,
+      apiKey: () => DEFAULT_FAKE_RECALL_API_KEY,
+      budgetMs: 15_000,
+      baseDelayMs: 50,
+    });
   }
 
   kill(reason: string): void {
@@ -425,7 +462,15 @@ class Container {
       getZoomOAuthCredential: (id) => this.guard('recall.get', () => recall.getZoomOAuthCredential(id)),
       deleteZoomOAuthCredential: (id) => this.guard('recall.delete', () => recall.deleteZoomOAuthCredential(id)),
     };
-    return { store: guardedStore, cipher: guardedCipher, zoom: guardedZoom, recall: guardedRecall, signingKeys: SIGNING_KEYS, clock: world.clock, logger: SILENT };
+    return {
+      store: guardedStore,
+      cipher: guardedCipher,
+      zoom: guardedZoom,
+      recall: guardedRecall,
+      signingKeys: SIGNING_KEYS,
+      clock: world.clock,
+      logger: SILENT,
+    };
   }
 }
 
@@ -497,7 +542,11 @@ class World {
     this.fakeRecall = await startFakeRecall({ verifyAccessToken: (token) => this.fakeZoom.verifyAccessToken(token), clock: this.clock });
     this.callbackServer = await system.startCallbackServer(SIGNING_KEYS, (subject) => this.callbackOp(subject));
     this.inspectDynamo = this.dynalite.client();
-    this.inspectKms = new KMSClient({ endpoint: this.kmsServer.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    this.inspectKms = new KMSClient({
+      endpoint: this.kmsServer.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     this.inspectCipher = new KmsEnvelopeCipher({ kms: this.inspectKms, keyId: this.kmsServer.keyArn(DEFAULT_KEY_ID) });
   }
 
@@ -558,12 +607,16 @@ class World {
   async callbackOp(subject: string | CallbackSubject): Promise<system.CallbackResult> {
     const resolved = typeof subject === 'string' ? await this.currentSubject(subject) : subject;
     if (!resolved) return { ok: false, error: 'no such user' };
-    const outcome = await this.invoke('callback', (ports, startedAt) => system.callback(ports, resolved, startedAt, (userId) => this.requestRefresh(userId)));
+    const outcome = await this.invoke('callback', (ports, startedAt) =>
+      system.callback(ports, resolved, startedAt, (userId) => this.requestRefresh(userId)),
+    );
     return outcome.ok ? outcome.value : { ok: false, error: 'killed' };
   }
 
   private async currentSubject(userId: string): Promise<CallbackSubject | undefined> {
-    const answer = await this.inspectDynamo.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }));
+    const answer = await this.inspectDynamo.send(
+      new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }),
+    );
     return answer.Item ? { userId, registrationId: toUser(answer.Item).registrationId } : undefined;
   }
 
@@ -580,7 +633,9 @@ class World {
     for (let delivery = 1; delivery <= 2 && pending.length > 0; delivery++) {
       const batches: string[][] = [];
       for (let i = 0; i < pending.length; i += system.WORKER_BATCH) batches.push(pending.slice(i, i + system.WORKER_BATCH));
-      const results = await Promise.all(batches.map((batch) => this.invoke('worker', (ports, startedAt) => system.work(ports, batch, startedAt, this.invocationMs.worker))));
+      const results = await Promise.all(
+        batches.map((batch) => this.invoke('worker', (ports, startedAt) => system.work(ports, batch, startedAt, this.invocationMs.worker))),
+      );
       pending = results.flatMap((result, i) => (result.ok ? result.value.retry : batches[i]));
     }
   }
@@ -596,7 +651,9 @@ class World {
       const pending = user.pending;
       const outcome =
         pending.kind === 'put'
-          ? await this.invoke('admin', (ports) => system.putTokens(ports, this.config, user.userId, pending.tokens, pending.accessTokenExpiresAt))
+          ? await this.invoke('admin', (ports) =>
+              system.putTokens(ports, this.config, user.userId, pending.tokens, pending.accessTokenExpiresAt),
+            )
           : await this.invoke('admin', (ports) => system.removeUser(ports, user.userId));
       if (user.pending !== pending) return; // superseded by a newer intent meanwhile
       if (outcome.ok || ('error' in outcome && system.isNotFound(outcome.error))) user.pending = undefined;
@@ -647,7 +704,12 @@ class World {
     const live = this.users.filter((user) => !user.deleted);
     for (const user of live) {
       if (scenario.revoke && rng() < scenario.revoke) this.fakeZoom.revoke(user.zoomUserId);
-      const fault = scenario.zoom ? weighted(rng, scenario.zoom.map((choice) => ({ weight: choice.weight, value: choice }))) : undefined;
+      const fault = scenario.zoom
+        ? weighted(
+            rng,
+            scenario.zoom.map((choice) => ({ weight: choice.weight, value: choice })),
+          )
+        : undefined;
       if (fault) this.fakeZoom.inject(fault.injection, { zoomUserId: user.zoomUserId, count: fault.count ?? 1 });
     }
     const tasks: Array<Promise<unknown>> = [];
@@ -714,7 +776,8 @@ class World {
     this.offsetMs += 31_000 + TIMING.workerTimeoutMs;
     await this.sweepOp();
     // Late answers still on their way (spend_then_delay) are delivered or found abandoned.
-    for (let waited = 0; waited < 12_000 && this.fakeZoom.issuances().some((i) => i.delivery === 'pending'); waited += 100) await sleep(100);
+    for (let waited = 0; waited < 12_000 && this.fakeZoom.issuances().some((i) => i.delivery === 'pending'); waited += 100)
+      await sleep(100);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -739,9 +802,12 @@ class World {
     const mode = issuance.mode ? `,${issuance.mode}` : '';
     // The worker waited for Zoom as long as its invocation allowed and no answer came: like a process
     // that died waiting, nothing could have stored it.
-    if (op.killedSeq === undefined && request.result === 'ambiguous' && issuance.delivery !== 'sent') return `in_flight:no_answer_within_invocation${mode}`;
-    if (op.killedSeq === undefined) return `avoidable:answer_${issuance.delivery}_to_live_process(result=${request.result ?? 'none'}${mode})`;
-    if (request.resolvedSeq === undefined || request.resolvedSeq > op.killedSeq) return `in_flight:process_died_before_answer(${op.killReason})`;
+    if (op.killedSeq === undefined && request.result === 'ambiguous' && issuance.delivery !== 'sent')
+      return `in_flight:no_answer_within_invocation${mode}`;
+    if (op.killedSeq === undefined)
+      return `avoidable:answer_${issuance.delivery}_to_live_process(result=${request.result ?? 'none'}${mode})`;
+    if (request.resolvedSeq === undefined || request.resolvedSeq > op.killedSeq)
+      return `in_flight:process_died_before_answer(${op.killReason})`;
     const writes = (op.updates.get(user.userId) ?? []).filter((seq) => seq > request.resolvedSeq! && seq < op.killedSeq!);
     if (writes.length === 0) return `in_flight:process_died_between_answer_and_write(${op.killReason})`;
     return `avoidable:answer_received_and_not_stored(result=${request.result}${mode})`;
@@ -770,7 +836,9 @@ class World {
     const records = new Map<string, ReturnType<typeof toUser>>();
     let startKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
     do {
-      const page = await this.inspectDynamo.send(new ScanCommand({ TableName: TABLE_NAME, ConsistentRead: true, ExclusiveStartKey: startKey }));
+      const page = await this.inspectDynamo.send(
+        new ScanCommand({ TableName: TABLE_NAME, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      );
       for (const item of page.Items ?? []) {
         const user = toUser(item);
         records.set(user.userId, user);
@@ -794,7 +862,10 @@ class World {
         const lost = tokens.refreshToken !== zoom.liveRefreshToken || record.status === 'reauth_required';
         if (lost) {
           // Double check against the fake: the live token is the grant's, the stored one is not it.
-          const cause = tokens.refreshToken === zoom.liveRefreshToken ? 'avoidable:condemned_live_token' : this.lossCause(user, zoom.liveRefreshToken!, issuances);
+          const cause =
+            tokens.refreshToken === zoom.liveRefreshToken
+              ? 'avoidable:condemned_live_token'
+              : this.lossCause(user, zoom.liveRefreshToken!, issuances);
           if (cause.startsWith('in_flight:')) result.lostInFlight++;
           else result.lostAvoidable++;
           note(cause);
@@ -842,7 +913,10 @@ export async function runScenario(
   options: { seed: number; users: number; rounds?: number; workerTimeoutMs?: number },
 ): Promise<ScenarioResult> {
   const rounds = options.rounds ?? scenario.rounds;
-  const world = new World(scenario, options.seed, options.users, { ...system.INVOCATION_MS, worker: options.workerTimeoutMs ?? system.INVOCATION_MS.worker });
+  const world = new World(scenario, options.seed, options.users, {
+    ...system.INVOCATION_MS,
+    worker: options.workerTimeoutMs ?? system.INVOCATION_MS.worker,
+  });
   const startedAt = Date.now();
   await world.start();
   try {

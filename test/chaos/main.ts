@@ -16,7 +16,9 @@ async function main(): Promise<void> {
     for (const seed of seeds) {
       const result = await runScenario(scenario, { seed, users });
       results.push(result);
-      process.stderr.write(`${scenario.name} seed ${seed}: ${passed(result) ? 'ok' : 'FAIL'} (${(result.durationMs / 1000).toFixed(1)} s)\n`);
+      process.stderr.write(
+        `${scenario.name} seed ${seed}: ${passed(result) ? 'ok' : 'FAIL'} (${(result.durationMs / 1000).toFixed(1)} s)\n`,
+      );
     }
   }
   process.stdout.write(`${formatTable(results)}\n`);

@@ -9,7 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { ConflictError, NotFoundError } from '../../functions/domain/errors';
 import { CALLBACK_PATH } from '../../functions/contract';
 import { dispatchDueUsers } from '../../functions/domain/dispatch';
-import type { Clock, Log, RecallClient, RefreshQueue, SigningKeyProvider, TokenCipher, TokenStore, ZoomTokenClient } from '../../functions/domain/ports';
+import type {
+  Clock,
+  Log,
+  RecallClient,
+  RefreshQueue,
+  SigningKeyProvider,
+  TokenCipher,
+  TokenStore,
+  ZoomTokenClient,
+} from '../../functions/domain/ports';
 import { refreshRequestedUser } from '../../functions/domain/refresh-work';
 import { deleteUser, registerUser, syncRecallCredential, type RegistrationDeps } from '../../functions/domain/registration';
 import { serveAccessToken } from '../../functions/domain/serve-token';
@@ -63,12 +72,20 @@ export async function callback(
   startedAt: number,
   requestRefresh: (userId: string) => void,
 ): Promise<CallbackResult> {
-  const refreshQueue: RefreshQueue = { enqueue: async (requests) => requests.forEach((request) => requestRefresh(request.userId)) };
+  const refreshQueue: RefreshQueue = {
+    enqueue: async (requests) => {
+      for (const request of requests) requestRefresh(request.userId);
+    },
+  };
   try {
-    const token = await serveAccessToken(subject.userId, { ...ports, refreshQueue }, {
-      deadline: startedAt + TIMING.answerBudgetMs,
-      registrationId: subject.registrationId,
-    });
+    const token = await serveAccessToken(
+      subject.userId,
+      { ...ports, refreshQueue },
+      {
+        deadline: startedAt + TIMING.answerBudgetMs,
+        registrationId: subject.registrationId,
+      },
+    );
     return { ok: true, accessToken: token.accessToken };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
@@ -79,7 +96,10 @@ export async function callback(
 export async function dispatch(ports: Ports, startedAt: number): Promise<string[]> {
   const handedOut: string[] = [];
   const refreshQueue: RefreshQueue = { enqueue: async (requests) => void handedOut.push(...requests.map((request) => request.userId)) };
-  await dispatchDueUsers({ ...ports, refreshQueue }, { windowMs: REFRESH_WINDOW_MS, deadline: startedAt + INVOCATION_MS.dispatch - 10_000, maxUsers: Number.MAX_SAFE_INTEGER });
+  await dispatchDueUsers(
+    { ...ports, refreshQueue },
+    { windowMs: REFRESH_WINDOW_MS, deadline: startedAt + INVOCATION_MS.dispatch - 10_000, maxUsers: Number.MAX_SAFE_INTEGER },
+  );
   return handedOut;
 }
 

@@ -1,7 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
-import { customMetricsInUse, fixedMonthlyCost, METRICS_PUBLISHED_WHEN_IDLE, synthesizeTemplate, total, variableMonthlyCost, refreshesPerUserDay } from '../../scripts/cost';
+import type { Template } from 'aws-cdk-lib/assertions';
+import {
+  customMetricsInUse,
+  fixedMonthlyCost,
+  METRICS_PUBLISHED_WHEN_IDLE,
+  synthesizeTemplate,
+  total,
+  variableMonthlyCost,
+  refreshesPerUserDay,
+} from '../../scripts/cost';
 
 describe('what a deployment costs (scripts/cost.ts)', () => {
   let template: Template;
@@ -10,7 +18,7 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     template = synthesizeTemplate();
   });
 
-  it('keeps the default deployment\'s fixed cost under $5 a month', () => {
+  it("keeps the default deployment's fixed cost under $5 a month", () => {
     // Act
     const lines = fixedMonthlyCost(template);
 
@@ -32,7 +40,7 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     for (const name of METRICS_PUBLISHED_WHEN_IDLE) expect(dispatcher).toContain(`'${name}'`);
   });
 
-  it('keeps the Recall health check\'s metric off an idle deployment\'s bill: published only when someone is newly unhealthy', () => {
+  it("keeps the Recall health check's metric off an idle deployment's bill: published only when someone is newly unhealthy", () => {
     // Prepare
     const recallHealth = fs.readFileSync(path.join(__dirname, '..', '..', 'functions', 'handlers', 'recall-health.ts'), 'utf8');
 
@@ -45,7 +53,7 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     expect(METRICS_PUBLISHED_WHEN_IDLE).not.toContain('RecallCredentialsUnhealthy');
   });
 
-  it('counts the hourly Recall health check\'s idle runs', () => {
+  it("counts the hourly Recall health check's idle runs", () => {
     // Act
     const requests = fixedMonthlyCost(template).find((entry) => entry.item === 'Idle Recall health checks (Lambda requests)');
 
@@ -64,7 +72,10 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     const writes = lines.find((entry) => entry.item.startsWith('DynamoDB writes'))!;
 
     // Assess: 32 refreshes a user a day.
-    expect(lines.find((entry) => entry.item === 'Refresh workers (Lambda requests)')!.quantity).toBeCloseTo(100_000 * 32 * 30.42 / 10, -3);
+    expect(lines.find((entry) => entry.item === 'Refresh workers (Lambda requests)')!.quantity).toBeCloseTo(
+      (100_000 * 32 * 30.42) / 10,
+      -3,
+    );
     expect(total(lines)).toBeGreaterThan(300);
     expect(total(lines)).toBeLessThan(600);
     expect(writes.monthly / total(lines)).toBeGreaterThan(0.5);

@@ -4,7 +4,7 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import { TABLE_SCHEMA, ZOOM_EVENTS_ROUTE_KEY } from '../../functions/contract';
 import { ZOOM_EVENTS_THROTTLE } from '../../lib/lifecycle';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
-import { resolveVaultSettings, ZoomTokenVault, ZoomTokenVaultProps } from '../../lib/zoom-token-vault';
+import { resolveVaultSettings, ZoomTokenVault, type ZoomTokenVaultProps } from '../../lib/zoom-token-vault';
 import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
 
 // The lifecycle construct (lib/lifecycle.ts): the event bus the functions publish to, the Recall
@@ -53,8 +53,8 @@ const roleActions = (template: Template, functionId: string) =>
   [...new Set(roleStatements(template, functionId).flatMap(actionsOf))].sort();
 
 const environmentOf = (template: Template, functionId: string): Record<string, unknown> =>
-  (template.findResources('AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', functionId)] as Resource)
-    .Properties.Environment.Variables;
+  (template.findResources('AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', functionId)] as Resource).Properties
+    .Environment.Variables;
 
 const tableArn = (template: Template) => ({ 'Fn::GetAtt': [logicalId(template, 'AWS::DynamoDB::Table', 'TokenTable'), 'Arn'] });
 const indexArn = (template: Template, indexName: string) => ({ 'Fn::Join': ['', [tableArn(template), `/index/${indexName}`]] });
@@ -136,8 +136,9 @@ describe('the lifecycle with defaults', () => {
 
   it('has no Zoom events route, function or webhook secret', () => {
     // Act
-    const routeKeys = (Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[])
-      .map((route) => route.Properties.RouteKey);
+    const routeKeys = (Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[]).map(
+      (route) => route.Properties.RouteKey,
+    );
     const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as Resource;
 
     // Assess
@@ -157,8 +158,9 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
 
   it('adds POST /zoom/events without an authorizer, on the Zoom events function', () => {
     // Prepare
-    const routes = (Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[])
-      .filter((route) => route.Properties.RouteKey === ZOOM_EVENTS_ROUTE_KEY);
+    const routes = (Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[]).filter(
+      (route) => route.Properties.RouteKey === ZOOM_EVENTS_ROUTE_KEY,
+    );
     const functionId = logicalId(template, 'AWS::Lambda::Function', 'ZoomEventsFunction');
 
     // Assess
@@ -203,10 +205,9 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
     expect(actionsOf(query)).toEqual(['dynamodb:Query']);
     expect(query.Resource).toEqual(indexArn(template, TABLE_SCHEMA.zoomUserIndex.name));
     expect(records.Resource).toEqual(tableArn(template));
-    expect([secrets.Resource].flat()).toEqual(expect.arrayContaining([
-      secretRef(template, 'ZoomWebhookSecret'),
-      secretRef(template, 'RecallApiKeySecret'),
-    ]));
+    expect([secrets.Resource].flat()).toEqual(
+      expect.arrayContaining([secretRef(template, 'ZoomWebhookSecret'), secretRef(template, 'RecallApiKeySecret')]),
+    );
     expect([secrets.Resource].flat()).toHaveLength(2);
     expect(publish.Resource).toEqual(DEFAULT_BUS_ARN);
     expect(environmentOf(template, 'ZoomEventsFunction')).toMatchObject({
@@ -225,7 +226,7 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
 });
 
 describe('the lifecycle event bus of a ZoomTokenVault', () => {
-  it('with eventBus \'create\', creates a bus and lets the functions put events on that bus only', () => {
+  it("with eventBus 'create', creates a bus and lets the functions put events on that bus only", () => {
     // Act
     const template = synthVault(() => 'create');
     const busId = logicalId(template, 'AWS::Events::EventBus', 'ZoomTokensLifecycleEventBus');

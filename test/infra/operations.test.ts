@@ -4,7 +4,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { METRIC } from '../../functions/contract';
 import { ACCESS_LOG_METRIC } from '../../lib/api';
-import { ZoomTokenStack, ZoomTokenStackProps } from '../../lib/zoom-token-stack';
+import { ZoomTokenStack, type ZoomTokenStackProps } from '../../lib/zoom-token-stack';
 import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -35,30 +35,37 @@ describe('alarmed metrics are published', () => {
   const sources = functionSources();
   const metricKeyOf = (name: string) => Object.entries(METRIC).find(([, value]) => value === name)?.[0];
 
-  it.each([['default', {}], ['detailedAlarms', { detailedAlarms: true }]] as const)(
-    'every custom metric alarmed (%s) is emitted by a function or made by a metric filter', (_name, props) => {
-      // Prepare
-      const template = Template.fromStack(synthStack(props));
-      const filtered = resources(template, 'AWS::Logs::MetricFilter').flatMap((filter) => filter.Properties.MetricTransformations)
-        .map((transformation: any) => transformation.MetricName);
+  it.each([
+    ['default', {}],
+    ['detailedAlarms', { detailedAlarms: true }],
+  ] as const)('every custom metric alarmed (%s) is emitted by a function or made by a metric filter', (_name, props) => {
+    // Prepare
+    const template = Template.fromStack(synthStack(props));
+    const filtered = resources(template, 'AWS::Logs::MetricFilter')
+      .flatMap((filter) => filter.Properties.MetricTransformations)
+      .map((transformation: any) => transformation.MetricName);
 
-      // Act
-      const alarmed = [...new Set(resources(template, 'AWS::CloudWatch::Alarm')
-        .filter((alarm) => alarm.Properties.Namespace === 'ZoomTokenVault')
-        .map((alarm) => alarm.Properties.MetricName as string))];
+    // Act
+    const alarmed = [
+      ...new Set(
+        resources(template, 'AWS::CloudWatch::Alarm')
+          .filter((alarm) => alarm.Properties.Namespace === 'ZoomTokenVault')
+          .map((alarm) => alarm.Properties.MetricName as string),
+      ),
+    ];
 
-      // Assess: a METRIC name appears in functions/ quoted or as METRIC.<key>; the rest come from the access log.
-      expect(alarmed.length).toBeGreaterThan(5);
-      for (const name of alarmed) {
-        const key = metricKeyOf(name);
-        if (key) {
-          expect({ name, emitted: sources.includes(`'${name}'`) || sources.includes(`METRIC.${key}`) }).toEqual({ name, emitted: true });
-        } else {
-          expect(Object.values(ACCESS_LOG_METRIC)).toContain(name);
-          expect(filtered).toContain(name);
-        }
+    // Assess: a METRIC name appears in functions/ quoted or as METRIC.<key>; the rest come from the access log.
+    expect(alarmed.length).toBeGreaterThan(5);
+    for (const name of alarmed) {
+      const key = metricKeyOf(name);
+      if (key) {
+        expect({ name, emitted: sources.includes(`'${name}'`) || sources.includes(`METRIC.${key}`) }).toEqual({ name, emitted: true });
+      } else {
+        expect(Object.values(ACCESS_LOG_METRIC)).toContain(name);
+        expect(filtered).toContain(name);
       }
-    });
+    }
+  });
 });
 
 describe('notifications', () => {
@@ -74,12 +81,19 @@ describe('notifications', () => {
     const [topicKeyId] = Object.keys(template.findResources('AWS::KMS::Key')).filter((id) => id.startsWith('AlarmTopicKey'));
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [topicKeyId, 'Arn'] } });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
     template.hasResourceProperties('AWS::KMS::Key', {
-      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({
-        Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      })]) },
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
     });
     template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: [{ Ref: topicId }, topicArn],
@@ -94,8 +108,11 @@ describe('notifications', () => {
     // Assess: 13 outcome alarms + 4 cause metrics + 5 functions × (Errors, Throttles).
     template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
     for (const metricName of ['Errors', 'Throttles']) {
-      expect(resources(template, 'AWS::CloudWatch::Alarm')
-        .filter((alarm) => alarm.Properties.Namespace === 'AWS/Lambda' && alarm.Properties.MetricName === metricName)).toHaveLength(5);
+      expect(
+        resources(template, 'AWS::CloudWatch::Alarm').filter(
+          (alarm) => alarm.Properties.Namespace === 'AWS/Lambda' && alarm.Properties.MetricName === metricName,
+        ),
+      ).toHaveLength(5);
     }
   });
 
@@ -106,10 +123,29 @@ describe('notifications', () => {
     // Assess
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const body = JSON.stringify(resources(template, 'AWS::CloudWatch::Dashboard')[0].Properties.DashboardBody);
-    for (const name of ['CallbackServed', 'CallbackRefused', 'CallbackTokenUnavailable', 'CallbackServerErrors', 'p99', 'Refreshed',
-      'FailedRetryable', 'GrantsDead', 'RefreshAnswerLost', 'RefreshLostInFlight', 'RefreshResultUnsaved', 'OldestDueAgeSeconds',
-      'UsersDue', 'Dispatched', 'Deferred', 'ZoomMisconfigured', 'ZoomThrottled', 'RecallCredentialsUnhealthy', 'EventsPublished',
-      'EventsPublishFailed', '5xx']) {
+    for (const name of [
+      'CallbackServed',
+      'CallbackRefused',
+      'CallbackTokenUnavailable',
+      'CallbackServerErrors',
+      'p99',
+      'Refreshed',
+      'FailedRetryable',
+      'GrantsDead',
+      'RefreshAnswerLost',
+      'RefreshLostInFlight',
+      'RefreshResultUnsaved',
+      'OldestDueAgeSeconds',
+      'UsersDue',
+      'Dispatched',
+      'Deferred',
+      'ZoomMisconfigured',
+      'ZoomThrottled',
+      'RecallCredentialsUnhealthy',
+      'EventsPublished',
+      'EventsPublishFailed',
+      '5xx',
+    ]) {
       expect(body).toContain(name);
     }
   });
@@ -123,7 +159,7 @@ describe('deploy safety', () => {
     expect(synthStack({ terminationProtection: false }).terminationProtection).toBe(false);
   });
 
-  it('lets a test stack turn the table\'s deletion protection off', () => {
+  it("lets a test stack turn the table's deletion protection off", () => {
     // Act
     const template = Template.fromStack(synthStack({ deletionProtection: false }));
 
@@ -137,16 +173,20 @@ describe('least privilege options', () => {
   const keyArn = 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
   beforeAll(() => {
-    template = Template.fromStack(synthStack({
-      tracing: true,
-      restrictKeyToFunctionRoles: true,
-      secretsKmsKeyArn: keyArn,
-      recallApiKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-AbCdEf',
-    }));
+    template = Template.fromStack(
+      synthStack({
+        tracing: true,
+        restrictKeyToFunctionRoles: true,
+        secretsKmsKeyArn: keyArn,
+        recallApiKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-AbCdEf',
+      }),
+    );
   });
 
   const statementsOf = (functionPrefix: string) => {
-    const fn = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith(functionPrefix))![1] as Resource;
+    const fn = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+      id.startsWith(functionPrefix),
+    )![1] as Resource;
     const roleId = fn.Properties.Role['Fn::GetAtt'][0];
     return resources(template, 'AWS::IAM::Policy')
       .filter((policy) => policy.Properties.Roles.some((role: any) => role.Ref === roleId))
@@ -155,8 +195,9 @@ describe('least privilege options', () => {
 
   it('lets only the readers of imported secrets decrypt with their key, through Secrets Manager', () => {
     // Act
-    const decrypting = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction']
-      .filter((id) => statementsOf(id).some((statement) => statement.Resource === keyArn));
+    const decrypting = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction'].filter((id) =>
+      statementsOf(id).some((statement) => statement.Resource === keyArn),
+    );
 
     // Assess: only the admin function reads the imported Recall API key.
     expect(decrypting).toEqual(['AdminFunction']);
@@ -166,7 +207,7 @@ describe('least privilege options', () => {
     });
   });
 
-  it('denies the token key\'s data use to all but the sealing and opening functions, keeping the account as administrator', () => {
+  it("denies the token key's data use to all but the sealing and opening functions, keeping the account as administrator", () => {
     // Prepare
     const key = resources(template, 'AWS::KMS::Key').find((k) => k.Properties.Description.startsWith('Envelope key'))!;
     const statements: Array<Record<string, any>> = key.Properties.KeyPolicy.Statement;
@@ -175,9 +216,15 @@ describe('least privilege options', () => {
     // Assess
     expect(statements[0]).toMatchObject({ Effect: 'Allow', Action: 'kms:*' });
     const deny = statements.find((statement) => statement.Effect === 'Deny')!;
-    expect(deny).toMatchObject({ Principal: { AWS: '*' }, Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'] });
-    expect(deny.Condition.ArnNotEquals['aws:PrincipalArn']).toEqual(['CallbackFunctionServiceRole', 'AdminFunctionServiceRole',
-      'RefreshWorkerFunctionServiceRole'].map((prefix) => ({ 'Fn::GetAtt': [roleIdOf(prefix), 'Arn'] })));
+    expect(deny).toMatchObject({
+      Principal: { AWS: '*' },
+      Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
+    });
+    expect(deny.Condition.ArnNotEquals['aws:PrincipalArn']).toEqual(
+      ['CallbackFunctionServiceRole', 'AdminFunctionServiceRole', 'RefreshWorkerFunctionServiceRole'].map((prefix) => ({
+        'Fn::GetAtt': [roleIdOf(prefix), 'Arn'],
+      })),
+    );
   });
 
   it('traces every function with X-Ray and tells the Powertools Tracer', () => {
@@ -190,7 +237,7 @@ describe('least privilege options', () => {
 });
 
 describe('callbackWaf', () => {
-  it('puts CloudFront and a rate-based WAF rule in front of the API and hands Recall the distribution\'s URLs', () => {
+  it("puts CloudFront and a rate-based WAF rule in front of the API and hands Recall the distribution's URLs", () => {
     // Act
     const stack = synthStack({ env: { ...TEST_ENV, region: 'us-east-1' }, callbackWaf: { rateLimitPer5Min: 500 } });
     const template = Template.fromStack(stack);
@@ -208,7 +255,9 @@ describe('callbackWaf', () => {
 
   it('fails synth outside us-east-1, saying why', () => {
     // Act & Assess
-    expect(() => synthStack({ callbackWaf: true })).toThrow(/callbackWaf needs the stack in us-east-1 \(got eu-west-1\).*WAF cannot attach to an HTTP API/);
+    expect(() => synthStack({ callbackWaf: true })).toThrow(
+      /callbackWaf needs the stack in us-east-1 \(got eu-west-1\).*WAF cannot attach to an HTTP API/,
+    );
   });
 
   it.each([['0'], ['many']])('rejects a rate limit of %p', (value) => {

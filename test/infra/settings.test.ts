@@ -15,7 +15,11 @@ describe('resolveVaultSettings', () => {
     expect(settings).toMatchObject(DEFAULTS);
   });
 
-  it.each([['2', 2], ['1000', 1000], [' 64 ', 64]])('accepts refreshWorkerConcurrency %p from context', (raw, expected) => {
+  it.each([
+    ['2', 2],
+    ['1000', 1000],
+    [' 64 ', 64],
+  ])('accepts refreshWorkerConcurrency %p from context', (raw, expected) => {
     // Prepare
     const app = new App({ context: { refreshWorkerConcurrency: raw } });
 
@@ -28,8 +32,9 @@ describe('resolveVaultSettings', () => {
 
   it.each([1, 0, 1001, 2.5])('rejects refreshWorkerConcurrency %p (AWS allows 2 to 1000)', (value) => {
     // Act & Assess
-    expect(() => resolveVaultSettings(new App(), { refreshWorkerConcurrency: value }))
-      .toThrow(/refreshWorkerConcurrency must be an integer from 2 to 1000/);
+    expect(() => resolveVaultSettings(new App(), { refreshWorkerConcurrency: value })).toThrow(
+      /refreshWorkerConcurrency must be an integer from 2 to 1000/,
+    );
   });
 });
 
@@ -78,24 +83,32 @@ describe('supportedUsers', () => {
 describe('refreshPolicy', () => {
   it('defaults to proactive; adaptive sets the policy and its two settings on the functions that serve and refresh tokens', () => {
     // Prepare
-    const app = new App({ context: { refreshPolicy: 'adaptive', adaptiveActiveDays: '3', zoomClientId: 'zoom-client', recallZoomOAuthAppId: 'app' } });
+    const app = new App({
+      context: { refreshPolicy: 'adaptive', adaptiveActiveDays: '3', zoomClientId: 'zoom-client', recallZoomOAuthAppId: 'app' },
+    });
     const stack = new ZoomTokenStack(app, 'PolicyVault', { env: { account: '111111111111', region: 'us-east-1' } });
 
     // Act
     const template = Template.fromStack(stack);
-    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{ Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
+      Properties: { Environment?: { Variables?: Record<string, unknown> } };
+    }>;
     const policies = functions.map((fn) => fn.Properties.Environment?.Variables?.REFRESH_POLICY).filter((value) => value !== undefined);
 
     // Assess
     expect(resolveVaultSettings(new App()).refreshPolicy).toBe('proactive');
     expect(policies).toEqual(['adaptive', 'adaptive', 'adaptive']);
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ REFRESH_POLICY: 'adaptive', ADAPTIVE_ACTIVE_DAYS: '3', ADAPTIVE_KEEPALIVE_HOURS: '24' }) },
+      Environment: {
+        Variables: Match.objectLike({ REFRESH_POLICY: 'adaptive', ADAPTIVE_ACTIVE_DAYS: '3', ADAPTIVE_KEEPALIVE_HOURS: '24' }),
+      },
     });
   });
 
   it('rejects an unknown policy, naming the allowed ones', () => {
     // Act & Assess
-    expect(() => resolveVaultSettings(new App({ context: { refreshPolicy: 'lazy' } }))).toThrow("refreshPolicy must be one of proactive, adaptive, got 'lazy'");
+    expect(() => resolveVaultSettings(new App({ context: { refreshPolicy: 'lazy' } }))).toThrow(
+      "refreshPolicy must be one of proactive, adaptive, got 'lazy'",
+    );
   });
 });

@@ -37,7 +37,9 @@ function roleStatements(template: Template, functionId: string, { withLogs = fal
   return policies
     .filter((policy) => policy.Properties.Roles.some((role: any) => role.Ref === roleId))
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
-    .filter((statement: Record<string, any>) => withLogs || ![statement.Action].flat().every((action: string) => action.startsWith('logs:')));
+    .filter(
+      (statement: Record<string, any>) => withLogs || ![statement.Action].flat().every((action: string) => action.startsWith('logs:')),
+    );
 }
 
 const actionsOf = (statement: Record<string, any>): string[] => [statement.Action].flat();
@@ -171,7 +173,7 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('configures the admin function for Recall and the API\'s own URL', () => {
+  it("configures the admin function for Recall and the API's own URL", () => {
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 29,
@@ -209,7 +211,7 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('sets DISPATCH_MAX_USERS from the settings\' formula', () => {
+  it("sets DISPATCH_MAX_USERS from the settings' formula", () => {
     // Act
     const value = functionProperties(template, 'DispatcherFunction').Environment.Variables.DISPATCH_MAX_USERS;
 
@@ -247,7 +249,9 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('parks requests that fail five deliveries in an encrypted dead-letter queue for 14 days', () => {
     // Act
-    const deadLetterQueue = template.findResources('AWS::SQS::Queue')[logicalId(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue')] as Resource;
+    const deadLetterQueue = template.findResources('AWS::SQS::Queue')[
+      logicalId(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue')
+    ] as Resource;
 
     // Assess
     template.resourceCountIs('AWS::SQS::Queue', 2);
@@ -260,11 +264,13 @@ describe('ZoomTokenStack with defaults', () => {
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         Queues: [{ Ref: logicalId(template, 'AWS::SQS::Queue', queueId) }],
         PolicyDocument: {
-          Statement: Match.arrayWith([Match.objectLike({
-            Effect: 'Deny',
-            Action: 'sqs:*',
-            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-          })]),
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
         },
       });
     }
@@ -287,9 +293,7 @@ describe('ZoomTokenStack with defaults', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
 
     // Act
-    const authorizationByRoute = Object.fromEntries(
-      routes.map((route) => [route.Properties.RouteKey, route.Properties.AuthorizationType]),
-    );
+    const authorizationByRoute = Object.fromEntries(routes.map((route) => [route.Properties.RouteKey, route.Properties.AuthorizationType]));
 
     // Assess
     expect(authorizationByRoute).toEqual({
@@ -357,14 +361,16 @@ describe('ZoomTokenStack with defaults', () => {
     const actions = roleActions(template, 'CallbackFunction');
 
     // Assess
-    expect(actions).toEqual([
-      'dynamodb:GetItem',
-      'kms:Decrypt',
-      'secretsmanager:GetSecretValue',
-      'sqs:SendMessage',
-    ]);
-    for (const forbidden of ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:Query',
-      'kms:GenerateDataKey', 'kms:Encrypt']) {
+    expect(actions).toEqual(['dynamodb:GetItem', 'kms:Decrypt', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']);
+    for (const forbidden of [
+      'dynamodb:UpdateItem',
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Scan',
+      'dynamodb:Query',
+      'kms:GenerateDataKey',
+      'kms:Encrypt',
+    ]) {
       expect(actions).not.toContain(forbidden);
     }
     expect(actions.some((action) => action.includes('*'))).toBe(false);
@@ -381,8 +387,9 @@ describe('ZoomTokenStack with defaults', () => {
   it('lets the callback, the admin function and the dispatcher send to the refresh queue only', () => {
     for (const functionId of ['CallbackFunction', 'AdminFunction', 'DispatcherFunction']) {
       // Act
-      const sqsStatements = roleStatements(template, functionId)
-        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('sqs:')));
+      const sqsStatements = roleStatements(template, functionId).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('sqs:')),
+      );
 
       // Assess
       expect(sqsStatements).toHaveLength(1);
@@ -414,11 +421,16 @@ describe('ZoomTokenStack with defaults', () => {
     const [secretStatement] = statementsGranting(template, 'AdminFunction', 'secretsmanager:GetSecretValue');
 
     // Assess
-    const secretIds = [secretStatement.Resource].flat().map((resource: any) => resource.Ref).sort();
-    expect(secretIds).toEqual([
-      logicalId(template, 'AWS::SecretsManager::Secret', 'RecallApiKeySecret'),
-      logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret'),
-    ].sort());
+    const secretIds = [secretStatement.Resource]
+      .flat()
+      .map((resource: any) => resource.Ref)
+      .sort();
+    expect(secretIds).toEqual(
+      [
+        logicalId(template, 'AWS::SecretsManager::Secret', 'RecallApiKeySecret'),
+        logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret'),
+      ].sort(),
+    );
   });
 
   it('lets the refresh workers receive from the queue, lease and save records, and read the Zoom client secret', () => {
@@ -458,12 +470,13 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('binds every KMS permission to the vault\'s encryption context', () => {
+  it("binds every KMS permission to the vault's encryption context", () => {
     expect(roleActions(template, 'DispatcherFunction').filter((action) => action.startsWith('kms:'))).toEqual([]);
     for (const functionId of ['CallbackFunction', 'AdminFunction', 'RefreshWorkerFunction']) {
       // Act
-      const kmsStatements = roleStatements(template, functionId)
-        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('kms:')));
+      const kmsStatements = roleStatements(template, functionId).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('kms:')),
+      );
 
       // Assess
       expect(kmsStatements.length).toBeGreaterThan(0);
@@ -518,14 +531,16 @@ describe('ZoomTokenStack with defaults', () => {
         { AttributeName: 'due_shard', AttributeType: 'S' },
         { AttributeName: 'due_at', AttributeType: 'N' },
       ]),
-      GlobalSecondaryIndexes: Match.arrayWith([{
-        IndexName: 'due-index',
-        KeySchema: [
-          { AttributeName: 'due_shard', KeyType: 'HASH' },
-          { AttributeName: 'due_at', KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'KEYS_ONLY' },
-      }]),
+      GlobalSecondaryIndexes: Match.arrayWith([
+        {
+          IndexName: 'due-index',
+          KeySchema: [
+            { AttributeName: 'due_shard', KeyType: 'HASH' },
+            { AttributeName: 'due_at', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ]),
     });
   });
 
@@ -551,9 +566,11 @@ describe('ZoomTokenStack with defaults', () => {
     template.resourceCountIs('AWS::Events::Rule', 2);
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
-      Targets: [Match.objectLike({
-        Arn: { 'Fn::GetAtt': [logicalId(template, 'AWS::Lambda::Function', 'DispatcherFunction'), 'Arn'] },
-      })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [logicalId(template, 'AWS::Lambda::Function', 'DispatcherFunction'), 'Arn'] },
+        }),
+      ],
     });
   });
 
@@ -580,8 +597,14 @@ describe('ZoomTokenStack with defaults', () => {
       'ZoomTokenVault/RefreshResultUnsaved',
       'ZoomTokenVault/ZoomMisconfigured',
     ]);
-    for (const [metricName, threshold] of [['GrantsDead', 1], ['RefreshResultUnsaved', 1], ['ZoomMisconfigured', 1],
-      ['RefreshLostInFlight', 1], ['CallbackTokenUnavailable', 5], ['CallbackThrottled', 1]] as const) {
+    for (const [metricName, threshold] of [
+      ['GrantsDead', 1],
+      ['RefreshResultUnsaved', 1],
+      ['ZoomMisconfigured', 1],
+      ['RefreshLostInFlight', 1],
+      ['CallbackTokenUnavailable', 5],
+      ['CallbackThrottled', 1],
+    ] as const) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'ZoomTokenVault',
         MetricName: metricName,
@@ -598,7 +621,7 @@ describe('ZoomTokenStack with defaults', () => {
     template.resourceCountIs('AWS::SNS::Topic', 0);
   });
 
-  it('alarms on any 5xx of the HTTP API (the callback\'s and admin function\'s failures, timeouts and throttles)', () => {
+  it("alarms on any 5xx of the HTTP API (the callback's and admin function's failures, timeouts and throttles)", () => {
     // Assess
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/ApiGateway',
@@ -609,17 +632,19 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('counts the callback route\'s 429s from the access log, per service', () => {
+  it("counts the callback route's 429s from the access log, per service", () => {
     // Assess
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       LogGroupName: { Ref: logicalId(template, 'AWS::Logs::LogGroup', 'ApiAccessLogs') },
       FilterPattern: '{ ($.routeKey = "GET /zoom/token") && ($.status = "429") }',
-      MetricTransformations: [{
-        MetricNamespace: 'ZoomTokenVault',
-        MetricName: 'CallbackThrottled',
-        MetricValue: '1',
-        Dimensions: [{ Key: 'service', Value: '$.service' }],
-      }],
+      MetricTransformations: [
+        {
+          MetricNamespace: 'ZoomTokenVault',
+          MetricName: 'CallbackThrottled',
+          MetricValue: '1',
+          Dimensions: [{ Key: 'service', Value: '$.service' }],
+        },
+      ],
     });
     const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as Resource;
     expect(JSON.parse(stage.Properties.AccessLogSettings.Format)).toMatchObject({ service: 'zoom-token-vault' });
@@ -628,8 +653,13 @@ describe('ZoomTokenStack with defaults', () => {
   it('alarms when refreshes keep failing with retryable errors for three periods', () => {
     // Assess
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'FailedRetryable', Statistic: 'Sum', Period: 300, Threshold: 10, EvaluationPeriods: 3,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching',
+      MetricName: 'FailedRetryable',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 10,
+      EvaluationPeriods: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
     });
   });
 
@@ -644,18 +674,21 @@ describe('ZoomTokenStack with defaults', () => {
     annotations.hasWarning('*', Match.stringLikeRegexp('The alarms notify nobody: set alarmEmail .* or alarmTopicArn'));
   });
 
-  it('writes each function\'s logs to its own log group only, without the managed basic execution role', () => {
+  it("writes each function's logs to its own log group only, without the managed basic execution role", () => {
     for (const functionId of FUNCTION_IDS) {
       // Act
       const role = template.findResources('AWS::IAM::Role')[functionRoleId(template, functionId)] as Resource;
-      const logStatements = roleStatements(template, functionId, { withLogs: true })
-        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
+      const logStatements = roleStatements(template, functionId, { withLogs: true }).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('logs:')),
+      );
 
       // Assess
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       expect(logStatements).toHaveLength(1);
       expect(actionsOf(logStatements[0]).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-      expect(logStatements[0].Resource).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::Logs::LogGroup', `${functionId}LogGroup`), 'Arn'] });
+      expect(logStatements[0].Resource).toEqual({
+        'Fn::GetAtt': [logicalId(template, 'AWS::Logs::LogGroup', `${functionId}LogGroup`), 'Arn'],
+      });
     }
   });
 
@@ -676,8 +709,9 @@ describe('ZoomTokenStack with defaults', () => {
   it('outputs an invoke ARN per admin route, and one for all that covers GET /users', () => {
     // Prepare
     const apiId = logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi');
-    const arnOf = (tail: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:eu-west-1:111111111111:',
-      { Ref: apiId }, tail]] });
+    const arnOf = (tail: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:eu-west-1:111111111111:', { Ref: apiId }, tail]],
+    });
 
     // Assess
     template.hasOutput('AdminApiInvokeArn', { Value: arnOf('/*/*/users*') });
@@ -694,7 +728,9 @@ describe('ZoomTokenStack with defaults', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue'), 'QueueName'] } }],
+      Dimensions: [
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'RefreshDeadLetterQueue'), 'QueueName'] } },
+      ],
       Statistic: 'Maximum',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -746,7 +782,7 @@ describe('ZoomTokenStack with defaults', () => {
     for (const metricName of customMetrics) expect(known).toContain(metricName);
   });
 
-  it('alarms only on metrics the handlers publish (the contract\'s METRIC)', () => {
+  it("alarms only on metrics the handlers publish (the contract's METRIC)", () => {
     // Prepare
     const publishedMetrics: string[] = Object.values(METRIC);
 
@@ -770,7 +806,7 @@ describe('ZoomTokenStack with defaults', () => {
     ]);
   });
 
-  it('keeps every logical id from before ZoomTokenVault but the refresher\'s, which the fan-out replaces', () => {
+  it("keeps every logical id from before ZoomTokenVault but the refresher's, which the fan-out replaces", () => {
     // Prepare
     const resourceIds = Object.keys(template.toJSON().Resources);
 
@@ -792,23 +828,45 @@ describe('ZoomTokenStack with defaults', () => {
       'RefresherFunctionServiceRoleDefaultPolicyD11AF5FB',
       'SweepErrorsAlarm011C10FB',
     ]);
-    expect(newIds.filter((id) => !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|RecallHealth|EventsPublishFailed|RecallCredentialsUnhealthy|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission)/.test(id))).toEqual([]);
+    expect(
+      newIds.filter(
+        (id) =>
+          !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|RecallHealth|EventsPublishFailed|RecallCredentialsUnhealthy|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission)/.test(
+            id,
+          ),
+      ),
+    ).toEqual([]);
     expect(newIds.filter((id) => id.startsWith('DispatcherFunction'))).toHaveLength(5); // function, role, policy, logs, invoke config
     expect(newIds.filter((id) => id.startsWith('RefreshWorkerFunction'))).toHaveLength(5); // … and the event source mapping
   });
 
   it('outputs what an operator needs after deploy', () => {
     // Prepare
-    const names = ['ApiUrl', 'CallbackUrlBase', 'AdminApiInvokeArn', 'AdminRegisterInvokeArn', 'AdminReadInvokeArn',
-      'AdminAccessTokenInvokeArn', 'AdminDeleteInvokeArn', 'AdminResyncInvokeArn', 'AdminListInvokeArn', 'TableName', 'KmsKeyArn',
-      'SigningKeysSecretArn', 'RecallApiKeySecretArn', 'ZoomClientSecretArn'];
+    const names = [
+      'ApiUrl',
+      'CallbackUrlBase',
+      'AdminApiInvokeArn',
+      'AdminRegisterInvokeArn',
+      'AdminReadInvokeArn',
+      'AdminAccessTokenInvokeArn',
+      'AdminDeleteInvokeArn',
+      'AdminResyncInvokeArn',
+      'AdminListInvokeArn',
+      'TableName',
+      'KmsKeyArn',
+      'SigningKeysSecretArn',
+      'RecallApiKeySecretArn',
+      'ZoomClientSecretArn',
+    ];
 
     // Assess
     for (const name of names) {
       template.hasOutput(name, {});
     }
     template.hasOutput('CallbackUrlBase', {
-      Value: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] }, '/zoom/token']] },
+      Value: {
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'] }, '/zoom/token']],
+      },
     });
   });
 });
@@ -853,7 +911,7 @@ describe('ZoomTokenStack with context', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 50 } });
   });
 
-  it('sizes the dispatcher\'s alarms to the interval and window', () => {
+  it("sizes the dispatcher's alarms to the interval and window", () => {
     // Assess: 600 s window − 360 s; one period per two-minute run.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'OldestDueAgeSeconds', Threshold: 240, Period: 120 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Deferred', Period: 120 });
@@ -866,7 +924,7 @@ describe('ZoomTokenStack with context', () => {
     });
   });
 
-  it('throttles the callback route at the configured limits and leaves the admin routes\' alone', () => {
+  it("throttles the callback route at the configured limits and leaves the admin routes' alone", () => {
     // Assess
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
@@ -899,9 +957,9 @@ describe('ZoomTokenStack with context', () => {
 
     // Assess
     template.resourceCountIs('AWS::SecretsManager::Secret', 1); // the signing keys only
-    expect(adminSecrets.Resource).toEqual(expect.arrayContaining([
-      'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key-AbCdEf',
-    ]));
+    expect(adminSecrets.Resource).toEqual(
+      expect.arrayContaining(['arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key-AbCdEf']),
+    );
     expect(workerSecrets.Resource).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-client-secret-GhIjKl');
   });
 
@@ -922,8 +980,14 @@ describe('ZoomTokenStack configuration errors', () => {
     [{ refreshIntervalMinutes: 'often' }, /refreshIntervalMinutes must be an integer/],
     [{ refreshIntervalMinutes: '46' }, /refreshIntervalMinutes must be an integer from 1 to 45/],
     [{ refreshWindowSeconds: '300' }, /refreshWindowSeconds must be an integer from 360 to 3000/],
-    [{ refreshIntervalMinutes: '10', refreshWindowSeconds: '600' }, /refreshWindowSeconds \(600\) must be at least the refresh interval \(10 min\) plus 360 s/],
-    [{ refreshIntervalMinutes: '10', refreshWindowSeconds: '900' }, /refreshWindowSeconds \(900\) must be at least the refresh interval \(10 min\) plus 360 s/],
+    [
+      { refreshIntervalMinutes: '10', refreshWindowSeconds: '600' },
+      /refreshWindowSeconds \(600\) must be at least the refresh interval \(10 min\) plus 360 s/,
+    ],
+    [
+      { refreshIntervalMinutes: '10', refreshWindowSeconds: '900' },
+      /refreshWindowSeconds \(900\) must be at least the refresh interval \(10 min\) plus 360 s/,
+    ],
     [{ dueShards: '0' }, /dueShards must be an integer/],
     [{ zoomTokenUrl: 'http://zoom.us/oauth/token' }, /zoomTokenUrl must be an https:\/\/ URL/],
     [{ refresherReservedConcurrency: '11' }, /refresherReservedConcurrency must be an integer from 0 to 10/],
@@ -957,24 +1021,34 @@ describe('ZoomTokenStack without Zoom and Recall app ids', () => {
     const annotations = Annotations.fromStack(new ZoomTokenStack(app, 'UnconfiguredVault', { env: ENV }));
 
     // Assess
-    annotations.hasWarning('*', Match.stringLikeRegexp(
-      'zoomClientId is not set.*the callback, admin and refresh-worker functions fail at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
-    annotations.hasWarning('*', Match.stringLikeRegexp(
-      'recallZoomOAuthAppId is not set.*the admin function fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId='));
+    annotations.hasWarning(
+      '*',
+      Match.stringLikeRegexp(
+        'zoomClientId is not set.*the callback, admin and refresh-worker functions fail at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId=',
+      ),
+    );
+    annotations.hasWarning(
+      '*',
+      Match.stringLikeRegexp(
+        'recallZoomOAuthAppId is not set.*the admin function fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId=',
+      ),
+    );
   });
 });
 
 describe('ZoomTokenStack given settings as props', () => {
-  it('lets props set the dispatcher\'s reserved concurrency and the refresh workers\' concurrency', () => {
+  it("lets props set the dispatcher's reserved concurrency and the refresh workers' concurrency", () => {
     // Prepare
     const app = new App({ context: { ...CDK_JSON_CONTEXT, refresherReservedConcurrency: '0', refreshWorkerConcurrency: '50' } });
 
     // Act
-    const template = Template.fromStack(new ZoomTokenStack(app, 'PropsVault', {
-      env: ENV,
-      refresherReservedConcurrency: 2,
-      refreshWorkerConcurrency: 20,
-    }));
+    const template = Template.fromStack(
+      new ZoomTokenStack(app, 'PropsVault', {
+        env: ENV,
+        refresherReservedConcurrency: 2,
+        refreshWorkerConcurrency: 20,
+      }),
+    );
 
     // Assess: the props win over context.
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -996,17 +1070,23 @@ describe('two ZoomTokenStacks in one account', () => {
     const templates = stacks.map((stack) => assembly.getStackByName(stack.stackName).template as { Resources: Record<string, Resource> });
 
     // Assess
-    const aliases = templates.map((template) => Object.values(template.Resources)
-      .filter((resource) => resource.Type === 'AWS::KMS::Alias')
-      .map((resource) => resource.Properties.AliasName)).flat();
+    const aliases = templates.flatMap((template) =>
+      Object.values(template.Resources)
+        .filter((resource) => resource.Type === 'AWS::KMS::Alias')
+        .map((resource) => resource.Properties.AliasName),
+    );
     expect(new Set(aliases).size).toBe(2);
     // Everything else is named by CloudFormation: no literal physical names.
     const nameProperties = ['TableName', 'FunctionName', 'RoleName', 'Name', 'LogGroupName', 'TopicName', 'AlarmName', 'QueueName'];
-    const literalNames = templates.flatMap((template) => Object.values(template.Resources)
-      .filter((resource) => resource.Type !== 'AWS::ApiGatewayV2::Api') // an API's name is only a label
-      .flatMap((resource) => nameProperties
-        .filter((property) => typeof resource.Properties?.[property] === 'string')
-        .map((property) => `${resource.Type}.${property}=${resource.Properties[property]}`)));
+    const literalNames = templates.flatMap((template) =>
+      Object.values(template.Resources)
+        .filter((resource) => resource.Type !== 'AWS::ApiGatewayV2::Api') // an API's name is only a label
+        .flatMap((resource) =>
+          nameProperties
+            .filter((property) => typeof resource.Properties?.[property] === 'string')
+            .map((property) => `${resource.Type}.${property}=${resource.Properties[property]}`),
+        ),
+    );
     expect(literalNames).toEqual([]);
   });
 });

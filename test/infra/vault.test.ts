@@ -8,7 +8,7 @@ import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
 
 type Resource = { Type: string; Properties: Record<string, any> };
 
-describe('ZoomTokenVault in a team\'s own stack', () => {
+describe("ZoomTokenVault in a team's own stack", () => {
   let stack: Stack;
   let vault: ZoomTokenVault;
   let template: Template;
@@ -34,7 +34,7 @@ describe('ZoomTokenVault in a team\'s own stack', () => {
     template = Template.fromStack(stack);
   });
 
-  it('adds the whole service next to the stack\'s own resources', () => {
+  it("adds the whole service next to the stack's own resources", () => {
     // Assess
     template.resourceCountIs('AWS::Lambda::Function', 5); // callback, admin, dispatcher, refresh worker, Recall health check
     template.resourceCountIs('AWS::DynamoDB::Table', 2); // the team's and the vault's
@@ -53,7 +53,7 @@ describe('ZoomTokenVault in a team\'s own stack', () => {
     });
   });
 
-  it('names its resources after its own construct id, apart from the stack\'s', () => {
+  it("names its resources after its own construct id, apart from the stack's", () => {
     // Act
     const tableIds = Object.keys(template.findResources('AWS::DynamoDB::Table'));
     const functionIds = Object.keys(template.findResources('AWS::Lambda::Function'));
@@ -68,28 +68,32 @@ describe('ZoomTokenVault in a team\'s own stack', () => {
 
   it('exposes its table, key, functions, refresh queue, API and alarm topic to the stack', () => {
     // Prepare
-    const logicalIdStartingWith = (type: string, prefix: string) => Object.keys(template.findResources(type))
-      .find((id) => id.startsWith(prefix))!;
-    const refOf = (type: string) => ({ Ref: Object.keys(template.findResources(type))
-      .find((id) => id.startsWith('ZoomTokens'))! });
+    const logicalIdStartingWith = (type: string, prefix: string) =>
+      Object.keys(template.findResources(type)).find((id) => id.startsWith(prefix))!;
+    const refOf = (type: string) => ({ Ref: Object.keys(template.findResources(type)).find((id) => id.startsWith('ZoomTokens'))! });
 
     // Assess
     expect(stack.resolve(vault.table.tableName)).toEqual(refOf('AWS::DynamoDB::Table'));
     expect(stack.resolve(vault.key.keyId)).toEqual({ Ref: logicalIdStartingWith('AWS::KMS::Key', 'ZoomTokensStorageTokenKey') });
     expect(stack.resolve(vault.alarmTopic!.topicArn)).toEqual(refOf('AWS::SNS::Topic'));
     expect(stack.resolve(vault.apiEndpoint)).toEqual({ 'Fn::GetAtt': [refOf('AWS::ApiGatewayV2::Api').Ref, 'ApiEndpoint'] });
-    const functionRefs = [vault.callbackFunction, vault.adminFunction, vault.dispatcherFunction, vault.refreshWorkerFunction,
-      vault.lifecycle.recallHealthFunction]
-      .map((fn) => stack.resolve(fn.functionName).Ref);
+    const functionRefs = [
+      vault.callbackFunction,
+      vault.adminFunction,
+      vault.dispatcherFunction,
+      vault.refreshWorkerFunction,
+      vault.lifecycle.recallHealthFunction,
+    ].map((fn) => stack.resolve(fn.functionName).Ref);
     expect(functionRefs.sort()).toEqual(Object.keys(template.findResources('AWS::Lambda::Function')).sort());
-    expect(stack.resolve(vault.refresh.queue.queueArn)).toEqual({ 'Fn::GetAtt': [
-      logicalIdStartingWith('AWS::SQS::Queue', 'ZoomTokensRefreshRefreshQueue'), 'Arn'] });
+    expect(stack.resolve(vault.refresh.queue.queueArn)).toEqual({
+      'Fn::GetAtt': [logicalIdStartingWith('AWS::SQS::Queue', 'ZoomTokensRefreshRefreshQueue'), 'Arn'],
+    });
     template.hasOutput('ZoomCallbackUrlBase', {
       Value: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [refOf('AWS::ApiGatewayV2::Api').Ref, 'ApiEndpoint'] }, '/zoom/token']] },
     });
   });
 
-  it('lets the team\'s backend call the admin routes and nothing else', () => {
+  it("lets the team's backend call the admin routes and nothing else", () => {
     // Prepare
     const roleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => id.startsWith('BackendRole'))!;
     const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];

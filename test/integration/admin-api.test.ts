@@ -135,7 +135,11 @@ async function deleteAtRecall(credentialId: string): Promise<void> {
 
 beforeAll(async () => {
   // Per-call Recall budget far beyond the function's time: only the request's deadline bounds it.
-  runtime = await startTestRuntime({ RECALL_TIMEOUT_MS: '3000', RECALL_BUDGET_MS: '25000', LOCAL_ADMIN_TIMEOUT_MS: String(ADMIN_TIMEOUT_MS) });
+  runtime = await startTestRuntime({
+    RECALL_TIMEOUT_MS: '3000',
+    RECALL_BUDGET_MS: '25000',
+    LOCAL_ADMIN_TIMEOUT_MS: String(ADMIN_TIMEOUT_MS),
+  });
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
   const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
@@ -270,7 +274,7 @@ describe('the same PUT again', () => {
     expect(after.json.access_token).toBe(refreshed.json.access_token);
   });
 
-  test('a grant close to expiry: Recall\'s validation call is served the stored token at once, the credential is recorded, the workers refresh', async () => {
+  test("a grant close to expiry: Recall's validation call is served the stored token at once, the credential is recorded, the workers refresh", async () => {
     // Prepare: 200 s left: inside the serve margin, above the serve floor.
     const userId = newUserId('near-expiry');
     const grant = zoom.authorize('zoom-near-expiry', { expiresInSeconds: 200 });
@@ -322,7 +326,11 @@ describe('the credential the record names is checked at Recall', () => {
     const first = await putGrant(userId, grantFor('zoom-misnamed'));
     expect([otherPut.status, first.status]).toEqual([201, 201]);
     const stored = (await store.get(userId, { consistent: true }))!;
-    await store.update(userId, { version: stored.version }, { recall: { ...stored.recall, credentialId: otherPut.json.recall_credential_id } });
+    await store.update(
+      userId,
+      { version: stored.version },
+      { recall: { ...stored.recall, credentialId: otherPut.json.recall_credential_id } },
+    );
     const grant = grantFor('zoom-misnamed');
 
     // Act
@@ -336,7 +344,10 @@ describe('the credential the record names is checked at Recall', () => {
     expect(mine.map((c) => c.id)).toEqual([answer.json.recall_credential_id]);
     expect(new URL(mine[0].access_token_callback_url).searchParams.get('user_id')).toBe(userId);
     expect(recall.credentials().map((c) => c.id)).toContain(otherPut.json.recall_credential_id);
-    expect((await call('GET', credentialPath(other))).json).toMatchObject({ status: 'active', recall_credential_id: otherPut.json.recall_credential_id });
+    expect((await call('GET', credentialPath(other))).json).toMatchObject({
+      status: 'active',
+      recall_credential_id: otherPut.json.recall_credential_id,
+    });
   });
 });
 
@@ -366,7 +377,12 @@ describe('two PUTs at once', () => {
     expect(put2?.status).toBe(200);
     const c2 = put2!.json.recall_credential_id;
     expect(c2).not.toBe(c1);
-    expect(recall.credentials().filter((c) => c.user_id === 'zoom-race').map((c) => c.id)).toEqual([c2]);
+    expect(
+      recall
+        .credentials()
+        .filter((c) => c.user_id === 'zoom-race')
+        .map((c) => c.id),
+    ).toEqual([c2]);
     expect(put1.user.recall.credentialId).toBe(c2);
     const status = await call('GET', credentialPath(userId));
     expect(status.json).toMatchObject({ status: 'active', recall_status: 'registered', recall_credential_id: c2 });
@@ -400,7 +416,12 @@ describe('an outdated PUT in the conflict path', () => {
     // Assess
     expect(put2?.status).toBe(200);
     const newerCredential = put2!.json.recall_credential_id;
-    expect(recall.credentials().filter((c) => c.user_id === 'zoom-outdated').map((c) => c.id)).toEqual([newerCredential]);
+    expect(
+      recall
+        .credentials()
+        .filter((c) => c.user_id === 'zoom-outdated')
+        .map((c) => c.id),
+    ).toEqual([newerCredential]);
     expect(put1.user.recall.credentialId).toBe(newerCredential);
     expect((await recall.fetchToken(newerCredential)).body).toBe(newer.access_token);
   });
@@ -650,7 +671,12 @@ describe('Recall failures', () => {
     expect(answer.status).toBe(201);
     expect(answer.json.status).toBe('active');
     expect(requestsSince(before).filter((r) => r.method === 'POST')).toHaveLength(3);
-    expect(recall.credentials().filter((c) => c.user_id === 'zoom-flaky').map((c) => c.id)).toEqual([answer.json.recall_credential_id]);
+    expect(
+      recall
+        .credentials()
+        .filter((c) => c.user_id === 'zoom-flaky')
+        .map((c) => c.id),
+    ).toEqual([answer.json.recall_credential_id]);
   });
 
   test('Recall down: 502 naming 503, tokens kept and served, status recall_failed; a plain retry finishes it', async () => {
@@ -689,7 +715,7 @@ describe('Recall failures', () => {
     expect((await recall.fetchToken(retried.json.recall_credential_id)).body).toBe(grant.access_token);
   });
 
-  test("Recall hanging: 502 with time left in the function to record it, status recall_failed", async () => {
+  test('Recall hanging: 502 with time left in the function to record it, status recall_failed', async () => {
     // Prepare: three 3 s attempts (25 s budget) would outlast the function's 6 s.
     const userId = newUserId('hang');
     recall.failNext(5, 'hang');
@@ -708,7 +734,7 @@ describe('Recall failures', () => {
     expect(status.json).toMatchObject({ status: 'recall_failed', recall_last_error: { code: 'recall_error' } });
   });
 
-  test('Recall rejecting the callback token: 502 with Recall\'s 400 detail, status recall_failed', async () => {
+  test("Recall rejecting the callback token: 502 with Recall's 400 detail, status recall_failed", async () => {
     // Prepare
     const userId = newUserId('rejected');
     const body = { access_token: 'not-a-zoom-token', refresh_token: 'not-a-zoom-refresh-token', expires_in: 3600 };
@@ -757,7 +783,11 @@ describe('a Zoom user already registered at Recall', () => {
     expect((await recall.fetchToken(b.json.recall_credential_id)).body).toBe(grantB.access_token);
     // The former owner no longer claims a live credential.
     const statusA = await call('GET', credentialPath(userA));
-    expect(statusA.json).toMatchObject({ status: 'recall_failed', recall_status: 'failed', recall_last_error: { code: 'recall_replaced' } });
+    expect(statusA.json).toMatchObject({
+      status: 'recall_failed',
+      recall_status: 'failed',
+      recall_last_error: { code: 'recall_replaced' },
+    });
   });
 
   test("only the conflicting Zoom user's credentials are deleted, whatever Recall's list returns", async () => {

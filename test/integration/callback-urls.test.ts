@@ -34,7 +34,9 @@ test('DELETE revokes the callback URL for good: a new registration under the sam
 
   // Assess
   expect(second.status).toBe(201);
-  expect(new URL(leakedUrl).searchParams.get('reg')).not.toBe(new URL(callbackUrlOf(second.json.recall_credential_id)).searchParams.get('reg'));
+  expect(new URL(leakedUrl).searchParams.get('reg')).not.toBe(
+    new URL(callbackUrlOf(second.json.recall_credential_id)).searchParams.get('reg'),
+  );
   expect(leaked.status).toBe(403);
   expect(await leaked.text()).toBe('forbidden');
   expect(current.status).toBe(200);

@@ -38,7 +38,11 @@ function withParams(url: URL, change: (params: URLSearchParams) => void): URL {
 
 beforeAll(async () => {
   runtime = await startTestRuntime();
-  dynamo = new DynamoDBClient({ endpoint: runtime.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  dynamo = new DynamoDBClient({
+    endpoint: runtime.dynamoEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
 });
 
 afterAll(async () => {
@@ -78,7 +82,10 @@ describe('GET /zoom/token', () => {
   it('answers a bad signature and an unknown user exactly alike', async () => {
     // Prepare: a correctly signed URL for a user who does not exist (deleted after registration).
     const ghostUrl = await register('ghost');
-    await fetch(`${runtime.url}/users/ghost/zoom-credential`, { method: 'DELETE', headers: { authorization: `Bearer ${runtime.adminToken}` } });
+    await fetch(`${runtime.url}/users/ghost/zoom-credential`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${runtime.adminToken}` },
+    });
     const forged = withParams(aliceUrl, (p) => p.set('sig', 'A'.repeat(43)));
     // Act
     const [unknown, bad] = await Promise.all([get(ghostUrl), get(forged)]);
@@ -103,7 +110,7 @@ describe('GET /zoom/token', () => {
     ['an oversized signature', (url) => withParams(url, (p) => p.set('sig', 'A'.repeat(4_000)))],
     ['a unicode user id', (url) => withParams(url, (p) => p.set('user_id', 'alicé'))],
     ['a user id with a NUL byte', (url) => withParams(url, (p) => p.set('user_id', 'alice\u0000'))],
-    ['a padded base64 signature', (url) => withParams(url, (p) => p.set('sig', p.get('sig')! + '='))],
+    ['a padded base64 signature', (url) => withParams(url, (p) => p.set('sig', `${p.get('sig')!}=`))],
     ['a standard-base64 signature', (url) => withParams(url, (p) => p.set('sig', p.get('sig')!.replace(/-/g, '+').replace(/_/g, '/')))],
     ['a lower-cased signature', (url) => withParams(url, (p) => p.set('sig', p.get('sig')!.toLowerCase()))],
   ];

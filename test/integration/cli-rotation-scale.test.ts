@@ -39,12 +39,15 @@ test(`rotate-signing-key with ${USERS} users: every credential moves to the new 
   let stderr = '';
 
   // Act
-  const code = await runCli(['rotate-signing-key', '--concurrency', '16', '--url', runtime.url, '--token', runtime.adminToken, '--data-dir', runtime.dataDir], {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: {},
-    cwd: runtime.dataDir,
-  });
+  const code = await runCli(
+    ['rotate-signing-key', '--concurrency', '16', '--url', runtime.url, '--token', runtime.adminToken, '--data-dir', runtime.dataDir],
+    {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: {},
+      cwd: runtime.dataDir,
+    },
+  );
 
   // Assess
   expect([code, stderr]).toEqual([0, expect.stringContaining('phase 4/4')]);
@@ -62,7 +65,8 @@ test(`rotate-signing-key with ${USERS} users: every credential moves to the new 
   expect(served).toHaveLength(USERS);
   // The runtime re-reads the key file at most once a second: poll (bounded) until the old key is gone.
   const oldUrls = before.map((credential) => credential.access_token_callback_url);
-  for (let attempt = 0; attempt < 30 && (await fetch(oldUrls[0])).status !== 403; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let attempt = 0; attempt < 30 && (await fetch(oldUrls[0])).status !== 403; attempt++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   const refused: number[] = [];
   await forEachLimited(oldUrls, 16, async (url) => void refused.push((await fetch(url)).status));
   expect(new Set(refused)).toEqual(new Set([403]));

@@ -68,7 +68,8 @@ const keyFile = () => join(runtime.dataDir, 'signing-keys.json');
 const stateFile = () => join(runtime.dataDir, 'rotation-state.json');
 const readKeys = async () => JSON.parse(await readFile(keyFile(), 'utf8')) as Record<string, string>;
 const kidOf = (url: string) => new URL(url).searchParams.get('kid');
-const ourCredentials = () => runtime.fakeRecall!.credentials().filter((credential) => registered.some((userId) => credential.user_id === `zoom-${userId}`));
+const ourCredentials = () =>
+  runtime.fakeRecall!.credentials().filter((credential) => registered.some((userId) => credential.user_id === `zoom-${userId}`));
 
 /** After a rotation to `newKid`: each user has one credential, calling a `newKid` URL that serves its token; `oldUrls` are refused. */
 async function expectRotatedTo(newKid: string, oldUrls: string[]): Promise<void> {
@@ -81,7 +82,8 @@ async function expectRotatedTo(newKid: string, oldUrls: string[]): Promise<void>
     expect(fetched.problem).toBeUndefined();
   }
   // The runtime re-reads the key file at most once a second: poll (bounded) until the old key is gone.
-  for (let attempt = 0; attempt < 30 && (await fetch(oldUrls[0])).status !== 403; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let attempt = 0; attempt < 30 && (await fetch(oldUrls[0])).status !== 403; attempt++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   for (const url of oldUrls) expect((await fetch(url)).status).toBe(403);
   expect(Object.keys(await readKeys()).sort()).toEqual(['active', newKid].sort());
   expect((await readKeys()).active).toBe(newKid);
@@ -108,10 +110,20 @@ test('list pages through every user in a state', async () => {
 
   // Assess
   expect(listed.code).toBe(0);
-  expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line).user_id)).toEqual([...registered].sort());
+  expect(
+    listed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).user_id),
+  ).toEqual([...registered].sort());
   expect(listCalls).toBeGreaterThanOrEqual(Math.ceil(registered.length / 2) + 4);
   expect(table.code).toBe(0);
-  expect(table.stdout.trim().split('\n').map((line) => line.split('\t').slice(0, 3))).toEqual(registered.map((userId) => [userId, 'active', 'registered']));
+  expect(
+    table.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t').slice(0, 3)),
+  ).toEqual(registered.map((userId) => [userId, 'active', 'registered']));
   expect(table.stderr).toContain(`${registered.length} users`);
 });
 
@@ -135,7 +147,12 @@ test('list --status reauth_required lists exactly the users whose grant is dead'
 
   // Assess
   expect(dead.code).toBe(0);
-  expect(dead.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([
+  expect(
+    dead.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line)),
+  ).toEqual([
     expect.objectContaining({ user_id: 'cli-dead-1', status: 'reauth_required' }),
     expect.objectContaining({ user_id: 'cli-dead-2', status: 'reauth_required' }),
   ]);

@@ -4,7 +4,15 @@
  */
 import type { LocalRuntime } from '../../local/runtime';
 import { startTestRuntime } from '../support/test-runtime';
-import { AuthError, NotFoundError, RecallError, ReauthRequiredError, ValidationError, ZoomTokenVaultClient, type VaultError } from '../../client';
+import {
+  AuthError,
+  NotFoundError,
+  RecallError,
+  ReauthRequiredError,
+  ValidationError,
+  ZoomTokenVaultClient,
+  type VaultError,
+} from '../../client';
 
 let runtime: LocalRuntime;
 let client: ZoomTokenVaultClient;
@@ -43,7 +51,9 @@ async function failure(promise: Promise<unknown>): Promise<VaultError> {
 /** Uses up injected Recall failures the service did not consume. */
 async function drainRecallFailures(): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    const answer = await fetch(`${runtime.fakeRecall!.url}/api/v2/zoom-oauth-credentials/`, { headers: { authorization: 'Token test-recall-key' } });
+    const answer = await fetch(`${runtime.fakeRecall!.url}/api/v2/zoom-oauth-credentials/`, {
+      headers: { authorization: 'Token test-recall-key' },
+    });
     await answer.text();
     if (answer.status === 200) return;
   }
@@ -96,7 +106,11 @@ test('a refused body: ValidationError naming the field, one request, no token in
 
 test('unknown user: NotFoundError for get, accessToken and resync', async () => {
   // Act
-  const errors = await Promise.all([failure(client.get('client-nobody')), failure(client.accessToken('client-nobody')), failure(client.resync('client-nobody'))]);
+  const errors = await Promise.all([
+    failure(client.get('client-nobody')),
+    failure(client.accessToken('client-nobody')),
+    failure(client.resync('client-nobody')),
+  ]);
 
   // Assess
   for (const error of errors) expect(error).toBeInstanceOf(NotFoundError);
@@ -125,7 +139,8 @@ test('Recall failing: RecallError with the upstream status, one PUT; the same PU
 test('dead grants: ReauthRequiredError from accessToken; list({ status: reauth_required }) is exactly those users', async () => {
   // Prepare: three users; two revoke the app at Zoom and the next sweep finds their grants dead
   const zoom = runtime.fakeZoom!;
-  for (const id of ['client-dead-1', 'client-dead-2', 'client-alive']) await client.register(id, zoom.authorize(`zoom-${id}`, { expiresInSeconds: 600 }));
+  for (const id of ['client-dead-1', 'client-dead-2', 'client-alive'])
+    await client.register(id, zoom.authorize(`zoom-${id}`, { expiresInSeconds: 600 }));
   zoom.revoke('zoom-client-dead-1');
   zoom.revoke('zoom-client-dead-2');
   await runtime.sweep();
@@ -153,7 +168,11 @@ test('dead grants: ReauthRequiredError from accessToken; list({ status: reauth_r
 
 test('a wrong bearer token: AuthError, not retried', async () => {
   // Prepare
-  const wrong = new ZoomTokenVaultClient({ baseUrl: runtime.url, auth: { kind: 'bearer', token: 'not-the-admin-token' }, fetch: countingFetch });
+  const wrong = new ZoomTokenVaultClient({
+    baseUrl: runtime.url,
+    auth: { kind: 'bearer', token: 'not-the-admin-token' },
+    fetch: countingFetch,
+  });
 
   // Act
   const error = await failure(wrong.get('client-life'));

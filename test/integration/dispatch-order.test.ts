@@ -50,7 +50,7 @@ afterEach(async () => {
   await dynalite.close();
 });
 
-test('with maxUsers below the due count, the deferred users are exactly those due latest; the last shard\'s most overdue user goes first', async () => {
+test("with maxUsers below the due count, the deferred users are exactly those due latest; the last shard's most overdue user goes first", async () => {
   // Prepare: ten due users, the most overdue in the last shard (7), the others in shards 0-6,
   // due one minute apart; two more users not due at all.
   const candidates = Array.from({ length: 200 }, (_, i) => `user-${i}`);

@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { GetItemCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ENCRYPTION_CONTEXT, FORMAT_VERSION, KmsEnvelopeCipher, type EnvelopeCipherOptions } from '../../functions/adapters/kms-envelope-cipher';
+import {
+  ENCRYPTION_CONTEXT,
+  FORMAT_VERSION,
+  KmsEnvelopeCipher,
+  type EnvelopeCipherOptions,
+} from '../../functions/adapters/kms-envelope-cipher';
 import { DynamoTokenStore } from '../../functions/adapters/dynamo-token-store';
 import { ConflictError, UnreadableRecordError } from '../../functions/domain/errors';
 import type { SealedTokens } from '../../functions/domain/ports';
@@ -283,7 +288,9 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     for (const [what, error] of outcomes) {
       expect({ what, unreadable: error instanceof UnreadableRecordError }).toEqual({ what, unreadable: true });
     }
-    expect(outcomes.find(([what]) => what === 'encrypted data key')![1].message).toBe('data key rejected by KMS (InvalidCiphertextException)');
+    expect(outcomes.find(([what]) => what === 'encrypted data key')![1].message).toBe(
+      'data key rejected by KMS (InvalidCiphertextException)',
+    );
     expect(await cipher.open(userId, sealed)).toEqual(tokensFor(userId));
   });
 
@@ -686,8 +693,18 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const newSealed = await newCipher().seal(userId, tokensFor(userId));
 
     // Act
-    const refreshed = await store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 4 }, { sealed: newSealed, tokenGeneration: 5, updatedAt: BASE_TIME + 5 });
-    const lost = await errorFrom(store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 4 }, { tokenGeneration: 5, updatedAt: BASE_TIME + 6 }));
+    const refreshed = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, tokenGeneration: 4 },
+      { sealed: newSealed, tokenGeneration: 5, updatedAt: BASE_TIME + 5 },
+    );
+    const lost = await errorFrom(
+      store.update(
+        userId,
+        { registrationId: `registration-${userId}`, tokenGeneration: 4 },
+        { tokenGeneration: 5, updatedAt: BASE_TIME + 6 },
+      ),
+    );
     const next = await store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 5 }, { updatedAt: BASE_TIME + 7 });
 
     // Assess
@@ -706,7 +723,9 @@ describe('DynamoTokenStore: items and conditional writes', () => {
 
     // Act
     const byVersion = await errorFrom(store.update(userId, { version: 1 }, { updatedAt: BASE_TIME }));
-    const byGeneration = await errorFrom(store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { updatedAt: BASE_TIME }));
+    const byGeneration = await errorFrom(
+      store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { updatedAt: BASE_TIME }),
+    );
 
     // Assess
     expect(byVersion).toBeInstanceOf(ConflictError);
@@ -748,7 +767,11 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     await store.create(makeUser(userId, { registeredGeneration: 1, refreshTokenFingerprints: ['fp-b', 'fp-a'] }));
 
     // Act
-    const updated = await store.update(userId, { version: 1 }, { refreshTokenFingerprints: ['fp-c', 'fp-b', 'fp-a'], registeredGeneration: 2 });
+    const updated = await store.update(
+      userId,
+      { version: 1 },
+      { refreshTokenFingerprints: ['fp-c', 'fp-b', 'fp-a'], registeredGeneration: 2 },
+    );
     const raw = (await rawItem(userId))!;
     const removed = await store.update(userId, { version: 2 }, { refreshTokenFingerprints: null, registeredGeneration: null });
 
@@ -815,17 +838,25 @@ describe('DynamoTokenStore: sparse sharded due index', () => {
     const note = { at: BASE_TIME + 2, code: 'invalid_grant', message: 'Invalid Token!' };
 
     // Act
-    const dead = await store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { status: 'reauth_required', reauthRequired: note, updatedAt: note.at });
+    const dead = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, tokenGeneration: 1 },
+      { status: 'reauth_required', reauthRequired: note, updatedAt: note.at },
+    );
     const listedWhileDead = await dueUsers(store, Number.MAX_SAFE_INTEGER, prefix);
     const deadItem = (await rawItem(userId))!;
     const newExpiry = BASE_TIME + 9_000_000;
-    const revived = await store.update(userId, { version: dead.version }, {
-      status: 'active',
-      accessTokenExpiresAt: newExpiry,
-      tokenGeneration: 2,
-      reauthRequired: null,
-      updatedAt: BASE_TIME + 3,
-    });
+    const revived = await store.update(
+      userId,
+      { version: dead.version },
+      {
+        status: 'active',
+        accessTokenExpiresAt: newExpiry,
+        tokenGeneration: 2,
+        reauthRequired: null,
+        updatedAt: BASE_TIME + 3,
+      },
+    );
     const listedBeforeNewExpiry = await dueUsers(store, newExpiry - 1, prefix);
     const listedAtNewExpiry = await dueUsers(store, newExpiry, prefix);
 
@@ -872,7 +903,14 @@ describe('DynamoTokenStore: sparse sharded due index', () => {
     const items = await Promise.all(users.map((u) => rawItem(u.userId)));
 
     // Assess
-    expect(new Map([...due].sort())).toEqual(new Map(users.slice(0, 25).map((u) => [u.userId, u.expiry] as [string, number]).sort()));
+    expect(new Map([...due].sort())).toEqual(
+      new Map(
+        users
+          .slice(0, 25)
+          .map((u) => [u.userId, u.expiry] as [string, number])
+          .sort(),
+      ),
+    );
     expect(all.size).toBe(40);
     const shards = items.map((item) => item!.due_shard.S!);
     for (const [i, shard] of shards.entries()) {

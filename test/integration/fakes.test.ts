@@ -67,7 +67,7 @@ describe('fake Zoom token endpoint', () => {
     const verified = zoom.verifyAccessToken(grant.access_token);
     expect(verified?.zoomUserId).toBe('zoomUserA');
     expect(verified!.expiresAt).toBeGreaterThanOrEqual(before + 3_599_000);
-    expect(zoom.verifyAccessToken(grant.access_token + 'x')).toBeUndefined();
+    expect(zoom.verifyAccessToken(`${grant.access_token}x`)).toBeUndefined();
   });
 
   test('refresh rotates both tokens and the old refresh token then gets invalid_grant', async () => {
@@ -621,7 +621,7 @@ describe('fakes with a stateFile survive a restart', () => {
     expect(after.verifyAccessToken(revokedGrant.access_token)).toBeUndefined();
     expect(verifiedFirst?.zoomUserId).toBe('zoomUserA');
     expect(verifiedRotated?.zoomUserId).toBe('zoomUserA');
-    expect(after.verifyAccessToken(first.access_token + 'x')).toBeUndefined();
+    expect(after.verifyAccessToken(`${first.access_token}x`)).toBeUndefined();
     expect(current.status).toBe(200);
     expect(after.currentRefreshToken('zoomUserA')).toBe(current.json.refresh_token);
     expect(after.verifyAccessToken(current.json.access_token)?.zoomUserId).toBe('zoomUserA');

@@ -2,7 +2,7 @@ import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient } fro
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KmsServer, startKmsServer } from '../../local/kms/kms-server';
+import { type KmsServer, startKmsServer } from '../../local/kms/kms-server';
 
 const KEY_ID = 'local-token-key';
 const CONTEXT = { tenant: 'acme', purpose: 'zoom-token' };
@@ -54,12 +54,8 @@ describe('local KMS server', () => {
 
   it('GenerateDataKey returns a 32-byte key whose blob decrypts to the same bytes', async () => {
     // Act
-    const generated = await kms.send(
-      new GenerateDataKeyCommand({ KeyId: KEY_ID, KeySpec: 'AES_256', EncryptionContext: CONTEXT }),
-    );
-    const decrypted = await kms.send(
-      new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: CONTEXT }),
-    );
+    const generated = await kms.send(new GenerateDataKeyCommand({ KeyId: KEY_ID, KeySpec: 'AES_256', EncryptionContext: CONTEXT }));
+    const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: CONTEXT }));
 
     // Assess
     expect(generated.Plaintext).toHaveLength(32);
@@ -84,9 +80,7 @@ describe('local KMS server', () => {
     const plaintext = Buffer.from('zoom refresh token 1234', 'utf8');
 
     // Act
-    const encrypted = await kms.send(
-      new EncryptCommand({ KeyId: KEY_ID, Plaintext: plaintext, EncryptionContext: CONTEXT }),
-    );
+    const encrypted = await kms.send(new EncryptCommand({ KeyId: KEY_ID, Plaintext: plaintext, EncryptionContext: CONTEXT }));
     const decrypted = await kms.send(
       new DecryptCommand({
         CiphertextBlob: encrypted.CiphertextBlob,
@@ -141,9 +135,7 @@ describe('local KMS server', () => {
     tampered[tampered.length - 20] ^= 0x01; // a ciphertext byte, just before the tag
 
     // Act
-    const err = await errorFrom(() =>
-      kms.send(new DecryptCommand({ CiphertextBlob: tampered, EncryptionContext: CONTEXT })),
-    );
+    const err = await errorFrom(() => kms.send(new DecryptCommand({ CiphertextBlob: tampered, EncryptionContext: CONTEXT })));
 
     // Assess
     expect(err.name).toBe('InvalidCiphertextException');
@@ -151,12 +143,8 @@ describe('local KMS server', () => {
 
   it('answers NotFoundException for an unknown key', async () => {
     // Act
-    const byId = await errorFrom(() =>
-      kms.send(new EncryptCommand({ KeyId: 'no-such-key', Plaintext: Buffer.from('x') })),
-    );
-    const byArn = await errorFrom(() =>
-      kms.send(new GenerateDataKeyCommand({ KeyId: server.keyArn('no-such-key'), KeySpec: 'AES_256' })),
-    );
+    const byId = await errorFrom(() => kms.send(new EncryptCommand({ KeyId: 'no-such-key', Plaintext: Buffer.from('x') })));
+    const byArn = await errorFrom(() => kms.send(new GenerateDataKeyCommand({ KeyId: server.keyArn('no-such-key'), KeySpec: 'AES_256' })));
 
     // Assess
     expect(byId.name).toBe('NotFoundException');
@@ -235,7 +223,7 @@ describe('local KMS server', () => {
     }
   });
 
-  it('a server with a different key file cannot decrypt the first one\'s blobs', async () => {
+  it("a server with a different key file cannot decrypt the first one's blobs", async () => {
     // Prepare
     const other = await startKmsServer({ keyFile: join(dir, 'other', 'keys.json') });
     const otherClient = clientFor(other);
@@ -245,9 +233,7 @@ describe('local KMS server', () => {
 
     try {
       // Act
-      const err = await errorFrom(() =>
-        otherClient.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: CONTEXT })),
-      );
+      const err = await errorFrom(() => otherClient.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: CONTEXT })));
 
       // Assess
       expect(err.name).toBe('InvalidCiphertextException');

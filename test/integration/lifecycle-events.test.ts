@@ -26,7 +26,7 @@ let runtime: LocalRuntime;
 let zoom: FakeZoom;
 let recall: FakeRecall;
 let collector: Server;
-let received: Received[] = [];
+const received: Received[] = [];
 /** Collector answers: 204, or 500 while `failing`. */
 let failing = false;
 let dynamoClient: DynamoDBClient;
@@ -53,7 +53,11 @@ async function zoomEvent(body: string, options: { signature?: string; timestamp?
   const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
   const response = await fetch(`${runtime.url}/zoom/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-zm-request-timestamp': timestamp, 'x-zm-signature': options.signature ?? sign(body, timestamp) },
+    headers: {
+      'content-type': 'application/json',
+      'x-zm-request-timestamp': timestamp,
+      'x-zm-signature': options.signature ?? sign(body, timestamp),
+    },
     body,
   });
   const text = await response.text();
@@ -90,7 +94,11 @@ beforeAll(async () => {
   runtime = await startTestRuntime({ EVENTS_WEBHOOK_URL: collectorUrl, ZOOM_WEBHOOK_SECRET_TOKEN: SECRET_TOKEN });
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
-  dynamoClient = new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, endpoint: runtime.dynamoEndpoint });
+  dynamoClient = new DynamoDBClient({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    endpoint: runtime.dynamoEndpoint,
+  });
   store = new DynamoTokenStore({ client: dynamoClient, tableName: TABLE_NAME });
 }, 30_000);
 
@@ -119,7 +127,13 @@ describe('lifecycle events', () => {
       source: EVENT_SOURCE,
       'detail-type': EVENT_DETAIL_TYPES.userRegistered,
       time: events[0].body.detail.time,
-      detail: { version: EVENT_SCHEMA_VERSION, user_id: userId, status: 'active', reason: 'created', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      detail: {
+        version: EVENT_SCHEMA_VERSION,
+        user_id: userId,
+        status: 'active',
+        reason: 'created',
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      },
     });
     expect(events[0].raw).not.toContain(grant.access_token);
     expect(events[0].raw).not.toContain(grant.refresh_token);
@@ -228,7 +242,9 @@ describe('POST /zoom/events', () => {
     expect(answer.status).toBe(200);
     expect(again.status).toBe(200);
     expect(recall.credentials().map((credential) => credential.id)).not.toContain(credentialId);
-    const item = (await dynamoClient.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }))).Item!;
+    const item = (
+      await dynamoClient.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }))
+    ).Item!;
     expect(item.ct).toBeUndefined();
     expect(item.edk).toBeUndefined();
     expect(item.status.S).toBe('deauthorized');
@@ -261,15 +277,24 @@ describe('POST /zoom/events', () => {
   test.each([
     ['a wrong signature', (body: string, ts: string) => ({ signature: sign(body, ts, 'another-secret'), timestamp: ts })],
     ['no signature', (_body: string, ts: string) => ({ signature: '', timestamp: ts })],
-    ['a signature over another timestamp', (body: string, ts: string) => ({ signature: sign(body, String(Number(ts) - 1)), timestamp: ts })],
-    ['a correctly signed stale timestamp', (body: string) => {
-      const stale = String(Math.floor(Date.now() / 1000) - 6 * 60);
-      return { signature: sign(body, stale), timestamp: stale };
-    }],
-    ['a correctly signed timestamp in the future', (body: string) => {
-      const future = String(Math.floor(Date.now() / 1000) + 6 * 60);
-      return { signature: sign(body, future), timestamp: future };
-    }],
+    [
+      'a signature over another timestamp',
+      (body: string, ts: string) => ({ signature: sign(body, String(Number(ts) - 1)), timestamp: ts }),
+    ],
+    [
+      'a correctly signed stale timestamp',
+      (body: string) => {
+        const stale = String(Math.floor(Date.now() / 1000) - 6 * 60);
+        return { signature: sign(body, stale), timestamp: stale };
+      },
+    ],
+    [
+      'a correctly signed timestamp in the future',
+      (body: string) => {
+        const future = String(Math.floor(Date.now() / 1000) + 6 * 60);
+        return { signature: sign(body, future), timestamp: future };
+      },
+    ],
   ])('%s is refused with 401 and changes nothing', async (_label, headersFor) => {
     // Prepare
     const userId = newId('forged');

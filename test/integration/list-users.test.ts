@@ -21,7 +21,8 @@ test('lists exactly the users whose grant is dead, across pages', async () => {
   // Prepare: five users; three revoke the app at Zoom and the next sweep finds their grants dead
   const zoom = runtime.fakeZoom!;
   const ids = ['list-a', 'list-b', 'list-c', 'list-d', 'list-e'];
-  for (const id of ids) expect((await admin('PUT', `/users/${id}/zoom-credential`, zoom.authorize(`zoom-${id}`, { expiresInSeconds: 600 }))).status).toBe(201);
+  for (const id of ids)
+    expect((await admin('PUT', `/users/${id}/zoom-credential`, zoom.authorize(`zoom-${id}`, { expiresInSeconds: 600 }))).status).toBe(201);
   for (const id of ['list-a', 'list-c', 'list-e']) zoom.revoke(`zoom-${id}`);
   await runtime.sweep();
 

@@ -30,20 +30,34 @@ test('an older table with only the due index gets the indexes added since', asyn
       GlobalSecondaryIndexes: [
         {
           IndexName: 'due-index',
-          KeySchema: [{ AttributeName: 'due_shard', KeyType: 'HASH' }, { AttributeName: 'due_at', KeyType: 'RANGE' }],
+          KeySchema: [
+            { AttributeName: 'due_shard', KeyType: 'HASH' },
+            { AttributeName: 'due_at', KeyType: 'RANGE' },
+          ],
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
       ],
     }),
   );
 
-  await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: { user_id: { S: 'old-user' }, status: { S: 'reauth_required' }, version: { N: '3' } } }));
+  await client.send(
+    new PutItemCommand({
+      TableName: TABLE_NAME,
+      Item: { user_id: { S: 'old-user' }, status: { S: 'reauth_required' }, version: { N: '3' } },
+    }),
+  );
 
   // Act
   await ensureTable(client);
   const described = await client.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
   const found = await client.send(
-    new QueryCommand({ TableName: TABLE_NAME, IndexName: 'status-index', KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: 'reauth_required' } } }),
+    new QueryCommand({
+      TableName: TABLE_NAME,
+      IndexName: 'status-index',
+      KeyConditionExpression: '#s = :s',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':s': { S: 'reauth_required' } },
+    }),
   );
 
   // Assess: every index, and the older item found through the new one

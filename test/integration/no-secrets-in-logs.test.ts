@@ -38,7 +38,10 @@ async function capture(fn: () => Promise<void>): Promise<string[]> {
   } finally {
     for (const spy of spies) spy.mockRestore();
   }
-  return chunks.join('\n').split('\n').filter((line) => line.trim() !== '');
+  return chunks
+    .join('\n')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
 }
 
 async function call(method: string, path: string, body?: object, token = runtime.adminToken) {
@@ -83,7 +86,11 @@ test('a full cycle at DEBUG (register with inline refresh, status, access token,
     const rejected = { access_token: 'not-a-zoom-token-secret', refresh_token: 'not-a-zoom-refresh-secret', expires_in: 3600 };
     expect((await call('PUT', '/users/log-user-3/zoom-credential', rejected)).status).toBe(502);
     // Near expiry with a refresh token Zoom does not know: the inline refresh meets invalid_grant.
-    const dead = { access_token: zoom.authorize('zoom-log-user-4', { expiresInSeconds: 60 }).access_token, refresh_token: 'dead-refresh-secret', expires_in: 60 };
+    const dead = {
+      access_token: zoom.authorize('zoom-log-user-4', { expiresInSeconds: 60 }).access_token,
+      refresh_token: 'dead-refresh-secret',
+      expires_in: 60,
+    };
     expect((await call('PUT', '/users/log-user-4/zoom-credential', dead)).status).toBe(502);
     served.push(dead.access_token);
     expect((await call('GET', `/users/${userId}/zoom-credential`, undefined, 'wrong-admin-token')).status).toBe(401);
@@ -118,7 +125,9 @@ test('a full cycle at DEBUG (register with inline refresh, status, access token,
   expect(lines.some((line) => line.includes('token refreshed'))).toBe(true);
   expect(lines.some((line) => line.includes('upstream failed'))).toBe(true);
   expect(lines.some((line) => line.includes('grant is dead'))).toBe(true);
-  const leaks = Object.entries(secrets).flatMap(([name, secret]) => lines.filter((line) => line.includes(secret)).map((line) => `${name}: ${line}`));
+  const leaks = Object.entries(secrets).flatMap(([name, secret]) =>
+    lines.filter((line) => line.includes(secret)).map((line) => `${name}: ${line}`),
+  );
   expect(leaks).toEqual([]);
   // Token fragments too: a JWT's signature part alone is a leak.
   for (const token of [grant.access_token, served[0]]) {

@@ -16,7 +16,16 @@ import type * as z from 'zod/mini';
 import { ADMIN_ROUTE_KEYS, splitRouteKey, type AdminRouteKey } from '../../functions/contract';
 import { ConflictError, NotFoundError, TokenUnavailableError, UnreadableRecordError } from '../../functions/domain/errors';
 import { makeAdminHandler } from '../../functions/handlers/admin';
-import { ADMIN_RESPONSES, ADMIN_SUCCESS_BODIES, ErrorBody, GATEWAY_STATUSES, GatewayErrorBody, type AccessTokenView, type UserPage as UserPageView, type UserStatusView } from '../../functions/handlers/admin-schemas';
+import {
+  ADMIN_RESPONSES,
+  ADMIN_SUCCESS_BODIES,
+  ErrorBody,
+  GATEWAY_STATUSES,
+  GatewayErrorBody,
+  type AccessTokenView,
+  type UserPage as UserPageView,
+  type UserStatusView,
+} from '../../functions/handlers/admin-schemas';
 import type { UserStatus } from '../../client';
 import type { AdminDeps } from '../../functions/handlers/composition';
 import type { LocalRuntime } from '../../local/runtime';
@@ -85,11 +94,28 @@ describe('(b) OpenAPI 3.1 structure', () => {
     expect(document.info.license).toEqual({ name: 'MIT', identifier: 'MIT' });
     for (const server of document.servers) {
       expect(typeof server.url).toBe('string');
-      for (const variable of server.url.match(/\{(\w+)\}/g) ?? []) expect(typeof server.variables[variable.slice(1, -1)].default).toBe('string');
+      for (const variable of server.url.match(/\{(\w+)\}/g) ?? [])
+        expect(typeof server.variables[variable.slice(1, -1)].default).toBe('string');
     }
     expect(Object.keys(document.paths).length).toBeGreaterThan(0);
     for (const path of Object.keys(document.paths)) expect(path).toMatch(/^\//);
-    expect(Object.keys(document).every((key) => ['openapi', 'info', 'jsonSchemaDialect', 'servers', 'paths', 'webhooks', 'components', 'security', 'tags', 'externalDocs'].includes(key) || key.startsWith('x-'))).toBe(true);
+    expect(
+      Object.keys(document).every(
+        (key) =>
+          [
+            'openapi',
+            'info',
+            'jsonSchemaDialect',
+            'servers',
+            'paths',
+            'webhooks',
+            'components',
+            'security',
+            'tags',
+            'externalDocs',
+          ].includes(key) || key.startsWith('x-'),
+      ),
+    ).toBe(true);
   });
 
   test('every $ref resolves', () => {
@@ -119,7 +145,12 @@ describe('(b) OpenAPI 3.1 structure', () => {
         expect(parameter.schema ?? parameter.content).toBeDefined();
         if (parameter.in === 'path') expect(parameter.required).toBe(true);
       }
-      expect(parameters.filter((parameter) => parameter.in === 'path').map((parameter) => parameter.name).sort()).toEqual(templated);
+      expect(
+        parameters
+          .filter((parameter) => parameter.in === 'path')
+          .map((parameter) => parameter.name)
+          .sort(),
+      ).toEqual(templated);
       if (operation.requestBody) expect(Object.keys(operation.requestBody.content).length).toBeGreaterThan(0);
     }
   });
@@ -127,9 +158,15 @@ describe('(b) OpenAPI 3.1 structure', () => {
   test('security: every requirement names a declared scheme; SigV4 (AWS) and bearer (local)', () => {
     const schemes = document.components.securitySchemes;
     for (const requirement of document.security) for (const name of Object.keys(requirement)) expect(schemes[name]).toBeDefined();
-    expect(schemes.sigv4).toMatchObject({ type: 'apiKey', in: 'header', name: 'Authorization', 'x-amazon-apigateway-authtype': 'awsSigv4' });
+    expect(schemes.sigv4).toMatchObject({
+      type: 'apiKey',
+      in: 'header',
+      name: 'Authorization',
+      'x-amazon-apigateway-authtype': 'awsSigv4',
+    });
     expect(schemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
-    for (const scheme of Object.values<Json>(schemes)) expect(['apiKey', 'http', 'mutualTLS', 'oauth2', 'openIdConnect']).toContain(scheme.type);
+    for (const scheme of Object.values<Json>(schemes))
+      expect(['apiKey', 'http', 'mutualTLS', 'oauth2', 'openIdConnect']).toContain(scheme.type);
   });
 
   test('schemas are JSON Schema 2020-12 without per-schema dialect or id markers', () => {
@@ -153,7 +190,11 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
   const document = buildAdminOpenApi() as Json;
 
   test('the routes are the deployed admin routes; each route documents the handler codes and the gateway codes, no others', () => {
-    expect(operations(document).map(([routeKey]) => routeKey).sort()).toEqual([...ADMIN_ROUTE_KEYS].sort());
+    expect(
+      operations(document)
+        .map(([routeKey]) => routeKey)
+        .sort(),
+    ).toEqual([...ADMIN_ROUTE_KEYS].sort());
     for (const [routeKey, operation] of operations(document)) {
       const expected = [...ADMIN_RESPONSES[routeKey as AdminRouteKey], ...GATEWAY_STATUSES].map(String).sort();
       expect([routeKey, Object.keys(operation.responses).sort()]).toEqual([routeKey, expected]);
@@ -184,11 +225,18 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
     produced.set(pair(routeKey, status), how);
   }
 
-  async function call(method: string, path: string, options: { body?: unknown; raw?: string; token?: string } = {}): Promise<{ status: number; json: Json }> {
+  async function call(
+    method: string,
+    path: string,
+    options: { body?: unknown; raw?: string; token?: string } = {},
+  ): Promise<{ status: number; json: Json }> {
     const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     const response = await fetch(`${runtime.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${options.token ?? runtime.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${options.token ?? runtime.adminToken}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body,
     });
     const text = await response.text();
@@ -199,7 +247,9 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
   /** Uses up injected Recall failures the service did not consume. */
   async function drainRecallFailures(): Promise<void> {
     for (let i = 0; i < 50; i++) {
-      const answer = await fetch(`${runtime.fakeRecall!.url}/api/v2/zoom-oauth-credentials/`, { headers: { authorization: 'Token test-recall-key' } });
+      const answer = await fetch(`${runtime.fakeRecall!.url}/api/v2/zoom-oauth-credentials/`, {
+        headers: { authorization: 'Token test-recall-key' },
+      });
       await answer.text();
       if (answer.status === 200) return;
     }
@@ -232,7 +282,10 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
       const { method, path } = splitRouteKey(key);
       if (key === 'GET /users') await expectStatus(call(method, '/users?status=sleeping'), 400);
       else await expectStatus(call(method, path.replace('{userId}', 'not%20valid!'), method === 'PUT' ? { body: {} } : {}), 400);
-      await expectStatus(call(method, path.replace('{userId}', 'oa-a'), { token: 'not-the-admin-token', ...(method === 'PUT' ? { body: {} } : {}) }), 401);
+      await expectStatus(
+        call(method, path.replace('{userId}', 'oa-a'), { token: 'not-the-admin-token', ...(method === 'PUT' ? { body: {} } : {}) }),
+        401,
+      );
     }
     await expectStatus(call('PUT', user('oa-large'), { body: { ...zoom.authorize('zoom-oa-large'), scope: 'x'.repeat(17 * 1024) } }), 413);
     await expectStatus(call('GET', user('oa-nobody')), 404);
@@ -245,7 +298,11 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
     await expectStatus(call('GET', `${user('oa-dead')}/access-token`), 409);
     // Recall failing
     await expectStatus(call('PUT', user('oa-b'), { body: zoom.authorize('zoom-oa-b') }), 201);
-    for (const request of [['PUT', user('oa-c'), { body: zoom.authorize('zoom-oa-c') }], ['POST', `${user('oa-b')}/recall-sync`, {}], ['DELETE', user('oa-b'), {}]] as const) {
+    for (const request of [
+      ['PUT', user('oa-c'), { body: zoom.authorize('zoom-oa-c') }],
+      ['POST', `${user('oa-b')}/recall-sync`, {}],
+      ['DELETE', user('oa-b'), {}],
+    ] as const) {
       recall.failNext(20, { status: 500 });
       await expectStatus(call(request[0], request[1], request[2]), 502);
       await drainRecallFailures();
@@ -261,7 +318,11 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
       ['PUT /users/{userId}/zoom-credential', 409, new ConflictError('lost')],
       ['DELETE /users/{userId}/zoom-credential', 409, new ConflictError('lost')],
       ['POST /users/{userId}/zoom-credential/recall-sync', 409, new ConflictError('lost')],
-      ['GET /users/{userId}/zoom-credential/access-token', 503, new TokenUnavailableError('refresh_in_progress', 'no access token with enough validity left')],
+      [
+        'GET /users/{userId}/zoom-credential/access-token',
+        503,
+        new TokenUnavailableError('refresh_in_progress', 'no access token with enough validity left'),
+      ],
       ...ADMIN_ROUTE_KEYS.map((key): [AdminRouteKey, number, Error] => [key, 500, new UnreadableRecordError('cannot open')]),
     ];
     for (const [routeKey, status, error] of scenarios) {

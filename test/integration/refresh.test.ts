@@ -18,7 +18,14 @@ import { TIMING } from '../../functions/domain/timing';
 import { TokenUnavailableError } from '../../functions/domain/errors';
 import { dispatchDueUsers } from '../../functions/domain/dispatch';
 import type {
-  Log, RefreshQueue, RefreshRequest, SigningKeyProvider, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient,
+  Log,
+  RefreshQueue,
+  RefreshRequest,
+  SigningKeyProvider,
+  TokenCipher,
+  TokenStore,
+  ZoomRefreshResult,
+  ZoomTokenClient,
 } from '../../functions/domain/ports';
 import { refreshUser, type RefreshDeps, type RefreshOutcome } from '../../functions/domain/refresh';
 import { refreshRequestedUser } from '../../functions/domain/refresh-work';
@@ -26,12 +33,7 @@ import { deleteUser, registerUser, type RegistrationDeps } from '../../functions
 import { serveAccessToken, type ServeDeps } from '../../functions/domain/serve-token';
 import { refreshTokenFingerprint, type StoredUser, type TokenPair, sealedTokensOf } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
-import {
-  DEFAULT_FAKE_ZOOM_CLIENT_ID,
-  DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
-  startFakeZoom,
-  type FakeZoom,
-} from '../../local/fakes/fake-zoom';
+import { DEFAULT_FAKE_ZOOM_CLIENT_ID, DEFAULT_FAKE_ZOOM_CLIENT_SECRET, startFakeZoom, type FakeZoom } from '../../local/fakes/fake-zoom';
 import { DEFAULT_KEY_ID, startKmsServer, type KmsServer } from '../../local/kms/kms-server';
 
 const WINDOW_MS = 900_000;
@@ -45,9 +47,11 @@ interface LogLine {
 
 /** A logger that prints nothing and keeps every line for assertions. */
 function recordingLogger(lines: LogLine[]): Log {
-  const at = (level: LogLine['level']) => (message: string, ...attributes: Record<string, unknown>[]) => {
-    lines.push({ level, message, attributes });
-  };
+  const at =
+    (level: LogLine['level']) =>
+    (message: string, ...attributes: Record<string, unknown>[]) => {
+      lines.push({ level, message, attributes });
+    };
   return { info: at('info'), warn: at('warn'), error: at('error') };
 }
 
@@ -273,7 +277,10 @@ describe('refreshing tokens with the real adapters', () => {
     // Act
     const [served, summary] = await Promise.all([
       Promise.all(Array.from({ length: 50 }, () => serveAccessToken('user-race', serveDeps(), { deadline, pollIntervalMs: 20 }))),
-      dispatchDueUsers({ store, refreshQueue: queue, clock, logger: recordingLogger(logLines) }, { windowMs: WINDOW_MS, maxUsers: 100, deadline: clock() + 60_000 }),
+      dispatchDueUsers(
+        { store, refreshQueue: queue, clock, logger: recordingLogger(logLines) },
+        { windowMs: WINDOW_MS, maxUsers: 100, deadline: clock() + 60_000 },
+      ),
     ]);
     await queue.drain();
 
@@ -339,7 +346,7 @@ describe('refreshing tokens with the real adapters', () => {
   });
 
   describe('a slow refresher whose lease expired while Zoom answered', () => {
-    test('still stores its pair; the worker that took over gets invalid_grant, re-reads and finds the winner\'s token', async () => {
+    test("still stores its pair; the worker that took over gets invalid_grant, re-reads and finds the winner's token", async () => {
       // Prepare: A's Zoom call succeeds at Zoom, but its answer is held back.
       const { tokens: original } = await seedUser('user-slow', 'zoom-slow', 200);
       const { client: slowZoom, answered: aAnswered, release: releaseA } = answerHeldBack(zoom);
@@ -454,7 +461,7 @@ describe('refreshing tokens with the real adapters', () => {
       expect(await dueUserIds(24 * 3600_000)).toEqual([]);
     });
 
-    test('a holder killed after Zoom spent the token, before its write: the next worker\'s invalid_grant is lost_in_flight', async () => {
+    test("a holder killed after Zoom spent the token, before its write: the next worker's invalid_grant is lost_in_flight", async () => {
       // Prepare: the holder's refresh reached Zoom (the token is spent there), then the holder died
       // with its lease on the item.
       const { tokens: original } = await seedUser('user-killed', 'zoom-killed', 200);
@@ -577,7 +584,7 @@ describe('refreshing tokens with the real adapters', () => {
       expect(user.lastError).toBeUndefined();
     });
 
-    test('a Zoom call that hangs past the invocation\'s wait: answer_lost, the lease left behind expired as a mark; the next worker takes over', async () => {
+    test("a Zoom call that hangs past the invocation's wait: answer_lost, the lease left behind expired as a mark; the next worker takes over", async () => {
       // Prepare: a short invocation (the budgets shrunk to match), and a Zoom that never answers.
       const { tokens: original } = await seedUser('user-hang', 'zoom-hang', 200);
       fakeZoom.failNext(1, 'hang');
@@ -621,7 +628,10 @@ describe('refreshing tokens with the real adapters', () => {
     expect(refusal).toBeInstanceOf(TokenUnavailableError);
     expect((refusal as TokenUnavailableError).reason).toBe('refresh_in_progress');
     expect(fakeZoom.stats()).toEqual({ refreshCalls: 0, refreshOk: 0, invalidGrant: 0 });
-    expect(queue.requests).toEqual([{ userId: 'user-200s', reason: 'serve' }, { userId: 'user-100s', reason: 'serve' }]);
+    expect(queue.requests).toEqual([
+      { userId: 'user-200s', reason: 'serve' },
+      { userId: 'user-100s', reason: 'serve' },
+    ]);
     expect((await stored('user-200s')).user.lease).toBeUndefined();
     expect((await stored('user-100s')).user.lease).toBeUndefined();
   });
@@ -639,23 +649,27 @@ describe('refreshing tokens with the real adapters', () => {
         const result = await zoom.refresh(refreshToken, options);
         const grant = fakeZoom.authorize('zoom-rereg', { expiresInSeconds: 3600 });
         reRegistered = { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope };
-        await registerUser('user-rereg', { tokens: reRegistered, accessTokenExpiresAt: clock() + 3600_000 }, {
-          store,
-          cipher,
-          signingKeys,
-          clock,
-          callbackUrl: 'https://vault.example.test/zoom/token',
-          oauthAppId: '00000000-0000-4000-8000-00000000a001',
-          recall: {
-            createZoomOAuthCredential: async ({ callbackUrl }) => {
-              recallCreates.push(callbackUrl);
-              return { id: 'cred-new' };
+        await registerUser(
+          'user-rereg',
+          { tokens: reRegistered, accessTokenExpiresAt: clock() + 3600_000 },
+          {
+            store,
+            cipher,
+            signingKeys,
+            clock,
+            callbackUrl: 'https://vault.example.test/zoom/token',
+            oauthAppId: '00000000-0000-4000-8000-00000000a001',
+            recall: {
+              createZoomOAuthCredential: async ({ callbackUrl }) => {
+                recallCreates.push(callbackUrl);
+                return { id: 'cred-new' };
+              },
+              listZoomOAuthCredentials: async () => [],
+              getZoomOAuthCredential: async () => undefined,
+              deleteZoomOAuthCredential: async () => undefined,
             },
-            listZoomOAuthCredentials: async () => [],
-            getZoomOAuthCredential: async () => undefined,
-            deleteZoomOAuthCredential: async () => undefined,
           },
-        });
+        );
         return result;
       },
     };
@@ -678,7 +692,7 @@ describe('refreshing tokens with the real adapters', () => {
     expect(logLines.filter((line) => line.message === 'refreshed tokens superseded by a newer registration; discarded')).toHaveLength(1);
   });
 
-  test('DELETE, then a new registration, while the old grant\'s refresh is in flight: the old refresh\'s pair does not land', async () => {
+  test("DELETE, then a new registration, while the old grant's refresh is in flight: the old refresh's pair does not land", async () => {
     // Prepare: the old grant's refresh has been answered by Zoom, its answer held back.
     await seedUser('user-recreated', 'zoom-recreated-old', 200);
     const { client: slowZoom, answered, release } = answerHeldBack(zoom);
@@ -734,9 +748,16 @@ describe('refreshing tokens with the real adapters', () => {
       callbackUrl: 'https://vault.example.test/zoom/token',
       oauthAppId: '00000000-0000-4000-8000-00000000a001',
       recall: {
-        createZoomOAuthCredential: async (input: { callbackUrl: string }) => (recallCalls.push('create'), (createdUrl = input.callbackUrl), { id: 'cred-replayed' }),
+        createZoomOAuthCredential: async (input: { callbackUrl: string }) => {
+          recallCalls.push('create');
+          createdUrl = input.callbackUrl;
+          return { id: 'cred-replayed' };
+        },
         listZoomOAuthCredentials: async () => [],
-        getZoomOAuthCredential: async (id: string) => (recallCalls.push('get'), { id, callbackUrl: createdUrl }),
+        getZoomOAuthCredential: async (id: string) => {
+          recallCalls.push('get');
+          return { id, callbackUrl: createdUrl };
+        },
         deleteZoomOAuthCredential: async () => undefined,
       },
     };
@@ -798,14 +819,18 @@ describe('refreshing tokens with the real adapters', () => {
     const seen: string[] = [];
 
     // Act: the retries' waits move the domain's clock.
-    const outcome = await refreshUser('user-unsaved', clock() + SERVE_MARGIN_MS, deps({
-      store: failingStore,
-      deadline: clock() + 15_000,
-      sleep: async (ms) => {
-        offsetMs += ms;
-      },
-      observe: (kind) => seen.push(kind),
-    }));
+    const outcome = await refreshUser(
+      'user-unsaved',
+      clock() + SERVE_MARGIN_MS,
+      deps({
+        store: failingStore,
+        deadline: clock() + 15_000,
+        sleep: async (ms) => {
+          offsetMs += ms;
+        },
+        observe: (kind) => seen.push(kind),
+      }),
+    );
 
     // Assess
     expect(seen).toEqual(['unsaved']);
@@ -833,12 +858,16 @@ describe('refreshing tokens with the real adapters', () => {
     const sleeps: number[] = [];
 
     // Act
-    const outcome = await refreshUser('user-throttled', clock() + SERVE_MARGIN_MS, deps({
-      store: flakyStore,
-      sleep: async (ms) => {
-        sleeps.push(ms);
-      },
-    }));
+    const outcome = await refreshUser(
+      'user-throttled',
+      clock() + SERVE_MARGIN_MS,
+      deps({
+        store: flakyStore,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+      }),
+    );
 
     // Assess
     expect(outcome.kind).toBe('refreshed');
@@ -869,7 +898,11 @@ describe('refreshing tokens with the real adapters', () => {
     };
 
     // Act
-    const outcome = await refreshUser('user-seal-throttled', clock() + SERVE_MARGIN_MS, deps({ cipher: flakyCipher, sleep: async () => undefined }));
+    const outcome = await refreshUser(
+      'user-seal-throttled',
+      clock() + SERVE_MARGIN_MS,
+      deps({ cipher: flakyCipher, sleep: async () => undefined }),
+    );
 
     // Assess
     expect(outcome.kind).toBe('refreshed');
@@ -1006,7 +1039,10 @@ describe('refreshing tokens with the real adapters', () => {
     } while (startKey);
     const users = items.map(toUser);
     expect(users).toHaveLength(3000);
-    const refreshed = users.filter((user) => user.tokenGeneration === 2).map((user) => user.userId).sort();
+    const refreshed = users
+      .filter((user) => user.tokenGeneration === 2)
+      .map((user) => user.userId)
+      .sort();
     expect(refreshed).toEqual([...dueIds].sort());
     const untouched = users.filter((user) => !dueIds.includes(user.userId));
     expect(untouched).toHaveLength(2910);

@@ -40,8 +40,16 @@ beforeAll(async () => {
   zoom = runtime.fakeZoom!;
   recall = runtime.fakeRecall!;
   // A direct look at the table, for the assertions only.
-  dynamoClient = new DynamoDBClient({ endpoint: runtime.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  kmsClient = new KMSClient({ endpoint: runtime.kms.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  dynamoClient = new DynamoDBClient({
+    endpoint: runtime.dynamoEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  kmsClient = new KMSClient({
+    endpoint: runtime.kms.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   store = new DynamoTokenStore({ client: dynamoClient, tableName: TABLE_NAME });
   cipher = new KmsEnvelopeCipher({ kms: kmsClient, keyId: runtime.kms.keyArn('local-token-key') });
 });
@@ -67,7 +75,9 @@ async function registeredUser(userId: string, zoomUserId: string, secondsLeft: n
   const user = await store.get(userId, { consistent: true });
   await store.update(userId, { version: user!.version }, { status: 'active', accessTokenExpiresAt: Date.now() + secondsLeft * 1000 });
   const stored = await cipher.open(userId, sealedTokensOf(user!));
-  const callbackUrl = recall.credentials().find((credential) => credential.id === registered.json.recall_credential_id)!.access_token_callback_url;
+  const callbackUrl = recall
+    .credentials()
+    .find((credential) => credential.id === registered.json.recall_credential_id)!.access_token_callback_url;
   return { callbackUrl, stored, credentialId: registered.json.recall_credential_id as string };
 }
 
@@ -91,7 +101,12 @@ test('Zoom hanging: 50 concurrent callbacks for a token with >= 150 s left all g
   expect(second.status).toBe(200);
   expect(second.json.recall_status).toBe('registered');
   expect(second.json.last_refresh_at).toBeNull();
-  expect(recall.requests().slice(recallRequestsAfterFirst).map((request) => request.method)).toEqual(['GET']);
+  expect(
+    recall
+      .requests()
+      .slice(recallRequestsAfterFirst)
+      .map((request) => request.method),
+  ).toEqual(['GET']);
   expect(zoom.stats()).toEqual({ refreshCalls: 0, refreshOk: 0, invalidGrant: 0 });
   const credentials = recall.credentials().filter((credential) => credential.user_id === zoomUserId);
   expect(credentials).toHaveLength(1);
@@ -139,7 +154,13 @@ test('Zoom hanging: 50 concurrent callbacks for a token with >= 150 s left all g
 
   const status = await admin('GET', `/users/${userId}/zoom-credential`);
   expect(status.status).toBe(200);
-  expect(status.json).toMatchObject({ status: 'active', token_status: 'active', recall_status: 'registered', last_error: null, reauth_required: null });
+  expect(status.json).toMatchObject({
+    status: 'active',
+    token_status: 'active',
+    recall_status: 'registered',
+    last_error: null,
+    reauth_required: null,
+  });
   expect(status.json.last_refresh_at).toMatch(ISO);
   expect(Date.parse(status.json.last_refresh_at)).toBe(after!.lastRefreshAt);
   expect(Date.parse(status.json.access_token_expires_at)).toBe(after!.accessTokenExpiresAt);

@@ -37,7 +37,12 @@ export function sampleUser(userId: string, overrides: Partial<StoredUser> = {}):
     lastRefreshAt: T0 - 1000,
     lastError: { at: T0 - 500, code: 'zoom_unavailable', message: 'http_503' },
     lease: { owner: 'worker-1', expiresAt: T0 + 30_000 },
-    recall: { status: 'registered', credentialId: 'cred-1', callbackKeyId: 'k1', lastError: { at: T0 - 200, code: 'recall_503', message: 'x' } },
+    recall: {
+      status: 'registered',
+      credentialId: 'cred-1',
+      callbackKeyId: 'k1',
+      lastError: { at: T0 - 200, code: 'recall_503', message: 'x' },
+    },
     ...overrides,
   };
 }
@@ -103,7 +108,14 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
 
       test('a minimal user (no optional field) reads back without them', async () => {
         // Prepare
-        const { lease: _l, lastError: _e, lastRefreshAt: _r, registeredGeneration: _g, refreshTokenFingerprints: _f, ...rest } = sampleUser('u1');
+        const {
+          lease: _l,
+          lastError: _e,
+          lastRefreshAt: _r,
+          registeredGeneration: _g,
+          refreshTokenFingerprints: _f,
+          ...rest
+        } = sampleUser('u1');
         const minimal: StoredUser = { ...rest, recall: { status: 'pending' } };
 
         // Act
@@ -140,7 +152,11 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1'));
 
         // Act
-        const returned = await store.update('u1', { version: 1 }, { updatedAt: T0 + 5, lease: { owner: 'worker-2', expiresAt: T0 + 60_000 } });
+        const returned = await store.update(
+          'u1',
+          { version: 1 },
+          { updatedAt: T0 + 5, lease: { owner: 'worker-2', expiresAt: T0 + 60_000 } },
+        );
 
         // Assess
         expect(returned).toMatchObject({ version: 2, updatedAt: T0 + 5, lease: { owner: 'worker-2', expiresAt: T0 + 60_000 } });
@@ -278,15 +294,19 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1', { reauthRequired: { at: T0, code: 'invalid_grant', message: 'gone' } }));
 
         // Act
-        const returned = await store.update('u1', { version: 1 }, {
-          lease: null,
-          lastError: null,
-          lastRefreshAt: null,
-          registeredGeneration: null,
-          refreshTokenFingerprints: null,
-          reauthRequired: null,
-          updatedAt: undefined,
-        });
+        const returned = await store.update(
+          'u1',
+          { version: 1 },
+          {
+            lease: null,
+            lastError: null,
+            lastRefreshAt: null,
+            registeredGeneration: null,
+            refreshTokenFingerprints: null,
+            reauthRequired: null,
+            updatedAt: undefined,
+          },
+        );
 
         // Assess
         for (const user of [returned, await stored('u1')]) {
@@ -307,11 +327,15 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         const sealed = { formatVersion: 1, encryptedDataKey: bytes('edk-2'), iv: bytes('iv-abcdefghi'), ciphertext: bytes('ct-2') };
 
         // Act
-        await store.update('u1', { version: 1 }, {
-          sealed,
-          refreshTokenFingerprints: ['fp-2', 'fp-1', 'fp-0'],
-          lastError: { at: T0 + 9, code: 'refresh_setup_failed', message: 'KMSInternalException' },
-        });
+        await store.update(
+          'u1',
+          { version: 1 },
+          {
+            sealed,
+            refreshTokenFingerprints: ['fp-2', 'fp-1', 'fp-0'],
+            lastError: { at: T0 + 9, code: 'refresh_setup_failed', message: 'KMSInternalException' },
+          },
+        );
 
         // Assess
         const user = await stored('u1');
@@ -327,7 +351,11 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1'));
 
         // Act
-        await store.update('u1', { version: 1 }, { recall: { status: 'failed', lastError: { at: T0, code: 'recall_503', message: 'down' } } });
+        await store.update(
+          'u1',
+          { version: 1 },
+          { recall: { status: 'failed', lastError: { at: T0, code: 'recall_503', message: 'down' } } },
+        );
 
         // Assess
         const { recall } = await stored('u1');
@@ -415,7 +443,11 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1', { accessTokenExpiresAt: T0 + 1000 }));
 
         // Act
-        await store.update('u1', { version: 1 }, { status: 'reauth_required', reauthRequired: { at: T0, code: 'invalid_grant', message: 'x' } });
+        await store.update(
+          'u1',
+          { version: 1 },
+          { status: 'reauth_required', reauthRequired: { at: T0, code: 'invalid_grant', message: 'x' } },
+        );
         const whileDead = await listed(store, T0 + 10 * HOUR);
         await store.update('u1', { version: 2 }, { status: 'active', accessTokenExpiresAt: T0 + 2 * HOUR, reauthRequired: null });
         const afterReauth = await listed(store, T0 + 10 * HOUR);
@@ -431,11 +463,15 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1', { accessTokenExpiresAt: T0 + 1000 }));
 
         // Act
-        await store.update('u1', { registrationId: 'registration-u1', tokenGeneration: 1 }, {
-          status: 'active',
-          accessTokenExpiresAt: T0 + HOUR,
-          tokenGeneration: 2,
-        });
+        await store.update(
+          'u1',
+          { registrationId: 'registration-u1', tokenGeneration: 1 },
+          {
+            status: 'active',
+            accessTokenExpiresAt: T0 + HOUR,
+            tokenGeneration: 2,
+          },
+        );
 
         // Assess
         expect(await listed(store, T0 + 1000)).toEqual([]);

@@ -12,7 +12,14 @@ export async function startTestRuntime(env: Record<string, string> = {}): Promis
   const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-test-'));
   try {
     const runtime = await startLocalRuntime({
-      env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', RECALL_HEALTH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env },
+      env: {
+        DATA_DIR: dataDir,
+        PORT: '0',
+        REFRESH_INTERVAL_SECONDS: '0',
+        RECALL_HEALTH_INTERVAL_SECONDS: '0',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+        ...env,
+      },
     });
     return {
       ...runtime,

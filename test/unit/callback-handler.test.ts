@@ -35,9 +35,16 @@ async function setup() {
   const store = new InMemoryTokenStore();
   const cipher = new InMemoryCipher();
   const user: StoredUser = {
-    userId: 'alice', registrationId: '5a1d3e0c-0000-4000-8000-000000000001', version: 1, status: 'active',
+    userId: 'alice',
+    registrationId: '5a1d3e0c-0000-4000-8000-000000000001',
+    version: 1,
+    status: 'active',
     sealed: await cipher.seal('alice', { accessToken: 'alice-access', refreshToken: 'alice-refresh' }),
-    accessTokenExpiresAt: NOW + 3_600_000, tokenGeneration: 1, createdAt: NOW, updatedAt: NOW, recall: { status: 'registered' },
+    accessTokenExpiresAt: NOW + 3_600_000,
+    tokenGeneration: 1,
+    createdAt: NOW,
+    updatedAt: NOW,
+    recall: { status: 'registered' },
   };
   await store.create(user);
   const signingKeys = rotatingKeys();

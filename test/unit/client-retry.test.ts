@@ -28,8 +28,14 @@ function scripted(steps: Step[]) {
   const fake = (async (input: URL | string, init?: RequestInit) => {
     calls.push({ method: init?.method ?? 'GET', url: String(input) });
     const step = steps.shift() ?? { status: 500, body: { error: 'internal_error', message: 'script exhausted' } };
-    if (step === 'network-error') throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3000'), { code: 'ECONNREFUSED' }) });
-    return new Response(step.body === undefined ? null : JSON.stringify(step.body), { status: step.status, headers: { 'content-type': 'application/json', ...step.headers } });
+    if (step === 'network-error')
+      throw new TypeError('fetch failed', {
+        cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3000'), { code: 'ECONNREFUSED' }),
+      });
+    return new Response(step.body === undefined ? null : JSON.stringify(step.body), {
+      status: step.status,
+      headers: { 'content-type': 'application/json', ...step.headers },
+    });
   }) as typeof fetch;
   const client = new ZoomTokenVaultClient({
     baseUrl: 'http://vault.test',
@@ -75,7 +81,9 @@ describe('retries', () => {
 
   test('retries are bounded: retries + 1 attempts, then the last answer as a typed error', async () => {
     // Prepare
-    const { client, calls } = scripted(Array.from({ length: 10 }, () => ({ status: 503, body: { error: 'refresh_failed', message: 'Zoom is failing' } })));
+    const { client, calls } = scripted(
+      Array.from({ length: 10 }, () => ({ status: 503, body: { error: 'refresh_failed', message: 'Zoom is failing' } })),
+    );
 
     // Act
     const error = await failure(client.accessToken('alice'));
@@ -115,7 +123,17 @@ describe('retries', () => {
     // Prepare
     const { client, calls } = scripted(['network-error', { status: 429 }, { status: 503 }, { status: 201, body: USER }]);
     const second = scripted([serverError]);
-    const third = scripted([{ status: 502, body: { error: 'recall_error', message: 'Recall failed', upstream_status: 400, upstream_detail: 'The access token callback answered HTTP 403, expected 200.' } }]);
+    const third = scripted([
+      {
+        status: 502,
+        body: {
+          error: 'recall_error',
+          message: 'Recall failed',
+          upstream_status: 400,
+          upstream_detail: 'The access token callback answered HTTP 403, expected 200.',
+        },
+      },
+    ]);
 
     // Act
     const registered = await second.client.register('alice', GRANT).catch((error) => error);
@@ -130,7 +148,12 @@ describe('retries', () => {
     expect(registered.status).toBe(500);
     expect(third.calls).toHaveLength(1);
     expect(recall).toBeInstanceOf(RecallError);
-    expect(recall).toMatchObject({ status: 502, code: 'recall_error', upstreamStatus: 400, upstreamDetail: 'The access token callback answered HTTP 403, expected 200.' });
+    expect(recall).toMatchObject({
+      status: 502,
+      code: 'recall_error',
+      upstreamStatus: 400,
+      upstreamDetail: 'The access token callback answered HTTP 403, expected 200.',
+    });
     expectNoSecrets(recall);
     expectNoSecrets(registered);
   });
@@ -138,7 +161,10 @@ describe('retries', () => {
   test("resync: the service's own 502 (Recall failed after its retries) is not retried, the gateway's bare 502 is", async () => {
     // Prepare
     const own = scripted([{ status: 502, body: { error: 'recall_error', message: 'Recall failed', upstream_status: 500 } }]);
-    const gateway = scripted([{ status: 502, body: { message: 'Bad Gateway' } }, { status: 200, body: USER }]);
+    const gateway = scripted([
+      { status: 502, body: { message: 'Bad Gateway' } },
+      { status: 200, body: USER },
+    ]);
 
     // Act
     const error = await failure(own.client.resync('alice'));
@@ -207,7 +233,11 @@ describe('retries', () => {
 describe('typed errors', () => {
   test('401/403 are AuthError, 413 PayloadTooLargeError', async () => {
     // Prepare
-    const { client, calls } = scripted([{ status: 401, body: { message: 'Unauthorized' } }, { status: 403, body: { message: 'Forbidden' } }, { status: 413, body: { error: 'payload_too_large', message: 'body exceeds 16384 bytes' } }]);
+    const { client, calls } = scripted([
+      { status: 401, body: { message: 'Unauthorized' } },
+      { status: 403, body: { message: 'Forbidden' } },
+      { status: 413, body: { error: 'payload_too_large', message: 'body exceeds 16384 bytes' } },
+    ]);
 
     // Act
     const unauthorized = await failure(client.get('alice'));
@@ -238,7 +268,11 @@ describe('list', () => {
 
     // Assess
     expect(ids).toEqual(['a', 'b', 'c']);
-    expect(calls.map((call) => new URL(call.url).search)).toEqual(['?status=active&limit=2', '?status=active&cursor=c1&limit=2', '?status=active&cursor=c2&limit=2']);
+    expect(calls.map((call) => new URL(call.url).search)).toEqual([
+      '?status=active&limit=2',
+      '?status=active&cursor=c1&limit=2',
+      '?status=active&cursor=c2&limit=2',
+    ]);
   });
 
   test('listAll without a status goes through every state, each to its last page', async () => {

@@ -4,7 +4,16 @@
  * nothing already done.
  */
 import { NotFoundError, RecallError } from '../../client';
-import { nextKeyId, rotateSigningKey, RotationError, type Keyring, type KeyStore, type RotationDeps, type RotationState, type StateStore } from '../../cli/rotation';
+import {
+  nextKeyId,
+  rotateSigningKey,
+  RotationError,
+  type Keyring,
+  type KeyStore,
+  type RotationDeps,
+  type RotationState,
+  type StateStore,
+} from '../../cli/rotation';
 
 function world(users: Array<{ user_id: string; status: string }>, keyring: Keyring = { active: 'k1', k1: 'a'.repeat(48) }) {
   let now = 1_000_000;
@@ -66,8 +75,21 @@ test('a full rotation: add, wait, activate, wait, re-sync all, remove the old ke
   const result = await rotateSigningKey(w.deps());
 
   // Assess
-  expect(result).toMatchObject({ outcome: 'done', oldKid: 'k1', newKid: 'k2', synced: 4, skipped: [{ userId: 'dead', status: 'reauth_required' }] });
-  expect(w.keys.writes.map((keyring) => `${keyring.active}:${Object.keys(keyring).filter((kid) => kid !== 'active').sort()}`)).toEqual(['k1:k1,k2', 'k2:k1,k2', 'k2:k2']);
+  expect(result).toMatchObject({
+    outcome: 'done',
+    oldKid: 'k1',
+    newKid: 'k2',
+    synced: 4,
+    skipped: [{ userId: 'dead', status: 'reauth_required' }],
+  });
+  expect(
+    w.keys.writes.map(
+      (keyring) =>
+        `${keyring.active}:${Object.keys(keyring)
+          .filter((kid) => kid !== 'active')
+          .sort()}`,
+    ),
+  ).toEqual(['k1:k1,k2', 'k2:k1,k2', 'k2:k2']);
   expect(w.sleeps).toEqual([2_000, 2_000]);
   expect(w.resyncs).toEqual(['u1', 'u2', 'u3', 'gone']);
   expect(w.state.cleared).toBe(true);
@@ -119,7 +141,15 @@ test('interrupted right after adding the key: the resumed run waits only the tim
 test('a keyring changed outside the rotation stops it before the old key is touched', async () => {
   // Prepare
   const w = world(USERS);
-  await rotateSigningKey(w.deps({ hooks: { afterPhase: (phase) => { if (phase === 'key_activated') throw new Error('crash'); } } })).catch(() => undefined);
+  await rotateSigningKey(
+    w.deps({
+      hooks: {
+        afterPhase: (phase) => {
+          if (phase === 'key_activated') throw new Error('crash');
+        },
+      },
+    }),
+  ).catch(() => undefined);
   w.keys.current = { ...w.keys.current, active: 'k1' };
 
   // Act

@@ -19,9 +19,17 @@ interface Sent {
 function recordingFetch(answers: Array<{ status: number; body: unknown }>) {
   const sent: Sent[] = [];
   const fake = (async (input: URL | string, init?: RequestInit) => {
-    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: { ...(init?.headers as Record<string, string>) }, body: init?.body as string | undefined });
+    sent.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: { ...(init?.headers as Record<string, string>) },
+      body: init?.body as string | undefined,
+    });
     const answer = answers.shift() ?? { status: 200, body: {} };
-    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
+    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
+      status: answer.status,
+      headers: { 'content-type': 'application/json' },
+    });
   }) as typeof fetch;
   return { fake, sent };
 }
@@ -84,7 +92,9 @@ test('a GET is signed AWS4-HMAC-SHA256 for execute-api in the region, with a sig
   expect(headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-date/);
   expect(headers['x-amz-date']).toBe('20240102T030405Z');
   expect(headers.host).toBeUndefined(); // fetch sends the URL's host itself
-  expect(/Signature=([0-9a-f]{64})/.exec(headers.authorization)![1]).toBe(expectedSignature(sent[0], 'eu-west-1', CREDENTIALS.secretAccessKey));
+  expect(/Signature=([0-9a-f]{64})/.exec(headers.authorization)![1]).toBe(
+    expectedSignature(sent[0], 'eu-west-1', CREDENTIALS.secretAccessKey),
+  );
 });
 
 test('a PUT signs its body and a query-carrying GET its query; a session token is sent and signed', async () => {
@@ -114,14 +124,20 @@ test('a PUT signs its body and a query-carrying GET its query; a session token i
   for (const request of sent) {
     expect(request.headers['x-amz-security-token']).toBe('session-token-example');
     expect(request.headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
-    expect(/Signature=([0-9a-f]{64})/.exec(request.headers.authorization)![1]).toBe(expectedSignature(request, 'us-east-1', CREDENTIALS.secretAccessKey));
+    expect(/Signature=([0-9a-f]{64})/.exec(request.headers.authorization)![1]).toBe(
+      expectedSignature(request, 'us-east-1', CREDENTIALS.secretAccessKey),
+    );
   }
 });
 
 test('bearer auth sends the token and no SigV4 headers', async () => {
   // Prepare
   const { fake, sent } = recordingFetch([{ status: 204, body: undefined }]);
-  const client = new ZoomTokenVaultClient({ baseUrl: 'http://127.0.0.1:3000', auth: { kind: 'bearer', token: 'local-admin-token' }, fetch: fake });
+  const client = new ZoomTokenVaultClient({
+    baseUrl: 'http://127.0.0.1:3000',
+    auth: { kind: 'bearer', token: 'local-admin-token' },
+    fetch: fake,
+  });
 
   // Act
   await client.delete('carol');

@@ -24,7 +24,9 @@ describe('configuration from the environment', () => {
   it('prefers a Secrets Manager id over a plain value and names both when neither is set', () => {
     expect(secretSourceEnv('K', 'K_SECRET_ID', { K: 'v', K_SECRET_ID: 'arn:x' })).toEqual({ kind: 'secrets-manager', ref: 'arn:x' });
     expect(secretSourceEnv('K', 'K_SECRET_ID', { K: 'v' })).toEqual({ kind: 'value', ref: 'v' });
-    expect(() => secretSourceEnv('K', 'K_SECRET_ID', {})).toThrow('Missing required environment variable K_SECRET_ID (or K when running locally)');
+    expect(() => secretSourceEnv('K', 'K_SECRET_ID', {})).toThrow(
+      'Missing required environment variable K_SECRET_ID (or K when running locally)',
+    );
   });
 });
 

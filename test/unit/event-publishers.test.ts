@@ -26,7 +26,9 @@ function fakeClient(fail: (userId: string, call: number) => boolean = () => fals
       const entries = command.input.Entries ?? [];
       calls.push(entries);
       const results = entries.map((entry) =>
-        fail(JSON.parse(entry.Detail!).user_id, calls.length) ? { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' } : { EventId: `id-${calls.length}` },
+        fail(JSON.parse(entry.Detail!).user_id, calls.length)
+          ? { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }
+          : { EventId: `id-${calls.length}` },
       );
       return { FailedEntryCount: results.filter((result) => 'ErrorCode' in result).length, Entries: results, $metadata: {} };
     },
@@ -99,7 +101,10 @@ describe('EventBridgePublisher', () => {
 describe('reliablePublisher', () => {
   function counter() {
     const counts: Partial<Record<MetricName, number>> = {};
-    return { counts, count: (name: MetricName, value: number) => void (counts[name] = (counts[name] ?? 0) + value) };
+    const count = (name: MetricName, value: number) => {
+      counts[name] = (counts[name] ?? 0) + value;
+    };
+    return { counts, count };
   }
 
   test('a publisher that always fails is tried 3 times, counted as EventsPublishFailed, and never throws', async () => {
@@ -113,7 +118,11 @@ describe('reliablePublisher', () => {
     };
     const { counts, count } = counter();
     const errors: unknown[] = [];
-    const publisher = reliablePublisher(failing, { logger: { ...quietLog, error: (...args: unknown[]) => void errors.push(args) }, count, sleep: noSleep });
+    const publisher = reliablePublisher(failing, {
+      logger: { ...quietLog, error: (...args: unknown[]) => void errors.push(args) },
+      count,
+      sleep: noSleep,
+    });
 
     // Act
     await publisher.publish(eventsFor(2));
@@ -140,7 +149,10 @@ describe('reliablePublisher', () => {
     await publisher.publish(eventsFor(3));
 
     // Assess
-    expect(batches).toEqual([['user-0', 'user-1', 'user-2'], ['user-1', 'user-2']]);
+    expect(batches).toEqual([
+      ['user-0', 'user-1', 'user-2'],
+      ['user-1', 'user-2'],
+    ]);
     expect(counts).toEqual({ EventsPublished: 3 });
   });
 });

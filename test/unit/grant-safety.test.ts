@@ -111,7 +111,7 @@ describe('what a 2xx with both tokens is worth', () => {
   test.each([
     ['without expires_in', {}],
     ['with a non-numeric expires_in', { expires_in: 'soon' }],
-  ])('%s: stored, the expiry taken from the access token\'s JWT exp', async (_label, extra) => {
+  ])("%s: stored, the expiry taken from the access token's JWT exp", async (_label, extra) => {
     // Prepare: the real Zoom client against an endpoint giving both tokens and no usable expires_in.
     await world.seedUser('u1', 200);
     const exp = Math.floor(world.clock.now() / 1000) + 3_000;
@@ -157,7 +157,11 @@ describe('invalid_request with reason "Invalid Token!"', () => {
     const observed: string[] = [];
 
     // Act
-    const outcome = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A', { zoom, observe: (kind) => observed.push(kind) }));
+    const outcome = await refreshUser(
+      'u1',
+      world.clock.now() + SERVE_MARGIN_MS,
+      world.refreshDeps('A', { zoom, observe: (kind) => observed.push(kind) }),
+    );
 
     // Assess: one read before the lease, one after Zoom's answer.
     expect(outcome.kind).toBe('grant_dead');
@@ -171,27 +175,33 @@ describe('invalid_request with reason "Invalid Token!"', () => {
 });
 
 describe('a refresh the callback asked for', () => {
-  test.each([429, 503] as const)('a transient %s is retried within the answer budget: the waiting callback gets the new token', async (status) => {
-    // Prepare: a token below the serve floor; Zoom refuses the first refresh.
-    const { grant } = await world.seedUser('u1', 100);
-    zoomNext({ fail: status });
-    const serveSleep = async (ms: number) => {
-      world.clock.advance(ms);
-      await settle(1);
-    };
-    const startedAt = world.clock.now();
+  test.each([429, 503] as const)(
+    'a transient %s is retried within the answer budget: the waiting callback gets the new token',
+    async (status) => {
+      // Prepare: a token below the serve floor; Zoom refuses the first refresh.
+      const { grant } = await world.seedUser('u1', 100);
+      zoomNext({ fail: status });
+      const serveSleep = async (ms: number) => {
+        world.clock.advance(ms);
+        await settle(1);
+      };
+      const startedAt = world.clock.now();
 
-    // Act
-    const served = await serveAccessToken('u1', world.serveDeps('callback', { sleep: serveSleep }), { deadline: startedAt + 4_000, pollIntervalMs: 100 });
-    await world.queue.drain();
+      // Act
+      const served = await serveAccessToken('u1', world.serveDeps('callback', { sleep: serveSleep }), {
+        deadline: startedAt + 4_000,
+        pollIntervalMs: 100,
+      });
+      await world.queue.drain();
 
-    // Assess
-    expect(served.accessToken).not.toBe(grant.tokens.accessToken);
-    expect(world.zoom.verifyAccessToken(served.accessToken)?.zoomUserId).toBe('zoom-u1');
-    expect(world.zoom.stats).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 0 });
-    expect(world.queue.outcomeKinds()).toEqual(['refreshed']);
-    expect(world.zoom.calls.map((call) => call.refreshToken)).toEqual([grant.tokens.refreshToken, grant.tokens.refreshToken]);
-  });
+      // Assess
+      expect(served.accessToken).not.toBe(grant.tokens.accessToken);
+      expect(world.zoom.verifyAccessToken(served.accessToken)?.zoomUserId).toBe('zoom-u1');
+      expect(world.zoom.stats).toEqual({ refreshCalls: 2, refreshOk: 1, invalidGrant: 0 });
+      expect(world.queue.outcomeKinds()).toEqual(['refreshed']);
+      expect(world.zoom.calls.map((call) => call.refreshToken)).toEqual([grant.tokens.refreshToken, grant.tokens.refreshToken]);
+    },
+  );
 
   test('the callback never calls Zoom: with no worker running it answers refresh_in_progress at its deadline', async () => {
     // Prepare
@@ -234,7 +244,11 @@ describe('too little time left', () => {
     await world.seedUser('u1', 200);
 
     // Act
-    const outcome = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A', { deadline: world.clock.now() + 14_000 }));
+    const outcome = await refreshUser(
+      'u1',
+      world.clock.now() + SERVE_MARGIN_MS,
+      world.refreshDeps('A', { deadline: world.clock.now() + 14_000 }),
+    );
 
     // Assess
     expect(outcome.kind).toBe('refreshed');
@@ -304,7 +318,7 @@ describe('leases that expired or whose answer was lost', () => {
     expect(user.lease).toBeUndefined();
   });
 
-  test('a holder killed between Zoom\'s answer and its write: the next worker\'s invalid_grant is lost_in_flight, not grant_dead', async () => {
+  test("a holder killed between Zoom's answer and its write: the next worker's invalid_grant is lost_in_flight, not grant_dead", async () => {
     // Prepare: A's refresh is spent at Zoom and its answer never arrives (A is gone); another
     // user's grant is revoked, for the contrast.
     await world.seedUser('u1', 200);
@@ -321,8 +335,16 @@ describe('leases that expired or whose answer was lost', () => {
     const early = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('B'));
     const meanwhile = (await world.stored('u1')).user;
     world.clock.advance(TIMING.workerTimeoutMs);
-    const lost = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('B', { observe: (kind) => observed.push(kind) }));
-    const dead = await refreshUser('revoked', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('B', { observe: (kind) => observed.push(kind) }));
+    const lost = await refreshUser(
+      'u1',
+      world.clock.now() + SERVE_MARGIN_MS,
+      world.refreshDeps('B', { observe: (kind) => observed.push(kind) }),
+    );
+    const dead = await refreshUser(
+      'revoked',
+      world.clock.now() + SERVE_MARGIN_MS,
+      world.refreshDeps('B', { observe: (kind) => observed.push(kind) }),
+    );
 
     // Assess
     expect(early).toEqual({ kind: 'retryable', error: 'invalid_grant_unconfirmed' });

@@ -77,7 +77,11 @@ describe('ScriptedRecall', () => {
   test('one credential per Zoom user: a second create is a RecallConflictError naming the user; injected failures are UpstreamErrors', async () => {
     // Prepare
     const recall = new ScriptedRecall();
-    const input = (key: string, userId = 'u1') => ({ oauthAppId: 'app', callbackUrl: `https://v.example/zoom/token?user_id=${userId}`, idempotencyKey: key });
+    const input = (key: string, userId = 'u1') => ({
+      oauthAppId: 'app',
+      callbackUrl: `https://v.example/zoom/token?user_id=${userId}`,
+      idempotencyKey: key,
+    });
     const created = await recall.createZoomOAuthCredential(input('k1'));
 
     // Act

@@ -29,7 +29,11 @@ describe('InMemoryTokenStore: scripting hooks', () => {
     // Assess: A's condition is checked when it resumes, after B's write.
     expect(reached).toMatchObject({ op: 'update', userId: 'u1', actor: 'A', condition: { version: 1 } });
     await expect(a).rejects.toBeInstanceOf(ConflictError);
-    expect(store.writes.map((write) => [write.actor, write.ok])).toEqual([[undefined, true], ['B', true], ['A', false]]);
+    expect(store.writes.map((write) => [write.actor, write.ok])).toEqual([
+      [undefined, true],
+      ['B', true],
+      ['A', false],
+    ]);
     expect(store.counts).toMatchObject({ create: 1, update: 2, conflicts: 1 });
   });
 

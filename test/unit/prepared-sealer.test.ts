@@ -52,7 +52,7 @@ function cipherOn(kms: StandInKms, clock: ManualClock, limits: { dataKeyMaxAgeMs
 }
 
 describe('KmsEnvelopeCipher.prepare', () => {
-  test('the sealer seals after the data key\'s age limit has passed, while KMS fails every call', async () => {
+  test("the sealer seals after the data key's age limit has passed, while KMS fails every call", async () => {
     // Prepare
     const kms = new StandInKms();
     const clock = new ManualClock();
@@ -73,7 +73,7 @@ describe('KmsEnvelopeCipher.prepare', () => {
     expect(await reader.open('u1', sealed)).toEqual(TOKENS);
   });
 
-  test('the sealer seals after the data key\'s use limit was reached by other writers, while KMS fails', async () => {
+  test("the sealer seals after the data key's use limit was reached by other writers, while KMS fails", async () => {
     // Prepare: a key good for two records; the reservation is one, another writer takes the other.
     const kms = new StandInKms();
     const clock = new ManualClock();
@@ -101,9 +101,16 @@ describe('KmsEnvelopeCipher.prepare', () => {
     const grant = world.zoom.authorize('zoom-u1', 200);
     const now = world.clock.now();
     const user: StoredUser = {
-      userId: 'u1', registrationId: 'registration-u1', version: 1, status: 'active',
-      sealed: await cipher.seal('u1', grant.tokens), accessTokenExpiresAt: grant.accessTokenExpiresAt,
-      tokenGeneration: 1, registeredGeneration: 1, createdAt: now, updatedAt: now,
+      userId: 'u1',
+      registrationId: 'registration-u1',
+      version: 1,
+      status: 'active',
+      sealed: await cipher.seal('u1', grant.tokens),
+      accessTokenExpiresAt: grant.accessTokenExpiresAt,
+      tokenGeneration: 1,
+      registeredGeneration: 1,
+      createdAt: now,
+      updatedAt: now,
       recall: { status: 'registered', credentialId: 'cred-u1', callbackKeyId: 'k1' },
     };
     await world.store.create(user);
@@ -124,6 +131,8 @@ describe('KmsEnvelopeCipher.prepare', () => {
     kms.failing = false;
     const stored = world.store.peek('u1')!;
     expect(stored).toMatchObject({ status: 'active', tokenGeneration: 2 });
-    expect((await cipherOn(kms, new ManualClock()).open('u1', sealedTokensOf(stored))).refreshToken).toBe(world.zoom.currentRefreshToken('zoom-u1'));
+    expect((await cipherOn(kms, new ManualClock()).open('u1', sealedTokensOf(stored))).refreshToken).toBe(
+      world.zoom.currentRefreshToken('zoom-u1'),
+    );
   });
 });

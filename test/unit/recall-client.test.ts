@@ -108,7 +108,10 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
 describe('createZoomOAuthCredential', () => {
   it('posts the credential with auth, JSON and Idempotency-Key and maps the 201 body', async () => {
     // Prepare
-    const server = await script({ status: 201, json: { ...credentialJson('cred-1', 'zoom-u-1'), access_token_callback_url: CALLBACK_URL } });
+    const server = await script({
+      status: 201,
+      json: { ...credentialJson('cred-1', 'zoom-u-1'), access_token_callback_url: CALLBACK_URL },
+    });
     const { recall } = client(`${server.origin}/`);
 
     // Act
@@ -188,7 +191,11 @@ describe('createZoomOAuthCredential', () => {
 
   it('retries 503 and 409 (duplicate still running) with backoff, then succeeds', async () => {
     // Prepare
-    const server = await script({ status: 503, text: 'unavailable' }, { status: 409, json: { detail: 'in progress' } }, { status: 201, json: { id: 'cred-4' } });
+    const server = await script(
+      { status: 503, text: 'unavailable' },
+      { status: 409, json: { detail: 'in progress' } },
+      { status: 201, json: { id: 'cred-4' } },
+    );
     const { recall, delays } = client(server.origin, { baseDelayMs: 100, maxAttempts: 3 });
 
     // Act
@@ -304,8 +311,17 @@ describe('listZoomOAuthCredentials', () => {
   it('filters by app and user and follows next through three pages', async () => {
     // Prepare
     const server = await startServer((_, n, origin) => {
-      if (n === 1) return { status: 200, json: { next: `${origin}${PATH}?cursor=p2&oauth_app=${APP}`, previous: null, results: [credentialJson('c1', 'u1'), credentialJson('c2', 'u1')] } };
-      if (n === 2) return { status: 200, json: { next: `${PATH}?cursor=p3&oauth_app=${APP}`, previous: 'x', results: [credentialJson('c3', 'u1')] } };
+      if (n === 1)
+        return {
+          status: 200,
+          json: {
+            next: `${origin}${PATH}?cursor=p2&oauth_app=${APP}`,
+            previous: null,
+            results: [credentialJson('c1', 'u1'), credentialJson('c2', 'u1')],
+          },
+        };
+      if (n === 2)
+        return { status: 200, json: { next: `${PATH}?cursor=p3&oauth_app=${APP}`, previous: 'x', results: [credentialJson('c3', 'u1')] } };
       return { status: 200, json: { next: null, previous: 'y', results: [credentialJson('c4', 'u1'), credentialJson('c5', 'u1')] } };
     });
     const { recall } = client(server.origin);
@@ -315,7 +331,12 @@ describe('listZoomOAuthCredentials', () => {
 
     // Assess
     expect(credentials.map((c) => c.id)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
-    expect(credentials[0]).toStrictEqual({ id: 'c1', status: 'healthy', zoomUserId: 'u1', callbackUrl: 'https://vault.example.com/zoom/token?u=u1' });
+    expect(credentials[0]).toStrictEqual({
+      id: 'c1',
+      status: 'healthy',
+      zoomUserId: 'u1',
+      callbackUrl: 'https://vault.example.com/zoom/token?u=u1',
+    });
     expect(server.requests.map((r) => r.path)).toEqual([
       `${PATH}?oauth_app=${APP}&user_id=u1`,
       `${PATH}?cursor=p2&oauth_app=${APP}`,
@@ -340,7 +361,10 @@ describe('listZoomOAuthCredentials', () => {
   it('never follows a next URL on another origin (the API key stays home)', async () => {
     // Prepare
     const elsewhere = await script({ status: 200, json: { next: null, results: [credentialJson('evil', 'u1')] } });
-    const server = await script({ status: 200, json: { next: `${elsewhere.origin}${PATH}?cursor=p2`, results: [credentialJson('c1', 'u1')] } });
+    const server = await script({
+      status: 200,
+      json: { next: `${elsewhere.origin}${PATH}?cursor=p2`, results: [credentialJson('c1', 'u1')] },
+    });
     const { recall } = client(server.origin);
 
     // Act

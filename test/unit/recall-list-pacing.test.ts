@@ -15,7 +15,10 @@ beforeAll(async () => {
     const url = new URL(request.url ?? '/', 'http://x');
     const page = Number(url.searchParams.get('cursor') ?? '1');
     pagesServed.push(url.search);
-    const next = page < 3 ? `${baseUrl}/api/v2/zoom-oauth-credentials/?${new URLSearchParams({ ...Object.fromEntries(url.searchParams), cursor: String(page + 1) })}` : null;
+    const next =
+      page < 3
+        ? `${baseUrl}/api/v2/zoom-oauth-credentials/?${new URLSearchParams({ ...Object.fromEntries(url.searchParams), cursor: String(page + 1) })}`
+        : null;
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ next, previous: null, results: [{ id: `c${page}`, status: 'unhealthy' }] }));
   });

@@ -82,7 +82,7 @@ describe('two refreshers at once', () => {
     expect(tokens.refreshToken).toBe(world.zoom.currentRefreshToken('zoom-u1'));
   });
 
-  test('a callback below the serve floor, the lease taken: waits for the holder\'s write and serves the new token', async () => {
+  test("a callback below the serve floor, the lease taken: waits for the holder's write and serves the new token", async () => {
     // Prepare: A (a worker) holds the lease, its Zoom answer held back. The token has 100 s left:
     // below the serve floor (150 s), so the callback must not just hand it out.
     const { grant } = await world.seedUser('u1', 100);
@@ -173,7 +173,7 @@ describe('a lease holder that dies or is slow', () => {
     expect(user.lease).toBeUndefined();
   });
 
-  test('invalid_grant after taking over from a holder that may still be alive: no verdict; the slow holder\'s pair lands', async () => {
+  test("invalid_grant after taking over from a holder that may still be alive: no verdict; the slow holder's pair lands", async () => {
     // Prepare: Zoom processes A's refresh (spending the token) but A's answer is slow, and A's
     // lease runs out meanwhile (no renewal: no real time passes).
     await world.seedUser('u1', 200);
@@ -246,24 +246,27 @@ describe('a lease holder that dies or is slow', () => {
 });
 
 describe('Zoom failing', () => {
-  test.each([429, 503] as const)('%s spends nothing: the lease is given back and the next attempt refreshes with the same token', async (status) => {
-    // Prepare
-    const { grant } = await world.seedUser('u1', 200);
-    zoomNext({ fail: status });
+  test.each([429, 503] as const)(
+    '%s spends nothing: the lease is given back and the next attempt refreshes with the same token',
+    async (status) => {
+      // Prepare
+      const { grant } = await world.seedUser('u1', 200);
+      zoomNext({ fail: status });
 
-    // Act
-    const first = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A'));
-    const afterFirst = await world.stored('u1');
-    const second = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A'));
+      // Act
+      const first = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A'));
+      const afterFirst = await world.stored('u1');
+      const second = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A'));
 
-    // Assess
-    expect(first).toEqual({ kind: 'retryable', error: `http_${status}`, status });
-    expect(afterFirst.user.lease).toBeUndefined();
-    expect(afterFirst.user.lastError).toMatchObject({ code: 'zoom_unavailable' });
-    expect(second.kind).toBe('refreshed');
-    expect(world.zoom.calls.map((call) => call.refreshToken)).toEqual([grant.tokens.refreshToken, grant.tokens.refreshToken]);
-    expect((await world.stored('u1')).user.tokenGeneration).toBe(2);
-  });
+      // Assess
+      expect(first).toEqual({ kind: 'retryable', error: `http_${status}`, status });
+      expect(afterFirst.user.lease).toBeUndefined();
+      expect(afterFirst.user.lastError).toMatchObject({ code: 'zoom_unavailable' });
+      expect(second.kind).toBe('refreshed');
+      expect(world.zoom.calls.map((call) => call.refreshToken)).toEqual([grant.tokens.refreshToken, grant.tokens.refreshToken]);
+      expect((await world.stored('u1')).user.tokenGeneration).toBe(2);
+    },
+  );
 
   test.each([
     ['an answer lost after Zoom spent the token', { lose: true } as const],
@@ -305,7 +308,7 @@ describe('Zoom failing', () => {
 });
 
 describe('a dispatch and the workers', () => {
-  test('one user\'s failure never stops the others: a 503 is retried at once, a storage error and a dead grant stay with their users', async () => {
+  test("one user's failure never stops the others: a 503 is retried at once, a storage error and a dead grant stay with their users", async () => {
     // Prepare: five users due within the window, one not; one's record cannot be read, one's
     // grant is revoked, one's first Zoom call gets a 503.
     const window = 900_000;
@@ -336,7 +339,10 @@ describe('a dispatch and the workers', () => {
     expect((await world.stored('flaky')).user).toMatchObject({ tokenGeneration: 2, status: 'active' });
     expect((await world.stored('revoked')).user.status).toBe('reauth_required');
     expect((await world.stored('later')).user.version).toBe(1);
-    const stillDue = world.store.dueIndex().filter((entry) => entry.dueAt <= world.clock.now() + window).map((entry) => entry.userId);
+    const stillDue = world.store
+      .dueIndex()
+      .filter((entry) => entry.dueAt <= world.clock.now() + window)
+      .map((entry) => entry.userId);
     expect(stillDue).toEqual(['broken']);
     expect(world.zoom.stats).toEqual({ refreshCalls: 5, refreshOk: 3, invalidGrant: 1 });
   });

@@ -21,7 +21,11 @@ beforeEach(() => {
 /** The user authorizes at Zoom and the backend PUTs the tokens. */
 async function register(userId: string, expiresInSeconds = 3600): Promise<{ grant: Grant; user: StoredUser }> {
   const grant = world.zoom.authorize(world.recall.zoomUserOf(userId), expiresInSeconds);
-  const { user } = await registerUser(userId, { tokens: grant.tokens, accessTokenExpiresAt: grant.accessTokenExpiresAt }, world.registrationDeps());
+  const { user } = await registerUser(
+    userId,
+    { tokens: grant.tokens, accessTokenExpiresAt: grant.accessTokenExpiresAt },
+    world.registrationDeps(),
+  );
   return { grant, user };
 }
 
@@ -48,7 +52,12 @@ test('a re-registration landing while a refresh is in flight: the refresh is dis
   expect(outcome.kind).toBe('superseded');
   const { user, tokens } = await world.stored('u1');
   expect(tokens).toEqual(second.tokens);
-  expect(user).toMatchObject({ status: 'active', tokenGeneration: 2, registeredGeneration: 2, accessTokenExpiresAt: second.accessTokenExpiresAt });
+  expect(user).toMatchObject({
+    status: 'active',
+    tokenGeneration: 2,
+    registeredGeneration: 2,
+    accessTokenExpiresAt: second.accessTokenExpiresAt,
+  });
   expect(user.lease).toBeUndefined();
   expect(user.recall).toMatchObject({ status: 'registered' });
   expect(world.recall.list()).toHaveLength(1);
@@ -59,14 +68,18 @@ test('a re-registration landing while a refresh is in flight: the refresh is dis
   expect(world.zoom.calls.at(-1)?.refreshToken).toBe(second.tokens.refreshToken);
 });
 
-test('a replayed PUT (the first registration\'s tokens again) during a refresh writes nothing, and the refresh lands', async () => {
+test("a replayed PUT (the first registration's tokens again) during a refresh writes nothing, and the refresh lands", async () => {
   // Prepare
   const { grant } = await register('u1', 200);
   const refresh = await refreshHeldAtZoom('u1');
   const writesBefore = world.store.writes.length;
 
   // Act
-  const replay = await registerUser('u1', { tokens: grant.tokens, accessTokenExpiresAt: grant.accessTokenExpiresAt }, world.registrationDeps());
+  const replay = await registerUser(
+    'u1',
+    { tokens: grant.tokens, accessTokenExpiresAt: grant.accessTokenExpiresAt },
+    world.registrationDeps(),
+  );
   const writesByReplay = world.store.writes.slice(writesBefore);
   refresh.release();
   const outcome = await refresh.outcome;
@@ -80,7 +93,7 @@ test('a replayed PUT (the first registration\'s tokens again) during a refresh w
   expect(tokens.refreshToken).toBe(world.zoom.currentRefreshToken('zoom-u1'));
 });
 
-describe('DELETE, then a new registration, while the old grant\'s refresh is in flight', () => {
+describe("DELETE, then a new registration, while the old grant's refresh is in flight", () => {
   interface Result {
     outcome: RefreshOutcome;
     stored: { user: StoredUser; tokens: TokenPair };
@@ -106,7 +119,7 @@ describe('DELETE, then a new registration, while the old grant\'s refresh is in 
   const newGrantSurvived = (result: Result) =>
     result.stored.tokens.refreshToken === result.newGrant.tokens.refreshToken && result.stored.user.version === 2;
 
-  test('the old refresh\'s pair does not land on the new record (its registration id differs)', async () => {
+  test("the old refresh's pair does not land on the new record (its registration id differs)", async () => {
     // Act
     const result = await deleteAndReregisterDuringRefresh();
 

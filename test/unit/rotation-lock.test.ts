@@ -98,7 +98,8 @@ test('the lock is released when the rotation fails', async () => {
 
 describe('stale locks', () => {
   const lockFile = () => join(dir, 'state.json.lock');
-  const writeLock = (owner: object) => writeFile(lockFile(), JSON.stringify({ startedAt: '2030-01-01T00:00:00.000Z', token: 'old', ...owner }));
+  const writeLock = (owner: object) =>
+    writeFile(lockFile(), JSON.stringify({ startedAt: '2030-01-01T00:00:00.000Z', token: 'old', ...owner }));
 
   test('a holder on this host that no longer runs: taken over', async () => {
     // Prepare

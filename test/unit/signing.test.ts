@@ -41,16 +41,25 @@ describe('signed callback URLs', () => {
     ['another user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'user-0002' })],
     ['another key id', (p: ReturnType<typeof paramsOf>) => ({ ...p, keyId: 'k1' })],
     ['an unknown key id', (p: ReturnType<typeof paramsOf>) => ({ ...p, keyId: 'k9' })],
-    ['a flipped signature character', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: (p.signature[0] === 'A' ? 'B' : 'A') + p.signature.slice(1) })],
+    [
+      'a flipped signature character',
+      (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: (p.signature[0] === 'A' ? 'B' : 'A') + p.signature.slice(1) }),
+    ],
     ['a truncated signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: p.signature.slice(0, 42) })],
-    ['padding on the signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: p.signature + '=' })],
+    ['padding on the signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: `${p.signature}=` })],
     ['an empty signature', (p: ReturnType<typeof paramsOf>) => ({ ...p, signature: '' })],
     ['a unicode user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'üser-0001' })],
     ['a user id with a separator', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'k2:user-0001' })],
     ['a duplicated user id (joined by the gateway)', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'user-0001,user-0001' })],
     ['an oversized user id', (p: ReturnType<typeof paramsOf>) => ({ ...p, userId: 'u'.repeat(10_000) })],
-    ['another registration of the same user', (p: ReturnType<typeof paramsOf>) => ({ ...p, registrationId: '1c2d3e4f-0000-4000-8000-000000000000' })],
-    ['the registration dropped (a v1 URL for a v2 registration)', (p: ReturnType<typeof paramsOf>) => ({ ...p, registrationId: undefined })],
+    [
+      'another registration of the same user',
+      (p: ReturnType<typeof paramsOf>) => ({ ...p, registrationId: '1c2d3e4f-0000-4000-8000-000000000000' }),
+    ],
+    [
+      'the registration dropped (a v1 URL for a v2 registration)',
+      (p: ReturnType<typeof paramsOf>) => ({ ...p, registrationId: undefined }),
+    ],
     ['the legacy marker as a registration', (p: ReturnType<typeof paramsOf>) => ({ ...p, registrationId: 'legacy' })],
   ])('rejects %s', (_name, tamper) => {
     // Prepare

@@ -132,10 +132,18 @@ describe('ZoomTokenClient.refresh', () => {
 
   it('reports invalid_client as misconfigured', async () => {
     // Act
-    const { result } = await refreshAgainst({ status: 401, json: { reason: 'Invalid client_id or client_secret', error: 'invalid_client' } });
+    const { result } = await refreshAgainst({
+      status: 401,
+      json: { reason: 'Invalid client_id or client_secret', error: 'invalid_client' },
+    });
 
     // Assess
-    expect(result).toStrictEqual({ kind: 'misconfigured', status: 401, error: 'invalid_client', reason: 'Invalid client_id or client_secret' });
+    expect(result).toStrictEqual({
+      kind: 'misconfigured',
+      status: 401,
+      error: 'invalid_client',
+      reason: 'Invalid client_id or client_secret',
+    });
   });
 
   it('reports a bare 401 as misconfigured', async () => {
@@ -286,7 +294,7 @@ describe('ZoomTokenClient.refresh', () => {
     expect(result).toStrictEqual({ kind: 'grant_dead', error: 'invalid_request', reason: 'Invalid Token!' });
   });
 
-  it('reports Zoom\'s 4735 code as a dead grant', async () => {
+  it("reports Zoom's 4735 code as a dead grant", async () => {
     // Act
     const { result } = await refreshAgainst({ status: 400, json: { code: 4735, message: 'Owner of the grant is gone.' } });
 
@@ -308,24 +316,37 @@ describe('ZoomTokenClient.refresh', () => {
       `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ uid: 'u', exp })).toString('base64url')}.sig`;
     const exp = 1_900_000_000;
 
-    it('without expires_in: ok, the expiry taken from the access token\'s exp', async () => {
+    it("without expires_in: ok, the expiry taken from the access token's exp", async () => {
       // Act
       const { result } = await refreshAgainst({ status: 200, json: { access_token: jwtWithExp(exp), refresh_token: 'r1' } });
 
       // Assess
-      expect(result).toStrictEqual({ kind: 'ok', tokens: { accessToken: jwtWithExp(exp), refreshToken: 'r1' }, tokenExpiresAt: exp * 1000 });
+      expect(result).toStrictEqual({
+        kind: 'ok',
+        tokens: { accessToken: jwtWithExp(exp), refreshToken: 'r1' },
+        tokenExpiresAt: exp * 1000,
+      });
     });
 
-    it.each([['a non-numeric string', 'soon'], ['zero', 0], ['a negative number', -5], ['null', null]])(
-      'with expires_in %s: ok, expires_in ignored, the expiry taken from exp',
-      async (_label, expiresIn) => {
-        // Act
-        const { result } = await refreshAgainst({ status: 200, json: { access_token: jwtWithExp(exp), refresh_token: 'r1', expires_in: expiresIn } });
+    it.each([
+      ['a non-numeric string', 'soon'],
+      ['zero', 0],
+      ['a negative number', -5],
+      ['null', null],
+    ])('with expires_in %s: ok, expires_in ignored, the expiry taken from exp', async (_label, expiresIn) => {
+      // Act
+      const { result } = await refreshAgainst({
+        status: 200,
+        json: { access_token: jwtWithExp(exp), refresh_token: 'r1', expires_in: expiresIn },
+      });
 
-        // Assess
-        expect(result).toStrictEqual({ kind: 'ok', tokens: { accessToken: jwtWithExp(exp), refreshToken: 'r1' }, tokenExpiresAt: exp * 1000 });
-      },
-    );
+      // Assess
+      expect(result).toStrictEqual({
+        kind: 'ok',
+        tokens: { accessToken: jwtWithExp(exp), refreshToken: 'r1' },
+        tokenExpiresAt: exp * 1000,
+      });
+    });
 
     it('with a numeric-string expires_in: ok with that lifetime', async () => {
       // Act

@@ -60,7 +60,12 @@ export class InMemoryCipher implements TokenCipher {
     const cipher = createCipheriv('aes-256-gcm', DATA_KEY, iv);
     cipher.setAAD(additionalData(FORMAT_VERSION, userId));
     const body = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final(), cipher.getAuthTag()]);
-    return { formatVersion: FORMAT_VERSION, encryptedDataKey: new Uint8Array(DATA_KEY_NAME), iv: new Uint8Array(iv), ciphertext: new Uint8Array(body) };
+    return {
+      formatVersion: FORMAT_VERSION,
+      encryptedDataKey: new Uint8Array(DATA_KEY_NAME),
+      iv: new Uint8Array(iv),
+      ciphertext: new Uint8Array(body),
+    };
   }
 
   async open(userId: string, sealed: SealedTokens): Promise<TokenPair> {

@@ -75,7 +75,13 @@ export class ScriptedRecall implements RecallClient {
         throw new RecallConflictError(zoomUserId, undefined, 'A credential for this Zoom user already exists.');
       }
     }
-    const credential: StoredCredential = { id: randomUUID(), status: 'healthy', zoomUserId, callbackUrl: input.callbackUrl, oauthAppId: input.oauthAppId };
+    const credential: StoredCredential = {
+      id: randomUUID(),
+      status: 'healthy',
+      zoomUserId,
+      callbackUrl: input.callbackUrl,
+      oauthAppId: input.oauthAppId,
+    };
     this.credentials.set(credential.id, credential);
     const { oauthAppId: _app, ...answer } = credential;
     this.idempotent.set(input.idempotencyKey, answer);

@@ -168,7 +168,11 @@ export class InMemoryTokenStore implements TokenStore {
     return this.deleteAs(undefined, userId, condition);
   }
 
-  listWhere(field: 'status' | 'recallStatus', value: string, page: { limit: number; after?: string }): Promise<{ users: StoredUser[]; last?: string }> {
+  listWhere(
+    field: 'status' | 'recallStatus',
+    value: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ users: StoredUser[]; last?: string }> {
     return this.listWhereAs(undefined, field, value, page);
   }
 
@@ -318,7 +322,9 @@ export class InMemoryTokenStore implements TokenStore {
   private holds(row: Row, condition: WriteCondition): boolean {
     if ('version' in condition) return row.user.version === condition.version;
     const sameRegistration =
-      condition.registrationId === LEGACY_REGISTRATION_ID ? !row.hasRegistrationId : row.hasRegistrationId && row.user.registrationId === condition.registrationId;
+      condition.registrationId === LEGACY_REGISTRATION_ID
+        ? !row.hasRegistrationId
+        : row.hasRegistrationId && row.user.registrationId === condition.registrationId;
     return sameRegistration && row.user.tokenGeneration === condition.tokenGeneration;
   }
 

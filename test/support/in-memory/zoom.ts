@@ -135,7 +135,8 @@ export class ScriptedZoom implements ZoomTokenClient {
     const result = this.process(refreshToken);
     if (step && 'hold' in step && step.hold === 'after') {
       await held;
-      if (step.honourTimeout && timeoutMs !== undefined && this.clock() - sentAt > timeoutMs) return { kind: 'ambiguous', error: 'timeout' };
+      if (step.honourTimeout && timeoutMs !== undefined && this.clock() - sentAt > timeoutMs)
+        return { kind: 'ambiguous', error: 'timeout' };
     }
     // Spent at Zoom either way; only the answer differs.
     if (step && 'lose' in step) return { kind: 'ambiguous', error: 'timeout' };

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Duration } from 'aws-cdk-lib';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -24,6 +24,8 @@ const TOKEN_FUNCTION_BUNDLING: BundlingOptions = {
   // Bundle the AWS SDK too (the default leaves it to the runtime), so the
   // deployed code runs the SDK version the tests ran against.
   externalModules: [],
+  // esbuild's per-bundle size report says nothing a synth needs; warnings and errors still show.
+  logLevel: LogLevel.WARNING,
 };
 
 export interface TokenFunctionProps {

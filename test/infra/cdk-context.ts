@@ -8,3 +8,9 @@ export const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
 
 /** A concrete account and region, so the templates hold literal ARNs and aliases. */
 export const TEST_ENV = { account: '111111111111', region: 'eu-west-1' };
+
+/**
+ * The context most infra tests synthesize with: cdk.json's flags, and no Lambda bundling (the
+ * templates do not depend on the bundles' contents; test/infra/bundling.test.ts bundles for real).
+ */
+export const TEST_CONTEXT: Record<string, unknown> = { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [] };

@@ -5,7 +5,7 @@ import { TABLE_SCHEMA, ZOOM_EVENTS_ROUTE_KEY } from '../../functions/contract';
 import { ZOOM_EVENTS_THROTTLE } from '../../lib/lifecycle';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
 import { resolveVaultSettings, ZoomTokenVault, type ZoomTokenVaultProps } from '../../lib/zoom-token-vault';
-import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
+import { TEST_CONTEXT, TEST_ENV } from './cdk-context';
 
 // The lifecycle construct (lib/lifecycle.ts): the event bus the functions publish to, the Recall
 // health check on its schedule and, with zoomEventsRoute, Zoom's event route. Each
@@ -15,13 +15,13 @@ type Resource = { Type: string; Properties: Record<string, any> };
 type Statement = Record<string, any>;
 
 function synthStack(context: Record<string, unknown> = {}): Template {
-  const app = new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
+  const app = new App({ context: { ...TEST_CONTEXT, ...context } });
   return Template.fromStack(new ZoomTokenStack(app, 'LifecycleVault', { env: TEST_ENV }));
 }
 
 /** The vault in a stack of its own making, with `eventBus` as given. */
 function synthVault(eventBus: (stack: Stack) => ZoomTokenVaultProps['eventBus']): Template {
-  const app = new App({ context: CDK_JSON_CONTEXT });
+  const app = new App({ context: TEST_CONTEXT });
   const stack = new Stack(app, 'Team', { env: TEST_ENV });
   new ZoomTokenVault(stack, 'ZoomTokens', { settings: resolveVaultSettings(stack, {}), eventBus: eventBus(stack) });
   return Template.fromStack(stack);

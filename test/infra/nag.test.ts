@@ -5,7 +5,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { ZoomTokenStack, type ZoomTokenStackProps } from '../../lib/zoom-token-stack';
-import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
+import { TEST_CONTEXT, TEST_ENV } from './cdk-context';
 
 /**
  * cdk-nag 3 runs its packs as CDK validation plugins: synth fails with a report when a rule
@@ -19,7 +19,7 @@ interface Acknowledged {
 
 function nagReport(props: ZoomTokenStackProps): { error?: string; report: any; acknowledged: Acknowledged[] } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nag-'));
-  const app = new App({ context: CDK_JSON_CONTEXT, outdir });
+  const app = new App({ context: TEST_CONTEXT, outdir });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   const stack = new ZoomTokenStack(app, 'NagVault', props);
   let error: string | undefined;

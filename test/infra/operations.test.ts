@@ -5,12 +5,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { METRIC } from '../../functions/contract';
 import { ACCESS_LOG_METRIC } from '../../lib/api';
 import { ZoomTokenStack, type ZoomTokenStackProps } from '../../lib/zoom-token-stack';
-import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
+import { TEST_CONTEXT, TEST_ENV } from './cdk-context';
 
 type Resource = { Type: string; Properties: Record<string, any> };
 
 function synthStack(props: ZoomTokenStackProps = {}, context: Record<string, unknown> = {}): ZoomTokenStack {
-  const app = new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
+  const app = new App({ context: { ...TEST_CONTEXT, ...context } });
   return new ZoomTokenStack(app, 'OpsVault', { env: TEST_ENV, ...props });
 }
 

@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
+import { TEST_CONTEXT } from './cdk-context';
 import { DISPATCH_MAX_USERS } from '../../functions/contract';
 import { dispatchMaxUsers, resolveVaultSettings, supportedUsers } from '../../lib/settings';
 
@@ -84,7 +85,13 @@ describe('refreshPolicy', () => {
   it('defaults to proactive; adaptive sets the policy and its two settings on the functions that serve and refresh tokens', () => {
     // Prepare
     const app = new App({
-      context: { refreshPolicy: 'adaptive', adaptiveActiveDays: '3', zoomClientId: 'zoom-client', recallZoomOAuthAppId: 'app' },
+      context: {
+        ...TEST_CONTEXT,
+        refreshPolicy: 'adaptive',
+        adaptiveActiveDays: '3',
+        zoomClientId: 'zoom-client',
+        recallZoomOAuthAppId: 'app',
+      },
     });
     const stack = new ZoomTokenStack(app, 'PolicyVault', { env: { account: '111111111111', region: 'us-east-1' } });
 

@@ -5,13 +5,13 @@ import { ACCESS_LOG_METRIC } from '../../lib/api';
 import { ALARMED_METRICS } from '../../lib/observability';
 import { dispatchMaxUsers } from '../../lib/settings';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
-import { CDK_JSON_CONTEXT, TEST_ENV as ENV } from './cdk-context';
+import { TEST_CONTEXT, TEST_ENV as ENV } from './cdk-context';
 
 // Synthesis bundles the four handlers with esbuild, which proves bundling works
 // but takes a moment: each configuration is synthesized once and its template reused.
 
 function synth(context: Record<string, unknown> = {}): Template {
-  const app = new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
+  const app = new App({ context: { ...TEST_CONTEXT, ...context } });
   const stack = new ZoomTokenStack(app, 'TestVault', { env: ENV });
   return Template.fromStack(stack);
 }
@@ -665,7 +665,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('warns at synth that the alarms notify nobody', () => {
     // Prepare
-    const app = new App({ context: CDK_JSON_CONTEXT });
+    const app = new App({ context: TEST_CONTEXT });
 
     // Act
     const annotations = Annotations.fromStack(new ZoomTokenStack(app, 'SilentVault', { env: ENV }));
@@ -1015,7 +1015,7 @@ describe('ZoomTokenStack configuration errors', () => {
 describe('ZoomTokenStack without Zoom and Recall app ids', () => {
   it('synthesizes, and warns that the functions cannot start yet', () => {
     // Prepare
-    const app = new App({ context: CDK_JSON_CONTEXT });
+    const app = new App({ context: TEST_CONTEXT });
 
     // Act
     const annotations = Annotations.fromStack(new ZoomTokenStack(app, 'UnconfiguredVault', { env: ENV }));
@@ -1039,7 +1039,7 @@ describe('ZoomTokenStack without Zoom and Recall app ids', () => {
 describe('ZoomTokenStack given settings as props', () => {
   it("lets props set the dispatcher's reserved concurrency and the refresh workers' concurrency", () => {
     // Prepare
-    const app = new App({ context: { ...CDK_JSON_CONTEXT, refresherReservedConcurrency: '0', refreshWorkerConcurrency: '50' } });
+    const app = new App({ context: { ...TEST_CONTEXT, refresherReservedConcurrency: '0', refreshWorkerConcurrency: '50' } });
 
     // Act
     const template = Template.fromStack(
@@ -1062,7 +1062,7 @@ describe('ZoomTokenStack given settings as props', () => {
 describe('two ZoomTokenStacks in one account', () => {
   it('synthesize without physical-name clashes', () => {
     // Prepare
-    const app = new App({ context: CDK_JSON_CONTEXT });
+    const app = new App({ context: TEST_CONTEXT });
     const stacks = ['VaultA', 'VaultB'].map((id) => new ZoomTokenStack(app, id, { env: ENV }));
 
     // Act

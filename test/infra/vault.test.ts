@@ -4,7 +4,7 @@ import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { resolveVaultSettings, ZoomTokenVault } from '../../lib/zoom-token-vault';
-import { CDK_JSON_CONTEXT, TEST_ENV } from './cdk-context';
+import { TEST_CONTEXT, TEST_ENV } from './cdk-context';
 
 type Resource = { Type: string; Properties: Record<string, any> };
 
@@ -15,7 +15,7 @@ describe("ZoomTokenVault in a team's own stack", () => {
 
   beforeAll(() => {
     // Prepare: a stack with resources of its own, one of them with an id the vault uses inside.
-    const app = new App({ context: CDK_JSON_CONTEXT });
+    const app = new App({ context: TEST_CONTEXT });
     stack = new Stack(app, 'Foreign', { env: TEST_ENV });
     new Table(stack, 'TokenTable', { partitionKey: { name: 'id', type: AttributeType.STRING } });
     new Queue(stack, 'Jobs');

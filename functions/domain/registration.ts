@@ -170,26 +170,8 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
   const step = recallStep(user, deps);
   const deleted: string[] = [];
   try {
-    if (current.credentialId && current.callbackKeyId === keyring.activeKeyId) {
-      // The record may be out of date: the credential can be gone from Recall (deleted by hand, or
-      // by a concurrent registration's conflict path). Kept only if Recall still has it, calling us.
-      const held = await deps.recall.getZoomOAuthCredential(current.credentialId);
-      if (held?.status === 'unhealthy') {
-        // Recall no longer gets tokens through it (the grant was revoked, or our callback failed
-        // it): the tokens just stored may work, so the credential is made anew. Recall allows one
-        // per Zoom user: the unhealthy one goes first.
-        await deps.recall.deleteZoomOAuthCredential(held.id);
-        deleted.push(held.id);
-      } else if (held && callsBack(held, user, keyring.activeKeyId)) {
-        if (current.status === 'registered' && knowsZoomUser(user, held)) return user;
-        const kept = await step.record(
-          { status: 'registered', credentialId: held.id, callbackKeyId: keyring.activeKeyId },
-          zoomIdentity(held),
-        );
-        if (!kept.user) throw new NotFoundError('user deleted during registration');
-        return kept.user;
-      }
-    }
+    const kept = await keepHeldCredential(user, keyring.activeKeyId, step, deleted, deps);
+    if (kept) return kept;
     const callbackUrl = signCallbackUrl(deps.callbackUrl, user, keyring).toString();
     const credential = await createReplacingConflict(
       userId,
@@ -224,6 +206,36 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
     }
     throw error;
   }
+}
+
+/**
+ * The credential the record names, when Recall still has it, healthy and calling this
+ * registration's URL signed with the active key: then nothing is created. The record may be out
+ * of date (the credential deleted by hand, or by a concurrent registration's conflict path).
+ */
+async function keepHeldCredential(
+  user: StoredUser,
+  activeKeyId: string,
+  step: ReturnType<typeof recallStep>,
+  deleted: string[],
+  deps: RegistrationDeps,
+): Promise<StoredUser | undefined> {
+  const current = user.recall;
+  if (!current.credentialId || current.callbackKeyId !== activeKeyId) return undefined;
+  const held = await deps.recall.getZoomOAuthCredential(current.credentialId);
+  if (held?.status === 'unhealthy') {
+    // Recall no longer gets tokens through it (the grant was revoked, or our callback failed
+    // it): the tokens just stored may work, so the credential is made anew. Recall allows one
+    // per Zoom user: the unhealthy one goes first.
+    await deps.recall.deleteZoomOAuthCredential(held.id);
+    deleted.push(held.id);
+    return undefined;
+  }
+  if (!held || !callsBack(held, user, activeKeyId)) return undefined;
+  if (current.status === 'registered' && knowsZoomUser(user, held)) return user;
+  const kept = await step.record({ status: 'registered', credentialId: held.id, callbackKeyId: activeKeyId }, zoomIdentity(held));
+  if (!kept.user) throw new NotFoundError('user deleted during registration');
+  return kept.user;
 }
 
 /** The Zoom user (and account) Recall resolved for a credential: what Zoom's events will name. */

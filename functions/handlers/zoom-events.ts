@@ -55,63 +55,65 @@ function stringField(value: unknown, key: string): string | undefined {
 
 type Verified = { ok: true; raw: Buffer; secretToken: string } | { ok: false; answer: HttpResult };
 
-export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
+/** The raw body, once its size, Zoom's signature and the timestamp are checked. */
+async function verify(event: APIGatewayProxyEventV2, deps: ZoomEventsDeps): Promise<Verified> {
+  const { logger, clock } = deps;
+  const raw = event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  if (raw.length > MAX_ZOOM_EVENT_BYTES)
+    return { ok: false, answer: refused(413, 'payload_too_large', `body over ${MAX_ZOOM_EVENT_BYTES} bytes`) };
+  const signature = event.headers?.['x-zm-signature'] ?? '';
+  const timestamp = event.headers?.['x-zm-request-timestamp'] ?? '';
+  let secretToken: string;
+  try {
+    secretToken = await deps.secretToken();
+  } catch (error) {
+    logger.error('Zoom webhook secret token unavailable', describe(error));
+    return { ok: false, answer: refused(500, 'internal_error', 'internal error') };
+  }
+  if (!signature || !timestamp || !sameText(signature, zoomSignature(secretToken, timestamp, raw))) {
+    logger.warn('Zoom event refused: bad signature');
+    return { ok: false, answer: refused(401, 'invalid_signature', 'signature does not verify') };
+  }
+  const sentAt = timestampMs(timestamp);
+  if (sentAt === undefined || Math.abs(clock() - sentAt) > ZOOM_TIMESTAMP_TOLERANCE_MS) {
+    logger.warn('Zoom event refused: stale or unreadable timestamp');
+    return { ok: false, answer: refused(401, 'stale_timestamp', 'request timestamp is more than 5 minutes from now') };
+  }
+  return { ok: true, raw, secretToken };
+}
+
+/** app_deauthorized: the Zoom user's tokens and Recall credential removed. */
+async function deauthorize(payload: unknown, context: Invocation, deps: ZoomEventsDeps): Promise<HttpResult> {
   const { logger, metrics, clock } = deps;
-
-  /** The raw body, once its size, Zoom's signature and the timestamp are checked. */
-  async function verify(event: APIGatewayProxyEventV2): Promise<Verified> {
-    const raw = event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    if (raw.length > MAX_ZOOM_EVENT_BYTES)
-      return { ok: false, answer: refused(413, 'payload_too_large', `body over ${MAX_ZOOM_EVENT_BYTES} bytes`) };
-    const signature = event.headers?.['x-zm-signature'] ?? '';
-    const timestamp = event.headers?.['x-zm-request-timestamp'] ?? '';
-    let secretToken: string;
-    try {
-      secretToken = await deps.secretToken();
-    } catch (error) {
-      logger.error('Zoom webhook secret token unavailable', describe(error));
-      return { ok: false, answer: refused(500, 'internal_error', 'internal error') };
-    }
-    if (!signature || !timestamp || !sameText(signature, zoomSignature(secretToken, timestamp, raw))) {
-      logger.warn('Zoom event refused: bad signature');
-      return { ok: false, answer: refused(401, 'invalid_signature', 'signature does not verify') };
-    }
-    const sentAt = timestampMs(timestamp);
-    if (sentAt === undefined || Math.abs(clock() - sentAt) > ZOOM_TIMESTAMP_TOLERANCE_MS) {
-      logger.warn('Zoom event refused: stale or unreadable timestamp');
-      return { ok: false, answer: refused(401, 'stale_timestamp', 'request timestamp is more than 5 minutes from now') };
-    }
-    return { ok: true, raw, secretToken };
+  const zoomUserId = stringField(payload, 'user_id');
+  if (!zoomUserId) return refused(400, 'invalid_request', 'payload.user_id is required');
+  const clientId = stringField(payload, 'client_id');
+  if (deps.zoomClientId && clientId && clientId !== deps.zoomClientId) {
+    logger.warn('Zoom deauthorization for another client id ignored');
+    return json(200, { received: true });
   }
-
-  /** app_deauthorized: the Zoom user's tokens and Recall credential removed. */
-  async function deauthorize(payload: unknown, context: Invocation): Promise<HttpResult> {
-    const zoomUserId = stringField(payload, 'user_id');
-    if (!zoomUserId) return refused(400, 'invalid_request', 'payload.user_id is required');
-    const clientId = stringField(payload, 'client_id');
-    if (deps.zoomClientId && clientId && clientId !== deps.zoomClientId) {
-      logger.warn('Zoom deauthorization for another client id ignored');
-      return json(200, { received: true });
-    }
-    const at = Date.parse(stringField(payload, 'deauthorization_time') ?? '');
-    const accountId = stringField(payload, 'account_id');
-    try {
-      const deadline = clock() + context.getRemainingTimeInMillis() - TIMING.adminRecallReserveMs;
-      const done = await deauthorizeZoomUser(
-        { zoomUserId, ...(accountId ? { zoomAccountId: accountId } : {}), ...(Number.isFinite(at) ? { deauthorizedAt: at } : {}) },
-        { ...deps, recall: deps.recallUntil(() => deadline) },
-      );
-      if (done.length) countMetric(metrics, 'ZoomDeauthorized', done.length);
-      logger.info('Zoom deauthorization handled', { usersDeauthorized: done.length });
-      return json(200, { received: true });
-    } catch (error) {
-      logger.error('Zoom deauthorization failed; Zoom will retry', describe(error));
-      return refused(500, 'internal_error', 'internal error');
-    }
+  const at = Date.parse(stringField(payload, 'deauthorization_time') ?? '');
+  const accountId = stringField(payload, 'account_id');
+  try {
+    const deadline = clock() + context.getRemainingTimeInMillis() - TIMING.adminRecallReserveMs;
+    const done = await deauthorizeZoomUser(
+      { zoomUserId, ...(accountId ? { zoomAccountId: accountId } : {}), ...(Number.isFinite(at) ? { deauthorizedAt: at } : {}) },
+      { ...deps, recall: deps.recallUntil(() => deadline) },
+    );
+    if (done.length) countMetric(metrics, 'ZoomDeauthorized', done.length);
+    logger.info('Zoom deauthorization handled', { usersDeauthorized: done.length });
+    return json(200, { received: true });
+  } catch (error) {
+    logger.error('Zoom deauthorization failed; Zoom will retry', describe(error));
+    return refused(500, 'internal_error', 'internal error');
   }
+}
+
+export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
+  const { logger } = deps;
 
   async function answerZoom(event: APIGatewayProxyEventV2, context: Invocation): Promise<HttpResult> {
-    const verified = await verify(event);
+    const verified = await verify(event, deps);
     if (!verified.ok) return verified.answer;
     let body: unknown;
     try {
@@ -127,7 +129,7 @@ export function makeZoomEventsHandler(deps: ZoomEventsDeps) {
       if (!plainToken) return refused(400, 'invalid_request', 'payload.plainToken is required');
       return json(200, { plainToken, encryptedToken: createHmac('sha256', verified.secretToken).update(plainToken).digest('hex') });
     }
-    if (kind === 'app_deauthorized') return deauthorize(payload, context);
+    if (kind === 'app_deauthorized') return deauthorize(payload, context, deps);
     logger.info('Zoom event ignored', { zoomEvent: kind.slice(0, 64) });
     return json(200, { received: true });
   }

@@ -16,7 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { build, type Metafile } from 'esbuild';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
 import { startDynalite, TABLE_NAME } from '../local/dynamo';
@@ -138,8 +138,11 @@ function getStatus(url: string, agent: Agent): Promise<number> {
   });
 }
 
-/** A node HTTP server answering `?user_id=` with that item's `user_id`, read by one GetItem from its own dynalite. */
-async function startBareServer(userIds: string[]): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * A node HTTP server answering `?user_id=` with that item's `user_id`, read by one GetItem from
+ * its own dynalite holding copies of the same records (the same attributes to deserialize).
+ */
+async function startBareServer(items: Array<Record<string, AttributeValue>>): Promise<{ url: string; close(): Promise<void> }> {
   const dynalite = await startDynalite();
   const client = new DynamoDBClient({
     endpoint: dynalite.endpoint,
@@ -147,9 +150,7 @@ async function startBareServer(userIds: string[]): Promise<{ url: string; close(
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) },
   });
-  for (const userId of userIds) {
-    await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: { user_id: { S: userId }, payload: { S: 'x'.repeat(600) } } }));
-  }
+  for (const item of items) await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: item }));
   const server = createServer((request, response) => {
     const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
     client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true })).then(
@@ -454,7 +455,12 @@ async function main(): Promise<void> {
     console.log(
       `\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`,
     );
-    const bare = await startBareServer(users);
+    const records: Array<Record<string, AttributeValue>> = [];
+    for (const userId of users) {
+      const answer = await dynamo!.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }));
+      records.push(answer.Item!);
+    }
+    const bare = await startBareServer(records);
     try {
       const bareUrls = users.map((id) => `${bare.url}/?user_id=${id}`);
       const alternate = async (label: string, list: string[]) => {

@@ -4,18 +4,13 @@
  * typed errors of ./errors. No token ever enters an error message or a log line from here.
  */
 import { errorFromResponse, NetworkError, NotFoundError, VaultError, type ErrorBody } from './errors';
+import { USER_STATES, type UserState } from '../functions/domain/token-record';
 import { sigV4Signer, type Credentials, type RequestSigner } from './sigv4';
 
-export type UserStatusName = 'active' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy' | 'reauth_required' | 'deauthorized';
+/** A user's state, as the API names them (the service's own list). */
+export type UserStatusName = UserState;
 /** Every state, in the order `listAll()` without a status goes through them. */
-export const USER_STATUS_NAMES: readonly UserStatusName[] = [
-  'active',
-  'recall_pending',
-  'recall_failed',
-  'recall_unhealthy',
-  'reauth_required',
-  'deauthorized',
-];
+export const USER_STATUS_NAMES: readonly UserStatusName[] = USER_STATES;
 
 export interface Note {
   at: string | null;

@@ -296,11 +296,11 @@ describe('list', () => {
     expect(calls.map((call) => new URL(call.url).search)).toEqual([
       '?status=active',
       '?status=active&cursor=c1',
+      '?status=reauth_required',
+      '?status=deauthorized',
       '?status=recall_pending',
       '?status=recall_failed',
       '?status=recall_unhealthy',
-      '?status=reauth_required',
-      '?status=deauthorized',
     ]);
   });
 

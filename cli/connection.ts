@@ -79,61 +79,76 @@ export interface ConnectionDeps {
 export async function resolveTarget(options: ConnectionOptions, deps: ConnectionDeps): Promise<Target> {
   const env = deps.env;
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  const fetchOption = deps.fetch ? { fetch: deps.fetch } : {};
-
-  if (options.stack) {
-    if (options.url || options.token) throw new UsageError('--stack cannot be combined with --url or --token');
-    if (!region) throw new UsageError('--stack needs --region (or AWS_REGION)');
-    const outputs = await (deps.stackOutputs ?? cloudFormationOutputs).outputs(options.stack, region);
-    if (!outputs.ApiUrl) throw new UsageError(`stack ${options.stack} has no ApiUrl output`);
-    const secretId = options['signing-keys-secret'] ?? outputs.SigningKeysSecretArn;
-    const stateFile = resolve(deps.cwd, options['state-file'] ?? `zoom-token-vault-rotation.${options.stack}.json`);
-    return {
-      description: `stack ${options.stack} (${outputs.ApiUrl})`,
-      client: new ZoomTokenVaultClient({ baseUrl: outputs.ApiUrl, auth: { kind: 'sigv4', region }, ...fetchOption }),
-      keyStore: () => {
-        if (!secretId) throw new UsageError(`stack ${options.stack} has no SigningKeysSecretArn output; pass --signing-keys-secret`);
-        return new SecretsManagerKeyStore(secretId, region);
-      },
-      stateStore: () => new FileStateStore(stateFile),
-    };
-  }
-
+  if (options.stack) return stackTarget(options.stack, options, region, deps);
   const url = options.url ?? env.ZOOM_TOKEN_VAULT_URL;
-  if (options.sigv4) {
-    if (!url) throw new UsageError('--sigv4 needs --url (the stack output ApiUrl)');
-    if (!region) throw new UsageError('--sigv4 needs --region (or AWS_REGION)');
-    const secretId = options['signing-keys-secret'];
-    const stateFile = resolve(deps.cwd, options['state-file'] ?? 'zoom-token-vault-rotation.json');
-    return {
-      description: url,
-      client: new ZoomTokenVaultClient({ baseUrl: url, auth: { kind: 'sigv4', region }, ...fetchOption }),
-      keyStore: () => {
-        if (!secretId) throw new UsageError('with --sigv4, rotate-signing-key needs --signing-keys-secret <arn> (or use --stack)');
-        return new SecretsManagerKeyStore(secretId, region);
-      },
-      stateStore: () => new FileStateStore(stateFile),
-    };
-  }
+  if (options.sigv4) return sigv4Target(url, options, region, deps);
+  return localTarget(url, options, deps);
+}
 
+function fetchOptionOf(deps: ConnectionDeps): { fetch?: typeof fetch } {
+  return deps.fetch ? { fetch: deps.fetch } : {};
+}
+
+/** `--stack`: the URL and the keys' secret from the stack's outputs. */
+async function stackTarget(stack: string, options: ConnectionOptions, region: string | undefined, deps: ConnectionDeps): Promise<Target> {
+  if (options.url || options.token) throw new UsageError('--stack cannot be combined with --url or --token');
+  if (!region) throw new UsageError('--stack needs --region (or AWS_REGION)');
+  const outputs = await (deps.stackOutputs ?? cloudFormationOutputs).outputs(stack, region);
+  if (!outputs.ApiUrl) throw new UsageError(`stack ${stack} has no ApiUrl output`);
+  const secretId = options['signing-keys-secret'] ?? outputs.SigningKeysSecretArn;
+  const stateFile = resolve(deps.cwd, options['state-file'] ?? `zoom-token-vault-rotation.${stack}.json`);
+  return {
+    description: `stack ${stack} (${outputs.ApiUrl})`,
+    client: new ZoomTokenVaultClient({ baseUrl: outputs.ApiUrl, auth: { kind: 'sigv4', region }, ...fetchOptionOf(deps) }),
+    keyStore: () => {
+      if (!secretId) throw new UsageError(`stack ${stack} has no SigningKeysSecretArn output; pass --signing-keys-secret`);
+      return new SecretsManagerKeyStore(secretId, region);
+    },
+    stateStore: () => new FileStateStore(stateFile),
+  };
+}
+
+/** `--url … --sigv4`: a deployed API found by URL; the keys' secret only from --signing-keys-secret. */
+function sigv4Target(url: string | undefined, options: ConnectionOptions, region: string | undefined, deps: ConnectionDeps): Target {
+  if (!url) throw new UsageError('--sigv4 needs --url (the stack output ApiUrl)');
+  if (!region) throw new UsageError('--sigv4 needs --region (or AWS_REGION)');
+  const secretId = options['signing-keys-secret'];
+  const stateFile = resolve(deps.cwd, options['state-file'] ?? 'zoom-token-vault-rotation.json');
+  return {
+    description: url,
+    client: new ZoomTokenVaultClient({ baseUrl: url, auth: { kind: 'sigv4', region }, ...fetchOptionOf(deps) }),
+    keyStore: () => {
+      if (!secretId) throw new UsageError('with --sigv4, rotate-signing-key needs --signing-keys-secret <arn> (or use --stack)');
+      return new SecretsManagerKeyStore(secretId, region);
+    },
+    stateStore: () => new FileStateStore(stateFile),
+  };
+}
+
+/** A local runtime: bearer token, keys and rotation state in its data directory. */
+async function localTarget(url: string | undefined, options: ConnectionOptions, deps: ConnectionDeps): Promise<Target> {
+  const { env } = deps;
   const dataDir = resolve(deps.cwd, options['data-dir'] ?? env.DATA_DIR ?? '.data');
   const baseUrl = url ?? `http://127.0.0.1:${env.PORT?.trim() || 3000}`;
-  let token = options.token ?? env.ZOOM_TOKEN_VAULT_ADMIN_TOKEN;
-  if (!token) {
-    const tokenFile = join(dataDir, 'admin-token');
-    try {
-      token = (await readFile(tokenFile, 'utf8')).trim();
-    } catch {
-      throw new UsageError(
-        `no admin token: pass --token, set ZOOM_TOKEN_VAULT_ADMIN_TOKEN, or start the local runtime (it writes ${tokenFile})`,
-      );
-    }
-  }
+  // An empty token counts as none, as an unset one does.
+  const token = (options.token ?? env.ZOOM_TOKEN_VAULT_ADMIN_TOKEN) || (await readAdminToken(dataDir));
   const stateFile = options['state-file'] ? resolve(deps.cwd, options['state-file']) : join(dataDir, 'rotation-state.json');
   return {
     description: baseUrl,
-    client: new ZoomTokenVaultClient({ baseUrl, auth: { kind: 'bearer', token }, ...fetchOption }),
+    client: new ZoomTokenVaultClient({ baseUrl, auth: { kind: 'bearer', token }, ...fetchOptionOf(deps) }),
     keyStore: () => new FileKeyStore(join(dataDir, 'signing-keys.json')),
     stateStore: () => new FileStateStore(stateFile),
   };
+}
+
+/** The token the local runtime writes at start. */
+async function readAdminToken(dataDir: string): Promise<string> {
+  const tokenFile = join(dataDir, 'admin-token');
+  try {
+    return (await readFile(tokenFile, 'utf8')).trim();
+  } catch {
+    throw new UsageError(
+      `no admin token: pass --token, set ZOOM_TOKEN_VAULT_ADMIN_TOKEN, or start the local runtime (it writes ${tokenFile})`,
+    );
+  }
 }

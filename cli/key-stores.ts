@@ -142,19 +142,7 @@ export async function acquireFileLock(path: string, options: LockOptions = {}): 
     startedAt: new Date().toISOString(),
     token: randomBytes(12).toString('hex'),
   };
-
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      try {
-        await handle.writeFile(`${JSON.stringify(owner)}\n`);
-      } finally {
-        await handle.close();
-      }
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+  for (let attempt = 0; !(await createLockFile(path, owner)); attempt++) {
     const holder = await readLock(path);
     if (holder === 'gone') continue;
     const age = holder.mtimeMs === undefined ? 0 : Date.now() - holder.mtimeMs;
@@ -166,24 +154,51 @@ export async function acquireFileLock(path: string, options: LockOptions = {}): 
         `another rotation is running (${who}; lock ${path}). If it is not, delete the lock file; it is also taken over once untouched for ${Math.round(staleMs / 1000)} s.`,
       );
     }
-    // Take over: move the stale file aside, and make sure it was that one (not a successor's new lock).
-    const aside = `${path}.stale.${randomBytes(6).toString('hex')}`;
-    try {
-      await rename(path, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    const moved = await readLock(aside);
-    if (moved !== 'gone' && moved.owner?.token !== holder.owner?.token) {
-      // A successor's lock: put it back (unless yet another one exists) and report it as held.
-      await link(aside, path).catch(() => undefined);
-      await unlink(aside).catch(() => undefined);
-      continue;
-    }
-    await rm(aside, { force: true });
+    await takeOverStaleLock(path, holder.owner);
   }
+  return holdLock(path, owner, heartbeatMs);
+}
 
+/** Creates the lock file, exclusively; false when it exists already. */
+async function createLockFile(path: string, owner: LockOwner): Promise<boolean> {
+  try {
+    const handle = await open(path, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(owner)}\n`);
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  }
+}
+
+/**
+ * Moves the stale file aside and makes sure it was that one (not a successor's new lock); the
+ * caller then tries to create the lock again either way.
+ */
+async function takeOverStaleLock(path: string, staleOwner: LockOwner | undefined): Promise<void> {
+  const aside = `${path}.stale.${randomBytes(6).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const moved = await readLock(aside);
+  if (moved !== 'gone' && moved.owner?.token !== staleOwner?.token) {
+    // A successor's lock: put it back (unless yet another one exists) and report it as held.
+    await link(aside, path).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+    return;
+  }
+  await rm(aside, { force: true });
+}
+
+/** Touches the lock every `heartbeatMs` until released; the release removes it if it is still ours. */
+function holdLock(path: string, owner: LockOwner, heartbeatMs: number): () => Promise<void> {
   const heartbeat = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => undefined);

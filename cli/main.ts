@@ -11,9 +11,9 @@
  * ./zoom-token-vault.js is the executable.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { USER_STATUS_NAMES, type UserStatus, type UserStatusName } from '../client/client';
+import { USER_STATUS_NAMES, type UserStatus, type UserStatusName, type ZoomTokenVaultClient } from '../client/client';
 import { VaultError } from '../client/errors';
-import { resolveTarget, UsageError, type ConnectionOptions, type StackOutputsLookup } from './connection';
+import { resolveTarget, UsageError, type ConnectionOptions, type StackOutputsLookup, type Target } from './connection';
 import { forEachLimited } from './pool';
 import { Progress, type ProgressSink } from './progress';
 import { rotateSigningKey, RotationError, type RotationDeps } from './rotation';
@@ -64,11 +64,54 @@ const concurrencyOption = () =>
   new Option('--concurrency <n>', 'requests in flight (1–64)').argParser(integer('concurrency', 64)).default(8);
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const say = (line: string) => io.stdout.write(`${line}\n`);
-  const note = (line: string) => io.stderr.write(`${line}\n`);
-  let code = 0;
+  const run = new CliRun(io);
+  const program = createProgram(io);
+  addStatusCommand(program, run);
+  addListCommand(program, run);
+  addResyncCommand(program, run);
+  addRotateCommand(program, run);
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 2;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return run.exitCode;
+  } catch (error) {
+    return exitCodeOf(error, run.note);
+  }
+}
 
-  const program = new Command('zoom-token-vault')
+/** What the commands share: the output, the connection, and the exit code a command sets. */
+class CliRun {
+  exitCode = 0;
+
+  constructor(readonly io: CliIo) {}
+
+  readonly say = (line: string) => this.io.stdout.write(`${line}\n`);
+  readonly note = (line: string) => this.io.stderr.write(`${line}\n`);
+
+  /** The connection from the global options (given before or after the command). */
+  target(command: Command): Promise<Target> {
+    const options = command.optsWithGlobals<GlobalOptions>();
+    const connection: ConnectionOptions = {
+      url: options.url,
+      token: options.token,
+      stack: options.stack,
+      region: options.region,
+      sigv4: options.sigv4,
+      'data-dir': options.dataDir,
+      'signing-keys-secret': options.signingKeysSecret,
+      'state-file': options.stateFile,
+    };
+    const { io } = this;
+    return resolveTarget(connection, { env: io.env, cwd: io.cwd, fetch: io.fetch, stackOutputs: io.stackOutputs });
+  }
+}
+
+/** The program with its global (connection) options; output goes to io, errors throw instead of exiting. */
+function createProgram(io: CliIo): Command {
+  return new Command('zoom-token-vault')
     .description('The zoom-token-vault admin API from a shell, and the signing-key rotation.')
     .exitOverride()
     .configureOutput({
@@ -86,32 +129,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--signing-keys-secret <arn>', 'the signing-keys secret (with --sigv4)')
     .option('--state-file <path>', 'rotation progress')
     .addHelpText('after', WHERE);
+}
 
-  /** The connection from the global options (given before or after the command). */
-  const target = (command: Command) => {
-    const options = command.optsWithGlobals<GlobalOptions>();
-    const connection: ConnectionOptions = {
-      url: options.url,
-      token: options.token,
-      stack: options.stack,
-      region: options.region,
-      sigv4: options.sigv4,
-      'data-dir': options.dataDir,
-      'signing-keys-secret': options.signingKeysSecret,
-      'state-file': options.stateFile,
-    };
-    return resolveTarget(connection, { env: io.env, cwd: io.cwd, fetch: io.fetch, stackOutputs: io.stackOutputs });
-  };
-
+function addStatusCommand(program: Command, run: CliRun): void {
   program
     .command('status')
     .description("a user's status (never a token)")
     .argument('<userId>')
     .action(async (userId: string, _options, command: Command) => {
-      const { client } = await target(command);
-      say(JSON.stringify(await client.get(userId), null, 2));
+      const { client } = await run.target(command);
+      run.say(JSON.stringify(await client.get(userId), null, 2));
     });
+}
 
+function addListCommand(program: Command, run: CliRun): void {
   program
     .command('list')
     .description('users, page after page: those in one state (--status), or every user')
@@ -119,19 +150,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .addOption(new Option('--limit <n>', 'page size').argParser(integer('limit', 100)))
     .option('--json', 'JSON lines instead of a table')
     .action(async (options: { status?: UserStatusName; limit?: number; json?: boolean }, command: Command) => {
-      const { client } = await target(command);
+      const { client } = await run.target(command);
       let count = 0;
       for await (const user of client.listAll({ status: options.status, limit: options.limit })) {
         count++;
-        say(
+        run.say(
           options.json
             ? JSON.stringify(user)
             : [user.user_id, user.status, user.recall_status, user.access_token_expires_at ?? '-'].join('\t'),
         );
       }
-      note(`${count} users`);
+      run.note(`${count} users`);
     });
+}
 
+function addResyncCommand(program: Command, run: CliRun): void {
   program
     .command('resync')
     .description("re-create the user's Recall credential if needed (token-free); --all: every user")
@@ -140,36 +173,43 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .addOption(concurrencyOption())
     .action(async (userId: string | undefined, options: { all?: boolean; concurrency: number }, command: Command) => {
       if (Boolean(options.all) === (userId !== undefined)) throw new UsageError('resync takes one user id, or --all');
-      const { client } = await target(command);
+      const { client } = await run.target(command);
       if (userId !== undefined) {
-        say(JSON.stringify(await client.resync(userId), null, 2));
+        run.say(JSON.stringify(await client.resync(userId), null, 2));
         return;
       }
-      const users: UserStatus[] = [];
-      for await (const user of client.listAll()) users.push(user);
-      const todo = users.filter((user) => user.status !== 'reauth_required' && user.status !== 'deauthorized');
-      const progress = new Progress('re-sync', todo.length, io.stderr);
-      const failed: string[] = [];
-      try {
-        await forEachLimited(todo, options.concurrency, async (user) => {
-          try {
-            await client.resync(user.user_id);
-          } catch (error) {
-            if (!(error instanceof VaultError)) throw error;
-            failed.push(`${user.user_id}: ${error.status} ${error.code}`);
-          }
-          progress.tick();
-        });
-      } finally {
-        progress.close();
-      }
-      progress.finish(
-        `${todo.length - failed.length} re-synced, ${failed.length} failed, ${users.length - todo.length} skipped (reauth_required)`,
-      );
-      for (const line of failed) note(`failed: ${line}`);
-      code = failed.length ? 1 : 0;
+      await resyncAll(client, options.concurrency, run);
     });
+}
 
+/** `resync --all`: every user whose grant is alive, with a progress bar; exit code 1 if any failed. */
+async function resyncAll(client: ZoomTokenVaultClient, concurrency: number, run: CliRun): Promise<void> {
+  const users: UserStatus[] = [];
+  for await (const user of client.listAll()) users.push(user);
+  const todo = users.filter((user) => user.status !== 'reauth_required' && user.status !== 'deauthorized');
+  const progress = new Progress('re-sync', todo.length, run.io.stderr);
+  const failed: string[] = [];
+  try {
+    await forEachLimited(todo, concurrency, async (user) => {
+      try {
+        await client.resync(user.user_id);
+      } catch (error) {
+        if (!(error instanceof VaultError)) throw error;
+        failed.push(`${user.user_id}: ${error.status} ${error.code}`);
+      }
+      progress.tick();
+    });
+  } finally {
+    progress.close();
+  }
+  progress.finish(
+    `${todo.length - failed.length} re-synced, ${failed.length} failed, ${users.length - todo.length} skipped (reauth_required)`,
+  );
+  for (const line of failed) run.note(`failed: ${line}`);
+  run.exitCode = failed.length ? 1 : 0;
+}
+
+function addRotateCommand(program: Command, run: CliRun): void {
   program
     .command('rotate-signing-key')
     .description(
@@ -177,7 +217,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     )
     .addOption(concurrencyOption())
     .action(async (options: { concurrency: number }, command: Command) => {
-      const resolved = await target(command);
+      const resolved = await run.target(command);
       const client = resolved.client;
       const result = await rotateSigningKey({
         keys: resolved.keyStore(),
@@ -185,40 +225,34 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         users: () => client.listAll(),
         resync: (userId) => client.resync(userId),
         concurrency: options.concurrency,
-        log: note,
-        progress: io.stderr,
-        ...io.rotation,
+        log: run.note,
+        progress: run.io.stderr,
+        ...run.io.rotation,
       });
       for (const skipped of result.skipped)
-        note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
-      for (const failed of result.failed) note(`failed ${failed.userId}: ${failed.status} ${failed.code}`);
-      say(JSON.stringify(result));
-      code = result.outcome === 'done' ? 0 : 1;
+        run.note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
+      for (const failed of result.failed) run.note(`failed ${failed.userId}: ${failed.status} ${failed.code}`);
+      run.say(JSON.stringify(result));
+      run.exitCode = result.outcome === 'done' ? 0 : 1;
     });
+}
 
-  try {
-    if (argv.length === 0) {
-      program.outputHelp();
-      return 2;
-    }
-    await program.parseAsync(argv, { from: 'user' });
-    return code;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // Help asked for: 0. A usage error (commander already said what): 2.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
-      if (error.code === 'commander.help') return error.exitCode === 0 ? 0 : 2;
-      return 2;
-    }
-    if (error instanceof UsageError) {
-      note(`zoom-token-vault: ${error.message} (see --help)`);
-      return 2;
-    }
-    if (error instanceof VaultError || error instanceof RotationError) {
-      note(`zoom-token-vault: ${error.message}`);
-      return 1;
-    }
-    note(`zoom-token-vault: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+/** 2 for a usage error, 0 for help, 1 for anything that went wrong; says why on stderr. */
+function exitCodeOf(error: unknown, note: (line: string) => void): number {
+  if (error instanceof CommanderError) {
+    // Help asked for: 0. A usage error (commander already said what): 2.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+    if (error.code === 'commander.help') return error.exitCode === 0 ? 0 : 2;
+    return 2;
+  }
+  if (error instanceof UsageError) {
+    note(`zoom-token-vault: ${error.message} (see --help)`);
+    return 2;
+  }
+  if (error instanceof VaultError || error instanceof RotationError) {
+    note(`zoom-token-vault: ${error.message}`);
     return 1;
   }
+  note(`zoom-token-vault: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  return 1;
 }

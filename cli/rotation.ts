@@ -139,49 +139,62 @@ export function nextKeyId(keyring: Keyring): string {
 export async function rotateSigningKey(deps: RotationDeps): Promise<RotationResult> {
   const release = deps.state.lock ? await deps.state.lock() : undefined;
   try {
-    return await rotate(deps);
+    return await new Rotation(deps).run();
   } finally {
     await release?.();
   }
 }
 
-async function rotate(deps: RotationDeps): Promise<RotationResult> {
-  const clock = deps.clock ?? Date.now;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const log = deps.log ?? (() => undefined);
-  const propagationMs = deps.propagationMs ?? deps.keys.propagationMs;
-  const where = deps.keys.description;
-
-  let saving = Promise.resolve();
+/** One run of the state machine: each phase is a method, entered only from the phase before it (or a resumed state). */
+class Rotation {
+  private readonly clock: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly log: (line: string) => void;
+  private readonly propagationMs: number;
+  /** Where the keys live, for messages. */
+  private readonly where: string;
   /** Saves are queued so concurrent workers never interleave writes; each saves a snapshot. */
-  const save = (state: RotationState) => {
-    const snapshot = structuredClone(state);
-    saving = saving.then(() => deps.state.save(snapshot));
-    return saving;
-  };
-  const waitUntil = async (at: number, why: string) => {
-    const remaining = at - clock();
-    if (remaining > 0) {
-      log(`waiting ${Math.ceil(remaining / 1000)} s ${why}`);
-      await sleep(remaining);
-    }
-  };
-  const enter = async (state: RotationState, phase: RotationPhase) => {
-    state.phase = phase;
-    await save(state);
-    await deps.hooks?.afterPhase?.(phase);
-  };
+  private saving = Promise.resolve();
 
-  let state = await deps.state.load();
-  if (state) {
-    log(
-      `resuming the rotation ${state.oldKid} → ${state.newKid} (phase ${state.phase}, ${state.synced.length} users re-synced so far; state in ${deps.state.description})`,
-    );
-  } else {
-    const keyring = checkKeyring(await deps.keys.read(), where);
-    state = {
+  constructor(private readonly deps: RotationDeps) {
+    this.clock = deps.clock ?? Date.now;
+    this.sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    this.log = deps.log ?? (() => undefined);
+    this.propagationMs = deps.propagationMs ?? deps.keys.propagationMs;
+    this.where = deps.keys.description;
+  }
+
+  async run(): Promise<RotationResult> {
+    const state = await this.resumeOrPlan();
+    const { oldKid, newKid } = state;
+    if (state.phase === 'planned') await this.addNewKey(state);
+    if (state.phase === 'key_added') await this.activateNewKey(state);
+    if (state.phase === 'key_activated') {
+      await this.waitUntil((state.activatedAt ?? 0) + this.propagationMs, `until every function signs with ${newKid}`);
+      await this.enter(state, 'syncing');
+    }
+    if (state.phase === 'syncing') {
+      const incomplete = await this.resyncUsers(state);
+      if (incomplete) return incomplete;
+    }
+    if (state.phase === 'users_synced') await this.removeOldKey(state);
+    return { outcome: 'done', oldKid, newKid, synced: state.synced.length, skipped: state.skipped, failed: [] };
+  }
+
+  /** The saved state of an interrupted run, or a new plan (old key: the active one) saved as 'planned'. */
+  private async resumeOrPlan(): Promise<RotationState> {
+    const { deps } = this;
+    const saved = await deps.state.load();
+    if (saved) {
+      this.log(
+        `resuming the rotation ${saved.oldKid} → ${saved.newKid} (phase ${saved.phase}, ${saved.synced.length} users re-synced so far; state in ${deps.state.description})`,
+      );
+      return saved;
+    }
+    const keyring = checkKeyring(await deps.keys.read(), this.where);
+    const state: RotationState = {
       version: 1,
-      startedAt: new Date(clock()).toISOString(),
+      startedAt: new Date(this.clock()).toISOString(),
       oldKid: keyring.active,
       newKid: nextKeyId(keyring),
       phase: 'planned',
@@ -189,105 +202,138 @@ async function rotate(deps: RotationDeps): Promise<RotationResult> {
       skipped: [],
       failed: [],
     };
-    log(`rotating the signing key ${state.oldKid} → ${state.newKid} (keys in ${where}; state in ${deps.state.description})`);
-    await enter(state, 'planned');
+    this.log(`rotating the signing key ${state.oldKid} → ${state.newKid} (keys in ${this.where}; state in ${deps.state.description})`);
+    await this.enter(state, 'planned');
+    return state;
   }
-  const { oldKid, newKid } = state;
 
-  if (state.phase === 'planned') {
-    const keyring = checkKeyring(await deps.keys.read(), where);
-    if (!(newKid in keyring)) {
+  /** Phase 1: the new key in the keyring, not active. */
+  private async addNewKey(state: RotationState): Promise<void> {
+    const { deps } = this;
+    const keyring = checkKeyring(await deps.keys.read(), this.where);
+    if (!(state.newKid in keyring)) {
       // Written only here; a run that died after this write finds the key and keeps it.
-      await deps.keys.write({ ...keyring, [newKid]: (deps.newKeyMaterial ?? (() => randomBytes(48).toString('base64url')))() });
+      await deps.keys.write({ ...keyring, [state.newKid]: (deps.newKeyMaterial ?? (() => randomBytes(48).toString('base64url')))() });
     }
-    state.keyAddedAt = clock();
-    log(`phase 1/4: added ${newKid} (not active yet)`);
-    await enter(state, 'key_added');
+    state.keyAddedAt = this.clock();
+    this.log(`phase 1/4: added ${state.newKid} (not active yet)`);
+    await this.enter(state, 'key_added');
   }
 
-  if (state.phase === 'key_added') {
-    await waitUntil((state.keyAddedAt ?? 0) + propagationMs, `until every function knows ${newKid}`);
-    const keyring = checkKeyring(await deps.keys.read(), where);
+  /** Phase 2: once every function knows the new key, it becomes the active one. */
+  private async activateNewKey(state: RotationState): Promise<void> {
+    const { deps } = this;
+    const { newKid } = state;
+    await this.waitUntil((state.keyAddedAt ?? 0) + this.propagationMs, `until every function knows ${newKid}`);
+    const keyring = checkKeyring(await deps.keys.read(), this.where);
     if (!(newKid in keyring))
       throw new RotationError(
-        `${where} no longer holds ${newKid}: the keyring was changed outside this rotation; delete ${deps.state.description} to start over`,
+        `${this.where} no longer holds ${newKid}: the keyring was changed outside this rotation; delete ${deps.state.description} to start over`,
       );
     if (keyring.active !== newKid) await deps.keys.write({ ...keyring, active: newKid });
-    state.activatedAt = clock();
-    log(`phase 2/4: ${newKid} is active`);
-    await enter(state, 'key_activated');
+    state.activatedAt = this.clock();
+    this.log(`phase 2/4: ${newKid} is active`);
+    await this.enter(state, 'key_activated');
   }
 
-  if (state.phase === 'key_activated') {
-    await waitUntil((state.activatedAt ?? 0) + propagationMs, `until every function signs with ${newKid}`);
-    await enter(state, 'syncing');
-  }
-
-  if (state.phase === 'syncing') {
-    const keyring = checkKeyring(await deps.keys.read(), where);
+  /** Phase 3: every user re-synced; an incomplete result when some failed (the old key is kept). */
+  private async resyncUsers(state: RotationState): Promise<RotationResult | undefined> {
+    const { deps } = this;
+    const { oldKid, newKid } = state;
+    const keyring = checkKeyring(await deps.keys.read(), this.where);
     if (keyring.active !== newKid)
       throw new RotationError(
-        `${where}: the active key is ${keyring.active}, not ${newKid}: the keyring was changed outside this rotation`,
+        `${this.where}: the active key is ${keyring.active}, not ${newKid}: the keyring was changed outside this rotation`,
       );
+    const doneBefore = new Set(state.synced).size;
+    const todo = await this.usersToResync(state);
+    this.log(
+      `phase 3/4: re-syncing ${todo.length} users with Recall (${doneBefore} done before, ${state.skipped.length} skipped: re-authorization needed)`,
+    );
+    const progress = new Progress('re-sync', todo.length, deps.progress ?? { write: () => undefined });
+    try {
+      await forEachLimited(todo, deps.concurrency ?? 8, (userId) => this.resyncUser(state, userId, progress));
+    } finally {
+      progress.close();
+      await this.saving.catch(() => undefined);
+    }
+    progress.finish(`${todo.length - state.failed.length} re-synced, ${state.failed.length} failed`);
+    if (state.failed.length > 0) {
+      await this.save(state);
+      this.log(`${state.failed.length} users could not be re-synced; ${oldKid} is kept. Run the command again to retry them.`);
+      return { outcome: 'incomplete', oldKid, newKid, synced: state.synced.length, skipped: state.skipped, failed: state.failed };
+    }
+    await this.enter(state, 'users_synced');
+    return undefined;
+  }
+
+  /** The users not re-synced yet; those whose grant is dead go to state.skipped (this run's skipped and failed start empty). */
+  private async usersToResync(state: RotationState): Promise<string[]> {
     const done = new Set(state.synced);
     const todo: string[] = [];
     state.skipped = [];
     state.failed = [];
-    for await (const user of deps.users()) {
+    for await (const user of this.deps.users()) {
       if (done.has(user.user_id) || todo.includes(user.user_id)) continue;
       if (user.status === 'reauth_required' || user.status === 'deauthorized')
         state.skipped.push({ userId: user.user_id, status: user.status });
       else todo.push(user.user_id);
     }
-    log(
-      `phase 3/4: re-syncing ${todo.length} users with Recall (${done.size} done before, ${state.skipped.length} skipped: re-authorization needed)`,
-    );
-    const progress = new Progress('re-sync', todo.length, deps.progress ?? { write: () => undefined });
-    const current = state;
-    try {
-      await forEachLimited(todo, deps.concurrency ?? 8, async (userId) => {
-        try {
-          await deps.resync(userId);
-        } catch (error) {
-          // Gone meanwhile (deleted): nothing left to move. Other answers are retried by the next run.
-          if (!(error instanceof NotFoundError)) {
-            if (!(error instanceof VaultError)) throw error;
-            current.failed.push({ userId, status: error.status, code: error.code });
-            progress.tick();
-            return;
-          }
-        }
-        current.synced.push(userId);
-        progress.tick();
-        await save(current);
-        await deps.hooks?.afterUserSynced?.(userId, current.synced.length);
-      });
-    } finally {
-      progress.close();
-      await saving.catch(() => undefined);
-    }
-    progress.finish(`${todo.length - current.failed.length} re-synced, ${current.failed.length} failed`);
-    if (current.failed.length > 0) {
-      await save(current);
-      log(`${current.failed.length} users could not be re-synced; ${oldKid} is kept. Run the command again to retry them.`);
-      return { outcome: 'incomplete', oldKid, newKid, synced: current.synced.length, skipped: current.skipped, failed: current.failed };
-    }
-    await enter(current, 'users_synced');
+    return todo;
   }
 
-  if (state.phase === 'users_synced') {
-    const keyring = checkKeyring(await deps.keys.read(), where);
+  private async resyncUser(state: RotationState, userId: string, progress: Progress): Promise<void> {
+    try {
+      await this.deps.resync(userId);
+    } catch (error) {
+      // Gone meanwhile (deleted): nothing left to move. Other answers are retried by the next run.
+      if (!(error instanceof NotFoundError)) {
+        if (!(error instanceof VaultError)) throw error;
+        state.failed.push({ userId, status: error.status, code: error.code });
+        progress.tick();
+        return;
+      }
+    }
+    state.synced.push(userId);
+    progress.tick();
+    await this.save(state);
+    await this.deps.hooks?.afterUserSynced?.(userId, state.synced.length);
+  }
+
+  /** Phase 4: the old key removed, and the state cleared: the rotation is done. */
+  private async removeOldKey(state: RotationState): Promise<void> {
+    const { deps } = this;
+    const { oldKid, newKid } = state;
+    const keyring = checkKeyring(await deps.keys.read(), this.where);
     if (keyring.active !== newKid)
-      throw new RotationError(`${where}: the active key is ${keyring.active}, not ${newKid}: not removing ${oldKid}`);
+      throw new RotationError(`${this.where}: the active key is ${keyring.active}, not ${newKid}: not removing ${oldKid}`);
     if (oldKid in keyring) {
       const { [oldKid]: _removed, ...rest } = keyring;
       await deps.keys.write(rest);
     }
-    log(`phase 4/4: removed ${oldKid}; URLs signed with it stop working within ${Math.ceil(propagationMs / 1000)} s`);
-    await saving;
+    this.log(`phase 4/4: removed ${oldKid}; URLs signed with it stop working within ${Math.ceil(this.propagationMs / 1000)} s`);
+    await this.saving;
     await deps.state.clear();
     await deps.hooks?.afterPhase?.('done');
   }
 
-  return { outcome: 'done', oldKid, newKid, synced: state.synced.length, skipped: state.skipped, failed: [] };
+  private save(state: RotationState): Promise<void> {
+    const snapshot = structuredClone(state);
+    this.saving = this.saving.then(() => this.deps.state.save(snapshot));
+    return this.saving;
+  }
+
+  private async waitUntil(at: number, why: string): Promise<void> {
+    const remaining = at - this.clock();
+    if (remaining > 0) {
+      this.log(`waiting ${Math.ceil(remaining / 1000)} s ${why}`);
+      await this.sleep(remaining);
+    }
+  }
+
+  private async enter(state: RotationState, phase: RotationPhase): Promise<void> {
+    state.phase = phase;
+    await this.save(state);
+    await this.deps.hooks?.afterPhase?.(phase);
+  }
 }

@@ -40,16 +40,16 @@ export class CallbackEdge extends Construct {
 
   constructor(scope: Construct, id: string, props: CallbackEdgeProps) {
     super(scope, id);
-    const region = Stack.of(this).region;
-    if (Token.isUnresolved(region) || region !== 'us-east-1') {
-      throw new Error(
-        `callbackWaf needs the stack in us-east-1 (got ${Token.isUnresolved(region) ? 'an environment-agnostic stack' : region}): ` +
-          'CloudFront WebACLs exist only in us-east-1, and WAF cannot attach to an HTTP API in any region. ' +
-          "Deploy the vault to us-east-1 (env: { region: 'us-east-1' }), or leave callbackWaf unset.",
-      );
-    }
+    assertInUsEast1(Stack.of(this).region);
+    this.webAcl = this.createWebAcl(props);
+    this.distribution = this.createDistribution(props.api);
+    acknowledgeDistributionFindings(this.distribution);
+  }
+
+  /** Blocks a source IP over the rate limit; everything else passes. */
+  private createWebAcl(props: CallbackEdgeProps): CfnWebACL {
     const metricName = props.serviceName.replace(/[^A-Za-z0-9]/g, '');
-    this.webAcl = new CfnWebACL(this, 'WebAcl', {
+    return new CfnWebACL(this, 'WebAcl', {
       scope: 'CLOUDFRONT',
       defaultAction: { allow: {} },
       visibilityConfig: { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: `${metricName}Callback` },
@@ -63,9 +63,12 @@ export class CallbackEdge extends Construct {
         },
       ],
     });
+  }
+
+  private createDistribution(api: VaultApi): Distribution {
     // https://<api id>.execute-api.<region>.amazonaws.com → its host.
-    const apiHost = Fn.select(2, Fn.split('/', props.api.apiEndpoint));
-    this.distribution = new Distribution(this, 'Distribution', {
+    const apiHost = Fn.select(2, Fn.split('/', api.apiEndpoint));
+    return new Distribution(this, 'Distribution', {
       comment: `Zoom token vault callback (${Stack.of(this).stackName})`,
       webAclId: this.webAcl.attrArn,
       httpVersion: HttpVersion.HTTP2_AND_3,
@@ -84,27 +87,40 @@ export class CallbackEdge extends Construct {
         allowedMethods: AllowedMethods.ALLOW_ALL,
       },
     });
-    acknowledge(
-      this.distribution,
-      'AwsSolutions-CFR1',
-      'Recall and Zoom call from addresses and countries that change; a geo restriction would turn bots away.',
-    );
-    acknowledge(
-      this.distribution,
-      'AwsSolutions-CFR3',
-      'Every request is forwarded to the HTTP API, whose access log records it (route, status, source IP); a second ' +
-        'log in S3 would add a bucket to secure and pay for.',
-    );
-    acknowledge(
-      this.distribution,
-      'AwsSolutions-CFR4',
-      'The default *.cloudfront.net certificate: CloudFront fixes its minimum viewer TLS version; a custom domain ' +
-        'with its own certificate (publicBaseUrl) can require TLS 1.2.',
-    );
   }
 
   /** `https://<distribution domain>`: the base of the callback URLs handed to Recall. */
   get publicBaseUrl(): string {
     return `https://${this.distribution.distributionDomainName}`;
   }
+}
+
+/** CloudFront WebACLs exist only in us-east-1: fail synth anywhere else. */
+function assertInUsEast1(region: string): void {
+  if (!Token.isUnresolved(region) && region === 'us-east-1') return;
+  throw new Error(
+    `callbackWaf needs the stack in us-east-1 (got ${Token.isUnresolved(region) ? 'an environment-agnostic stack' : region}): ` +
+      'CloudFront WebACLs exist only in us-east-1, and WAF cannot attach to an HTTP API in any region. ' +
+      "Deploy the vault to us-east-1 (env: { region: 'us-east-1' }), or leave callbackWaf unset.",
+  );
+}
+
+function acknowledgeDistributionFindings(distribution: Distribution): void {
+  acknowledge(
+    distribution,
+    'AwsSolutions-CFR1',
+    'Recall and Zoom call from addresses and countries that change; a geo restriction would turn bots away.',
+  );
+  acknowledge(
+    distribution,
+    'AwsSolutions-CFR3',
+    'Every request is forwarded to the HTTP API, whose access log records it (route, status, source IP); a second ' +
+      'log in S3 would add a bucket to secure and pay for.',
+  );
+  acknowledge(
+    distribution,
+    'AwsSolutions-CFR4',
+    'The default *.cloudfront.net certificate: CloudFront fixes its minimum viewer TLS version; a custom domain ' +
+      'with its own certificate (publicBaseUrl) can require TLS 1.2.',
+  );
 }

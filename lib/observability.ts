@@ -69,109 +69,116 @@ export function oldestDueAgeThresholdSeconds(settings: AlarmSettings): number {
  * dispatcher Deferred and OldestDueAgeSeconds, the callback one metric per answer it gives Recall.
  */
 export function metricAlarms(settings: AlarmSettings): MetricAlarmSpec[] {
-  return [
-    {
-      id: 'DueTokenLagAlarm',
-      kind: 'outcome',
-      metricName: METRIC.oldestDueAgeSeconds,
-      statistic: 'Maximum',
-      period: 'interval',
-      threshold: oldestDueAgeThresholdSeconds(settings),
-      comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      // The dispatcher publishes this on every run, zero included: two runs in three without it
-      // mean the dispatcher is not running, failing, or its schedule is off (a heartbeat).
-      treatMissingData: TreatMissingData.BREACHING,
-      description:
-        'Heartbeat and lag: due Zoom tokens are about to reach the callback unrefreshed (the refresh workers ' +
-        'are behind or failing), or the dispatcher did not run in two of the last three intervals (no OldestDueAgeSeconds).',
-    },
-    {
-      id: 'CallbackTokenUnavailableAlarm',
-      kind: 'outcome',
-      metricName: METRIC.callbackTokenUnavailable,
-      threshold: 5,
-      description: 'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.',
-    },
-    {
-      id: 'GrantsDeadAlarm',
-      kind: 'outcome',
-      metricName: METRIC.grantsDead,
-      threshold: 1,
-      description: 'Zoom rejected a refresh token: the affected users must authorize Zoom again.',
-    },
-    {
-      id: 'RefreshResultUnsavedAlarm',
-      kind: 'outcome',
-      metricName: METRIC.refreshResultUnsaved,
-      threshold: 1,
-      description: "A refreshed Zoom token could not be saved; the user's grant may be lost.",
-    },
-    {
-      id: 'ZoomMisconfiguredAlarm',
-      kind: 'outcome',
-      metricName: METRIC.zoomMisconfigured,
-      threshold: 1,
-      description: 'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).',
-    },
-    {
-      id: 'RefreshLostInFlightAlarm',
-      kind: 'outcome',
-      metricName: METRIC.refreshLostInFlight,
-      threshold: 1,
-      description: 'A refresh token was spent and its answer never reached storage: the user must authorize Zoom again.',
-    },
-    {
-      id: 'FailedRetryableAlarm',
-      kind: 'outcome',
-      metricName: METRIC.failedRetryable,
-      threshold: 10,
-      evaluationPeriods: 3,
-      description: 'Refreshes kept failing with retryable errors (Zoom down or throttling, DynamoDB or KMS errors) for 15 minutes.',
-    },
-    {
-      id: 'DeferredAlarm',
-      kind: 'outcome',
-      metricName: METRIC.deferred,
-      threshold: 1,
-      period: 'interval',
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      description:
-        'The dispatcher keeps holding due users back (DISPATCH_MAX_USERS or its timeout): the workers are behind; ' +
-        'raise refreshWorkerConcurrency.',
-    },
-    {
-      id: 'CallbackServerErrorsAlarm',
-      kind: 'cause',
-      metricName: METRIC.callbackServerErrors,
-      threshold: 1,
-      description: 'The Recall callback answered 500; bots may fail to join Zoom meetings.',
-    },
-    {
-      id: 'RefreshAnswerLostAlarm',
-      kind: 'cause',
-      metricName: METRIC.refreshAnswerLost,
-      threshold: 1,
-      description: 'Zoom did not answer a refresh in time; the refresh token may be spent. Watch for RefreshLostInFlight.',
-    },
-    {
-      id: 'RefreshWorkerErrorsAlarm',
-      kind: 'cause',
-      metricName: METRIC.refreshWorkerErrors,
-      threshold: 1,
-      description: 'A refresh worker failed on a user; the message is retried, then parked in the dead-letter queue.',
-    },
-    {
-      id: 'ZoomThrottledAlarm',
-      kind: 'cause',
-      metricName: METRIC.zoomThrottled,
-      threshold: 5,
-      description: 'Zoom is rate-limiting token refreshes; lower refreshWorkerConcurrency or ask Zoom for a higher limit.',
-    },
-  ];
+  return [dueTokenLagAlarm(settings), ...FIXED_THRESHOLD_ALARMS];
 }
+
+/** The one handler alarm whose threshold follows the settings. */
+function dueTokenLagAlarm(settings: AlarmSettings): MetricAlarmSpec {
+  return {
+    id: 'DueTokenLagAlarm',
+    kind: 'outcome',
+    metricName: METRIC.oldestDueAgeSeconds,
+    statistic: 'Maximum',
+    period: 'interval',
+    threshold: oldestDueAgeThresholdSeconds(settings),
+    comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 3,
+    datapointsToAlarm: 2,
+    // The dispatcher publishes this on every run, zero included: two runs in three without it
+    // mean the dispatcher is not running, failing, or its schedule is off (a heartbeat).
+    treatMissingData: TreatMissingData.BREACHING,
+    description:
+      'Heartbeat and lag: due Zoom tokens are about to reach the callback unrefreshed (the refresh workers ' +
+      'are behind or failing), or the dispatcher did not run in two of the last three intervals (no OldestDueAgeSeconds).',
+  };
+}
+
+/** The handlers' alarms with fixed thresholds, after DueTokenLag in metricAlarms. */
+const FIXED_THRESHOLD_ALARMS: readonly MetricAlarmSpec[] = [
+  {
+    id: 'CallbackTokenUnavailableAlarm',
+    kind: 'outcome',
+    metricName: METRIC.callbackTokenUnavailable,
+    threshold: 5,
+    description: 'The Recall callback repeatedly had no Zoom token to give (503); bots may fail to join Zoom meetings.',
+  },
+  {
+    id: 'GrantsDeadAlarm',
+    kind: 'outcome',
+    metricName: METRIC.grantsDead,
+    threshold: 1,
+    description: 'Zoom rejected a refresh token: the affected users must authorize Zoom again.',
+  },
+  {
+    id: 'RefreshResultUnsavedAlarm',
+    kind: 'outcome',
+    metricName: METRIC.refreshResultUnsaved,
+    threshold: 1,
+    description: "A refreshed Zoom token could not be saved; the user's grant may be lost.",
+  },
+  {
+    id: 'ZoomMisconfiguredAlarm',
+    kind: 'outcome',
+    metricName: METRIC.zoomMisconfigured,
+    threshold: 1,
+    description: 'Zoom rejected the app credentials: the Zoom client id or client secret is wrong (or still the placeholder).',
+  },
+  {
+    id: 'RefreshLostInFlightAlarm',
+    kind: 'outcome',
+    metricName: METRIC.refreshLostInFlight,
+    threshold: 1,
+    description: 'A refresh token was spent and its answer never reached storage: the user must authorize Zoom again.',
+  },
+  {
+    id: 'FailedRetryableAlarm',
+    kind: 'outcome',
+    metricName: METRIC.failedRetryable,
+    threshold: 10,
+    evaluationPeriods: 3,
+    description: 'Refreshes kept failing with retryable errors (Zoom down or throttling, DynamoDB or KMS errors) for 15 minutes.',
+  },
+  {
+    id: 'DeferredAlarm',
+    kind: 'outcome',
+    metricName: METRIC.deferred,
+    threshold: 1,
+    period: 'interval',
+    evaluationPeriods: 3,
+    datapointsToAlarm: 2,
+    description:
+      'The dispatcher keeps holding due users back (DISPATCH_MAX_USERS or its timeout): the workers are behind; ' +
+      'raise refreshWorkerConcurrency.',
+  },
+  {
+    id: 'CallbackServerErrorsAlarm',
+    kind: 'cause',
+    metricName: METRIC.callbackServerErrors,
+    threshold: 1,
+    description: 'The Recall callback answered 500; bots may fail to join Zoom meetings.',
+  },
+  {
+    id: 'RefreshAnswerLostAlarm',
+    kind: 'cause',
+    metricName: METRIC.refreshAnswerLost,
+    threshold: 1,
+    description: 'Zoom did not answer a refresh in time; the refresh token may be spent. Watch for RefreshLostInFlight.',
+  },
+  {
+    id: 'RefreshWorkerErrorsAlarm',
+    kind: 'cause',
+    metricName: METRIC.refreshWorkerErrors,
+    threshold: 1,
+    description: 'A refresh worker failed on a user; the message is retried, then parked in the dead-letter queue.',
+  },
+  {
+    id: 'ZoomThrottledAlarm',
+    kind: 'cause',
+    metricName: METRIC.zoomThrottled,
+    threshold: 5,
+    description: 'Zoom is rate-limiting token refreshes; lower refreshWorkerConcurrency or ask Zoom for a higher limit.',
+  },
+];
 
 /** The alarms on the lifecycle's metrics (lib/lifecycle.ts adds them): events lost, Recall credentials unhealthy. */
 export const LIFECYCLE_ALARMS: readonly MetricAlarmSpec[] = [
@@ -249,10 +256,18 @@ export class VaultObservability extends Construct {
     this.serviceName = props.serviceName;
     this.detailedAlarms = props.detailedAlarms ?? false;
     this.interval = Duration.minutes(props.refreshIntervalMinutes);
-    if (props.alarmEmail) {
-      this.alarmTopic = this.createAlarmTopic(props.alarmEmail);
-      this.alarmTopics.push(this.alarmTopic);
-    }
+    // Topics first: alarmOn gives every alarm an action per topic known when it is created.
+    this.alarmTopic = this.addAlarmTopics(props);
+    this.alarmOnApiAndQueue(props);
+    for (const spec of metricAlarms(props)) this.alarmOnMetric(spec);
+    this.watchFunctions(props.functions);
+    if (props.dashboard) this.dashboard = this.createDashboard(props);
+  }
+
+  /** The topics the alarms notify; returns the e-mail topic when one is created. */
+  private addAlarmTopics(props: VaultObservabilityProps): Topic | undefined {
+    const emailTopic = props.alarmEmail ? this.createAlarmTopic(props.alarmEmail) : undefined;
+    if (emailTopic) this.alarmTopics.push(emailTopic);
     if (props.alarmTopicArn) {
       this.alarmTopics.push(Topic.fromTopicArn(this, 'ImportedAlarmTopic', props.alarmTopicArn));
     }
@@ -262,7 +277,11 @@ export class VaultObservability extends Construct {
         'The alarms notify nobody: set alarmEmail (-c alarmEmail=ops@example.com) or alarmTopicArn (an existing SNS topic).',
       );
     }
+    return emailTopic;
+  }
 
+  /** The outcome alarms on AWS metrics: the API's 5xx, the callback's throttle, the dead-letter queue. */
+  private alarmOnApiAndQueue(props: VaultObservabilityProps): void {
     this.alarmOn(
       'ApiServerErrorsAlarm',
       props.api.metricServerErrors().with({ period: PERIOD }),
@@ -282,9 +301,9 @@ export class VaultObservability extends Construct {
       'Refresh requests failed every delivery and were parked in the dead-letter queue; those users may go unrefreshed.',
       { threshold: 1 },
     );
-    for (const spec of metricAlarms(props)) this.alarmOnMetric(spec);
+  }
 
-    const { functions } = props;
+  private watchFunctions(functions: WatchedFunctions): void {
     // Ids of the alarms from before (their logical ids stay when detailed alarms are on).
     this.watchFunction(
       functions.callback,
@@ -302,8 +321,6 @@ export class VaultObservability extends Construct {
       'RefreshWorkerFunction',
       'A refresh worker timed out or failed to start (configuration?); its batch is retried.',
     );
-
-    if (props.dashboard) this.dashboard = this.createDashboard(props);
   }
 
   /** An alarm on one of the handlers' metrics (outcome alarms always, cause alarms with detailedAlarms). */
@@ -387,10 +404,8 @@ export class VaultObservability extends Construct {
     return topic;
   }
 
+  /** Rows of graphs: the callback, the refreshes, then the lifecycle and every function's Lambda metrics. */
   private createDashboard(props: VaultObservabilityProps): Dashboard {
-    const m = (name: MetricName, statistic = 'Sum') => this.metric(name, statistic);
-    const { functions } = props;
-    const graph = (title: string, left: IMetric[], width = 8) => new GraphWidget({ title, left, width, height: 6 });
     const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
     dashboard.addWidgets(
       new TextWidget({
@@ -399,13 +414,23 @@ export class VaultObservability extends Construct {
         height: 2,
       }),
     );
-    dashboard.addWidgets(
+    dashboard.addWidgets(...this.callbackRow(props));
+    dashboard.addWidgets(...this.refreshRow());
+    dashboard.addWidgets(...this.lifecycleAndLambdaRow(props.functions));
+    return dashboard;
+  }
+
+  private callbackRow(props: VaultObservabilityProps): GraphWidget[] {
+    const { functions } = props;
+    return [
       graph('Callback answers', [
-        m(METRIC.callbackServed),
-        m(METRIC.callbackRefused),
-        m(METRIC.callbackTokenUnavailable),
-        m(METRIC.callbackServerErrors),
-        m(METRIC.callbackWaitedForRefresh),
+        ...this.metrics([
+          METRIC.callbackServed,
+          METRIC.callbackRefused,
+          METRIC.callbackTokenUnavailable,
+          METRIC.callbackServerErrors,
+          METRIC.callbackWaitedForRefresh,
+        ]),
         props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ label: 'CallbackThrottled (429)' }),
       ]),
       graph('Callback latency (Lambda duration)', [
@@ -416,47 +441,62 @@ export class VaultObservability extends Construct {
         props.api.metricServerErrors().with({ label: 'API 5xx' }),
         functions.admin.metricErrors({ statistic: 'Sum', label: 'Admin function errors' }),
       ]),
-    );
-    dashboard.addWidgets(
-      graph('Refresh outcomes', [
-        m(METRIC.refreshed),
-        m(METRIC.failedRetryable),
-        m(METRIC.grantsDead),
-        m(METRIC.refreshAnswerLost),
-        m(METRIC.refreshLostInFlight),
-        m(METRIC.refreshResultUnsaved),
-        m(METRIC.skippedLeaseHeld),
-        m(METRIC.refreshWorkerErrors),
-      ]),
+    ];
+  }
+
+  private refreshRow(): GraphWidget[] {
+    return [
+      graph(
+        'Refresh outcomes',
+        this.metrics([
+          METRIC.refreshed,
+          METRIC.failedRetryable,
+          METRIC.grantsDead,
+          METRIC.refreshAnswerLost,
+          METRIC.refreshLostInFlight,
+          METRIC.refreshResultUnsaved,
+          METRIC.skippedLeaseHeld,
+          METRIC.refreshWorkerErrors,
+        ]),
+      ),
       new GraphWidget({
         title: 'Due-token lag',
-        left: [m(METRIC.usersDue), m(METRIC.dispatched), m(METRIC.deferred)],
-        right: [m(METRIC.oldestDueAgeSeconds, 'Maximum')],
+        left: this.metrics([METRIC.usersDue, METRIC.dispatched, METRIC.deferred]),
+        right: [this.metric(METRIC.oldestDueAgeSeconds, 'Maximum')],
         width: 8,
         height: 6,
       }),
-      graph('Zoom and Recall', [
-        m(METRIC.zoomMisconfigured),
-        m(METRIC.zoomThrottled),
-        m(METRIC.recallCredentialsUnhealthy),
-        m(METRIC.zoomDeauthorized),
-      ]),
-    );
-    const throttles = Object.entries(functions).map(([name, fn]) => fn.metricThrottles({ statistic: 'Sum', label: name }));
-    dashboard.addWidgets(
-      graph('Lifecycle events', [m(METRIC.eventsPublished), m(METRIC.eventsPublishFailed)]),
-      graph('Lambda throttles', throttles),
-      graph('Lambda errors (all functions)', [
-        new MathExpression({
-          expression: Object.keys(functions)
-            .map((_, i) => `e${i}`)
-            .join(' + '),
-          usingMetrics: Object.fromEntries(Object.values(functions).map((fn, i) => [`e${i}`, fn.metricErrors({ statistic: 'Sum' })])),
-          label: 'Errors',
-          period: PERIOD,
-        }),
-      ]),
-    );
-    return dashboard;
+      graph(
+        'Zoom and Recall',
+        this.metrics([METRIC.zoomMisconfigured, METRIC.zoomThrottled, METRIC.recallCredentialsUnhealthy, METRIC.zoomDeauthorized]),
+      ),
+    ];
   }
+
+  private lifecycleAndLambdaRow(functions: WatchedFunctions): GraphWidget[] {
+    const throttles = Object.entries(functions).map(([name, fn]) => fn.metricThrottles({ statistic: 'Sum', label: name }));
+    // One line: the sum of every function's Errors.
+    const errors = new MathExpression({
+      expression: Object.keys(functions)
+        .map((_, i) => `e${i}`)
+        .join(' + '),
+      usingMetrics: Object.fromEntries(Object.values(functions).map((fn, i) => [`e${i}`, fn.metricErrors({ statistic: 'Sum' })])),
+      label: 'Errors',
+      period: PERIOD,
+    });
+    return [
+      graph('Lifecycle events', this.metrics([METRIC.eventsPublished, METRIC.eventsPublishFailed])),
+      graph('Lambda throttles', throttles),
+      graph('Lambda errors (all functions)', [errors]),
+    ];
+  }
+
+  /** Sums over 5 minutes of the handlers' metrics, one line each. */
+  private metrics(names: MetricName[]): Metric[] {
+    return names.map((name) => this.metric(name));
+  }
+}
+
+function graph(title: string, left: IMetric[], width = 8): GraphWidget {
+  return new GraphWidget({ title, left, width, height: 6 });
 }

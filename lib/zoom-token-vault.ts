@@ -69,32 +69,8 @@ export class ZoomTokenVault extends Construct {
       deletionProtection: settings.deletionProtection,
     });
     this.secrets = new VaultSecrets(this, 'Secrets', settings);
-    // Every function but the dispatcher builds a Zoom client at cold start (and fails without a
-    // client id); only the refresh workers ever call Zoom, so only they may read its secret. The
-    // refresh policy is read by those that serve tokens and those that refresh them.
-    const zoomEnvironment = {
-      [ENV.zoomClientId]: settings.zoomClientId,
-      [ENV.zoomClientSecretSecretId]: this.secrets.zoomClientSecret.secretArn,
-      [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
-      [ENV.refreshPolicy]: settings.refreshPolicy,
-      ...(settings.refreshPolicy === 'adaptive'
-        ? {
-            [ENV.adaptiveActiveDays]: String(settings.adaptiveActiveDays),
-            [ENV.adaptiveKeepAliveHours]: String(settings.adaptiveKeepAliveHours),
-          }
-        : {}),
-    };
-    this.refresh = new RefreshFanOut(this, 'Refresh', {
-      serviceName: settings.serviceName,
-      storage: this.storage,
-      secrets: this.secrets,
-      tracing: settings.tracing,
-      zoomEnvironment,
-      refreshIntervalMinutes: settings.refreshIntervalMinutes,
-      refreshWindowSeconds: settings.refreshWindowSeconds,
-      reservedConcurrency: settings.refresherReservedConcurrency,
-      workerConcurrency: settings.refreshWorkerConcurrency,
-    });
+    const zoomEnvironment = zoomEnvironmentOf(settings, this.secrets);
+    this.refresh = this.createRefreshFanOut(settings, zoomEnvironment);
     const servingEnvironment = {
       ...this.storage.environment,
       ...zoomEnvironment,
@@ -104,12 +80,7 @@ export class ZoomTokenVault extends Construct {
     this.callbackFunction = this.createCallbackFunction(settings, servingEnvironment);
     this.adminFunction = this.createAdminFunction(settings, servingEnvironment);
 
-    this.api = new VaultApi(this, 'Api', {
-      serviceName: settings.serviceName,
-      callbackFunction: this.callbackFunction,
-      adminFunction: this.adminFunction,
-      callbackThrottle: { rateLimit: settings.callbackThrottleRate, burstLimit: settings.callbackThrottleBurst },
-    });
+    this.api = this.createApi(settings);
     this.callbackEdge = this.createCallbackEdge(settings);
     // Known only now that the API (and the distribution in front of it) exists.
     this.publicBaseUrl = settings.publicBaseUrl ?? this.callbackEdge?.publicBaseUrl ?? this.api.apiEndpoint;
@@ -122,14 +93,7 @@ export class ZoomTokenVault extends Construct {
 
     this.observability = this.createObservability(settings);
     this.alarmTopic = this.observability.alarmTopic;
-    this.lifecycle = new VaultLifecycle(this, 'Lifecycle', {
-      settings,
-      storage: this.storage,
-      secrets: this.secrets,
-      api: this.api,
-      observability: this.observability,
-      eventBus: props.eventBus,
-    });
+    this.lifecycle = this.createLifecycle(props);
     this.lifecycle.grantPublish(this.adminFunction, this.refreshWorkerFunction);
   }
 
@@ -175,6 +139,40 @@ export class ZoomTokenVault extends Construct {
   /** Every admin route's invoke ARN (what to grant for that route alone), by route key. */
   get adminRouteArns(): Record<AdminRouteKey, string> {
     return Object.fromEntries(ADMIN_ROUTE_KEYS.map((route) => [route, this.api.adminRouteArn(route)])) as Record<AdminRouteKey, string>;
+  }
+
+  private createRefreshFanOut(settings: VaultSettings, zoomEnvironment: Record<string, string>): RefreshFanOut {
+    return new RefreshFanOut(this, 'Refresh', {
+      serviceName: settings.serviceName,
+      storage: this.storage,
+      secrets: this.secrets,
+      tracing: settings.tracing,
+      zoomEnvironment,
+      refreshIntervalMinutes: settings.refreshIntervalMinutes,
+      refreshWindowSeconds: settings.refreshWindowSeconds,
+      reservedConcurrency: settings.refresherReservedConcurrency,
+      workerConcurrency: settings.refreshWorkerConcurrency,
+    });
+  }
+
+  private createApi(settings: VaultSettings): VaultApi {
+    return new VaultApi(this, 'Api', {
+      serviceName: settings.serviceName,
+      callbackFunction: this.callbackFunction,
+      adminFunction: this.adminFunction,
+      callbackThrottle: { rateLimit: settings.callbackThrottleRate, burstLimit: settings.callbackThrottleBurst },
+    });
+  }
+
+  private createLifecycle(props: ZoomTokenVaultProps): VaultLifecycle {
+    return new VaultLifecycle(this, 'Lifecycle', {
+      settings: props.settings,
+      storage: this.storage,
+      secrets: this.secrets,
+      api: this.api,
+      observability: this.observability,
+      eventBus: props.eventBus,
+    });
   }
 
   /** CloudFront and WAF in front of the public routes: with `callbackWaf`, unless a custom domain fronts the API. */
@@ -257,4 +255,24 @@ export class ZoomTokenVault extends Construct {
     this.refresh.grantRequestRefresh(fn);
     return fn;
   }
+}
+
+/**
+ * Every function but the dispatcher builds a Zoom client at cold start (and fails without a
+ * client id); only the refresh workers ever call Zoom, so only they may read its secret. The
+ * refresh policy is read by those that serve tokens and those that refresh them.
+ */
+function zoomEnvironmentOf(settings: VaultSettings, secrets: VaultSecrets): Record<string, string> {
+  return {
+    [ENV.zoomClientId]: settings.zoomClientId,
+    [ENV.zoomClientSecretSecretId]: secrets.zoomClientSecret.secretArn,
+    [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
+    [ENV.refreshPolicy]: settings.refreshPolicy,
+    ...(settings.refreshPolicy === 'adaptive'
+      ? {
+          [ENV.adaptiveActiveDays]: String(settings.adaptiveActiveDays),
+          [ENV.adaptiveKeepAliveHours]: String(settings.adaptiveKeepAliveHours),
+        }
+      : {}),
+  };
 }

@@ -354,6 +354,28 @@ function parseSettings(env: Env) {
   };
 }
 
+/**
+ * The gateway listens before the handlers exist (their environment holds its URL, and the port may
+ * be a free one); it answers 503 until `serve` hands it the handlers.
+ */
+async function startGateway(requestedPort: number, host: string, closers: Closer[]) {
+  let ready: { handlers: Handlers; gateway: Gateway } | undefined;
+  const server = createGatewayServer(() => ready);
+  const port = await listen(server, requestedPort, host);
+  closers.push(
+    () =>
+      new Promise((done) => {
+        server.closeAllConnections();
+        server.close(done);
+      }),
+  );
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  const serve = (handlersAndGateway: { handlers: Handlers; gateway: Gateway }) => {
+    ready = handlersAndGateway;
+  };
+  return { port, url, serve };
+}
+
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const env = options.env ?? process.env;
   const settings = parseSettings(env);
@@ -366,22 +388,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     const aws = await startAwsStandIns(env, settings.dataDir, closers);
     const { fakeZoom, fakeRecall, demoEnv } = await startDemoFakes(env, settings.dataDir, settings.port, closers);
-    let ready: { handlers: Handlers; gateway: Gateway } | undefined;
-    const server = createGatewayServer(() => ready);
-    const port = await listen(server, settings.port, settings.host);
-    closers.push(
-      () =>
-        new Promise((done) => {
-          server.closeAllConnections();
-          server.close(done);
-        }),
-    );
-    const url = `http://${settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host}:${port}`;
+    const { port, url, serve } = await startGateway(settings.port, settings.host, closers);
     const handlerEnv = handlerEnvironment(env, url, aws, demoEnv);
     const refreshQueue = new LocalRefreshQueue({ concurrency: settings.workerConcurrency, visibilityTimeoutMs: settings.retryDelayMs });
     closers.push(async () => refreshQueue.close());
     const handlers = buildHandlers(handlerEnv, refreshQueue);
-    ready = { handlers, gateway: { url, adminToken: aws.adminToken.value, adminTimeoutMs: settings.adminTimeoutMs, say } };
+    serve({ handlers, gateway: { url, adminToken: aws.adminToken.value, adminTimeoutMs: settings.adminTimeoutMs, say } });
     const sweep = startRefresher(handlers.dispatcher, refreshQueue, settings.intervalSeconds, closers);
     const checkRecallHealth = startRecallHealth(handlers['recall-health'], settings.healthIntervalSeconds, closers);
     if (options.verbose)

@@ -126,54 +126,133 @@ function loadState(file: string): FakeRecallState | undefined {
 }
 
 export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeRecall> {
-  const apiKey = Buffer.from(options.apiKey ?? DEFAULT_FAKE_RECALL_API_KEY);
-  const callbackTimeoutMs = options.callbackTimeoutMs ?? 5000;
-  const pageSize = options.pageSize ?? 2;
-  const stateFile = options.stateFile;
   const now = options.clock ?? Date.now;
-  const saved = stateFile === undefined ? undefined : loadState(stateFile);
-  const store = new Map<string, StoredCredential>(); // insertion order = seq order
-  const idempotency = new Map<string, Idempotent>();
-  const failures: RecallFailure[] = [];
-  const log: Array<{ method: string; path: string; idempotencyKey?: string }> = [];
+  const state = new RecallState(options.stateFile, now);
   const closing = new AbortController();
-  let nextSeq = 1;
-  let baseUrl = '';
-  if (saved) {
-    for (const credential of [...saved.credentials].sort((a, b) => a.seq - b.seq)) {
-      store.set(credential.id, { ...credential, account_id: null });
-      nextSeq = Math.max(nextSeq, credential.seq + 1);
-    }
-    nextSeq = Math.max(nextSeq, saved.nextSeq);
-    for (const { key, at, status, body } of saved.idempotency) {
-      if (now() - at < IDEMPOTENCY_TTL_MS) idempotency.set(key, { running: false, at, status, body });
-    }
+  const caller = new TokenCallbackCaller(options, now, closing.signal);
+  const routes = new RecallRoutes(options, state, caller, now);
+  const server = await listen(
+    (req, res) => routes.handle(req, res),
+    options.host ?? '127.0.0.1',
+    options.port ?? 0,
+    () => closing.abort(),
+  );
+  routes.baseUrl = server.url;
+
+  return {
+    url: server.url,
+    credentials: () => [...state.credentials.values()].map(publicView),
+    fetchToken: (credentialId) => fetchToken(state, caller, credentialId),
+    failNext: (count, how) => routes.failNext(count, how),
+    setStatus: (credentialId, status) => state.setStatus(credentialId, status),
+    requests: () => routes.requests(),
+    close: () => server.close(),
+  };
+}
+
+/**
+ * The credentials (Map order = seq order = list order) and the idempotency results; rewritten to
+ * `stateFile` (when configured) after every change.
+ */
+class RecallState {
+  readonly credentials = new Map<string, StoredCredential>();
+  readonly idempotency = new Map<string, Idempotent>();
+  private nextSeq = 1;
+
+  constructor(
+    private readonly stateFile: string | undefined,
+    private readonly now: () => number,
+  ) {
+    const saved = stateFile === undefined ? undefined : loadState(stateFile);
+    if (saved) this.restore(saved);
+  }
+
+  /** The next list position: credentials are listed oldest first. */
+  takeSeq(): number {
+    return this.nextSeq++;
+  }
+
+  credential(credentialId: string): StoredCredential {
+    const credential = this.credentials.get(credentialId);
+    if (!credential) throw new Error(`fake Recall: no credential ${credentialId}`);
+    return credential;
+  }
+
+  setStatus(credentialId: string, status: 'healthy' | 'unhealthy'): void {
+    const credential = this.credential(credentialId);
+    if (credential.status === status) return;
+    credential.status = status;
+    this.persist();
   }
 
   /** Rewrites the state file (when configured) after a change; stale idempotency results are left out. */
-  function persist(): void {
-    if (stateFile === undefined) return;
-    const at = now();
+  persist(): void {
+    if (this.stateFile === undefined) return;
+    const at = this.now();
     const completed: FakeRecallState['idempotency'] = [];
-    for (const [key, entry] of idempotency) {
+    for (const [key, entry] of this.idempotency) {
       if (!entry.running && at - entry.at < IDEMPOTENCY_TTL_MS) {
         completed.push({ key, at: entry.at, status: entry.status, body: entry.body });
       }
     }
-    const state: FakeRecallState = { version: 1, nextSeq, credentials: [...store.values()], idempotency: completed };
-    writeStateFile(stateFile, state);
+    const state: FakeRecallState = {
+      version: 1,
+      nextSeq: this.nextSeq,
+      credentials: [...this.credentials.values()],
+      idempotency: completed,
+    };
+    writeStateFile(this.stateFile, state);
+  }
+
+  private restore(saved: FakeRecallState): void {
+    for (const credential of [...saved.credentials].sort((a, b) => a.seq - b.seq)) {
+      this.credentials.set(credential.id, { ...credential, account_id: null });
+      this.nextSeq = Math.max(this.nextSeq, credential.seq + 1);
+    }
+    this.nextSeq = Math.max(this.nextSeq, saved.nextSeq);
+    for (const { key, at, status, body } of saved.idempotency) {
+      if (this.now() - at < IDEMPOTENCY_TTL_MS) this.idempotency.set(key, { running: false, at, status, body });
+    }
+  }
+}
+
+/** Makes Recall call a credential's callback like it does before a bot joins; updates its status. */
+async function fetchToken(state: RecallState, caller: TokenCallbackCaller, credentialId: string): Promise<FetchTokenResult> {
+  const credential = state.credential(credentialId);
+  const { zoomUserId, ...result } = await caller.call(credential.access_token_callback_url);
+  const status = result.problem || zoomUserId !== credential.user_id ? 'unhealthy' : 'healthy';
+  if (credential.status !== status) {
+    credential.status = status;
+    if (state.credentials.get(credentialId) === credential) state.persist(); // unless deleted while the callback ran
+  }
+  if (!result.problem && zoomUserId !== credential.user_id) {
+    result.problem = 'The access token callback returned a token for a different Zoom user.';
+  }
+  return result;
+}
+
+/** Calls an access token callback the way Recall does, and judges the answer by Recall's rules. */
+class TokenCallbackCaller {
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly options: FakeRecallOptions,
+    private readonly now: () => number,
+    private readonly closing: AbortSignal,
+  ) {
+    this.timeoutMs = options.callbackTimeoutMs ?? 5000;
   }
 
   /** GETs the callback like Recall does and judges the answer. */
-  async function callCallback(url: string): Promise<FetchTokenResult & { zoomUserId?: string }> {
+  async call(url: string): Promise<FetchTokenResult & { zoomUserId?: string }> {
     let response: Response;
     let body: string;
     try {
       response = await fetch(url, {
         method: 'GET',
-        headers: { 'user-agent': 'fake-recall', ...signatureHeaders() },
+        headers: { 'user-agent': 'fake-recall', ...this.signatureHeaders() },
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(callbackTimeoutMs), closing.signal]),
+        signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.closing]),
       });
       body = await response.text();
     } catch (error) {
@@ -181,10 +260,14 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       const name = (error as { name?: unknown } | undefined)?.name;
       const timedOut = name === 'TimeoutError' || name === 'AbortError';
       const problem = timedOut
-        ? `The access token callback did not answer within ${callbackTimeoutMs} ms.`
+        ? `The access token callback did not answer within ${this.timeoutMs} ms.`
         : 'The access token callback could not be reached.';
       return { status: 0, body: '', problem };
     }
+    return this.judge(response, body);
+  }
+
+  private judge(response: Response, body: string): FetchTokenResult & { zoomUserId?: string } {
     const contentType = response.headers.get('content-type') ?? undefined;
     const result: FetchTokenResult = { status: response.status, body, contentType };
     if (response.status !== 200) {
@@ -193,58 +276,122 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     if (!contentType || !/^text\/plain\s*(;|$)/i.test(contentType)) {
       return { ...result, problem: 'The access token callback must answer with Content-Type text/plain.' };
     }
-    const token = options.verifyAccessToken(body);
+    const token = this.options.verifyAccessToken(body);
     if (!token) return { ...result, problem: 'The access token callback did not return a valid Zoom access token.' };
-    if (token.expiresAt - now() < RECALL_MINIMUM_TOKEN_VALIDITY_MS) {
+    if (token.expiresAt - this.now() < RECALL_MINIMUM_TOKEN_VALIDITY_MS) {
       return { ...result, problem: 'The access token returned by the callback expires in less than 120 seconds.' };
     }
     return { ...result, zoomUserId: token.zoomUserId };
   }
 
   /** Standard Webhooks headers for a GET (empty body), when a verification secret is configured. */
-  function signatureHeaders(): Record<string, string> {
-    if (!options.verificationSecret) return {};
+  private signatureHeaders(): Record<string, string> {
+    const secret = this.options.verificationSecret;
+    if (!secret) return {};
     const id = `msg_${randomBytes(12).toString('hex')}`;
     const timestamp = String(Math.floor(Date.now() / 1000));
-    const key = Buffer.from(options.verificationSecret.replace(/^whsec_/, ''), 'base64');
+    const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
     const signature = createHmac('sha256', key).update(`${id}.${timestamp}.`).digest('base64');
     return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` };
   }
+}
 
-  function parseCreateBody(raw: string, contentType = ''): { fields: Record<string, unknown> } | { error: Reply } {
-    if (/application\/x-www-form-urlencoded/i.test(contentType)) {
-      return { fields: Object.fromEntries(new URLSearchParams(raw)) };
-    }
-    let parsed: unknown;
-    try {
-      parsed = raw.trim() === '' ? {} : JSON.parse(raw);
-    } catch {
-      return { error: { status: 400, body: { detail: 'JSON parse error - Expecting value.' } } };
-    }
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return { fields: parsed as Record<string, unknown> };
-    return { error: { status: 400, body: { non_field_errors: ['Invalid data. Expected a dictionary.'] } } };
+/** The credential API's routes, with the request log and the injected failures. */
+class RecallRoutes {
+  /** The server's own URL, for the list's next/previous links; set once it listens. */
+  baseUrl = '';
+  private readonly apiKey: Buffer;
+  private readonly pageSize: number;
+  private readonly failures: RecallFailure[] = [];
+  private readonly log: Array<{ method: string; path: string; idempotencyKey?: string }> = [];
+
+  constructor(
+    options: FakeRecallOptions,
+    private readonly state: RecallState,
+    private readonly caller: TokenCallbackCaller,
+    private readonly now: () => number,
+  ) {
+    this.apiKey = Buffer.from(options.apiKey ?? DEFAULT_FAKE_RECALL_API_KEY);
+    this.pageSize = options.pageSize ?? 2;
   }
 
-  async function create(raw: string, contentType: string | undefined): Promise<Reply> {
+  failNext(count: number, how: RecallFailure): void {
+    for (let i = 0; i < count; i++) this.failures.push(how);
+  }
+
+  requests(): Array<{ method: string; path: string; idempotencyKey?: string }> {
+    return this.log.map((entry) => ({ ...entry }));
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const idempotencyKey = headerValue(req.headers['idempotency-key']);
+    this.log.push({ method, path: req.url ?? '/', ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
+
+    const failure = this.failures.shift();
+    if (failure === 'hang') return; // never answered; close() destroys the socket
+    if (failure) return sendFailure(res, failure);
+    if (!this.authenticated(req.headers.authorization)) return sendJson(res, 401, { detail: 'Invalid token.' });
+
+    const url = new URL(req.url ?? '/', 'http://fake-recall');
+    const itemId = ITEM.exec(url.pathname)?.[1];
+    const isCollection = url.pathname === COLLECTION || url.pathname === COLLECTION.slice(0, -1);
+
+    if (isCollection && method === 'POST') return this.handleCreate(req, res, idempotencyKey);
+    if (isCollection && method === 'GET') return reply(res, this.list(url.searchParams));
+    if (itemId !== undefined && (method === 'GET' || method === 'DELETE')) return this.handleItem(res, method, itemId);
+    if (isCollection || itemId !== undefined) {
+      return sendJson(res, 405, { detail: `Method "${method}" not allowed.` });
+    }
+    sendJson(res, 404, { detail: 'Not found.' });
+  }
+
+  private authenticated(header: string | undefined): boolean {
+    const match = /^Token\s+(\S+)$/.exec(header ?? '');
+    if (!match) return false;
+    const given = Buffer.from(match[1]);
+    return given.length === this.apiKey.length && timingSafeEqual(given, this.apiKey);
+  }
+
+  /** POST with an Idempotency-Key: a completed duplicate within the hour gets the same answer, a running one 409. */
+  private async handleCreate(req: IncomingMessage, res: ServerResponse, idempotencyKey: string | undefined): Promise<void> {
+    const raw = await readBody(req);
+    const { state } = this;
+    if (idempotencyKey === undefined) {
+      const result = await this.create(raw, req.headers['content-type']);
+      if (result.status === 201) state.persist();
+      return reply(res, result);
+    }
+    const previous = state.idempotency.get(idempotencyKey);
+    if (previous?.running) {
+      return sendJson(res, 409, { detail: 'A request with this Idempotency-Key is still being processed.' });
+    }
+    if (previous && this.now() - previous.at < IDEMPOTENCY_TTL_MS) return reply(res, previous);
+    state.idempotency.set(idempotencyKey, { running: true });
+    try {
+      const result = await this.create(raw, req.headers['content-type']);
+      state.idempotency.set(idempotencyKey, { running: false, ...result, at: this.now() });
+      state.persist();
+      return reply(res, result);
+    } catch (error) {
+      state.idempotency.delete(idempotencyKey);
+      throw error;
+    }
+  }
+
+  /** Validates the fields, calls the callback, and stores a credential for the Zoom user its token names. */
+  private async create(raw: string, contentType: string | undefined): Promise<Reply> {
     const parsed = parseCreateBody(raw, contentType);
     if ('error' in parsed) return parsed.error;
     const fields = parsed.fields;
-    const errors: Record<string, string[]> = {};
-    const oauthApp = fields.oauth_app;
-    const callbackUrl = fields.access_token_callback_url;
-    if (oauthApp === undefined || oauthApp === null || oauthApp === '') errors.oauth_app = ['This field is required.'];
-    else if (typeof oauthApp !== 'string' || !UUID.test(oauthApp)) errors.oauth_app = ['Must be a valid UUID.'];
-    if (callbackUrl === undefined || callbackUrl === null || callbackUrl === '') {
-      errors.access_token_callback_url = ['This field is required.'];
-    } else if (typeof callbackUrl !== 'string' || !isHttpUrl(callbackUrl)) {
-      errors.access_token_callback_url = ['Enter a valid URL.'];
-    }
+    const errors = createFieldErrors(fields);
     if (Object.keys(errors).length > 0) return { status: 400, body: errors };
+    const callbackUrl = fields.access_token_callback_url as string;
 
-    const checked = await callCallback(callbackUrl as string);
+    const checked = await this.caller.call(callbackUrl);
     if (checked.problem || !checked.zoomUserId) return { status: 400, body: { detail: checked.problem } };
-    const app = (oauthApp as string).toLowerCase();
-    for (const existing of store.values()) {
+    const app = (fields.oauth_app as string).toLowerCase();
+    for (const existing of this.state.credentials.values()) {
       if (existing.oauth_app === app && existing.user_id === checked.zoomUserId) {
         return {
           status: 400,
@@ -257,21 +404,22 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
       oauth_app: app,
       user_id: checked.zoomUserId,
       account_id: null,
-      access_token_callback_url: callbackUrl as string,
+      access_token_callback_url: callbackUrl,
       created_at: new Date().toISOString(),
       status: 'healthy' as const,
       meeting_sync_status: 'pending',
-      seq: nextSeq++,
+      seq: this.state.takeSeq(),
     };
-    store.set(credential.id, credential);
+    this.state.credentials.set(credential.id, credential);
     return { status: 201, body: publicView(credential) };
   }
 
-  function list(query: URLSearchParams): Reply {
+  private list(query: URLSearchParams): Reply {
     const filters = (['oauth_app', 'user_id', 'status'] as const).filter((name) => query.get(name));
-    const matching = [...store.values()].filter((c) =>
+    const matching = [...this.state.credentials.values()].filter((c) =>
       filters.every((name) => String(c[name]).toLowerCase() === query.get(name)!.toLowerCase()),
     );
+    const { pageSize } = this;
     let page: typeof matching;
     const cursor = query.get('cursor');
     if (cursor) {
@@ -286,7 +434,7 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     const link = (kind: 'a' | 'b', seq: number) => {
       const params = new URLSearchParams(query);
       params.set('cursor', Buffer.from(`${kind}:${seq}`).toString('base64url'));
-      return `${baseUrl}${COLLECTION}?${params}`;
+      return `${this.baseUrl}${COLLECTION}?${params}`;
     };
     const first = page[0];
     const last = page[page.length - 1];
@@ -300,106 +448,55 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     };
   }
 
-  function authenticated(header: string | undefined): boolean {
-    const match = /^Token\s+(\S+)$/.exec(header ?? '');
-    if (!match) return false;
-    const given = Buffer.from(match[1]);
-    return given.length === apiKey.length && timingSafeEqual(given, apiKey);
+  private handleItem(res: ServerResponse, method: 'GET' | 'DELETE', itemId: string): void {
+    const credential = this.state.credentials.get(itemId);
+    if (!credential) sendJson(res, 404, { detail: 'Not found.' });
+    else if (method === 'GET') sendJson(res, 200, publicView(credential));
+    else {
+      this.state.credentials.delete(itemId);
+      this.state.persist();
+      sendJson(res, 204, undefined);
+    }
   }
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const idempotencyKey = headerValue(req.headers['idempotency-key']);
-    log.push({ method, path: req.url ?? '/', ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
-
-    const failure = failures.shift();
-    if (failure === 'hang') return; // never answered; close() destroys the socket
-    if (failure) {
-      const headers: Record<string, string> = {};
-      let detail = 'Fake failure.';
-      if (failure.status === 429) {
-        headers['retry-after'] = String(failure.retryAfterSeconds);
-        detail = `Request was throttled. Expected available in ${failure.retryAfterSeconds} seconds.`;
-      }
-      return sendJson(res, failure.status, { detail }, headers);
-    }
-    if (!authenticated(req.headers.authorization)) return sendJson(res, 401, { detail: 'Invalid token.' });
-
-    const url = new URL(req.url ?? '/', 'http://fake-recall');
-    const itemId = ITEM.exec(url.pathname)?.[1];
-    const isCollection = url.pathname === COLLECTION || url.pathname === COLLECTION.slice(0, -1);
-
-    if (isCollection && method === 'POST') {
-      const raw = await readBody(req);
-      if (idempotencyKey === undefined) {
-        const result = await create(raw, req.headers['content-type']);
-        if (result.status === 201) persist();
-        return reply(res, result);
-      }
-      const previous = idempotency.get(idempotencyKey);
-      if (previous?.running) {
-        return sendJson(res, 409, { detail: 'A request with this Idempotency-Key is still being processed.' });
-      }
-      if (previous && now() - previous.at < IDEMPOTENCY_TTL_MS) return reply(res, previous);
-      idempotency.set(idempotencyKey, { running: true });
-      try {
-        const result = await create(raw, req.headers['content-type']);
-        idempotency.set(idempotencyKey, { running: false, ...result, at: now() });
-        persist();
-        return reply(res, result);
-      } catch (error) {
-        idempotency.delete(idempotencyKey);
-        throw error;
-      }
-    }
-    if (isCollection && method === 'GET') return reply(res, list(url.searchParams));
-    if (itemId !== undefined && (method === 'GET' || method === 'DELETE')) {
-      const credential = store.get(itemId);
-      if (!credential) return sendJson(res, 404, { detail: 'Not found.' });
-      if (method === 'GET') return sendJson(res, 200, publicView(credential));
-      store.delete(itemId);
-      persist();
-      return sendJson(res, 204, undefined);
-    }
-    if (isCollection || itemId !== undefined) {
-      return sendJson(res, 405, { detail: `Method "${method}" not allowed.` });
-    }
-    sendJson(res, 404, { detail: 'Not found.' });
+function sendFailure(res: ServerResponse, failure: Exclude<RecallFailure, 'hang'>): void {
+  const headers: Record<string, string> = {};
+  let detail = 'Fake failure.';
+  if (failure.status === 429) {
+    headers['retry-after'] = String(failure.retryAfterSeconds);
+    detail = `Request was throttled. Expected available in ${failure.retryAfterSeconds} seconds.`;
   }
+  sendJson(res, failure.status, { detail }, headers);
+}
 
-  const server = await listen(handle, options.host ?? '127.0.0.1', options.port ?? 0, () => closing.abort());
-  baseUrl = server.url;
+function parseCreateBody(raw: string, contentType = ''): { fields: Record<string, unknown> } | { error: Reply } {
+  if (/application\/x-www-form-urlencoded/i.test(contentType)) {
+    return { fields: Object.fromEntries(new URLSearchParams(raw)) };
+  }
+  let parsed: unknown;
+  try {
+    parsed = raw.trim() === '' ? {} : JSON.parse(raw);
+  } catch {
+    return { error: { status: 400, body: { detail: 'JSON parse error - Expecting value.' } } };
+  }
+  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return { fields: parsed as Record<string, unknown> };
+  return { error: { status: 400, body: { non_field_errors: ['Invalid data. Expected a dictionary.'] } } };
+}
 
-  return {
-    url: server.url,
-    credentials: () => [...store.values()].map(publicView),
-    async fetchToken(credentialId) {
-      const credential = store.get(credentialId);
-      if (!credential) throw new Error(`fake Recall: no credential ${credentialId}`);
-      const { zoomUserId, ...result } = await callCallback(credential.access_token_callback_url);
-      const status = result.problem || zoomUserId !== credential.user_id ? 'unhealthy' : 'healthy';
-      if (credential.status !== status) {
-        credential.status = status;
-        if (store.get(credentialId) === credential) persist(); // unless deleted while the callback ran
-      }
-      if (!result.problem && zoomUserId !== credential.user_id) {
-        result.problem = 'The access token callback returned a token for a different Zoom user.';
-      }
-      return result;
-    },
-    failNext(count, how) {
-      for (let i = 0; i < count; i++) failures.push(how);
-    },
-    setStatus(credentialId, status) {
-      const credential = store.get(credentialId);
-      if (!credential) throw new Error(`fake Recall: no credential ${credentialId}`);
-      if (credential.status === status) return;
-      credential.status = status;
-      persist();
-    },
-    requests: () => log.map((entry) => ({ ...entry })),
-    close: () => server.close(),
-  };
+/** Django REST framework's field errors for a create; empty when the fields are usable. */
+function createFieldErrors(fields: Record<string, unknown>): Record<string, string[]> {
+  const errors: Record<string, string[]> = {};
+  const oauthApp = fields.oauth_app;
+  const callbackUrl = fields.access_token_callback_url;
+  if (oauthApp === undefined || oauthApp === null || oauthApp === '') errors.oauth_app = ['This field is required.'];
+  else if (typeof oauthApp !== 'string' || !UUID.test(oauthApp)) errors.oauth_app = ['Must be a valid UUID.'];
+  if (callbackUrl === undefined || callbackUrl === null || callbackUrl === '') {
+    errors.access_token_callback_url = ['This field is required.'];
+  } else if (typeof callbackUrl !== 'string' || !isHttpUrl(callbackUrl)) {
+    errors.access_token_callback_url = ['Enter a valid URL.'];
+  }
+  return errors;
 }
 
 function publicView({ seq: _seq, ...credential }: StoredCredential): FakeRecallCredential {

@@ -221,115 +221,113 @@ function loadState(file: string): FakeZoomState | undefined {
 export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<FakeZoom> {
   const clientId = options.clientId ?? DEFAULT_FAKE_ZOOM_CLIENT_ID;
   const clientSecret = options.clientSecret ?? DEFAULT_FAKE_ZOOM_CLIENT_SECRET;
-  let ttlSeconds = options.accessTokenTtlSeconds ?? 3600;
-  const now = options.clock ?? Date.now;
-  const stateFile = options.stateFile;
-  const saved = stateFile === undefined ? undefined : loadState(stateFile);
-  const signingSecret = saved ? Buffer.from(saved.signingSecret, 'base64url') : randomBytes(32);
-  const grants = new Map<string, Grant>(); // by zoom user id
-  const userByRefreshToken = new Map<string, string>(); // current refresh tokens only
-  const accessTokens = new Map<string, AccessTokenInfo>(); // by JWT signature
-  const injected: ZoomInjection[] = [];
-  const injectedByUser = new Map<string, ZoomInjection[]>();
+  const grants = new ZoomGrants(clientId, options);
+  const faults = new ZoomFaults();
+  const routes = new ZoomTokenRoutes({ clientId, clientSecret, latencyMs: options.latencyMs }, grants, faults);
+  const server = await listen((req, res) => routes.handle(req, res), options.host ?? '127.0.0.1', options.port ?? 0);
+
+  return {
+    url: server.url,
+    tokenUrl: `${server.url}/oauth/token`,
+    authorize: (zoomUserId, authorizeOptions) => grants.issue(zoomUserId, authorizeOptions?.expiresInSeconds ?? grants.ttlSeconds),
+    verifyAccessToken: (token) => grants.verifyAccessToken(token),
+    revoke: (zoomUserId) => grants.revoke(zoomUserId),
+    failNext: (count, how) => faults.failNext(count, how),
+    hold: () => faults.hold(),
+    setAccessTokenTtl: (seconds) => {
+      grants.ttlSeconds = seconds;
+    },
+    stats: () => ({ ...routes.counters }),
+    currentRefreshToken: (zoomUserId) => grants.currentRefreshToken(zoomUserId),
+    inject: (injection, target) => faults.inject(injection, target),
+    clearInjections: () => faults.clearInjections(),
+    grantState: (zoomUserId) => grants.grantState(zoomUserId),
+    issuances: () => grants.issuances(),
+    close: () => {
+      grants.flush();
+      return server.close();
+    },
+  };
+}
+
+type IssuanceOrigin = { source: 'authorize' | 'refresh'; spent?: string; mode?: ZoomInjection['mode'] };
+
+/**
+ * The grants, their access tokens and every refresh token issued (the ground truth the chaos
+ * harness checks against); the grants and live access tokens are rewritten to `stateFile` (when
+ * configured) shortly after every change.
+ */
+class ZoomGrants {
+  /** Lifetime of the access tokens refreshes (and authorize, unless told) mint; setAccessTokenTtl changes it. */
+  ttlSeconds: number;
+  private readonly now: () => number;
+  private readonly stateFile: string | undefined;
+  private readonly signingSecret: Buffer;
+  private readonly grants = new Map<string, Grant>(); // by zoom user id
+  private readonly userByRefreshToken = new Map<string, string>(); // current refresh tokens only
   /** Every refresh token ever current, to the user it belonged to: a spent one still names its user. */
-  const userByAnyRefreshToken = new Map<string, string>();
-  const issued: Issuance[] = [];
-  const issuanceByToken = new Map<string, Issuance>();
-  for (const { zoomUserId, refreshToken, revoked } of saved?.grants ?? []) {
-    grants.set(zoomUserId, { refreshToken, revoked });
-    userByRefreshToken.set(refreshToken, zoomUserId);
-    userByAnyRefreshToken.set(refreshToken, zoomUserId);
-  }
-  for (const { signature, zoomUserId, expiresAt } of saved?.accessTokens ?? []) {
-    if (expiresAt > now()) accessTokens.set(signature, { zoomUserId, expiresAt });
-  }
-  const failures: ZoomFailure[] = [];
-  let holding: { released: Promise<void>; waiting: number } | undefined;
-  const counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
+  private readonly userByAnyRefreshToken = new Map<string, string>();
+  private readonly accessTokens = new Map<string, AccessTokenInfo>(); // by JWT signature
+  private readonly issued: Issuance[] = [];
+  private readonly issuanceByToken = new Map<string, Issuance>();
+  private pendingWrite: NodeJS.Timeout | undefined;
 
-  /**
-   * Schedules a rewrite of the state file (when configured) after a change: changes within a
-   * moment are written together (a thousand refreshes a second would otherwise each rewrite the
-   * whole file), and close() writes what is pending.
-   */
-  let pendingWrite: NodeJS.Timeout | undefined;
-  function persist(): void {
-    if (stateFile === undefined || pendingWrite) return;
-    pendingWrite = setTimeout(writeNow, 50);
-  }
-
-  /** Rewrites the state file now; expired access tokens are left out. */
-  function writeNow(): void {
-    clearTimeout(pendingWrite);
-    pendingWrite = undefined;
-    if (stateFile === undefined) return;
-    const at = now();
-    const state: FakeZoomState = {
-      version: 1,
-      signingSecret: signingSecret.toString('base64url'),
-      grants: [...grants].map(([zoomUserId, grant]) => ({ zoomUserId, refreshToken: grant.refreshToken, revoked: grant.revoked })),
-      accessTokens: [...accessTokens].filter(([, info]) => info.expiresAt > at).map(([signature, info]) => ({ signature, ...info })),
-    };
-    writeStateFile(stateFile, state);
-  }
-
-  function sign(unsigned: string): string {
-    return createHmac('sha256', signingSecret).update(unsigned).digest('base64url');
-  }
-
-  function mintAccessToken(zoomUserId: string, lifetimeSeconds: number): { token: string; expiresAt: number } {
-    const nowSeconds = Math.floor(now() / 1000);
-    const header = { alg: 'HS256', v: '2.0', kid: randomBytes(12).toString('base64url') };
-    const payload = {
-      ver: 9,
-      auid: randomBytes(24).toString('hex'),
-      uid: zoomUserId,
-      nbf: nowSeconds,
-      code: randomBytes(24).toString('base64url'),
-      iss: `zm:cid:${clientId}`,
-      gno: 0,
-      tokenType: 'access_token',
-      aud: 'https://oauth.zoom.us',
-      aid: 'fakeAccountId',
-      iat: nowSeconds,
-      exp: nowSeconds + lifetimeSeconds,
-      jti: randomBytes(16).toString('hex'),
-    };
-    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const unsigned = `${encode(header)}.${encode(payload)}`;
-    const signature = sign(unsigned);
-    const token = `${unsigned}.${signature}`;
-    const expiresAt = (nowSeconds + lifetimeSeconds) * 1000;
-    if (accessTokens.size >= 10_000) {
-      for (const [old, info] of accessTokens) if (info.expiresAt <= now()) accessTokens.delete(old);
+  constructor(
+    private readonly clientId: string,
+    options: FakeZoomOptions,
+  ) {
+    this.ttlSeconds = options.accessTokenTtlSeconds ?? 3600;
+    this.now = options.clock ?? Date.now;
+    this.stateFile = options.stateFile;
+    const saved = this.stateFile === undefined ? undefined : loadState(this.stateFile);
+    this.signingSecret = saved ? Buffer.from(saved.signingSecret, 'base64url') : randomBytes(32);
+    for (const { zoomUserId, refreshToken, revoked } of saved?.grants ?? []) {
+      this.grants.set(zoomUserId, { refreshToken, revoked });
+      this.userByRefreshToken.set(refreshToken, zoomUserId);
+      this.userByAnyRefreshToken.set(refreshToken, zoomUserId);
     }
-    accessTokens.set(signature, { zoomUserId, expiresAt });
-    return { token, expiresAt };
+    for (const { signature, zoomUserId, expiresAt } of saved?.accessTokens ?? []) {
+      if (expiresAt > this.now()) this.accessTokens.set(signature, { zoomUserId, expiresAt });
+    }
+  }
+
+  grant(zoomUserId: string): Grant | undefined {
+    return this.grants.get(zoomUserId);
+  }
+
+  /** The user whose grant's live refresh token this is. */
+  userOfLiveToken(refreshToken: string): string | undefined {
+    return this.userByRefreshToken.get(refreshToken);
+  }
+
+  /** The user this refresh token was issued to, live or spent. */
+  userOfAnyToken(refreshToken: string): string | undefined {
+    return this.userByAnyRefreshToken.get(refreshToken);
+  }
+
+  issuanceOf(refreshToken: string): Issuance | undefined {
+    return this.issuanceByToken.get(refreshToken);
   }
 
   /** Replaces the user's grant's refresh token (killing the old one) and mints a new access token. */
-  function issue(
-    zoomUserId: string,
-    lifetimeSeconds: number,
-    origin: { source: 'authorize' | 'refresh'; spent?: string; mode?: ZoomInjection['mode'] } = { source: 'authorize' },
-  ): ZoomTokenResponse {
-    const previous = grants.get(zoomUserId);
-    if (previous) userByRefreshToken.delete(previous.refreshToken);
+  issue(zoomUserId: string, lifetimeSeconds: number, origin: IssuanceOrigin = { source: 'authorize' }): ZoomTokenResponse {
+    const previous = this.grants.get(zoomUserId);
+    if (previous) this.userByRefreshToken.delete(previous.refreshToken);
     const refreshToken = randomBytes(96).toString('base64url');
-    grants.set(zoomUserId, { refreshToken, revoked: false });
-    userByRefreshToken.set(refreshToken, zoomUserId);
-    userByAnyRefreshToken.set(refreshToken, zoomUserId);
+    this.grants.set(zoomUserId, { refreshToken, revoked: false });
+    this.userByRefreshToken.set(refreshToken, zoomUserId);
+    this.userByAnyRefreshToken.set(refreshToken, zoomUserId);
     const issuance: Issuance = {
-      seq: issued.length + 1,
+      seq: this.issued.length + 1,
       zoomUserId,
       ...origin,
       issued: refreshToken,
       delivery: origin.source === 'authorize' ? 'sent' : 'pending',
     };
-    issued.push(issuance);
-    issuanceByToken.set(refreshToken, issuance);
-    const access = mintAccessToken(zoomUserId, lifetimeSeconds);
-    persist();
+    this.issued.push(issuance);
+    this.issuanceByToken.set(refreshToken, issuance);
+    const access = this.mintAccessToken(zoomUserId, lifetimeSeconds);
+    this.persist();
     return {
       access_token: access.token,
       token_type: 'bearer',
@@ -340,92 +338,301 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     };
   }
 
-  function clientAuthenticated(header: string | undefined): boolean {
-    const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
-    if (!match) return false;
-    const expected = Buffer.from(`${clientId}:${clientSecret}`);
-    const given = Buffer.from(Buffer.from(match[1], 'base64').toString('utf8'));
-    return given.length === expected.length && timingSafeEqual(given, expected);
+  /** An injected dead body kills the grant: its refresh token and access tokens stop working, and it answers that body from now on. */
+  kill(zoomUserId: string, grant: Grant, variant: DeadGrantVariant): void {
+    grant.revoked = true;
+    grant.deadBody = variant;
+    this.userByRefreshToken.delete(grant.refreshToken);
+    for (const [signature, info] of this.accessTokens) if (info.zoomUserId === zoomUserId) this.accessTokens.delete(signature);
+    this.persist();
   }
 
-  async function handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    counters.refreshCalls++;
-    if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
-    const held = holding;
+  revoke(zoomUserId: string): void {
+    const grant = this.grants.get(zoomUserId);
+    let changed = false;
+    if (grant && !grant.revoked) {
+      grant.revoked = true;
+      changed = true;
+    }
+    for (const [signature, info] of this.accessTokens) {
+      if (info.zoomUserId === zoomUserId) {
+        this.accessTokens.delete(signature);
+        changed = true;
+      }
+    }
+    if (changed) this.persist();
+  }
+
+  verifyAccessToken(token: string): { zoomUserId: string; expiresAt: number } | undefined {
+    if (typeof token !== 'string') return undefined;
+    const parts = token.split('.');
+    if (parts.length !== 3) return undefined;
+    const info = this.accessTokens.get(parts[2]);
+    if (!info || info.expiresAt <= this.now()) return undefined;
+    // Known signature: the token is the minted one only if header and payload are untouched.
+    return this.sign(`${parts[0]}.${parts[1]}`) === parts[2] ? { ...info } : undefined;
+  }
+
+  currentRefreshToken(zoomUserId: string): string | undefined {
+    const grant = this.grants.get(zoomUserId);
+    return grant && !grant.revoked ? grant.refreshToken : undefined;
+  }
+
+  grantState(zoomUserId: string): { alive: boolean; liveRefreshToken?: string } {
+    const grant = this.grants.get(zoomUserId);
+    if (!grant || grant.revoked) return { alive: false };
+    return { alive: true, liveRefreshToken: grant.refreshToken };
+  }
+
+  issuances(): Issuance[] {
+    return this.issued.map((issuance) => ({ ...issuance }));
+  }
+
+  /** Writes a pending change now (at close). */
+  flush(): void {
+    if (this.pendingWrite) this.writeNow();
+  }
+
+  private mintAccessToken(zoomUserId: string, lifetimeSeconds: number): { token: string; expiresAt: number } {
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const header = { alg: 'HS256', v: '2.0', kid: randomBytes(12).toString('base64url') };
+    const payload = {
+      ver: 9,
+      auid: randomBytes(24).toString('hex'),
+      uid: zoomUserId,
+      nbf: nowSeconds,
+      code: randomBytes(24).toString('base64url'),
+      iss: `zm:cid:${this.clientId}`,
+      gno: 0,
+      tokenType: 'access_token',
+      aud: 'https://oauth.zoom.us',
+      aid: 'fakeAccountId',
+      iat: nowSeconds,
+      exp: nowSeconds + lifetimeSeconds,
+      jti: randomBytes(16).toString('hex'),
+    };
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${encode(header)}.${encode(payload)}`;
+    const signature = this.sign(unsigned);
+    const token = `${unsigned}.${signature}`;
+    const expiresAt = (nowSeconds + lifetimeSeconds) * 1000;
+    if (this.accessTokens.size >= 10_000) {
+      for (const [old, info] of this.accessTokens) if (info.expiresAt <= this.now()) this.accessTokens.delete(old);
+    }
+    this.accessTokens.set(signature, { zoomUserId, expiresAt });
+    return { token, expiresAt };
+  }
+
+  private sign(unsigned: string): string {
+    return createHmac('sha256', this.signingSecret).update(unsigned).digest('base64url');
+  }
+
+  /**
+   * Schedules a rewrite of the state file (when configured) after a change: changes within a
+   * moment are written together (a thousand refreshes a second would otherwise each rewrite the
+   * whole file), and close() writes what is pending.
+   */
+  private persist(): void {
+    if (this.stateFile === undefined || this.pendingWrite) return;
+    this.pendingWrite = setTimeout(() => this.writeNow(), 50);
+  }
+
+  /** Rewrites the state file now; expired access tokens are left out. */
+  private writeNow(): void {
+    clearTimeout(this.pendingWrite);
+    this.pendingWrite = undefined;
+    if (this.stateFile === undefined) return;
+    const at = this.now();
+    const state: FakeZoomState = {
+      version: 1,
+      signingSecret: this.signingSecret.toString('base64url'),
+      grants: [...this.grants].map(([zoomUserId, grant]) => ({ zoomUserId, refreshToken: grant.refreshToken, revoked: grant.revoked })),
+      accessTokens: [...this.accessTokens].filter(([, info]) => info.expiresAt > at).map(([signature, info]) => ({ signature, ...info })),
+    };
+    writeStateFile(this.stateFile, state);
+  }
+}
+
+/** The injected faults: failNext's failures, inject's plans (global and per user), and hold(). */
+class ZoomFaults {
+  private readonly failures: ZoomFailure[] = [];
+  private readonly injected: ZoomInjection[] = [];
+  private readonly injectedByUser = new Map<string, ZoomInjection[]>();
+  private holding: { released: Promise<void>; waiting: number } | undefined;
+
+  failNext(count: number, how: ZoomFailure): void {
+    for (let i = 0; i < count; i++) this.failures.push(how);
+  }
+
+  /** The next failNext failure, if any is queued. */
+  nextFailure(): ZoomFailure | undefined {
+    return this.failures.shift();
+  }
+
+  inject(injection: ZoomInjection, target: { zoomUserId?: string; count?: number } = {}): void {
+    const queue = target.zoomUserId === undefined ? this.injected : (this.injectedByUser.get(target.zoomUserId) ?? []);
+    if (target.zoomUserId !== undefined) this.injectedByUser.set(target.zoomUserId, queue);
+    for (let i = 0; i < (target.count ?? 1); i++) queue.push(injection);
+  }
+
+  /** A plan queued for this user (the owner of the refresh token), else a global one. */
+  nextPlan(owner: string | undefined): ZoomInjection | undefined {
+    return (owner !== undefined ? this.injectedByUser.get(owner)?.shift() : undefined) ?? this.injected.shift();
+  }
+
+  clearInjections(): void {
+    this.injected.length = 0;
+    this.injectedByUser.clear();
+  }
+
+  hold(): { release(): void; waiting(): number } {
+    let release!: () => void;
+    const held = { released: new Promise<void>((resolve) => (release = resolve)), waiting: 0 };
+    this.holding = held;
+    return {
+      release: () => {
+        if (this.holding === held) this.holding = undefined;
+        release();
+      },
+      waiting: () => held.waiting,
+    };
+  }
+
+  /** The hold() in force, if any: requests arriving now wait for its release. */
+  currentHold(): { released: Promise<void>; waiting: number } | undefined {
+    return this.holding;
+  }
+}
+
+const RATE_LIMITED_BODY = { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' };
+const SERVER_ERROR_BODY = { reason: 'Internal Error', error: 'server_error' };
+
+/** The HTTP routes: the token endpoint (with the injected faults applied) and the fake's authorize. */
+class ZoomTokenRoutes {
+  /** refreshCalls counts every POST /oauth/token received, injected failures included. */
+  readonly counters = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
+
+  constructor(
+    private readonly client: { clientId: string; clientSecret: string; latencyMs?: number },
+    private readonly grants: ZoomGrants,
+    private readonly faults: ZoomFaults,
+  ) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake-zoom');
+    if (url.pathname === '/oauth/token') {
+      if (req.method !== 'POST') return sendJson(res, 405, { reason: 'Method not allowed', error: 'invalid_request' });
+      return this.handleToken(req, res);
+    }
+    if (url.pathname === '/fake/authorize' && req.method === 'POST') {
+      const zoomUserId = url.searchParams.get('zoom_user_id');
+      if (!zoomUserId) return sendJson(res, 400, { error: 'zoom_user_id query parameter is required' });
+      const expiresIn = Number(url.searchParams.get('expires_in') ?? this.grants.ttlSeconds);
+      if (!Number.isInteger(expiresIn) || expiresIn <= 0) {
+        return sendJson(res, 400, { error: 'expires_in must be a positive integer' });
+      }
+      return sendJson(res, 200, this.grants.issue(zoomUserId, expiresIn));
+    }
+    sendJson(res, 404, { reason: 'Not found', error: 'not_found' });
+  }
+
+  /** POST /oauth/token: failNext failures first, then the request's checks, the injected plan, the grant's checks, the refresh. */
+  private async handleToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.counters.refreshCalls++;
+    if (this.client.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.client.latencyMs));
+    const held = this.faults.currentHold();
     if (held) {
       held.waiting++;
       await held.released;
       held.waiting--;
     }
-    const failure = failures.shift();
+    const failure = this.faults.nextFailure();
     if (failure === 'hang') return; // never answered; close() destroys the socket
-    if (failure) {
-      const headers: Record<string, string> = {};
-      if (failure.status === 429) headers['retry-after'] = String(failure.retryAfterSeconds ?? 1);
-      const body =
-        failure.status === 429
-          ? { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' }
-          : { reason: 'Internal Error', error: 'server_error' };
-      return sendJson(res, failure.status, body, headers);
-    }
+    if (failure) return sendFailure(res, failure);
 
+    const refreshToken = await this.readRefreshToken(req, res);
+    if (refreshToken === undefined) return;
+    // An injected plan for this user (its refresh token, live or spent, names it), else a global one.
+    const owner = this.grants.userOfAnyToken(refreshToken);
+    const plan = this.faults.nextPlan(owner);
+    if (plan?.mode === 'http_5xx') return sendJson(res, plan.status ?? 503, SERVER_ERROR_BODY);
+    if (plan?.mode === 'http_429') {
+      const headers: Record<string, string> = plan.retryAfter === undefined ? {} : { 'retry-after': String(plan.retryAfter) };
+      return sendJson(res, 429, RATE_LIMITED_BODY, headers);
+    }
+    const zoomUserId = this.refuseUnusableGrant(res, refreshToken, owner, plan);
+    if (zoomUserId === undefined) return;
+    return this.refresh(req, res, zoomUserId, refreshToken, plan);
+  }
+
+  /** The refresh token of a well-formed refresh request from the app; undefined when it answered an error instead. */
+  private async readRefreshToken(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
     const body = await readBody(req);
-    if (!clientAuthenticated(req.headers.authorization)) {
-      return sendJson(res, 401, { reason: 'Invalid client_id or client_secret', error: 'invalid_client' });
+    if (!this.clientAuthenticated(req.headers.authorization)) {
+      sendJson(res, 401, { reason: 'Invalid client_id or client_secret', error: 'invalid_client' });
+      return undefined;
     }
     const form = new URLSearchParams(body);
     const grantType = form.get('grant_type');
     const refreshToken = form.get('refresh_token');
-    if (!grantType) return sendJson(res, 400, { reason: 'Missing grant type', error: 'invalid_request' });
-    if (grantType !== 'refresh_token') {
-      return sendJson(res, 400, { reason: 'Unsupported grant type', error: 'unsupported_grant_type' });
-    }
-    if (!refreshToken) return sendJson(res, 400, { reason: 'Missing refresh token', error: 'invalid_request' });
+    if (!grantType) sendJson(res, 400, { reason: 'Missing grant type', error: 'invalid_request' });
+    else if (grantType !== 'refresh_token') sendJson(res, 400, { reason: 'Unsupported grant type', error: 'unsupported_grant_type' });
+    else if (!refreshToken) sendJson(res, 400, { reason: 'Missing refresh token', error: 'invalid_request' });
+    else return refreshToken;
+    return undefined;
+  }
 
-    // An injected plan for this user (its refresh token, live or spent, names it), else a global one.
-    const owner = userByAnyRefreshToken.get(refreshToken);
-    const plan = (owner !== undefined ? injectedByUser.get(owner)?.shift() : undefined) ?? injected.shift();
-    if (plan?.mode === 'http_5xx') return sendJson(res, plan.status ?? 503, { reason: 'Internal Error', error: 'server_error' });
-    if (plan?.mode === 'http_429') {
-      const headers: Record<string, string> = plan.retryAfter === undefined ? {} : { 'retry-after': String(plan.retryAfter) };
-      return sendJson(
-        res,
-        429,
-        { code: 429, message: 'You have reached the maximum per-second rate limit for this API. Try again later.' },
-        headers,
-      );
-    }
+  private clientAuthenticated(header: string | undefined): boolean {
+    const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+    if (!match) return false;
+    const expected = Buffer.from(`${this.client.clientId}:${this.client.clientSecret}`);
+    const given = Buffer.from(Buffer.from(match[1], 'base64').toString('utf8'));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
 
-    const zoomUserId = userByRefreshToken.get(refreshToken);
-    const grant = zoomUserId === undefined ? undefined : grants.get(zoomUserId);
-    const ownerGrant = owner === undefined ? undefined : grants.get(owner);
+  /**
+   * The user whose live grant this refresh token is; otherwise answers the dead-grant error (an
+   * injected dead_body plan kills the grant here) and returns undefined.
+   */
+  private refuseUnusableGrant(
+    res: ServerResponse,
+    refreshToken: string,
+    owner: string | undefined,
+    plan: ZoomInjection | undefined,
+  ): string | undefined {
+    const zoomUserId = this.grants.userOfLiveToken(refreshToken);
+    const grant = zoomUserId === undefined ? undefined : this.grants.grant(zoomUserId);
+    const ownerGrant = owner === undefined ? undefined : this.grants.grant(owner);
+    let refusal: { status: number; body: Record<string, unknown> } | undefined;
     if (ownerGrant?.deadBody) {
       // A grant killed by an injected dead body answers that body to any of its tokens.
-      counters.invalidGrant++;
-      const answer = deadGrantAnswer(ownerGrant.deadBody);
-      return sendJson(res, answer.status, answer.body);
+      refusal = deadGrantAnswer(ownerGrant.deadBody);
+    } else if (zoomUserId === undefined || !grant) {
+      refusal = { status: 400, body: { reason: 'Invalid Token!', error: 'invalid_grant' } };
+    } else if (grant.revoked) {
+      refusal = { status: 400, body: { reason: 'Token has been revoked', error: 'invalid_grant' } };
+    } else if (plan?.mode === 'dead_body') {
+      this.grants.kill(zoomUserId, grant, plan.variant);
+      refusal = deadGrantAnswer(plan.variant);
     }
-    if (zoomUserId === undefined || !grant) {
-      counters.invalidGrant++;
-      return sendJson(res, 400, { reason: 'Invalid Token!', error: 'invalid_grant' });
-    }
-    if (grant.revoked) {
-      counters.invalidGrant++;
-      return sendJson(res, 400, { reason: 'Token has been revoked', error: 'invalid_grant' });
-    }
-    if (plan?.mode === 'dead_body') {
-      grant.revoked = true;
-      grant.deadBody = plan.variant;
-      userByRefreshToken.delete(grant.refreshToken);
-      for (const [signature, info] of accessTokens) if (info.zoomUserId === zoomUserId) accessTokens.delete(signature);
-      persist();
-      counters.invalidGrant++;
-      const answer = deadGrantAnswer(plan.variant);
-      return sendJson(res, answer.status, answer.body);
-    }
-    counters.refreshOk++;
-    const answer = issue(zoomUserId, ttlSeconds, { source: 'refresh', spent: refreshToken, ...(plan ? { mode: plan.mode } : {}) });
-    const issuance = issuanceByToken.get(answer.refresh_token)!;
+    if (!refusal) return zoomUserId;
+    this.counters.invalidGrant++;
+    sendJson(res, refusal.status, refusal.body);
+    return undefined;
+  }
+
+  /** Rotates the grant and answers, unless an injected plan loses, delays or malforms the answer. */
+  private async refresh(
+    req: IncomingMessage,
+    res: ServerResponse,
+    zoomUserId: string,
+    refreshToken: string,
+    plan: ZoomInjection | undefined,
+  ): Promise<void> {
+    this.counters.refreshOk++;
+    const origin: IssuanceOrigin = { source: 'refresh', spent: refreshToken, ...(plan ? { mode: plan.mode } : {}) };
+    const answer = this.grants.issue(zoomUserId, this.grants.ttlSeconds, origin);
+    const issuance = this.grants.issuanceOf(answer.refresh_token)!;
     let clientGone = false;
     res.once('close', () => {
       if (!res.writableFinished) clientGone = true;
@@ -456,111 +663,26 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     }
     deliver(res, issuance, answer);
   }
+}
 
-  /** Answers a successful refresh and notes whether the answer went out on an open connection. */
-  function deliver(res: ServerResponse, issuance: Issuance, body: object): void {
-    res.once('finish', () => {
-      if (issuance.delivery === 'pending') issuance.delivery = 'sent';
-    });
-    res.once('close', () => {
-      if (issuance.delivery === 'pending') issuance.delivery = 'client_gone';
-    });
-    if (res.destroyed) {
-      issuance.delivery = 'client_gone';
-      return;
-    }
-    sendJson(res, 200, body, { 'cache-control': 'no-store' });
+/** A failNext failure: 429 with Retry-After, or a 5xx. */
+function sendFailure(res: ServerResponse, failure: Exclude<ZoomFailure, 'hang'>): void {
+  const headers: Record<string, string> = {};
+  if (failure.status === 429) headers['retry-after'] = String(failure.retryAfterSeconds ?? 1);
+  sendJson(res, failure.status, failure.status === 429 ? RATE_LIMITED_BODY : SERVER_ERROR_BODY, headers);
+}
+
+/** Answers a successful refresh and notes whether the answer went out on an open connection. */
+function deliver(res: ServerResponse, issuance: Issuance, body: object): void {
+  res.once('finish', () => {
+    if (issuance.delivery === 'pending') issuance.delivery = 'sent';
+  });
+  res.once('close', () => {
+    if (issuance.delivery === 'pending') issuance.delivery = 'client_gone';
+  });
+  if (res.destroyed) {
+    issuance.delivery = 'client_gone';
+    return;
   }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://fake-zoom');
-    if (url.pathname === '/oauth/token') {
-      if (req.method !== 'POST') return sendJson(res, 405, { reason: 'Method not allowed', error: 'invalid_request' });
-      return handleToken(req, res);
-    }
-    if (url.pathname === '/fake/authorize' && req.method === 'POST') {
-      const zoomUserId = url.searchParams.get('zoom_user_id');
-      if (!zoomUserId) return sendJson(res, 400, { error: 'zoom_user_id query parameter is required' });
-      const expiresIn = Number(url.searchParams.get('expires_in') ?? ttlSeconds);
-      if (!Number.isInteger(expiresIn) || expiresIn <= 0) {
-        return sendJson(res, 400, { error: 'expires_in must be a positive integer' });
-      }
-      return sendJson(res, 200, issue(zoomUserId, expiresIn));
-    }
-    sendJson(res, 404, { reason: 'Not found', error: 'not_found' });
-  }
-
-  const server = await listen(handle, options.host ?? '127.0.0.1', options.port ?? 0);
-
-  return {
-    url: server.url,
-    tokenUrl: `${server.url}/oauth/token`,
-    authorize: (zoomUserId, authorizeOptions) => issue(zoomUserId, authorizeOptions?.expiresInSeconds ?? ttlSeconds),
-    verifyAccessToken(token) {
-      if (typeof token !== 'string') return undefined;
-      const parts = token.split('.');
-      if (parts.length !== 3) return undefined;
-      const info = accessTokens.get(parts[2]);
-      if (!info || info.expiresAt <= now()) return undefined;
-      // Known signature: the token is the minted one only if header and payload are untouched.
-      return sign(`${parts[0]}.${parts[1]}`) === parts[2] ? { ...info } : undefined;
-    },
-    revoke(zoomUserId) {
-      const grant = grants.get(zoomUserId);
-      let changed = false;
-      if (grant && !grant.revoked) {
-        grant.revoked = true;
-        changed = true;
-      }
-      for (const [signature, info] of accessTokens) {
-        if (info.zoomUserId === zoomUserId) {
-          accessTokens.delete(signature);
-          changed = true;
-        }
-      }
-      if (changed) persist();
-    },
-    failNext(count, how) {
-      for (let i = 0; i < count; i++) failures.push(how);
-    },
-    hold() {
-      let release!: () => void;
-      const held = { released: new Promise<void>((resolve) => (release = resolve)), waiting: 0 };
-      holding = held;
-      return {
-        release: () => {
-          if (holding === held) holding = undefined;
-          release();
-        },
-        waiting: () => held.waiting,
-      };
-    },
-    setAccessTokenTtl(seconds) {
-      ttlSeconds = seconds;
-    },
-    stats: () => ({ ...counters }),
-    currentRefreshToken(zoomUserId) {
-      const grant = grants.get(zoomUserId);
-      return grant && !grant.revoked ? grant.refreshToken : undefined;
-    },
-    inject(injection, target = {}) {
-      const queue = target.zoomUserId === undefined ? injected : (injectedByUser.get(target.zoomUserId) ?? []);
-      if (target.zoomUserId !== undefined) injectedByUser.set(target.zoomUserId, queue);
-      for (let i = 0; i < (target.count ?? 1); i++) queue.push(injection);
-    },
-    clearInjections() {
-      injected.length = 0;
-      injectedByUser.clear();
-    },
-    grantState(zoomUserId) {
-      const grant = grants.get(zoomUserId);
-      if (!grant || grant.revoked) return { alive: false };
-      return { alive: true, liveRefreshToken: grant.refreshToken };
-    },
-    issuances: () => issued.map((issuance) => ({ ...issuance })),
-    close: () => {
-      if (pendingWrite) writeNow();
-      return server.close();
-    },
-  };
+  sendJson(res, 200, body, { 'cache-control': 'no-store' });
 }

@@ -83,119 +83,10 @@ export async function startKmsServer(options: KmsServerOptions = {}): Promise<Km
   for (const id of keyIds) {
     if (!KEY_ID_PATTERN.test(id)) throw new Error(`Invalid local KMS key id: ${JSON.stringify(id)}`);
   }
-  const masterKeys = loadOrCreateKeys(keyIds, options.keyFile);
-  const keyArn = (keyId: string): string => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
-
-  let counts = emptyCounts();
-
-  /** Maps a bare id, a key ARN or an alias (to the first key) to a known key id. */
-  function resolveKeyId(raw: unknown): string {
-    if (typeof raw !== 'string' || raw.length === 0) {
-      throw new KmsError('ValidationException', 'KeyId is required and must be a string');
-    }
-    // Aliases: `alias/name` or `arn:aws:kms:<region>:<account>:alias/name` -> first key.
-    if (raw.startsWith('alias/') || /^arn:aws:kms:[^:]*:[^:]*:alias\//.test(raw)) return keyIds[0];
-    const arnMatch = /^arn:aws:kms:[^:]*:[^:]*:key\/(.+)$/.exec(raw);
-    const id = arnMatch ? arnMatch[1] : raw;
-    if (!masterKeys.has(id)) throw new KmsError('NotFoundException', `Key '${keyArn(id)}' does not exist`);
-    return id;
-  }
-
-  function encrypt(keyId: string, plaintext: Buffer, context: Record<string, string>): Buffer {
-    const keyIdBytes = Buffer.from(keyId, 'utf8');
-    const header = Buffer.concat([Buffer.from([BLOB_VERSION, keyIdBytes.length]), keyIdBytes]);
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', masterKeys.get(keyId)!, iv);
-    cipher.setAAD(Buffer.concat([header, canonicalContext(context)]));
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return Buffer.concat([header, iv, body, cipher.getAuthTag()]);
-  }
-
-  function decrypt(blob: Buffer, context: Record<string, string>): { keyId: string; plaintext: Buffer } {
-    const invalid = (): KmsError => new KmsError('InvalidCiphertextException', 'The ciphertext is invalid');
-    if (blob.length < 2 || blob[0] !== BLOB_VERSION) throw invalid();
-    const headerLength = 2 + blob[1];
-    if (blob.length < headerLength + IV_BYTES + TAG_BYTES) throw invalid();
-    const header = blob.subarray(0, headerLength);
-    const keyId = blob.subarray(2, headerLength).toString('utf8');
-    // A blob naming a key this store does not hold is simply not our ciphertext.
-    const masterKey = masterKeys.get(keyId);
-    if (!masterKey) throw invalid();
-    const iv = blob.subarray(headerLength, headerLength + IV_BYTES);
-    const body = blob.subarray(headerLength + IV_BYTES, blob.length - TAG_BYTES);
-    const tag = blob.subarray(blob.length - TAG_BYTES);
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', masterKey, iv);
-      decipher.setAAD(Buffer.concat([header, canonicalContext(context)]));
-      decipher.setAuthTag(tag);
-      return { keyId, plaintext: Buffer.concat([decipher.update(body), decipher.final()]) };
-    } catch {
-      // Wrong key material, wrong encryption context or tampered bytes all look the same.
-      throw invalid();
-    }
-  }
-
-  const operations: Record<string, (input: Json) => Json> = {
-    GenerateDataKey(input) {
-      const keyId = resolveKeyId(input.KeyId);
-      const context = readContext(input.EncryptionContext);
-      const size = dataKeySize(input.KeySpec, input.NumberOfBytes);
-      const plaintext = randomBytes(size);
-      return {
-        CiphertextBlob: encrypt(keyId, plaintext, context).toString('base64'),
-        Plaintext: plaintext.toString('base64'),
-        KeyId: keyArn(keyId),
-      };
-    },
-    Encrypt(input) {
-      const keyId = resolveKeyId(input.KeyId);
-      const plaintext = readBlob(input.Plaintext, 'Plaintext', MAX_PLAINTEXT_BYTES);
-      const context = readContext(input.EncryptionContext);
-      checkAlgorithm(input.EncryptionAlgorithm);
-      return {
-        CiphertextBlob: encrypt(keyId, plaintext, context).toString('base64'),
-        KeyId: keyArn(keyId),
-        EncryptionAlgorithm: ALGORITHM,
-      };
-    },
-    Decrypt(input) {
-      const blob = readBlob(input.CiphertextBlob, 'CiphertextBlob', 6144);
-      const context = readContext(input.EncryptionContext);
-      checkAlgorithm(input.EncryptionAlgorithm);
-      // Resolve the requested key first so an unknown KeyId is NotFoundException, as in KMS.
-      const requestedKeyId = input.KeyId === undefined ? undefined : resolveKeyId(input.KeyId);
-      const { keyId, plaintext } = decrypt(blob, context);
-      if (requestedKeyId !== undefined && requestedKeyId !== keyId) {
-        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify the key that encrypted the ciphertext');
-      }
-      return { Plaintext: plaintext.toString('base64'), KeyId: keyArn(keyId), EncryptionAlgorithm: ALGORITHM };
-    },
-  };
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const target = req.headers['x-amz-target'];
-      if (req.method !== 'POST' || typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
-        throw new KmsError('UnknownOperationException', 'Expected POST with an X-Amz-Target: TrentService.<Operation> header');
-      }
-      const operationName = target.slice(TARGET_PREFIX.length);
-      counts.total++;
-      const operation = Object.hasOwn(operations, operationName) ? operations[operationName] : undefined;
-      if (!operation) throw new KmsError('UnknownOperationException', `Operation '${operationName}' is not supported by the local KMS`);
-      counts[operationName as keyof Omit<KmsCallCounts, 'total'>]++;
-      const input = parseBody(await readBody(req));
-      send(res, 200, operation(input));
-    } catch (err) {
-      if (err instanceof KmsError) {
-        send(res, 400, { __type: err.type, message: err.message }, err.type);
-      } else {
-        // Unexpected bug: answer generically, never with details that could carry secrets.
-        send(res, 500, { __type: 'KMSInternalException', message: 'Internal error in the local KMS' }, 'KMSInternalException');
-      }
-    }
-  }
-
-  const server = createServer((req, res) => void handle(req, res));
+  const operations = kmsOperations(new LocalKeyring(keyIds, loadOrCreateKeys(keyIds, options.keyFile)));
+  // Reset in place: the request handler keeps counting into the same object.
+  const counts = emptyCounts();
+  const server = createServer((req, res) => void handleKmsRequest(req, res, operations, counts));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -212,7 +103,7 @@ export async function startKmsServer(options: KmsServerOptions = {}): Promise<Km
     keyArn,
     counts: () => ({ ...counts }),
     resetCounts: () => {
-      counts = emptyCounts();
+      Object.assign(counts, emptyCounts());
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -221,6 +112,135 @@ export async function startKmsServer(options: KmsServerOptions = {}): Promise<Km
         server.closeAllConnections();
       }),
   };
+}
+
+function keyArn(keyId: string): string {
+  return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
+}
+
+/** The master keys the server holds, and the blob format sealed with them. */
+class LocalKeyring {
+  constructor(
+    private readonly keyIds: string[],
+    private readonly masterKeys: Map<string, Buffer>,
+  ) {}
+
+  /** Maps a bare id, a key ARN or an alias (to the first key) to a known key id. */
+  resolveKeyId(raw: unknown): string {
+    if (typeof raw !== 'string' || raw.length === 0) {
+      throw new KmsError('ValidationException', 'KeyId is required and must be a string');
+    }
+    // Aliases: `alias/name` or `arn:aws:kms:<region>:<account>:alias/name` -> first key.
+    if (raw.startsWith('alias/') || /^arn:aws:kms:[^:]*:[^:]*:alias\//.test(raw)) return this.keyIds[0];
+    const arnMatch = /^arn:aws:kms:[^:]*:[^:]*:key\/(.+)$/.exec(raw);
+    const id = arnMatch ? arnMatch[1] : raw;
+    if (!this.masterKeys.has(id)) throw new KmsError('NotFoundException', `Key '${keyArn(id)}' does not exist`);
+    return id;
+  }
+
+  encrypt(keyId: string, plaintext: Buffer, context: Record<string, string>): Buffer {
+    const keyIdBytes = Buffer.from(keyId, 'utf8');
+    const header = Buffer.concat([Buffer.from([BLOB_VERSION, keyIdBytes.length]), keyIdBytes]);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.masterKeys.get(keyId)!, iv);
+    cipher.setAAD(Buffer.concat([header, canonicalContext(context)]));
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([header, iv, body, cipher.getAuthTag()]);
+  }
+
+  decrypt(blob: Buffer, context: Record<string, string>): { keyId: string; plaintext: Buffer } {
+    const invalid = (): KmsError => new KmsError('InvalidCiphertextException', 'The ciphertext is invalid');
+    if (blob.length < 2 || blob[0] !== BLOB_VERSION) throw invalid();
+    const headerLength = 2 + blob[1];
+    if (blob.length < headerLength + IV_BYTES + TAG_BYTES) throw invalid();
+    const header = blob.subarray(0, headerLength);
+    const keyId = blob.subarray(2, headerLength).toString('utf8');
+    // A blob naming a key this store does not hold is simply not our ciphertext.
+    const masterKey = this.masterKeys.get(keyId);
+    if (!masterKey) throw invalid();
+    const iv = blob.subarray(headerLength, headerLength + IV_BYTES);
+    const body = blob.subarray(headerLength + IV_BYTES, blob.length - TAG_BYTES);
+    const tag = blob.subarray(blob.length - TAG_BYTES);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', masterKey, iv);
+      decipher.setAAD(Buffer.concat([header, canonicalContext(context)]));
+      decipher.setAuthTag(tag);
+      return { keyId, plaintext: Buffer.concat([decipher.update(body), decipher.final()]) };
+    } catch {
+      // Wrong key material, wrong encryption context or tampered bytes all look the same.
+      throw invalid();
+    }
+  }
+}
+
+type KmsOperation = (input: Json) => Json;
+
+/** The supported operations by name (the part of X-Amz-Target after `TrentService.`). */
+function kmsOperations(keyring: LocalKeyring): Record<string, KmsOperation> {
+  return {
+    GenerateDataKey(input) {
+      const keyId = keyring.resolveKeyId(input.KeyId);
+      const context = readContext(input.EncryptionContext);
+      const size = dataKeySize(input.KeySpec, input.NumberOfBytes);
+      const plaintext = randomBytes(size);
+      return {
+        CiphertextBlob: keyring.encrypt(keyId, plaintext, context).toString('base64'),
+        Plaintext: plaintext.toString('base64'),
+        KeyId: keyArn(keyId),
+      };
+    },
+    Encrypt(input) {
+      const keyId = keyring.resolveKeyId(input.KeyId);
+      const plaintext = readBlob(input.Plaintext, 'Plaintext', MAX_PLAINTEXT_BYTES);
+      const context = readContext(input.EncryptionContext);
+      checkAlgorithm(input.EncryptionAlgorithm);
+      return {
+        CiphertextBlob: keyring.encrypt(keyId, plaintext, context).toString('base64'),
+        KeyId: keyArn(keyId),
+        EncryptionAlgorithm: ALGORITHM,
+      };
+    },
+    Decrypt(input) {
+      const blob = readBlob(input.CiphertextBlob, 'CiphertextBlob', 6144);
+      const context = readContext(input.EncryptionContext);
+      checkAlgorithm(input.EncryptionAlgorithm);
+      // Resolve the requested key first so an unknown KeyId is NotFoundException, as in KMS.
+      const requestedKeyId = input.KeyId === undefined ? undefined : keyring.resolveKeyId(input.KeyId);
+      const { keyId, plaintext } = keyring.decrypt(blob, context);
+      if (requestedKeyId !== undefined && requestedKeyId !== keyId) {
+        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify the key that encrypted the ciphertext');
+      }
+      return { Plaintext: plaintext.toString('base64'), KeyId: keyArn(keyId), EncryptionAlgorithm: ALGORITHM };
+    },
+  };
+}
+
+async function handleKmsRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  operations: Record<string, KmsOperation>,
+  counts: KmsCallCounts,
+): Promise<void> {
+  try {
+    const target = req.headers['x-amz-target'];
+    if (req.method !== 'POST' || typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
+      throw new KmsError('UnknownOperationException', 'Expected POST with an X-Amz-Target: TrentService.<Operation> header');
+    }
+    const operationName = target.slice(TARGET_PREFIX.length);
+    counts.total++;
+    const operation = Object.hasOwn(operations, operationName) ? operations[operationName] : undefined;
+    if (!operation) throw new KmsError('UnknownOperationException', `Operation '${operationName}' is not supported by the local KMS`);
+    counts[operationName as keyof Omit<KmsCallCounts, 'total'>]++;
+    const input = parseBody(await readBody(req));
+    send(res, 200, operation(input));
+  } catch (err) {
+    if (err instanceof KmsError) {
+      send(res, 400, { __type: err.type, message: err.message }, err.type);
+    } else {
+      // Unexpected bug: answer generically, never with details that could carry secrets.
+      send(res, 500, { __type: 'KMSInternalException', message: 'Internal error in the local KMS' }, 'KMSInternalException');
+    }
+  }
 }
 
 function emptyCounts(): KmsCallCounts {

@@ -40,17 +40,22 @@ export function makeCallbackHandler(deps: CallbackDeps) {
     const startedAt = clock();
     const query = event.queryStringParameters ?? {};
     let result: HttpResult;
+    // The verified user, named in the answer's log line (not appended to the logger for every
+    // line: that is a merge and an unmerge per request on the hottest path).
+    let userId: string | undefined;
     try {
-      const { userId, registrationId } = await verify(query);
-      logger.appendKeys({ userId });
+      const subject = await verify(query);
+      userId = subject.userId;
       // Never waits on Zoom for a token Recall accepts; below that, at most the answer budget.
-      const token = await serveAccessToken(userId, { ...deps, observe }, { deadline: startedAt + TIMING.answerBudgetMs, registrationId });
-      logger.info('token served', { secondsLeft: Math.floor((token.expiresAt - clock()) / 1000) });
+      const token = await serveAccessToken(
+        userId,
+        { ...deps, observe },
+        { deadline: startedAt + TIMING.answerBudgetMs, registrationId: subject.registrationId },
+      );
+      logger.info('token served', { userId, secondsLeft: Math.floor((token.expiresAt - clock()) / 1000) });
       result = text(200, token.accessToken);
     } catch (error) {
-      result = callbackError(error, logger);
-    } finally {
-      logger.removeKeys(['userId']);
+      result = callbackError(error, logger, userId);
     }
     const metric = ANSWER_METRICS[result.statusCode];
     if (metric) countMetric(metrics, metric);

@@ -39,19 +39,21 @@ export function describe(error: unknown): Record<string, unknown> {
  * The callback's answers. A bad signature and an unknown user answer exactly alike, so the
  * endpoint reveals nothing about who exists; only a correctly signed request learns more.
  */
-export function callbackError(error: unknown, logger: Log): HttpResult {
+export function callbackError(error: unknown, logger: Log, userId?: string): HttpResult {
+  const who = userId === undefined ? {} : { userId };
   if (error instanceof InvalidSignatureError || error instanceof NotFoundError) {
-    logger.warn('callback refused', describe(error));
+    logger.warn('callback refused', { ...who, ...describe(error) });
     return text(403, 'forbidden');
   }
   if (error instanceof TokenUnavailableError || error instanceof UnreadableRecordError) {
     logger.warn('callback has no token to give', {
+      ...who,
       ...describe(error),
       reason: error instanceof TokenUnavailableError ? error.reason : 'unreadable_record',
     });
     return text(503, 'token unavailable', { 'retry-after': '30' });
   }
-  logger.error('callback failed', describe(error));
+  logger.error('callback failed', { ...who, ...describe(error) });
   return text(500, 'internal error');
 }
 

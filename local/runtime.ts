@@ -441,7 +441,7 @@ function printBanner(b: {
 }): void {
   const lines = [
     `zoom-token-vault listening on ${b.url}`,
-    `  callback:  GET ${b.url}/zoom/token?user_id=…&kid=…&sig=…`,
+    `  callback:  GET ${b.url}/zoom/token?user_id=…&reg=…&kid=…&sig=…`,
     `  admin:     ${b.url}/users/{userId}/zoom-credential  (Authorization: Bearer <ADMIN_TOKEN>)`,
     b.adminToken.created
       ? `  ADMIN_TOKEN (generated, saved in ${join(b.dataDir, 'admin-token')}): ${b.adminToken.value}`

@@ -1,5 +1,4 @@
 import { ConfigError, integerEnv, requiredEnv, secretSourceEnv, urlEnv } from '../../functions/config';
-import { isServable } from '../../functions/domain/freshness';
 
 describe('configuration from the environment', () => {
   it('names a missing variable', () => {
@@ -27,13 +26,5 @@ describe('configuration from the environment', () => {
     expect(() => secretSourceEnv('K', 'K_SECRET_ID', {})).toThrow(
       'Missing required environment variable K_SECRET_ID (or K when running locally)',
     );
-  });
-});
-
-describe('freshness', () => {
-  const now = 1_000_000_000;
-  it('serves a token with at least 300 s left', () => {
-    expect(isServable(now + 300_000, now)).toBe(true);
-    expect(isServable(now + 299_999, now)).toBe(false);
   });
 });

@@ -457,7 +457,9 @@ async function main(): Promise<void> {
     );
     const records: Array<Record<string, AttributeValue>> = [];
     for (const userId of users) {
-      const answer = await dynamo!.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }));
+      const answer = await dynamo!.send(
+        new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }),
+      );
       records.push(answer.Item!);
     }
     const bare = await startBareServer(records);

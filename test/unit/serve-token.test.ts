@@ -36,7 +36,9 @@ async function setup(lifeMs: number) {
     clock: () => now,
     logger: new MemoryLog(),
     refreshQueue: { enqueue: async (requests: RefreshRequest[]) => void requested.push(...requests) },
-    sleep: async (ms: number) => void (now += ms),
+    sleep: async (ms: number) => {
+      now += ms;
+    },
   };
   return { deps, requested };
 }

@@ -247,12 +247,18 @@ class TokenCallbackCaller {
   async call(url: string): Promise<FetchTokenResult & { zoomUserId?: string }> {
     let response: Response;
     let body: string;
+    // A controller and a timer of our own, not AbortSignal.any([AbortSignal.timeout(…), …]): on
+    // Node 20 a garbage-collected timeout signal can leave the composite never aborting.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), this.timeoutMs);
+    const onClose = () => controller.abort(this.closing.reason);
+    this.closing.addEventListener('abort', onClose, { once: true });
     try {
       response = await fetch(url, {
         method: 'GET',
         headers: { 'user-agent': 'fake-recall', ...this.signatureHeaders() },
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.closing]),
+        signal: controller.signal,
       });
       body = await response.text();
     } catch (error) {
@@ -263,6 +269,9 @@ class TokenCallbackCaller {
         ? `The access token callback did not answer within ${this.timeoutMs} ms.`
         : 'The access token callback could not be reached.';
       return { status: 0, body: '', problem };
+    } finally {
+      clearTimeout(timer);
+      this.closing.removeEventListener('abort', onClose);
     }
     return this.judge(response, body);
   }

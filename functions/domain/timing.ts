@@ -13,7 +13,7 @@ export const TIMING = {
   answerBudgetMs: 4_000,
   /**
    * A stored token with at least this much life is answered at once (Recall's 120 s plus a
-   * margin for its own processing and clock skew); an inline refresh is never awaited for it.
+   * margin for its own processing and clock skew); a refresh is never awaited for it.
    */
   serveFloorMs: RECALL_MINIMUM_VALIDITY_MS + 30_000,
   /** A token with less life than this is due for a refresh before it is served again. */
@@ -37,13 +37,16 @@ export const TIMING = {
   adminRecallReserveMs: 3_000,
   /** The admin `GET …/access-token` answers within this. */
   adminAnswerBudgetMs: 10_000,
-  /** A sweep starts no new refresh with less than this left. */
-  sweepReserveMs: 30_000,
+  /** The dispatcher hands out no more users with less than this left of its invocation. */
+  dispatchReserveMs: 10_000,
   /** Secrets (signing keys, API keys) are cached this long; a rotated one is picked up after. */
   secretMaxAgeMs: 300_000,
   /** A signature naming an unknown key id re-reads the keyring at most this often. */
   keyringRefreshMinIntervalMs: 5_000,
-  /** Function timeouts. */
+  /**
+   * Function timeouts. The callback answers within the answer budget and never calls Zoom; its
+   * timeout only bounds a stalled storage or KMS call.
+   */
   callbackTimeoutMs: 20_000,
   adminTimeoutMs: 29_000,
   /** The dispatcher's timeout: at most the refresh interval, so one run is over before the next. */

@@ -16,9 +16,6 @@ const SUMMARY_METRICS: Array<[keyof DispatchSummary, MetricName]> = [
   ['deferred', 'Deferred'],
 ];
 
-/** The dispatcher stops handing out this long before its timeout. */
-const DISPATCH_RESERVE_MS = 10_000;
-
 export function makeDispatcherHandler(deps: DispatcherDeps) {
   const { logger, metrics, clock } = deps;
 
@@ -26,7 +23,7 @@ export function makeDispatcherHandler(deps: DispatcherDeps) {
     const summary = await dispatchDueUsers(deps, {
       windowMs: deps.windowMs,
       maxUsers: deps.maxUsers,
-      deadline: clock() + Math.max(0, context.getRemainingTimeInMillis() - Math.min(DISPATCH_RESERVE_MS, TIMING.sweepReserveMs)),
+      deadline: clock() + Math.max(0, context.getRemainingTimeInMillis() - TIMING.dispatchReserveMs),
     });
     for (const [field, name] of SUMMARY_METRICS) countMetric(metrics, name, summary[field]);
     // Published on every run, zero included: its alarm treats missing data as breaching (a heartbeat).

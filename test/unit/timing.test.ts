@@ -27,9 +27,13 @@ test('a lease outlives its renewal period, so a live holder never loses it to a 
   expect(TIMING.leaseRenewMs * 2).toBeLessThanOrEqual(TIMING.leaseMs);
 });
 
-test('the callback function has room for the least Zoom wait plus a save after the answer budget', () => {
-  expect(TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs + TIMING.endReserveMs).toBeLessThanOrEqual(TIMING.callbackTimeoutMs);
-  expect(TIMING.answerBudgetMs).toBeLessThan(TIMING.callbackTimeoutMs - TIMING.saveReserveMs);
+test('a refresh worker has room for the least Zoom wait plus a save, and renews its lease in time', () => {
+  expect(TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs + TIMING.endReserveMs).toBeLessThanOrEqual(TIMING.workerTimeoutMs);
+  expect(TIMING.leaseRenewMs).toBeLessThan(TIMING.leaseMs);
+});
+
+test('the callback answers within its budget long before its function times out', () => {
+  expect(TIMING.answerBudgetMs + TIMING.endReserveMs).toBeLessThan(TIMING.callbackTimeoutMs);
 });
 
 test('a save reserve holds at least one full save attempt', () => {
@@ -43,9 +47,9 @@ test('the admin function records a Recall failure and can serve a token within i
   expect(TIMING.adminTimeoutMs).toBeLessThanOrEqual(29_000);
 });
 
-test('a sweep keeps enough time for its last refresh: a Zoom wait and a save', () => {
-  expect(TIMING.sweepReserveMs).toBeGreaterThanOrEqual(TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs);
-  expect(TIMING.sweepReserveMs).toBeLessThan(REFRESH_INTERVAL_MINUTES.min * 60_000);
+test('the dispatcher stops handing out in time, and a run is over before the next one', () => {
+  expect(TIMING.dispatchReserveMs).toBeLessThan(TIMING.refresherMaxTimeoutMs);
+  expect(TIMING.refresherMaxTimeoutMs).toBeLessThanOrEqual(REFRESH_INTERVAL_MINUTES.default * 60_000);
 });
 
 test('a rotated signing key reaches every container within the secret cache age', () => {

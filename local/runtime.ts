@@ -12,7 +12,7 @@
  * Nothing here touches the global process.env: several runtimes can run in one process.
  * Local-only: nothing here enters a Lambda bundle.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse } from 'aws-lambda';
 import { type Env, integerEnv } from '../functions/config';
 import { ENV, REFRESH_CONCURRENCY, TIMING } from '../functions/contract';
+import { sameSecret } from '../functions/domain/signing';
 import { makeAdminHandler } from '../functions/handlers/admin';
 import { makeCallbackHandler } from '../functions/handlers/callback';
 import {
@@ -98,13 +99,6 @@ export interface LocalRuntime {
   /** Runs the Recall health check now (RECALL_HEALTH_INTERVAL_SECONDS runs it too). */
   checkRecallHealth(): Promise<RecallHealthSummary>;
   close(): Promise<void>;
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  // Hash first so lengths match and the comparison is constant-time.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 async function ensureFile(path: string, create: () => string): Promise<{ value: string; created: boolean }> {

@@ -9,7 +9,7 @@
  * URLs issued before registration ids existed (v1: no `reg`, the string without it) still
  * verify, for records from that time only (their registration id reads as LEGACY_REGISTRATION_ID).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { InvalidSignatureError } from './errors';
 import type { SigningKeyring } from './ports';
 import { LEGACY_REGISTRATION_ID } from './token-record';
@@ -121,4 +121,12 @@ export function parseKeyring(secretString: string): SigningKeyring {
     throw new Error('signing key secret must name its "active" key id, and hold that key');
   }
   return { activeKeyId: active, key: (kid) => keys.get(kid) };
+}
+
+/**
+ * Whether two secrets (a bearer token, a webhook signature) are equal, in constant time: both
+ * are hashed first, so their lengths match and nothing about where they differ leaks.
+ */
+export function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 }

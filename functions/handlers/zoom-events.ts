@@ -14,9 +14,10 @@
  * malformed, 401 unauthenticated or stale, 413 over 64 KB. A 500 means our storage or Recall
  * failed: Zoom's retry then comes back to finish the job.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { TIMING } from '../contract';
+import { sameSecret } from '../domain/signing';
 import { deauthorizeZoomUser } from '../domain/zoom-deauthorization';
 import type { ZoomEventsDeps } from './composition';
 import { describe, json, type HttpResult } from './http';
@@ -32,11 +33,6 @@ type Invocation = Pick<Context, 'getRemainingTimeInMillis'>;
 /** `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}` with the secret token. */
 export function zoomSignature(secretToken: string, timestamp: string, rawBody: Buffer | string): string {
   return `v0=${createHmac('sha256', secretToken).update(`v0:${timestamp}:`).update(rawBody).digest('hex')}`;
-}
-
-function sameText(given: string, expected: string): boolean {
-  // Hashed first so lengths match and the comparison is constant-time.
-  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 }
 
 /** Zoom's timestamp in ms: epoch seconds (what Zoom sends) or milliseconds. */
@@ -70,7 +66,7 @@ async function verify(event: APIGatewayProxyEventV2, deps: ZoomEventsDeps): Prom
     logger.error('Zoom webhook secret token unavailable', describe(error));
     return { ok: false, answer: refused(500, 'internal_error', 'internal error') };
   }
-  if (!signature || !timestamp || !sameText(signature, zoomSignature(secretToken, timestamp, raw))) {
+  if (!signature || !timestamp || !sameSecret(signature, zoomSignature(secretToken, timestamp, raw))) {
     logger.warn('Zoom event refused: bad signature');
     return { ok: false, answer: refused(401, 'invalid_signature', 'signature does not verify') };
   }

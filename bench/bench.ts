@@ -9,7 +9,7 @@
  * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_COLD_STARTS (5).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent, createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -18,7 +18,8 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { build, type Metafile } from 'esbuild';
-import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
+import type { LocalRuntime } from '../local/runtime';
+import { startScratchRuntime } from '../local/scratch-runtime';
 import { startDynalite, TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
@@ -337,7 +338,6 @@ async function main(): Promise<void> {
     `requests ${REQUESTS}, concurrency ${CONCURRENCY}, warm-up ${WARMUP}, users ${USERS}, KMS round ${KMS_CALLBACKS} callbacks\n`,
   );
 
-  const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-bench-'));
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   let runtime: LocalRuntime | undefined;
   let dynamo: DynamoDBClient | undefined;
@@ -351,10 +351,8 @@ async function main(): Promise<void> {
 
     // 1. The local runtime, fresh.
     let t = Date.now();
-    runtime = await startLocalRuntime({
-      env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
-    });
-    console.log(`runtime started in ${Date.now() - t} ms at ${runtime.url} (data ${dataDir})`);
+    runtime = await startScratchRuntime({}, 'bench');
+    console.log(`runtime started in ${Date.now() - t} ms at ${runtime.url} (data ${runtime.dataDir})`);
 
     // 2. One user and its signed callback URL.
     t = Date.now();
@@ -511,7 +509,6 @@ async function main(): Promise<void> {
     agent.destroy();
     dynamo?.destroy();
     await runtime?.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 
   // 5. The callback's answer time when a token needs refreshing (Zoom slow, hanging; adaptive policy).

@@ -9,14 +9,13 @@
  * Part of `npm run bench`; also runnable alone: `npx tsx bench/callback-latency.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CALLBACK_PATH } from '../functions/contract';
 import { parseKeyring, signCallbackUrl } from '../functions/domain/signing';
 import type { StoredUser } from '../functions/domain/token-record';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
-import { startLocalRuntime } from '../local/runtime';
+import { startScratchRuntime } from '../local/scratch-runtime';
 
 export interface LatencyRow {
   scenario: string;
@@ -54,17 +53,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function runScenario(scenario: Scenario): Promise<LatencyRow> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-latency-'));
-  const runtime = await startLocalRuntime({
-    env: {
-      DATA_DIR: dataDir,
-      PORT: '0',
-      REFRESH_INTERVAL_SECONDS: '0',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      REFRESH_POLICY: scenario.policy,
-      FAKE_ZOOM_LATENCY_MS: String(scenario.zoomLatency === 'hang' ? 0 : scenario.zoomLatency),
-    },
-  });
+  const runtime = await startScratchRuntime(
+    { REFRESH_POLICY: scenario.policy, FAKE_ZOOM_LATENCY_MS: String(scenario.zoomLatency === 'hang' ? 0 : scenario.zoomLatency) },
+    'latency',
+  );
   const held = scenario.zoomLatency === 'hang' ? runtime.fakeZoom!.hold() : undefined;
   try {
     const store = tokenStoreFromEnv(runtime.handlerEnv);
@@ -117,7 +109,6 @@ async function runScenario(scenario: Scenario): Promise<LatencyRow> {
   } finally {
     held?.release();
     await runtime.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }
 

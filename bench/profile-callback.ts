@@ -4,19 +4,13 @@
  *   node --cpu-prof --cpu-prof-dir=.bench/profile --import tsx bench/profile-callback.ts
  * and open the largest .cpuprofile in Chrome DevTools (or any profile viewer).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, get } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startLocalRuntime } from '../local/runtime';
+import { startScratchRuntime } from '../local/scratch-runtime';
 
 const REQUESTS = 6000;
 
 async function main(): Promise<void> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-profile-'));
-  const runtime = await startLocalRuntime({
-    env: { DATA_DIR: dataDir, PORT: '0', REFRESH_INTERVAL_SECONDS: '0', POWERTOOLS_LOG_LEVEL: 'SILENT' },
-  });
+  const runtime = await startScratchRuntime({}, 'profile');
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   try {
     const urls: string[] = [];
@@ -43,7 +37,6 @@ async function main(): Promise<void> {
   } finally {
     agent.destroy();
     await runtime.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }
 

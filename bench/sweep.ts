@@ -7,14 +7,12 @@
  *
  *   BENCH_SWEEP_USERS=2000  BENCH_ZOOM_LATENCY_MS=300  REFRESH_CONCURRENCY=8  npm run bench:sweep
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { REFRESH_CONCURRENCY, REFRESH_WINDOW_SECONDS } from '../functions/contract';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 import type { StoredUser } from '../functions/domain/token-record';
-import { startLocalRuntime, type LocalRuntime } from '../local/runtime';
+import type { LocalRuntime } from '../local/runtime';
+import { startScratchRuntime } from '../local/scratch-runtime';
 import { dispatchMaxUsers, supportedUsers, ZOOM_ACCESS_TOKEN_LIFETIME_SECONDS } from '../lib/settings';
 
 function intEnv(name: string, fallback: number): number {
@@ -60,17 +58,10 @@ async function seedDueUsers(runtime: LocalRuntime): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-sweep-'));
-  const runtime = await startLocalRuntime({
-    env: {
-      DATA_DIR: dataDir,
-      PORT: '0',
-      REFRESH_INTERVAL_SECONDS: '0',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      FAKE_ZOOM_LATENCY_MS: String(LATENCY_MS),
-      REFRESH_CONCURRENCY: String(CONCURRENCY),
-    },
-  });
+  const runtime = await startScratchRuntime(
+    { FAKE_ZOOM_LATENCY_MS: String(LATENCY_MS), REFRESH_CONCURRENCY: String(CONCURRENCY) },
+    'sweep',
+  );
   try {
     console.log(
       `bench:sweep — ${USERS} users all due, fake Zoom latency ${LATENCY_MS} ms, worker concurrency ${CONCURRENCY} (batches of 10)`,
@@ -122,7 +113,6 @@ async function main(): Promise<void> {
     if (exactlyOnce !== USERS || zoom.invalidGrant !== zoomBefore.invalidGrant) process.exitCode = 1;
   } finally {
     await runtime.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }
 

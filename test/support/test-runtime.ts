@@ -1,37 +1,13 @@
 /**
- * The local runtime for an integration test file: a fresh data directory, a free port, no
- * refresher interval (tests sweep by hand), quiet logs. `close()` also removes the directory.
- * One per test file: the handlers read their configuration once, at import.
+ * The local runtime for an integration test file (local/scratch-runtime.ts: a fresh data
+ * directory, a free port, no intervals, quiet logs; `close()` removes the directory), and admin
+ * calls against it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startLocalRuntime, type LocalRuntime } from '../../local/runtime';
+import type { LocalRuntime } from '../../local/runtime';
+import { startScratchRuntime } from '../../local/scratch-runtime';
 
-export async function startTestRuntime(env: Record<string, string> = {}): Promise<LocalRuntime> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zoom-token-vault-test-'));
-  try {
-    const runtime = await startLocalRuntime({
-      env: {
-        DATA_DIR: dataDir,
-        PORT: '0',
-        REFRESH_INTERVAL_SECONDS: '0',
-        RECALL_HEALTH_INTERVAL_SECONDS: '0',
-        POWERTOOLS_LOG_LEVEL: 'SILENT',
-        ...env,
-      },
-    });
-    return {
-      ...runtime,
-      close: async () => {
-        await runtime.close();
-        await rm(dataDir, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw error;
-  }
+export function startTestRuntime(env: Record<string, string> = {}): Promise<LocalRuntime> {
+  return startScratchRuntime(env, 'test');
 }
 
 /** An admin API call with the runtime's bearer token; the JSON answer parsed. */

@@ -171,10 +171,11 @@ describe('settings that cannot work fail synth, naming the setting', () => {
 
   it('warns about settings this combination ignores', () => {
     // Prepare
-    const stack = stackIn('us-east-1');
+    const app = new App({ context: TEST_CONTEXT });
 
     // Act
-    resolveVaultSettings(stack, {
+    const stack = new ZoomTokenStack(app, 'IgnoringVault', {
+      env: { account: '111111111111', region: 'us-east-1' },
       publicBaseUrl: 'https://vault.example.com',
       callbackWaf: true,
       zoomWebhookSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:hook-AbCdEf',

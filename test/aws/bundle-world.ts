@@ -64,6 +64,9 @@ export class BundleWorld {
   private gateway?: { url: string; server: Server };
   /** Functions invoked at least once. */
   readonly invoked = new Set<FunctionName>();
+  private readonly pastLogs: string[] = [];
+  /** The secrets' values (the signing keys' material apart), for checking they are never logged. */
+  readonly secretValues: string[] = [];
 
   private constructor(
     readonly configuration: Configuration,
@@ -100,7 +103,9 @@ export class BundleWorld {
         if (!name.endsWith('_SECRET_ID')) continue;
         const make = SECRET_VALUES[name];
         if (!make) throw new Error(`${fn.name}: the contract test has no value for the secret ${name} names`);
-        this.parts.secrets.put(value, make());
+        const secret = make();
+        this.parts.secrets.put(value, secret);
+        this.secretValues.push(...((name === ENV.signingKeysSecretId ? Object.values(JSON.parse(secret)).slice(1) : [secret]) as string[]));
       }
     }
   }
@@ -146,9 +151,11 @@ export class BundleWorld {
 
   /** The function's next invocation starts a new container (a cold start, empty caches). */
   async recycle(name: FunctionName): Promise<void> {
-    const container = this.containers.get(name);
+    const container = await this.containers.get(name)?.catch(() => undefined);
     this.containers.delete(name);
-    await (await container)?.close();
+    if (!container) return;
+    this.pastLogs.push(`--- ${name} (recycled)\n${container.logs()}`);
+    await container.close();
   }
 
   /** An admin API request as the IAM-authorized route delivers it (the backend signed it with SigV4). */
@@ -209,10 +216,11 @@ export class BundleWorld {
     response.end(answer.body);
   }
 
-  /** The logs of every container started, for a failing test's message. */
+  /** What every container started wrote (its log lines). */
   async logs(): Promise<string> {
     const containers = await Promise.all([...this.containers.values()].map((container) => container.catch(() => undefined)));
-    return containers.map((container) => (container ? `--- ${container.fn.name}\n${container.logs()}` : '')).join('\n');
+    const live = containers.map((container) => (container ? `--- ${container.fn.name}\n${container.logs()}` : ''));
+    return [...this.pastLogs, ...live].join('\n');
   }
 
   async close(): Promise<void> {

@@ -307,6 +307,19 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     expect([...world.stack.functions.keys()].every((name) => (FUNCTION_NAMES as readonly FunctionName[]).includes(name))).toBe(true);
   });
 
+  it('writes no refresh token and no secret into any log line of any bundle', async () => {
+    // Prepare
+    const refreshTokens = world.parts.fakeZoom.issuances().map((issuance) => issuance.issued);
+
+    // Act
+    const logs = await world.logs();
+
+    // Assess
+    expect(refreshTokens.length).toBeGreaterThan(5);
+    expect(world.secretValues.length).toBeGreaterThanOrEqual(3);
+    expect([...refreshTokens, ...world.secretValues].filter((secret) => logs.includes(secret))).toEqual([]);
+  });
+
   it('uses every action and resource each role grants, but for the allowlist (test/aws/allowlist.ts)', () => {
     // Assess
     expect(unusedGrants(world.stack, world.calls.distinct())).toEqual([]);

@@ -14,4 +14,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   testTimeout: 30000,
+  // The AWS contract (docs/aws-contract.md): the stacks synthesized once, and every AWS call a
+  // test file's functions make evaluated against their roles after the file.
+  globalSetup: '<rootDir>/test/aws/global-setup.ts',
+  setupFilesAfterEnv: ['<rootDir>/test/aws/check-file-calls.ts'],
 };

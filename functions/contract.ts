@@ -37,6 +37,14 @@ export function splitRouteKey(routeKey: string): { method: string; path: string 
   return { method, path };
 }
 
+/**
+ * The Lambda functions, by name: each has its entry `functions/lambda/<name>.ts`, is the
+ * construct `<Name>Function` of the stack (PascalCase: `refresh-worker` → `RefreshWorkerFunction`),
+ * and is what the local runtime and the AWS contract harness (test/aws) call it.
+ */
+export const FUNCTION_NAMES = ['callback', 'admin', 'dispatcher', 'refresh-worker', 'recall-health', 'zoom-events'] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
 /** Environment variables the stack sets and the composition roots read. */
 export const ENV = {
   tableName: 'TABLE_NAME',

@@ -1,4 +1,4 @@
-import { Fn, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import {
   AllowedMethods,
   CachePolicy,
@@ -11,7 +11,8 @@ import {
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
-import { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CfnLoggingConfiguration, CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type { VaultApi } from './api';
 import { acknowledge } from './nag';
@@ -37,13 +38,43 @@ export interface CallbackEdgeProps {
 export class CallbackEdge extends Construct {
   readonly distribution: Distribution;
   readonly webAcl: CfnWebACL;
+  /** Every request the WebACL sees, with the caller's address (the API's access log behind CloudFront has CloudFront's). */
+  readonly requestLog: LogGroup;
 
   constructor(scope: Construct, id: string, props: CallbackEdgeProps) {
     super(scope, id);
     assertInUsEast1(Stack.of(this).region);
     this.webAcl = this.createWebAcl(props);
+    this.requestLog = this.logWebAclRequests();
     this.distribution = this.createDistribution(props.api);
     acknowledgeDistributionFindings(this.distribution);
+  }
+
+  /**
+   * WAF's own log of every request through the distribution: time, the caller's address and
+   * country, the rule that acted. The query string is redacted: it carries the URL's signature.
+   * WAF writes only to log groups named aws-waf-logs-*, given by an ARN without the `:*` suffix.
+   */
+  private logWebAclRequests(): LogGroup {
+    const logGroupName = `aws-waf-logs-${Stack.of(this).stackName}-callback`;
+    const requestLog = new LogGroup(this, 'RequestLog', {
+      logGroupName,
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const logGroupArn = Stack.of(this).formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: logGroupName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const logging = new CfnLoggingConfiguration(this, 'RequestLogging', {
+      resourceArn: this.webAcl.attrArn,
+      logDestinationConfigs: [logGroupArn],
+      redactedFields: [{ queryString: {} }],
+    });
+    logging.node.addDependency(requestLog);
+    return requestLog;
   }
 
   /** Blocks a source IP over the rate limit; everything else passes. */
@@ -114,13 +145,16 @@ function acknowledgeDistributionFindings(distribution: Distribution): void {
   acknowledge(
     distribution,
     'AwsSolutions-CFR3',
-    'Every request is forwarded to the HTTP API, whose access log records it (route, status, source IP); a second ' +
-      'log in S3 would add a bucket to secure and pay for.',
+    "CloudFront's own access log (to S3) is off: the WebACL logs every request that reaches the distribution, with the " +
+      "caller's address, to CloudWatch Logs (aws-waf-logs-…, 30 days, query string redacted), whereas the HTTP API's access " +
+      "log behind CloudFront records CloudFront's address, not the caller's.",
   );
   acknowledge(
     distribution,
     'AwsSolutions-CFR4',
-    'The default *.cloudfront.net certificate: CloudFront fixes its minimum viewer TLS version; a custom domain ' +
-      'with its own certificate (publicBaseUrl) can require TLS 1.2.',
+    'The default *.cloudfront.net certificate, with which CloudFront also accepts TLS 1.0 and 1.1 from viewers: its minimum ' +
+      'protocol cannot be raised without a custom domain and certificate on the distribution, which callbackWaf does not ' +
+      'offer (publicBaseUrl replaces the distribution). Clients that speak TLS 1.2 (Recall, Zoom) negotiate it; the origin ' +
+      'leg to the API is TLS 1.2 only.',
   );
 }

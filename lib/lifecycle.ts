@@ -28,6 +28,7 @@ export interface VaultLifecycleProps {
     | 'recallHealthIntervalMinutes'
     | 'zoomEventsRoute'
     | 'zoomWebhookSecretArn'
+    | 'zoomClientId'
     | 'tracing'
   >;
   readonly storage: TokenStorage;
@@ -133,6 +134,8 @@ export class VaultLifecycle extends Construct {
         ...storage.tableEnvironment,
         ...recallEnvironment,
         [ENV.zoomWebhookSecretTokenSecretId]: secret.secretArn,
+        // Deauthorizations naming another Zoom app are ignored; unset, every one is taken as ours.
+        ...(settings.zoomClientId ? { [ENV.zoomClientId]: settings.zoomClientId } : {}),
       },
     });
     acknowledge(

@@ -28,7 +28,7 @@ export interface RefreshFanOutProps {
   readonly secrets: VaultSecrets;
   /** X-Ray tracing on the dispatcher and the workers. */
   readonly tracing: boolean;
-  /** What the refresh workers need besides the storage's: the Zoom app. */
+  /** What the refresh workers need besides the storage's: the Zoom app and the refresh policy. */
   readonly zoomEnvironment: Record<string, string>;
   readonly refreshIntervalMinutes: number;
   readonly refreshWindowSeconds: number;

@@ -46,9 +46,9 @@ export class VaultSecrets extends Construct {
     acknowledge(
       this.signingKeys,
       'AwsSolutions-SMG4',
-      'Rotated by hand in three steps (add k2 and make it active, ' +
-        'recall-sync every user, remove k1; see the README): replacing the value at once, as a rotation function does, ' +
-        'would revoke every callback URL Recall holds.',
+      'Rotated by `zoom-token-vault rotate-signing-key` (a new key added and made active, every user re-synced with Recall ' +
+        'through the admin API, the old key removed; resumable), whose admin calls the AWS contract test checks against the admin role. ' +
+        'A rotation function replaces the value at once, which would revoke every callback URL Recall holds.',
     );
     this.recallApiKey = this.importOrCreate(
       this,

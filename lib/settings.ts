@@ -1,4 +1,4 @@
-import { Annotations } from 'aws-cdk-lib';
+import { Annotations, Stack, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import {
   ADAPTIVE_ACTIVE_DAYS,
@@ -200,7 +200,7 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
   const recallRegion = resolveRecallRegion(read);
   const { refreshIntervalMinutes, refreshWindowSeconds } = resolveRefreshTiming(read);
   const { zoomClientId, recallZoomOAuthAppId } = resolveAppIds(scope, read);
-  return {
+  const settings: VaultSettings = {
     serviceName: read.nonEmpty('serviceName') ?? SERVICE_NAME,
     recallApiBaseUrl: read.url('recallApiBaseUrl') ?? `https://${recallRegion}.recall.ai`,
     recallZoomOAuthAppId,
@@ -210,20 +210,20 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     refreshIntervalMinutes,
     refreshWindowSeconds,
     dueShards: read.integer('dueShards', DUE_SHARDS),
-    recallApiKeySecretArn: read.nonEmpty('recallApiKeySecretArn'),
-    zoomClientSecretArn: read.nonEmpty('zoomClientSecretArn'),
-    alarmEmail: read.nonEmpty('alarmEmail'),
-    alarmTopicArn: read.arn('alarmTopicArn', 'sns'),
+    recallApiKeySecretArn: read.secretArn('recallApiKeySecretArn'),
+    zoomClientSecretArn: read.secretArn('zoomClientSecretArn'),
+    alarmEmail: read.email('alarmEmail'),
+    alarmTopicArn: read.arn('alarmTopicArn', 'sns', 'CloudWatch alarms notify topics in their own region only'),
     detailedAlarms: read.boolean('detailedAlarms', false),
     dashboard: read.boolean('dashboard', false),
     tracing: read.boolean('tracing', false),
     deletionProtection: read.boolean('deletionProtection', true),
-    secretsKmsKeyArn: read.arn('secretsKmsKeyArn', 'kms'),
+    secretsKmsKeyArn: read.keyArn('secretsKmsKeyArn'),
     restrictKeyToFunctionRoles: read.boolean('restrictKeyToFunctionRoles', false),
     callbackWaf: resolveCallbackWaf(read),
     recallHealthIntervalMinutes: read.integer('recallHealthIntervalMinutes', RECALL_HEALTH_INTERVAL_MINUTES),
     zoomEventsRoute: read.boolean('zoomEventsRoute', false),
-    zoomWebhookSecretArn: read.nonEmpty('zoomWebhookSecretArn'),
+    zoomWebhookSecretArn: read.secretArn('zoomWebhookSecretArn'),
     refresherReservedConcurrency: read.integer('refresherReservedConcurrency', REFRESHER_RESERVED_CONCURRENCY),
     refreshWorkerConcurrency: read.integer('refreshWorkerConcurrency', REFRESH_WORKER_CONCURRENCY),
     refreshPolicy: read.oneOf('refreshPolicy', REFRESH_POLICIES, 'proactive'),
@@ -232,6 +232,29 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     callbackThrottleRate: read.integer('callbackThrottleRate', CALLBACK_THROTTLE_RATE),
     callbackThrottleBurst: read.integer('callbackThrottleBurst', CALLBACK_THROTTLE_BURST),
   };
+  warnIgnored(scope, settings);
+  return settings;
+}
+
+/** Settings that synthesize but change nothing in this combination: said, so nobody relies on them. */
+function warnIgnored(scope: Construct, settings: VaultSettings): void {
+  const ignored: Array<[string, boolean, string]> = [
+    [
+      'callbackWaf',
+      settings.callbackWaf !== undefined && settings.publicBaseUrl !== undefined,
+      'publicBaseUrl is set: the callback URLs use your domain, not CloudFront',
+    ],
+    ['zoomWebhookSecretArn', settings.zoomWebhookSecretArn !== undefined && !settings.zoomEventsRoute, 'zoomEventsRoute is off'],
+    [
+      'secretsKmsKeyArn',
+      settings.secretsKmsKeyArn !== undefined &&
+        [settings.recallApiKeySecretArn, settings.zoomClientSecretArn, settings.zoomWebhookSecretArn].every((arn) => arn === undefined),
+      'no secret is imported (the secrets the stack creates use aws/secretsmanager)',
+    ],
+  ];
+  for (const [name, isIgnored, why] of ignored) {
+    if (isIgnored) Annotations.of(scope).addWarningV2(`zoom-token-vault:${name}`, `${name} is ignored: ${why}.`);
+  }
 }
 
 /** Reads one option as text (option, then context), and parses it. */
@@ -278,14 +301,56 @@ class OptionReader {
     throw new Error(`${name} must be true or false, got '${raw}'`);
   }
 
-  /** The ARN of a resource of `service` (arn:<partition>:<service>:…). */
-  arn(name: OptionName, service: string): string | undefined {
+  /**
+   * The ARN of a resource of `service` (arn:<partition>:<service>:<region>:<account>:…), in the
+   * stack's own region when `sameRegion` says why it must be.
+   */
+  arn(name: OptionName, service: string, sameRegion?: string): string | undefined {
     const raw = this.nonEmpty(name);
     if (raw === undefined) return undefined;
-    if (!new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:\\S+$`).test(raw)) {
-      throw new Error(`${name} must be the ARN of a ${service} resource, got '${raw}'`);
+    const region = new RegExp(`^arn:aws[a-z-]*:${service}:([a-z0-9-]+):\\d{12}:\\S+$`).exec(raw)?.[1];
+    if (!region) throw new Error(`${name} must be the ARN of a ${service} resource, got '${raw}'`);
+    const stackRegion = this.stackRegion();
+    if (sameRegion && stackRegion && region !== stackRegion) {
+      throw new Error(`${name} must be in the stack's region ${stackRegion} (${sameRegion}), got '${raw}'`);
     }
     return raw;
+  }
+
+  /**
+   * The complete ARN of a secret (with the 6-character suffix Secrets Manager adds): a partial
+   * ARN or a name matches no secret in an IAM policy, so the function could never read it.
+   */
+  secretArn(name: OptionName): string | undefined {
+    const raw = this.arn(name, 'secretsmanager', 'the functions read it in their own region');
+    if (raw !== undefined && !/:secret:[^:]+-[A-Za-z0-9]{6}$/.test(raw)) {
+      throw new Error(
+        `${name} must be the complete ARN of a secret, ending in the 6-character suffix Secrets Manager adds (…:secret:name-AbCdEf), got '${raw}'`,
+      );
+    }
+    return raw;
+  }
+
+  /** The ARN of a KMS key itself (key/…): IAM grants kms:Decrypt on keys, never on aliases. */
+  keyArn(name: OptionName): string | undefined {
+    const raw = this.arn(name, 'kms', "a secret's key is in the secret's region");
+    if (raw !== undefined && !/:key\/[A-Za-z0-9-]+$/.test(raw)) {
+      throw new Error(`${name} must be the ARN of a KMS key (…:key/<key id>), not an alias, got '${raw}'`);
+    }
+    return raw;
+  }
+
+  /** An e-mail address (SNS refuses a subscription to anything else at deploy). */
+  email(name: OptionName): string | undefined {
+    const raw = this.nonEmpty(name);
+    if (raw !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(raw)) throw new Error(`${name} must be an e-mail address, got '${raw}'`);
+    return raw;
+  }
+
+  /** The region of the stack being configured, when known (not for an environment-agnostic stack). */
+  private stackRegion(): string | undefined {
+    const stack = this.scope.node.scopes.find((scope): scope is Stack => Stack.isStack(scope));
+    return stack && !Token.isUnresolved(stack.region) ? stack.region : undefined;
   }
 
   /** An https:// URL without trailing slashes. */
@@ -410,7 +475,15 @@ export function supportedUsers(
   return Math.floor((dispatchMaxUsers(settings) * (ZOOM_ACCESS_TOKEN_LIFETIME_SECONDS - settings.refreshWindowSeconds)) / intervalSeconds);
 }
 
-/** Both synthesize empty so the stack can be inspected, but the handlers refuse to start without them. */
+/** Recall's ids are UUIDs. */
+const RECALL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Zoom client ids are URL-safe characters; anything else (a colon, a space) breaks the Basic auth of every refresh. */
+const ZOOM_CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/**
+ * Both synthesize empty so the stack can be inspected (with a warning naming the functions that
+ * fail at cold start without them), but a value that cannot be an id fails synth.
+ */
 function resolveAppIds(scope: Construct, read: OptionReader) {
   const howToSet =
     'Set both with `cdk deploy -c zoomClientId=<Zoom OAuth app client id> ' +
@@ -419,16 +492,23 @@ function resolveAppIds(scope: Construct, read: OptionReader) {
   if (!zoomClientId) {
     Annotations.of(scope).addWarningV2(
       'zoom-token-vault:zoomClientId',
-      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: the callback, admin and refresh-worker functions ` +
-        `fail at cold start until it is. ${howToSet}`,
+      `zoomClientId is not set, so ${ENV.zoomClientId} is empty: the refresh-worker function fails at cold start until it is ` +
+        "(no token is refreshed), and the Zoom events function cannot tell another Zoom app's deauthorizations from ours. " +
+        howToSet,
     );
+  } else if (!ZOOM_CLIENT_ID.test(zoomClientId)) {
+    throw new Error(`zoomClientId must be the Zoom OAuth app's client id (letters, digits, '.', '_', '~', '-'), got '${zoomClientId}'`);
   }
   const recallZoomOAuthAppId = read.text('recallZoomOAuthAppId') ?? '';
   if (!recallZoomOAuthAppId) {
     Annotations.of(scope).addWarningV2(
       'zoom-token-vault:recallZoomOAuthAppId',
-      `recallZoomOAuthAppId is not set, so ${ENV.recallZoomOAuthAppId} is empty: the admin function fails at ` +
+      `recallZoomOAuthAppId is not set, so ${ENV.recallZoomOAuthAppId} is empty: the admin and Recall health check functions fail at ` +
         `cold start until it is. ${howToSet}`,
+    );
+  } else if (!RECALL_ID.test(recallZoomOAuthAppId)) {
+    throw new Error(
+      `recallZoomOAuthAppId must be the id Recall gave your Zoom OAuth app (a UUID, e.g. 6f1c5a2e-1111-4a4a-9b9b-0123456789ab), got '${recallZoomOAuthAppId}'`,
     );
   }
   return { zoomClientId, recallZoomOAuthAppId };

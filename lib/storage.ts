@@ -79,14 +79,20 @@ export class TokenStorage extends Construct {
     this.grantUseKey(grantee, ['kms:Decrypt']);
   }
 
-  /** The admin API: stores, reads, updates and deletes records; never scans. */
+  /**
+   * The admin API: stores, reads, updates and deletes records, and lists users by state (an index
+   * query, then the records read in batches: GET /users, the CLI's list, resync --all and
+   * rotate-signing-key); never scans.
+   */
   grantRegister(grantee: IGrantable): void {
     this.grantRecordActions(grantee, 'ManageTokenRecords', [
       'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'dynamodb:DeleteItem',
     ]);
+    this.grantIndexQuery(grantee, 'ListUsersByState', TABLE_SCHEMA.statusIndex.name, TABLE_SCHEMA.recallStatusIndex.name);
     this.grantUseKey(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']);
   }
 
@@ -107,16 +113,21 @@ export class TokenStorage extends Construct {
     this.grantUseKey(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']);
   }
 
-  /** The Recall health check: walks users by Recall status and records what Recall says; opens no token. */
+  /**
+   * The Recall health check: reads the users Recall lists as unhealthy (Recall names them) and
+   * records what Recall says; queries no index and opens no token.
+   */
   grantRecallHealthCheck(grantee: IGrantable): void {
-    this.grantIndexQuery(grantee, 'FindUsersByRecallStatus', TABLE_SCHEMA.recallStatusIndex.name);
     this.grantRecordActions(grantee, 'RecordRecallHealth', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
   }
 
-  /** Zoom's event route: finds users by Zoom user id, marks them deauthorized or deletes them; opens no token. */
+  /**
+   * Zoom's event route: finds users by Zoom user id (an index query, then the records read in a
+   * batch) and marks them deauthorized, their tokens removed; deletes no record, opens no token.
+   */
   grantZoomEvents(grantee: IGrantable): void {
     this.grantIndexQuery(grantee, 'FindUsersByZoomUserId', TABLE_SCHEMA.zoomUserIndex.name);
-    this.grantRecordActions(grantee, 'DeauthorizeRecords', ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']);
+    this.grantRecordActions(grantee, 'DeauthorizeRecords', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem']);
   }
 
   /**
@@ -137,12 +148,12 @@ export class TokenStorage extends Construct {
     );
   }
 
-  private grantIndexQuery(grantee: IGrantable, sid: string, indexName: string): void {
+  private grantIndexQuery(grantee: IGrantable, sid: string, ...indexNames: string[]): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         sid,
         actions: ['dynamodb:Query'],
-        resources: [`${this.table.tableArn}/index/${indexName}`],
+        resources: indexNames.map((indexName) => `${this.table.tableArn}/index/${indexName}`),
       }),
     );
   }

@@ -69,11 +69,11 @@ export class ZoomTokenVault extends Construct {
       deletionProtection: settings.deletionProtection,
     });
     this.secrets = new VaultSecrets(this, 'Secrets', settings);
-    const zoomEnvironment = zoomEnvironmentOf(settings, this.secrets);
-    this.refresh = this.createRefreshFanOut(settings, zoomEnvironment);
+    const policyEnvironment = refreshPolicyEnvironmentOf(settings);
+    this.refresh = this.createRefreshFanOut(settings, { ...zoomAppEnvironmentOf(settings, this.secrets), ...policyEnvironment });
     const servingEnvironment = {
       ...this.storage.environment,
-      ...zoomEnvironment,
+      ...policyEnvironment,
       [ENV.signingKeysSecretId]: this.secrets.signingKeys.secretArn,
       [ENV.refreshQueueUrl]: this.refresh.queue.queueUrl,
     };
@@ -258,15 +258,20 @@ export class ZoomTokenVault extends Construct {
 }
 
 /**
- * Every function but the dispatcher builds a Zoom client at cold start (and fails without a
- * client id); only the refresh workers ever call Zoom, so only they may read its secret. The
- * refresh policy is read by those that serve tokens and those that refresh them.
+ * Only the refresh workers call Zoom: they alone get the Zoom app's settings and may read its
+ * secret (and fail at cold start without a client id).
  */
-function zoomEnvironmentOf(settings: VaultSettings, secrets: VaultSecrets): Record<string, string> {
+function zoomAppEnvironmentOf(settings: VaultSettings, secrets: VaultSecrets): Record<string, string> {
   return {
     [ENV.zoomClientId]: settings.zoomClientId,
     [ENV.zoomClientSecretSecretId]: secrets.zoomClientSecret.secretArn,
     [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
+  };
+}
+
+/** The refresh policy: read by the functions that serve tokens and by those that refresh them. */
+function refreshPolicyEnvironmentOf(settings: VaultSettings): Record<string, string> {
+  return {
     [ENV.refreshPolicy]: settings.refreshPolicy,
     ...(settings.refreshPolicy === 'adaptive'
       ? {

@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, splitRouteKey, ZOOM_EVENTS_ROUTE_KEY } from '../functions/contract';
+import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, type FunctionName, splitRouteKey, ZOOM_EVENTS_ROUTE_KEY } from '../functions/contract';
 
-export type FunctionName = 'callback' | 'admin' | 'dispatcher' | 'refresh-worker' | 'recall-health' | 'zoom-events';
+export type { FunctionName } from '../functions/contract';
 
 export interface Route {
   method: string;

@@ -15,6 +15,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type IndexSchema, TABLE_INDEXES, TABLE_SCHEMA } from '../functions/contract';
+import { type AwsRequestObserver, observeAwsRequests } from './aws-requests';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -24,22 +25,28 @@ export const TABLE_NAME = 'zoom-token-vault';
 
 export interface Dynalite {
   endpoint: string;
-  /** A client for this server (dummy credentials). */
-  client(): DynamoDBClient;
+  /** A client for this server (dummy credentials, signed with `accessKeyId`: 'local' unless told). */
+  client(accessKeyId?: string): DynamoDBClient;
   /** Requests served, by operation (GetItem, UpdateItem, Query, …), since start or the last reset: what a benchmark bills. */
   counts(): Record<string, number>;
   resetCounts(): void;
   close(): Promise<void>;
 }
 
+export interface DynaliteOptions {
+  /** Told about every request (who signed it, the operation, its input): the AWS contract harness records them. */
+  onRequest?: AwsRequestObserver;
+}
+
 /** Starts dynalite on a free loopback port, persisted under `path` (in memory without), with the table. */
-export async function startDynalite(path?: string): Promise<Dynalite> {
+export async function startDynalite(path?: string, options: DynaliteOptions = {}): Promise<Dynalite> {
   const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
   let counts: Record<string, number> = {};
+  if (options.onRequest) observeAwsRequests(server, options.onRequest);
   server.on('request', (request) => {
     const operation =
       String(request.headers['x-amz-target'] ?? '')
@@ -48,8 +55,8 @@ export async function startDynalite(path?: string): Promise<Dynalite> {
     counts[operation] = (counts[operation] ?? 0) + 1;
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = () =>
-    new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = (accessKeyId = 'local') =>
+    new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId, secretAccessKey: 'local' } });
   const setup = client();
   try {
     await ensureTable(setup);

@@ -38,6 +38,7 @@ import type { RecallHealthSummary } from '../functions/domain/recall-health';
 import { makeDispatcherHandler } from '../functions/handlers/dispatcher';
 import { makeRefreshWorkerHandler } from '../functions/handlers/refresh-worker';
 import { type FunctionName, gatewayAnswer, lambdaContext, matchRoute, pathParametersOf, send, toApiGatewayEvent } from './api-gateway';
+import { type AwsRequestObserver, functionAccessKeyId } from './aws-requests';
 import { type Dynalite, startDynalite, TABLE_NAME } from './dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from './fakes/fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_ID, DEFAULT_FAKE_ZOOM_CLIENT_SECRET, startFakeZoom, type FakeZoom } from './fakes/fake-zoom';
@@ -76,6 +77,8 @@ export interface LocalRuntimeOptions {
   env?: Env;
   /** Print the banner and request lines. */
   verbose?: boolean;
+  /** Told about every AWS request a function makes (the AWS contract harness records them). */
+  onAwsRequest?: AwsRequestObserver;
 }
 
 export interface LocalRuntime {
@@ -132,10 +135,10 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 }
 
 /** dynalite and the KMS stand-in (persisted), the signing keys and the admin token: what AWS provides. */
-async function startAwsStandIns(env: Env, dataDir: string, closers: Closer[]) {
-  const dynamo = await startDynalite(join(dataDir, 'dynamodb'));
+async function startAwsStandIns(env: Env, dataDir: string, closers: Closer[], onRequest?: AwsRequestObserver) {
+  const dynamo = await startDynalite(join(dataDir, 'dynamodb'), { onRequest });
   closers.push(() => dynamo.close());
-  const kms = await startKmsServer({ keyFile: join(dataDir, 'kms-keys.json'), keyIds: [KMS_KEY_ID] });
+  const kms = await startKmsServer({ keyFile: join(dataDir, 'kms-keys.json'), keyIds: [KMS_KEY_ID], onRequest });
   closers.push(() => kms.close());
   // Signing keys and the admin bearer token live in the data directory (Secrets Manager and IAM in AWS).
   const signingKeysFile = join(dataDir, 'signing-keys.json');
@@ -212,16 +215,18 @@ function handlerEnvironment(env: Env, url: string, aws: Awaited<ReturnType<typeo
 /**
  * The functions, wired to one another through the in-process refresh queue as SQS wires them in
  * AWS. Zoom's events route only with ZOOM_WEBHOOK_SECRET_TOKEN set (else the route answers 404).
+ * Each signs its AWS requests as itself (its own access key id, as each has its own role in AWS).
  */
 function buildHandlers(handlerEnv: Env, refreshQueue: LocalRefreshQueue): Handlers {
+  const envOf = (name: FunctionName): Env => ({ ...handlerEnv, AWS_ACCESS_KEY_ID: functionAccessKeyId(name) });
   const handlers: Handlers = {
-    callback: makeCallbackHandler(callbackDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
-    admin: makeAdminHandler(adminDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
-    dispatcher: makeDispatcherHandler(dispatcherDepsFromEnv(handlerEnv, { refreshQueue })) as unknown as Handler,
-    'refresh-worker': makeRefreshWorkerHandler(workerDepsFromEnv(handlerEnv)) as unknown as Handler,
-    'recall-health': makeRecallHealthHandler(recallHealthDepsFromEnv(handlerEnv)) as unknown as Handler,
+    callback: makeCallbackHandler(callbackDepsFromEnv(envOf('callback'), { refreshQueue })) as unknown as Handler,
+    admin: makeAdminHandler(adminDepsFromEnv(envOf('admin'), { refreshQueue })) as unknown as Handler,
+    dispatcher: makeDispatcherHandler(dispatcherDepsFromEnv(envOf('dispatcher'), { refreshQueue })) as unknown as Handler,
+    'refresh-worker': makeRefreshWorkerHandler(workerDepsFromEnv(envOf('refresh-worker'))) as unknown as Handler,
+    'recall-health': makeRecallHealthHandler(recallHealthDepsFromEnv(envOf('recall-health'))) as unknown as Handler,
     ...(handlerEnv[ENV.zoomWebhookSecretToken]
-      ? { 'zoom-events': makeZoomEventsHandler(zoomEventsDepsFromEnv(handlerEnv)) as unknown as Handler }
+      ? { 'zoom-events': makeZoomEventsHandler(zoomEventsDepsFromEnv(envOf('zoom-events'))) as unknown as Handler }
       : {}),
   };
   refreshQueue.attach(
@@ -380,7 +385,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     for (const close of closers.reverse()) await close().catch(() => undefined);
   };
   try {
-    const aws = await startAwsStandIns(env, settings.dataDir, closers);
+    const aws = await startAwsStandIns(env, settings.dataDir, closers, options.onAwsRequest);
     const { fakeZoom, fakeRecall, demoEnv } = await startDemoFakes(env, settings.dataDir, settings.port, closers);
     const { port, url, serve } = await startGateway(settings.port, settings.host, closers);
     const handlerEnv = handlerEnvironment(env, url, aws, demoEnv);

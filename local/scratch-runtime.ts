@@ -6,9 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalRuntime, type LocalRuntime } from './runtime';
+import { startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from './runtime';
 
-export async function startScratchRuntime(env: Record<string, string> = {}, purpose = 'scratch'): Promise<LocalRuntime> {
+export async function startScratchRuntime(
+  env: Record<string, string> = {},
+  purpose = 'scratch',
+  options: Pick<LocalRuntimeOptions, 'onAwsRequest'> = {},
+): Promise<LocalRuntime> {
   const dataDir = await mkdtemp(join(tmpdir(), `zoom-token-vault-${purpose}-`));
   try {
     const runtime = await startLocalRuntime({
@@ -20,6 +24,7 @@ export async function startScratchRuntime(env: Record<string, string> = {}, purp
         POWERTOOLS_LOG_LEVEL: 'SILENT',
         ...env,
       },
+      ...options,
     });
     return {
       ...runtime,

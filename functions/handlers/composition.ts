@@ -48,7 +48,11 @@ import type {
   ZoomTokenClient,
 } from '../domain/ports';
 
-/** What every function shares: logging, metrics, the store, the cipher, Zoom and a clock. */
+/**
+ * What the functions that open tokens share (the callback, the admin API, the refresh workers):
+ * logging, metrics, the store, the cipher, a clock and the refresh policy. Only the workers talk
+ * to Zoom (WorkerDeps): the others get no Zoom client and need no Zoom settings.
+ */
 export interface ServiceDeps {
   logger: Logger;
   metrics: Metrics;
@@ -58,7 +62,6 @@ export interface ServiceDeps {
   tracer?: Tracer;
   store: TokenStore;
   cipher: TokenCipher;
-  zoom: ZoomTokenClient;
   clock: Clock;
   policy: RefreshPolicy;
 }
@@ -90,6 +93,7 @@ export interface AdminDeps extends ServiceDeps, QueueDeps, EventDeps {
 }
 
 export interface WorkerDeps extends ServiceDeps, EventDeps {
+  zoom: ZoomTokenClient;
   /** A requested user is refreshed unless its token lives this far past now. */
   windowMs: number;
 }
@@ -211,7 +215,6 @@ function serviceDepsFromEnv(env: Env): ServiceDeps {
     ...observabilityFromEnv(env),
     store: tokenStoreFromEnv(env),
     cipher: cipherFromEnv(env),
-    zoom: zoomClientFromEnv(env),
     clock: Date.now,
     policy: policyFromEnv(env),
   };
@@ -278,7 +281,7 @@ export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): Admi
 
 export function workerDepsFromEnv(env: Env): WorkerDeps {
   const service = serviceDepsFromEnv(env);
-  return { ...service, events: eventPublisherFromEnv(env, service), windowMs: windowMsFromEnv(env) };
+  return { ...service, zoom: zoomClientFromEnv(env), events: eventPublisherFromEnv(env, service), windowMs: windowMsFromEnv(env) };
 }
 
 export function recallHealthDepsFromEnv(env: Env): RecallHealthFunctionDeps {

@@ -23,6 +23,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { type AwsRequestObserver, observeAwsRequests } from '../aws-requests';
 
 export interface KmsServerOptions {
   port?: number; // default 0 = free port
@@ -31,6 +32,8 @@ export interface KmsServerOptions {
   keyFile?: string;
   /** Key id(s) to accept; created on first start when missing. Default one key with id 'local-token-key'. */
   keyIds?: string[];
+  /** Told about every request (who signed it, the operation, its input): the AWS contract harness records them. */
+  onRequest?: AwsRequestObserver;
 }
 
 export interface KmsCallCounts {
@@ -87,6 +90,7 @@ export async function startKmsServer(options: KmsServerOptions = {}): Promise<Km
   // Reset in place: the request handler keeps counting into the same object.
   const counts = emptyCounts();
   const server = createServer((req, res) => void handleKmsRequest(req, res, operations, counts));
+  if (options.onRequest) observeAwsRequests(server, options.onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -45,6 +45,9 @@ import {
   type ZoomInjection,
 } from '../../local/fakes/fake-zoom';
 import { DEFAULT_KEY_ID, startKmsServer, type KmsServer } from '../../local/kms/kms-server';
+import { functionAccessKeyId } from '../../local/aws-requests';
+import type { FunctionName } from '../../functions/contract';
+import { recordAwsRequest } from '../aws/recorder';
 import { injectDynamoFaults, injectKmsFaults, newFaultCounts, type DynamoFaults, type FaultCounts, type KmsFaults } from './aws-faults';
 import { fork, mulberry32, pick, weighted, type Rng } from './prng';
 import * as system from './system';
@@ -306,6 +309,13 @@ const ROUND_ADVANCE_MS = 56 * 60_000; // tokens minted an hour ago have 4 min le
 const SILENT: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 type OpKind = 'callback' | 'dispatch' | 'worker' | 'admin';
+/** The function each kind of invocation runs as: its AWS calls are checked against that function's role (test/aws). */
+const FUNCTION_OF: Record<OpKind, FunctionName> = {
+  callback: 'callback',
+  dispatch: 'dispatcher',
+  worker: 'refresh-worker',
+  admin: 'admin',
+};
 
 interface ZoomRequest {
   op: Op;
@@ -338,13 +348,17 @@ class Container {
   private died!: () => void;
   readonly death = new Promise<void>((resolve) => (this.died = resolve));
 
-  constructor(private readonly world: World) {
-    this.dynamo = world.dynalite.client();
+  constructor(
+    private readonly world: World,
+    kind: OpKind,
+  ) {
+    const accessKeyId = functionAccessKeyId(FUNCTION_OF[kind]);
+    this.dynamo = world.dynalite.client(accessKeyId);
     injectDynamoFaults(this.dynamo, () => (world.faultsOn ? world.scenario.dynamo : undefined), world.rngFaults, world.faultCounts);
     this.kms = new KMSClient({
       endpoint: world.kmsServer.url,
       region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: { accessKeyId, secretAccessKey: 'local' },
     });
     injectKmsFaults(this.kms, () => (world.faultsOn ? world.scenario.kms : undefined), world.rngFaults, world.faultCounts);
     this.store = new DynamoTokenStore({ client: this.dynamo, tableName: TABLE_NAME });
@@ -536,8 +550,8 @@ class World {
   }
 
   async start(): Promise<void> {
-    this.dynalite = await startDynalite();
-    this.kmsServer = await startKmsServer();
+    this.dynalite = await startDynalite(undefined, { onRequest: recordAwsRequest });
+    this.kmsServer = await startKmsServer({ onRequest: recordAwsRequest });
     this.fakeZoom = await startFakeZoom({ clock: this.clock });
     this.fakeRecall = await startFakeRecall({ verifyAccessToken: (token) => this.fakeZoom.verifyAccessToken(token), clock: this.clock });
     this.callbackServer = await system.startCallbackServer(SIGNING_KEYS, (subject) => this.callbackOp(subject));
@@ -580,7 +594,7 @@ class World {
     const release = await this.slot();
     let container = this.idle[kind].pop();
     if (!container) {
-      container = new Container(this);
+      container = new Container(this, kind);
       this.all.push(container);
     }
     const op: Op = { id: ++this.opIds, kind, container, updates: new Map() };

@@ -113,22 +113,18 @@ describe('the lifecycle with defaults', () => {
     });
   });
 
-  it('lets the Recall health check query the recall-status index only, get and update records, and read the Recall API key', () => {
+  it('lets the Recall health check get and update records and read the Recall API key: no index, no key, no delete', () => {
     // Act
-    const [query] = statementsGranting(template, 'RecallHealthFunction', 'dynamodb:Query');
     const [records] = statementsGranting(template, 'RecallHealthFunction', 'dynamodb:GetItem');
     const [secrets] = statementsGranting(template, 'RecallHealthFunction', 'secretsmanager:GetSecretValue');
 
-    // Assess: no key use (it opens no token), no scan, no delete.
+    // Assess: Recall names the unhealthy users, so no query; no key use (it opens no token), no scan, no delete.
     expect(roleActions(template, 'RecallHealthFunction')).toEqual([
       'dynamodb:GetItem',
-      'dynamodb:Query',
       'dynamodb:UpdateItem',
       'events:PutEvents',
       'secretsmanager:GetSecretValue',
     ]);
-    expect(actionsOf(query)).toEqual(['dynamodb:Query']);
-    expect(query.Resource).toEqual(indexArn(template, TABLE_SCHEMA.recallStatusIndex.name));
     expect(actionsOf(records)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(records.Resource).toEqual(tableArn(template));
     expect(secrets.Resource).toEqual(secretRef(template, 'RecallApiKeySecret'));
@@ -153,7 +149,7 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
   let template: Template;
 
   beforeAll(() => {
-    template = synthStack({ zoomEventsRoute: 'true', recallHealthIntervalMinutes: '30' });
+    template = synthStack({ zoomEventsRoute: 'true', recallHealthIntervalMinutes: '30', zoomClientId: 'zoomApp123' });
   });
 
   it('adds POST /zoom/events without an authorizer, on the Zoom events function', () => {
@@ -193,9 +189,10 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
     const [secrets] = statementsGranting(template, 'ZoomEventsFunction', 'secretsmanager:GetSecretValue');
     const [publish] = statementsGranting(template, 'ZoomEventsFunction', 'events:PutEvents');
 
-    // Assess: Delete too, since a deauthorized user's tokens are deleted; no key use, no scan, no put.
+    // Assess: the users found through the index are read in a batch; their tokens are removed by an
+    // update, never a delete; no key use, no scan, no put.
     expect(roleActions(template, 'ZoomEventsFunction')).toEqual([
-      'dynamodb:DeleteItem',
+      'dynamodb:BatchGetItem',
       'dynamodb:GetItem',
       'dynamodb:Query',
       'dynamodb:UpdateItem',
@@ -213,6 +210,8 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
     expect(environmentOf(template, 'ZoomEventsFunction')).toMatchObject({
       ZOOM_WEBHOOK_SECRET_TOKEN_SECRET_ID: secretRef(template, 'ZoomWebhookSecret'),
       EVENT_BUS_NAME: 'default',
+      // Deauthorizations for another Zoom app are told apart by it.
+      ZOOM_CLIENT_ID: 'zoomApp123',
     });
   });
 

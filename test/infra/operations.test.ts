@@ -253,6 +253,31 @@ describe('callbackWaf', () => {
     });
   });
 
+  it("logs every request the WebACL sees, with the caller's address, the query string (the URL signature) redacted", () => {
+    // Act
+    const stack = synthStack({ env: { ...TEST_ENV, region: 'us-east-1' }, callbackWaf: true });
+    const template = Template.fromStack(stack);
+    const [webAclId] = Object.keys(template.findResources('AWS::WAFv2::WebACL'));
+
+    // Assess: WAF writes to log groups named aws-waf-logs-*, given without the ':*' suffix.
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: `aws-waf-logs-${stack.stackName}-callback`,
+      RetentionInDays: 30,
+    });
+    template.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
+      ResourceArn: { 'Fn::GetAtt': [webAclId, 'Arn'] },
+      LogDestinationConfigs: [
+        {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, `:logs:us-east-1:${TEST_ENV.account}:log-group:aws-waf-logs-${stack.stackName}-callback`],
+          ],
+        },
+      ],
+      RedactedFields: [{ QueryString: {} }],
+    });
+  });
+
   it('fails synth outside us-east-1, saying why', () => {
     // Act & Assess
     expect(() => synthStack({ callbackWaf: true })).toThrow(

@@ -1,5 +1,5 @@
-import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
 import { TEST_CONTEXT } from './cdk-context';
 import { DISPATCH_MAX_USERS } from '../../functions/contract';
@@ -90,7 +90,7 @@ describe('refreshPolicy', () => {
         refreshPolicy: 'adaptive',
         adaptiveActiveDays: '3',
         zoomClientId: 'zoom-client',
-        recallZoomOAuthAppId: 'app',
+        recallZoomOAuthAppId: '6f1c5a2e-1111-4a4a-9b9b-0123456789ab',
       },
     });
     const stack = new ZoomTokenStack(app, 'PolicyVault', { env: { account: '111111111111', region: 'us-east-1' } });
@@ -117,5 +117,73 @@ describe('refreshPolicy', () => {
     expect(() => resolveVaultSettings(new App({ context: { refreshPolicy: 'lazy' } }))).toThrow(
       "refreshPolicy must be one of proactive, adaptive, got 'lazy'",
     );
+  });
+});
+
+describe('settings that cannot work fail synth, naming the setting', () => {
+  const stackIn = (region: string) => new Stack(new App(), 'Vault', { env: { account: '111111111111', region } });
+
+  it.each([
+    [
+      'recallZoomOAuthAppId',
+      { recallZoomOAuthAppId: 'my-recall-app' },
+      /recallZoomOAuthAppId must be the id Recall gave your Zoom OAuth app \(a UUID/,
+    ],
+    ['zoomClientId', { zoomClientId: 'abc:def' }, /zoomClientId must be the Zoom OAuth app's client id/],
+    ['alarmEmail', { alarmEmail: 'ops' }, /alarmEmail must be an e-mail address, got 'ops'/],
+    [
+      'recallApiKeySecretArn (partial ARN)',
+      { recallApiKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-api-key' },
+      /recallApiKeySecretArn must be the complete ARN of a secret/,
+    ],
+    [
+      'zoomClientSecretArn (another region)',
+      { zoomClientSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:zoom-AbCdEf' },
+      /zoomClientSecretArn must be in the stack's region eu-west-1/,
+    ],
+    [
+      'secretsKmsKeyArn (an alias)',
+      { secretsKmsKeyArn: 'arn:aws:kms:eu-west-1:111111111111:alias/secrets' },
+      /secretsKmsKeyArn must be the ARN of a KMS key \(…:key\/<key id>\), not an alias/,
+    ],
+    [
+      'alarmTopicArn (another region)',
+      { alarmTopicArn: 'arn:aws:sns:us-west-2:111111111111:alarms' },
+      /alarmTopicArn must be in the stack's region eu-west-1 \(CloudWatch alarms notify topics in their own region only\)/,
+    ],
+  ] as const)('rejects %s', (_name, options, message) => {
+    // Act & Assess
+    expect(() => resolveVaultSettings(stackIn('eu-west-1'), options)).toThrow(message);
+  });
+
+  it('accepts what can work: a Recall UUID, a Zoom client id, complete ARNs in the stack region', () => {
+    // Act
+    const settings = resolveVaultSettings(stackIn('eu-west-1'), {
+      recallZoomOAuthAppId: '6F1C5A2E-1111-4A4A-9B9B-0123456789AB',
+      zoomClientId: 'nUQDcw8fQ2yi3Dne9yw8Sg',
+      zoomClientSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-AbCdEf',
+      secretsKmsKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+
+    // Assess
+    expect(settings.zoomClientSecretArn).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-AbCdEf');
+  });
+
+  it('warns about settings this combination ignores', () => {
+    // Prepare
+    const app = new App({ context: TEST_CONTEXT });
+
+    // Act
+    const stack = new ZoomTokenStack(app, 'IgnoringVault', {
+      env: { account: '111111111111', region: 'us-east-1' },
+      publicBaseUrl: 'https://vault.example.com',
+      callbackWaf: true,
+      zoomWebhookSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:hook-AbCdEf',
+    });
+    const annotations = Annotations.fromStack(stack);
+
+    // Assess
+    annotations.hasWarning('*', Match.stringLikeRegexp('callbackWaf is ignored: publicBaseUrl is set'));
+    annotations.hasWarning('*', Match.stringLikeRegexp('zoomWebhookSecretArn is ignored: zoomEventsRoute is off'));
   });
 });

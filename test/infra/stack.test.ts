@@ -163,14 +163,22 @@ describe('ZoomTokenStack with defaults', () => {
           TABLE_NAME: Match.anyValue(),
           KMS_KEY_ID: Match.anyValue(),
           SIGNING_KEYS_SECRET_ID: Match.anyValue(),
-          // Read at cold start (every function but the dispatcher builds a Zoom client), never used.
-          ZOOM_CLIENT_ID: '',
-          ZOOM_CLIENT_SECRET_SECRET_ID: Match.anyValue(),
-          ZOOM_TOKEN_URL: 'https://zoom.us/oauth/token',
           REFRESH_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'RefreshQueue') },
         }),
       },
     });
+  });
+
+  it('gives the Zoom app settings to the refresh workers only: no other function calls Zoom', () => {
+    // Act
+    const zoomVariables = (functionId: string) =>
+      Object.keys(functionProperties(template, functionId).Environment.Variables).filter((name) => name.startsWith('ZOOM_'));
+
+    // Assess
+    expect(zoomVariables('RefreshWorkerFunction').sort()).toEqual(['ZOOM_CLIENT_ID', 'ZOOM_CLIENT_SECRET_SECRET_ID', 'ZOOM_TOKEN_URL']);
+    for (const functionId of ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RecallHealthFunction']) {
+      expect({ functionId, zoom: zoomVariables(functionId) }).toEqual({ functionId, zoom: [] });
+    }
   });
 
   it("configures the admin function for Recall and the API's own URL", () => {
@@ -398,15 +406,17 @@ describe('ZoomTokenStack with defaults', () => {
     }
   });
 
-  it('grants the admin function record management but no scans', () => {
+  it('grants the admin function record management and listing by state (status indexes, batched reads) but no scans', () => {
     // Act
     const actions = roleActions(template, 'AdminFunction');
 
     // Assess
     expect(actions).toEqual([
+      'dynamodb:BatchGetItem',
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:Query',
       'dynamodb:UpdateItem',
       'events:PutEvents',
       'kms:Decrypt',
@@ -414,6 +424,11 @@ describe('ZoomTokenStack with defaults', () => {
       'secretsmanager:GetSecretValue',
       'sqs:SendMessage',
     ]);
+    const [query] = statementsGranting(template, 'AdminFunction', 'dynamodb:Query');
+    const tableArn = { 'Fn::GetAtt': [logicalId(template, 'AWS::DynamoDB::Table', 'TokenTable'), 'Arn'] };
+    expect(query.Resource).toEqual(
+      ['recall-status-index', 'status-index'].map((index) => ({ 'Fn::Join': ['', [tableArn, `/index/${index}`]] })),
+    );
   });
 
   it('lets the admin function read the signing keys and the Recall API key, not the Zoom client secret', () => {
@@ -878,7 +893,7 @@ describe('ZoomTokenStack with context', () => {
     // Context values arrive as strings from `cdk deploy -c name=value`.
     template = synth({
       recallRegion: 'eu-central-1',
-      recallZoomOAuthAppId: 'app-123',
+      recallZoomOAuthAppId: '6f1c5a2e-1111-4a4a-9b9b-0123456789ab',
       zoomClientId: 'zoom-client',
       publicBaseUrl: 'https://vault.example.com/',
       refreshIntervalMinutes: '2',
@@ -941,12 +956,12 @@ describe('ZoomTokenStack with context', () => {
       Environment: {
         Variables: Match.objectLike({
           RECALL_API_BASE_URL: 'https://eu-central-1.recall.ai',
-          RECALL_ZOOM_OAUTH_APP_ID: 'app-123',
-          ZOOM_CLIENT_ID: 'zoom-client',
+          RECALL_ZOOM_OAUTH_APP_ID: '6f1c5a2e-1111-4a4a-9b9b-0123456789ab',
           PUBLIC_BASE_URL: 'https://vault.example.com',
         }),
       },
     });
+    expect(functionProperties(template, 'RefreshWorkerFunction').Environment.Variables.ZOOM_CLIENT_ID).toBe('zoom-client');
     template.hasOutput('CallbackUrlBase', { Value: 'https://vault.example.com/zoom/token' });
   });
 
@@ -1024,13 +1039,13 @@ describe('ZoomTokenStack without Zoom and Recall app ids', () => {
     annotations.hasWarning(
       '*',
       Match.stringLikeRegexp(
-        'zoomClientId is not set.*the callback, admin and refresh-worker functions fail at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId=',
+        'zoomClientId is not set.*the refresh-worker function fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId=',
       ),
     );
     annotations.hasWarning(
       '*',
       Match.stringLikeRegexp(
-        'recallZoomOAuthAppId is not set.*the admin function fails at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId=',
+        'recallZoomOAuthAppId is not set.*the admin and Recall health check functions fail at cold start.*-c zoomClientId=.*-c recallZoomOAuthAppId=',
       ),
     );
   });

@@ -25,7 +25,7 @@ describe("ZoomTokenVault in a team's own stack", () => {
     vault = new ZoomTokenVault(stack, 'ZoomTokens', {
       settings: resolveVaultSettings(stack, {
         zoomClientId: 'zoom-client',
-        recallZoomOAuthAppId: 'app-123',
+        recallZoomOAuthAppId: '6f1c5a2e-1111-4a4a-9b9b-0123456789ab',
         alarmEmail: 'ops@example.com',
       }),
     });

@@ -5,9 +5,11 @@
  */
 import type { LocalRuntime } from '../../local/runtime';
 import { startScratchRuntime } from '../../local/scratch-runtime';
+import { recordAwsRequest } from '../aws/recorder';
 
+/** Its functions' AWS calls are recorded, and checked against their roles after the file (test/aws/check-file-calls.ts). */
 export function startTestRuntime(env: Record<string, string> = {}): Promise<LocalRuntime> {
-  return startScratchRuntime(env, 'test');
+  return startScratchRuntime(env, 'test', { onAwsRequest: recordAwsRequest });
 }
 
 /** An admin API call with the runtime's bearer token; the JSON answer parsed. */

@@ -55,7 +55,6 @@ async function setup() {
     publishMetrics: false,
     store,
     cipher,
-    zoom: { refresh: async () => ({ kind: 'retryable', error: 'not used' }) },
     clock: () => NOW,
     policy: { kind: 'proactive' },
     signingKeys,

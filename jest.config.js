@@ -13,6 +13,11 @@ module.exports = {
     '^.+\\.js$': 'ts-jest',
   },
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  moduleNameMapper: {
+    // The client package from its sources (as tsconfig.json's paths), and their ESM-style './x.js' imports.
+    '^zoom-token-vault-client$': '<rootDir>/client/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   testTimeout: 30000,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
 };

@@ -11,8 +11,7 @@
  * ./zoom-token-vault.js is the executable.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { USER_STATUS_NAMES, type UserStatus, type UserStatusName, type ZoomTokenVaultClient } from '../client/client';
-import { VaultError } from '../client/errors';
+import { USER_STATUS_NAMES, type UserStatus, type UserStatusName, VaultError, type ZoomTokenVaultClient } from 'zoom-token-vault-client';
 import { resolveTarget, UsageError, type ConnectionOptions, type StackOutputsLookup, type Target } from './connection';
 import { forEachLimited } from './pool';
 import { Progress, type ProgressSink } from './progress';

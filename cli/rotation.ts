@@ -16,7 +16,7 @@
  * behind small interfaces (./key-stores.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { NotFoundError, VaultError } from '../client/errors';
+import { NotFoundError, VaultError } from 'zoom-token-vault-client';
 import { forEachLimited } from './pool';
 import { Progress, type ProgressSink } from './progress';
 

@@ -3,7 +3,7 @@
  * phases in order, waits counted (not timed), failures keep the old key, a resumed run repeats
  * nothing already done.
  */
-import { NotFoundError, RecallError } from '../../client';
+import { NotFoundError, RecallError } from 'zoom-token-vault-client';
 import {
   nextKeyId,
   rotateSigningKey,

@@ -118,7 +118,7 @@ test.concurrent(
 );
 
 test.concurrent(
-  'the client and the construct from TypeScript (ESM, top-level await): type-checked, and the client run',
+  'the client and the construct from TypeScript (ESM with top-level await, and CommonJS): type-checked, and the client run',
   async () => {
     // Prepare
     const client = `
@@ -137,6 +137,11 @@ test.concurrent(
     export const arn: string = vault.adminRouteArns[route];`;
     writeFileSync(join(project, 'list.ts'), client);
     writeFileSync(join(project, 'app.ts'), app);
+    // CommonJS TypeScript gets the CommonJS build's declarations.
+    const commonJs = `
+    import { NotFoundError, ZoomTokenVaultClient } from 'zoom-token-vault-client';
+    export const lookup = (vault: ZoomTokenVaultClient, userId: string) => vault.get(userId).catch((error: unknown) => error instanceof NotFoundError);`;
+    writeFileSync(join(project, 'lookup.cts'), commonJs);
     const compilerOptions = {
       target: 'es2022',
       module: 'nodenext',
@@ -146,7 +151,7 @@ test.concurrent(
       types: ['node'],
       typeRoots: [join(ROOT, 'node_modules', '@types')],
     };
-    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['list.ts', 'app.ts'] }));
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['list.ts', 'app.ts', 'lookup.cts'] }));
 
     // Act
     const typeCheck = await node([require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']).then(

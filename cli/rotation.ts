@@ -305,7 +305,7 @@ class Rotation {
       progress.close();
       await this.saving.catch(() => undefined);
     }
-    progress.finish(`${todo.length - state.failed.length} re-synced, ${state.failed.length} failed`);
+    progress.finish(`${state.synced.length - doneBefore} re-synced, ${state.failed.length} failed`);
     return this.afterResync(state);
   }
 

@@ -13,9 +13,15 @@ module.exports = {
     '^.+\\.js$': 'ts-jest',
   },
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  moduleNameMapper: {
+    // The client package from its sources (as tsconfig.json's paths), and their ESM-style './x.js' imports.
+    '^zoom-token-vault-client$': '<rootDir>/client/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   testTimeout: 30000,
-  // The AWS contract (docs/aws-contract.md): the stacks synthesized once, and every AWS call a
-  // test file's functions make evaluated against their roles after the file.
-  globalSetup: '<rootDir>/test/aws/global-setup.ts',
+  // Before any file: the Lambda bundles built once (scripts/build-handlers.ts), then the AWS
+  // contract's stacks synthesized once (docs/aws-contract.md); after each file, every AWS call its
+  // functions made evaluated against their roles.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
   setupFilesAfterEnv: ['<rootDir>/test/aws/check-file-calls.ts'],
 };

@@ -9,22 +9,22 @@
  * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_COLD_STARTS (5).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { Agent, createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { build, type Metafile } from 'esbuild';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
 import { startDynalite, TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
 import type { Env } from '../functions/config';
-import { BUNDLING } from '../functions/contract';
+import type { BundleVariant } from '../functions/contract';
+import { buildHandlers } from '../scripts/build-handlers';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 import { sealedTokensOf } from '../functions/domain/token-record';
 
@@ -201,11 +201,9 @@ function showKms(label: string, counts: KmsCallCounts, per?: { n: number; unit: 
 // ---------------------------------------------------------------------------------------------
 // Bundles
 
-/** The Lambda entries, bundled with the options lib/token-function.ts gives NodejsFunction (contract BUNDLING). */
-const ENTRIES = ['callback', 'admin', 'dispatcher', 'refresh-worker', 'recall-health', 'zoom-events'];
-
 interface BundleResult {
   entry: string;
+  variant: BundleVariant;
   /** Where the bundle was written, for the cold-start measurement. */
   file: string;
   bytes: number;
@@ -229,47 +227,26 @@ function shortPath(path: string): string {
   return path.replace(/^.*node_modules\//, '~/');
 }
 
-async function bundle(entry: string, outdir: string): Promise<BundleResult> {
-  const result = await build({
-    entryPoints: [join(ROOT, 'functions', 'lambda', `${entry}.ts`)],
-    absWorkingDir: ROOT,
-    outfile: join(outdir, entry, 'index.mjs'),
-    bundle: true,
-    write: false,
-    metafile: true,
-    format: BUNDLING.format,
-    platform: BUNDLING.platform,
-    target: BUNDLING.target,
-    minify: BUNDLING.minify,
-    keepNames: BUNDLING.keepNames,
-    sourcemap: BUNDLING.sourceMap,
-    sourcesContent: BUNDLING.sourcesContent,
-    mainFields: [...BUNDLING.mainFields],
-    banner: { js: BUNDLING.banner },
-    external: [],
-    logLevel: 'silent',
+/** The deployed bundles, from the one build (scripts/build-handlers.ts), with what is in them. */
+function buildBundles(outdir: string): BundleResult[] {
+  return buildHandlers(outdir).map((built) => {
+    const file = join(built.dir, 'index.mjs');
+    const files = Object.entries(built.inputs);
+    const byPackage = new Map<string, number>();
+    for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
+    const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
+    return {
+      entry: built.entry,
+      variant: built.variant,
+      file,
+      bytes: built.bytes,
+      gzip: gzipSync(readFileSync(file), { level: 9 }).length,
+      mapBytes: built.mapBytes,
+      inputs: files.length,
+      topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
+      topPackages: top([...byPackage.entries()]),
+    };
   });
-  const js = result.outputFiles.find((file) => file.path.endsWith('.mjs'))!;
-  const map = result.outputFiles.find((file) => file.path.endsWith('.map'));
-  const meta: Metafile = result.metafile;
-  const output = Object.entries(meta.outputs).find(([path]) => path.endsWith('.mjs'))![1];
-  const files = Object.entries(output.inputs).map(([path, info]) => [path, info.bytesInOutput] as [string, number]);
-  const byPackage = new Map<string, number>();
-  for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
-  const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
-  const file = join(outdir, entry, 'index.mjs');
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, js.contents);
-  return {
-    entry,
-    file,
-    bytes: js.contents.length,
-    gzip: gzipSync(js.contents, { level: 9 }).length,
-    mapBytes: map?.contents.length ?? 0,
-    inputs: files.length,
-    topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
-    topPackages: top([...byPackage.entries()]),
-  };
 }
 
 const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 5);
@@ -347,7 +324,7 @@ async function main(): Promise<void> {
 
   try {
     // 0. The Lambda bundles, built first so a cold start of the real bundle can be measured below.
-    for (const entry of ENTRIES) bundles.push(await bundle(entry, outdir));
+    bundles.push(...buildBundles(outdir));
 
     // 1. The local runtime, fresh.
     let t = Date.now();
@@ -489,7 +466,7 @@ async function main(): Promise<void> {
     // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:
     // config, clients, Powertools), then its first invocation (Secrets/keys, GetItem, KMS Decrypt).
     console.log(`\n[2b] callback cold start (fresh node process, the bundled index.mjs, ${COLD_STARTS} runs)`);
-    const callbackBundle = bundles.find((b) => b.entry === 'callback')!;
+    const callbackBundle = bundles.find((b) => b.entry === 'callback' && b.variant === 'plain')!;
     const runs: ColdStart[] = [];
     for (let i = 0; i < COLD_STARTS; i++) runs.push(await coldStart(callbackBundle.file, callbackUrl, runtime.handlerEnv));
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -522,12 +499,14 @@ async function main(): Promise<void> {
     ]);
 
   // 6. Bundle sizes.
-  console.log('\n[3] Lambda bundles (esbuild, options of lib/token-function.ts: esm, minify, node22, bundle all, sourcemap external)');
+  console.log('\n[3] Lambda bundles (scripts/build-handlers.ts, contract BUNDLING: esm, minify, node22, bundle all, sourcemap external)');
   for (const b of bundles) {
-    console.log(`  ${b.entry}.ts → index.mjs ${kb(b.bytes)} minified, ${kb(b.gzip)} gzip (map ${kb(b.mapBytes)}), ${b.inputs} input files`);
+    console.log(
+      `  ${b.entry}.ts → ${b.variant}/index.mjs ${kb(b.bytes)} minified, ${kb(b.gzip)} gzip (map ${kb(b.mapBytes)}), ${b.inputs} input files`,
+    );
     console.log(`    top packages: ${b.topPackages.map(([name, bytes]) => `${name} ${kb(bytes)}`).join(', ')}`);
     console.log(`    top files:    ${b.topFiles.map(([path, bytes]) => `${path} ${kb(bytes)}`).join(', ')}`);
-    summary.push([`bundle ${b.entry}`, `${kb(b.bytes)} min, ${kb(b.gzip)} gzip`]);
+    summary.push([`bundle ${b.entry} (${b.variant})`, `${kb(b.bytes)} min, ${kb(b.gzip)} gzip`]);
   }
 
   // 7. Summary.

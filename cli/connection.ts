@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ZoomTokenVaultClient } from '../client/client';
+import { ZoomTokenVaultClient } from 'zoom-token-vault-client';
 import { FileKeyStore, FileStateStore, SecretsManagerKeyStore } from './key-stores';
 import type { KeyStore, StateStore } from './rotation';
 

@@ -11,12 +11,18 @@
  * ./zoom-token-vault.js is the executable.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { USER_STATUS_NAMES, type UserStatus, type UserStatusName, type ZoomTokenVaultClient } from '../client/client';
-import { VaultError } from '../client/errors';
+import {
+  NotFoundError,
+  USER_STATUS_NAMES,
+  type UserStatus,
+  type UserStatusName,
+  VaultError,
+  type ZoomTokenVaultClient,
+} from 'zoom-token-vault-client';
 import { resolveTarget, UsageError, type ConnectionOptions, type StackOutputsLookup, type Target } from './connection';
 import { forEachLimited } from './pool';
 import { Progress, type ProgressSink } from './progress';
-import { rotateSigningKey, RotationError, type RotationDeps } from './rotation';
+import { rotateSigningKey, RotationError, type RotationDeps, type RotationResult } from './rotation';
 
 /** After the commands in --help: where the CLI talks to. */
 const WHERE = `
@@ -64,7 +70,7 @@ const concurrencyOption = () =>
   new Option('--concurrency <n>', 'requests in flight (1–64)').argParser(integer('concurrency', 64)).default(8);
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const run = new CliRun(io);
+  const run = new CliRun(io, argv);
   const program = createProgram(io);
   addStatusCommand(program, run);
   addListCommand(program, run);
@@ -86,7 +92,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 class CliRun {
   exitCode = 0;
 
-  constructor(readonly io: CliIo) {}
+  constructor(
+    readonly io: CliIo,
+    readonly argv: readonly string[],
+  ) {}
 
   readonly say = (line: string) => this.io.stdout.write(`${line}\n`);
   readonly note = (line: string) => this.io.stderr.write(`${line}\n`);
@@ -216,7 +225,8 @@ function addRotateCommand(program: Command, run: CliRun): void {
       'add a new callback-signing key, make it active, re-sync every user, remove the old key; resumable: run it again after an interruption',
     )
     .addOption(concurrencyOption())
-    .action(async (options: { concurrency: number }, command: Command) => {
+    .option('--skip-failed', 'remove the old key even if users Recall refused to re-sync still hold a credential calling it')
+    .action(async (options: { concurrency: number; skipFailed?: boolean }, command: Command) => {
       const resolved = await run.target(command);
       const client = resolved.client;
       const result = await rotateSigningKey({
@@ -224,17 +234,58 @@ function addRotateCommand(program: Command, run: CliRun): void {
         state: resolved.stateStore(),
         users: () => client.listAll(),
         resync: (userId) => client.resync(userId),
+        status: (userId) => client.get(userId).catch((error) => (error instanceof NotFoundError ? undefined : Promise.reject(error))),
+        skipFailed: options.skipFailed,
         concurrency: options.concurrency,
         log: run.note,
         progress: run.io.stderr,
         ...run.io.rotation,
       });
-      for (const skipped of result.skipped)
-        run.note(`skipped ${skipped.userId}: ${skipped.status} (its next registration signs with ${result.newKid})`);
-      for (const failed of result.failed) run.note(`failed ${failed.userId}: ${failed.status} ${failed.code}`);
+      for (const line of rotationReport(result, rerun(run.argv))) run.note(line);
       run.say(JSON.stringify(result));
       run.exitCode = result.outcome === 'done' ? 0 : 1;
     });
+}
+
+/** The command line as given, with --skip-failed, for the next step; a bearer token is not repeated. */
+function rerun(argv: readonly string[]): string {
+  const shown = argv.map((arg, at) => (argv[at - 1] === '--token' ? '<token>' : arg.replace(/^--token=.*/, '--token=<token>')));
+  return ['zoom-token-vault', ...shown.filter((arg) => arg !== '--skip-failed'), '--skip-failed'].join(' ');
+}
+
+/** What the rotation did not move, user by user, and what to do about it. */
+function rotationReport(result: RotationResult, withSkipFailed: string): string[] {
+  const { oldKid, newKid } = result;
+  const lines = [
+    ...result.withoutCredential.map(
+      (user) =>
+        `no credential ${user.userId} (${user.status}): nothing at Recall used ${oldKid}; its next PUT or resync signs with ${newKid}`,
+    ),
+    ...result.skipped.map(
+      (user) =>
+        `skipped ${user.userId} (${user.status}): ` +
+        (user.credentialId
+          ? `its credential at Recall (${user.credentialId}) calls a ${oldKid} URL, which serves no token (the grant is dead) and is refused once ${oldKid} is removed; `
+          : '') +
+        `the PUT after the user re-authorizes registers it with ${newKid}`,
+    ),
+    ...result.failed.map(
+      (failure) =>
+        `failed ${failure.userId}: ${failure.status} ${failure.code}; ` +
+        (failure.holdsCredential
+          ? `its credential at Recall${failure.credentialId ? ` (${failure.credentialId})` : ''} still calls a ${oldKid} URL` +
+            (result.outcome === 'done'
+              ? `, refused from now on: \`zoom-token-vault resync ${failure.userId}\` once the cause is fixed`
+              : '')
+          : `no credential is left at Recall: \`zoom-token-vault resync ${failure.userId}\` once Recall accepts it`),
+    ),
+  ];
+  if (result.outcome === 'incomplete')
+    lines.push(
+      `next: fix what Recall refused (\`zoom-token-vault status <user>\` shows recall_last_error) and run the same command again ` +
+        `(only the users left are retried), or remove ${oldKid} now with: ${withSkipFailed}`,
+    );
+  return lines;
 }
 
 /** 2 for a usage error, 0 for help, 1 for anything that went wrong; says why on stderr. */

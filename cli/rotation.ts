@@ -8,15 +8,24 @@
  *                  knows it, so a URL signed with it is never refused
  *   key_activated  the new key signs new URLs; wait until every function signs with it, so no
  *                  new URL with the old key appears after the re-sync
- *   syncing        every user re-synced with Recall (token-free), with bounded concurrency; the
- *                  ids done are recorded, so a resumed run skips them
+ *   syncing        every user whose credential at Recall may call an old-key URL re-synced with
+ *                  Recall (token-free), with bounded concurrency; the ids done are recorded, so a
+ *                  resumed run skips them
  *   users_synced   the old key is removed: URLs signed with it stop working
+ *
+ * Users it cannot re-sync never block it unannounced. A user with no credential at Recall has
+ * nothing to move. A user whose grant is dead (reauth_required, deauthorized) is not re-synced:
+ * Recall validates a new credential by fetching a token, which such a user cannot give; a
+ * credential it still holds serves no token with either key, and is reported. A user Recall
+ * refuses is re-read: when no credential is left at Recall nothing uses the old key; when one
+ * is, that credential still calls an old-key URL, so the old key is kept and the run stops with
+ * the next step (`--skip-failed` removes it anyway, naming the users whose credentials stop).
  *
  * The keyring (a local file, or the Secrets Manager secret in AWS) and the state store are
  * behind small interfaces (./key-stores.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { NotFoundError, VaultError } from '../client/errors';
+import { NotFoundError, VaultError } from 'zoom-token-vault-client';
 import { forEachLimited } from './pool';
 import { Progress, type ProgressSink } from './progress';
 
@@ -45,10 +54,29 @@ export interface RotationState {
   activatedAt?: number;
   /** Users re-synced with the new key (or found gone). */
   synced: string[];
-  /** Users not re-synced because their grant is dead: a new PUT after re-authorization signs with the active key. */
-  skipped: Array<{ userId: string; status: string }>;
-  /** The last run's failures; retried by the next run. */
-  failed: Array<{ userId: string; status: number; code: string }>;
+  /**
+   * Users not re-synced because their grant is dead: a new PUT after re-authorization signs with
+   * the active key. `credentialId`: the credential Recall may still hold, calling an old-key URL
+   * (it serves no token with either key: the grant is dead).
+   */
+  skipped: Array<{ userId: string; status: string; credentialId?: string }>;
+  /** Users with no credential at Recall: nothing of theirs calls an old-key URL; their next PUT or re-sync signs with the new key. */
+  withoutCredential: Array<{ userId: string; status: string }>;
+  /** The last run's failures (Recall refused the re-sync), retried by the next run. */
+  failed: RotationFailure[];
+}
+
+export interface RotationFailure {
+  userId: string;
+  /** The admin API's answer to the re-sync. */
+  status: number;
+  code: string;
+  /**
+   * Recall may still hold a credential of this user that calls an old-key URL (its id when
+   * known): the old key is kept, unless --skip-failed. False: no credential is left at Recall.
+   */
+  holdsCredential: boolean;
+  credentialId?: string;
 }
 
 export interface StateStore {
@@ -64,9 +92,12 @@ export interface StateStore {
   clear(): Promise<void>;
 }
 
+/** A user as the admin API shows it (the fields the rotation reads). */
 export interface RotationUser {
   user_id: string;
   status: string;
+  /** The credential Recall holds for the user (null: none). Unknown (absent): re-synced to be safe. */
+  recall_credential_id?: string | null;
 }
 
 export interface RotationDeps {
@@ -75,6 +106,10 @@ export interface RotationDeps {
   /** Every registered user (all statuses). */
   users: () => AsyncIterable<RotationUser>;
   resync: (userId: string) => Promise<unknown>;
+  /** The user as it now is (undefined: gone): read after a failed re-sync. */
+  status: (userId: string) => Promise<RotationUser | undefined>;
+  /** Remove the old key even when users Recall refused still hold a credential calling it. */
+  skipFailed?: boolean;
   /** Default 8. */
   concurrency?: number;
   /** Overrides keys.propagationMs. */
@@ -92,11 +127,13 @@ export interface RotationDeps {
 }
 
 export interface RotationResult {
+  /** done: the old key is removed; incomplete: kept, because of `failed` users still holding a credential that calls it. */
   outcome: 'done' | 'incomplete';
   oldKid: string;
   newKid: string;
   synced: number;
   skipped: RotationState['skipped'];
+  withoutCredential: RotationState['withoutCredential'];
   failed: RotationState['failed'];
 }
 
@@ -166,7 +203,7 @@ class Rotation {
 
   async run(): Promise<RotationResult> {
     const state = await this.resumeOrPlan();
-    const { oldKid, newKid } = state;
+    const { newKid } = state;
     if (state.phase === 'planned') await this.addNewKey(state);
     if (state.phase === 'key_added') await this.activateNewKey(state);
     if (state.phase === 'key_activated') {
@@ -178,7 +215,12 @@ class Rotation {
       if (incomplete) return incomplete;
     }
     if (state.phase === 'users_synced') await this.removeOldKey(state);
-    return { outcome: 'done', oldKid, newKid, synced: state.synced.length, skipped: state.skipped, failed: [] };
+    return this.result('done', state);
+  }
+
+  private result(outcome: RotationResult['outcome'], state: RotationState): RotationResult {
+    const { oldKid, newKid, synced, skipped, withoutCredential, failed } = state;
+    return { outcome, oldKid, newKid, synced: synced.length, skipped, withoutCredential, failed };
   }
 
   /** The saved state of an interrupted run, or a new plan (old key: the active one) saved as 'planned'. */
@@ -186,6 +228,7 @@ class Rotation {
     const { deps } = this;
     const saved = await deps.state.load();
     if (saved) {
+      saved.withoutCredential ??= []; // a state file from before this list
       this.log(
         `resuming the rotation ${saved.oldKid} → ${saved.newKid} (phase ${saved.phase}, ${saved.synced.length} users re-synced so far; state in ${deps.state.description})`,
       );
@@ -200,6 +243,7 @@ class Rotation {
       phase: 'planned',
       synced: [],
       skipped: [],
+      withoutCredential: [],
       failed: [],
     };
     this.log(`rotating the signing key ${state.oldKid} → ${state.newKid} (keys in ${this.where}; state in ${deps.state.description})`);
@@ -236,10 +280,13 @@ class Rotation {
     await this.enter(state, 'key_activated');
   }
 
-  /** Phase 3: every user re-synced; an incomplete result when some failed (the old key is kept). */
+  /**
+   * Phase 3: every user whose credential may call an old-key URL re-synced. An incomplete result
+   * (the old key kept) while a user Recall refused still holds such a credential, unless skipFailed.
+   */
   private async resyncUsers(state: RotationState): Promise<RotationResult | undefined> {
     const { deps } = this;
-    const { oldKid, newKid } = state;
+    const { newKid } = state;
     const keyring = checkKeyring(await deps.keys.read(), this.where);
     if (keyring.active !== newKid)
       throw new RotationError(
@@ -248,7 +295,8 @@ class Rotation {
     const doneBefore = new Set(state.synced).size;
     const todo = await this.usersToResync(state);
     this.log(
-      `phase 3/4: re-syncing ${todo.length} users with Recall (${doneBefore} done before, ${state.skipped.length} skipped: re-authorization needed)`,
+      `phase 3/4: re-syncing ${todo.length} users with Recall (${doneBefore} done before; ${state.withoutCredential.length} without a ` +
+        `credential at Recall: nothing to move; ${state.skipped.length} whose grant is dead: not re-synced)`,
     );
     const progress = new Progress('re-sync', todo.length, deps.progress ?? { write: () => undefined });
     try {
@@ -257,39 +305,51 @@ class Rotation {
       progress.close();
       await this.saving.catch(() => undefined);
     }
-    progress.finish(`${todo.length - state.failed.length} re-synced, ${state.failed.length} failed`);
-    if (state.failed.length > 0) {
+    progress.finish(`${state.synced.length - doneBefore} re-synced, ${state.failed.length} failed`);
+    return this.afterResync(state);
+  }
+
+  /** Whether the old key may go: no refused user still holds a credential calling it, or skipFailed says remove it anyway. */
+  private async afterResync(state: RotationState): Promise<RotationResult | undefined> {
+    const { oldKid } = state;
+    const holding = state.failed.filter((failure) => failure.holdsCredential);
+    if (holding.length > 0 && !this.deps.skipFailed) {
       await this.save(state);
-      this.log(`${state.failed.length} users could not be re-synced; ${oldKid} is kept. Run the command again to retry them.`);
-      return { outcome: 'incomplete', oldKid, newKid, synced: state.synced.length, skipped: state.skipped, failed: state.failed };
+      this.log(`${oldKid} is kept: ${holding.length} users' credentials at Recall still call URLs signed with it (failed, below)`);
+      return this.result('incomplete', state);
     }
+    if (holding.length > 0)
+      this.log(`--skip-failed: removing ${oldKid} although ${holding.length} users' credentials at Recall still call it`);
     await this.enter(state, 'users_synced');
     return undefined;
   }
 
-  /** The users not re-synced yet; those whose grant is dead go to state.skipped (this run's skipped and failed start empty). */
+  /**
+   * The users not re-synced yet. Those whose grant is dead go to state.skipped, those with no
+   * credential at Recall to state.withoutCredential (this run's lists start empty, failed too).
+   */
   private async usersToResync(state: RotationState): Promise<string[]> {
     const done = new Set(state.synced);
-    const todo: string[] = [];
+    const todo = new Set<string>();
     state.skipped = [];
+    state.withoutCredential = [];
     state.failed = [];
     for await (const user of this.deps.users()) {
-      if (done.has(user.user_id) || todo.includes(user.user_id)) continue;
-      if (user.status === 'reauth_required' || user.status === 'deauthorized')
-        state.skipped.push({ userId: user.user_id, status: user.status });
-      else todo.push(user.user_id);
+      if (done.has(user.user_id) || todo.has(user.user_id)) continue;
+      const placed = placeUnsyncable(state, user);
+      if (!placed) todo.add(user.user_id);
     }
-    return todo;
+    return [...todo];
   }
 
   private async resyncUser(state: RotationState, userId: string, progress: Progress): Promise<void> {
     try {
       await this.deps.resync(userId);
     } catch (error) {
-      // Gone meanwhile (deleted): nothing left to move. Other answers are retried by the next run.
+      // Gone meanwhile (deleted): nothing left to move.
       if (!(error instanceof NotFoundError)) {
         if (!(error instanceof VaultError)) throw error;
-        state.failed.push({ userId, status: error.status, code: error.code });
+        await this.recordFailure(state, userId, error);
         progress.tick();
         return;
       }
@@ -298,6 +358,33 @@ class Rotation {
     progress.tick();
     await this.save(state);
     await this.deps.hooks?.afterUserSynced?.(userId, state.synced.length);
+  }
+
+  /** A refused re-sync, placed by what the user now is: gone, dead, without a credential, or still holding one. */
+  private async recordFailure(state: RotationState, userId: string, error: VaultError): Promise<void> {
+    let now: RotationUser | undefined;
+    try {
+      now = await this.deps.status(userId);
+    } catch {
+      // Unknown: counted as still holding its credential (the old key is kept), retried by the next run.
+      state.failed.push({ userId, status: error.status, code: error.code, holdsCredential: true });
+      return;
+    }
+    if (!now) {
+      state.synced.push(userId);
+      return;
+    }
+    if (grantDead(now)) {
+      state.skipped.push({ userId, status: now.status, ...credentialOf(now) });
+      return;
+    }
+    state.failed.push({
+      userId,
+      status: error.status,
+      code: error.code,
+      holdsCredential: now.recall_credential_id !== null,
+      ...credentialOf(now),
+    });
   }
 
   /** Phase 4: the old key removed, and the state cleared: the rotation is done. */
@@ -336,4 +423,30 @@ class Rotation {
     await this.save(state);
     await this.deps.hooks?.afterPhase?.(phase);
   }
+}
+
+/** The id of the credential a user holds at Recall, when the listing names one. */
+function credentialOf(user: RotationUser): { credentialId?: string } {
+  return typeof user.recall_credential_id === 'string' ? { credentialId: user.recall_credential_id } : {};
+}
+
+/**
+ * Places a user the rotation does not re-sync: a dead grant (skipped) or no credential at Recall
+ * (withoutCredential). False for a user to re-sync.
+ */
+function placeUnsyncable(state: RotationState, user: RotationUser): boolean {
+  if (grantDead(user)) {
+    state.skipped.push({ userId: user.user_id, status: user.status, ...credentialOf(user) });
+    return true;
+  }
+  if (user.recall_credential_id === null) {
+    state.withoutCredential.push({ userId: user.user_id, status: user.status });
+    return true;
+  }
+  return false;
+}
+
+/** Zoom ended the grant: Recall cannot validate a new credential, its token callback has nothing to give. */
+function grantDead(user: RotationUser): boolean {
+  return user.status === 'reauth_required' || user.status === 'deauthorized';
 }

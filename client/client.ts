@@ -3,14 +3,20 @@
  * local runtime, SigV4 (IAM) for the stack in AWS. Answers are the API's JSON; failures are the
  * typed errors of ./errors. No token ever enters an error message or a log line from here.
  */
-import { errorFromResponse, NetworkError, NotFoundError, VaultError, type ErrorBody } from './errors';
-import { USER_STATES, type UserState } from '../functions/domain/token-record';
-import { sigV4Signer, type Credentials, type RequestSigner } from './sigv4';
+import { errorFromResponse, NetworkError, NotFoundError, VaultError, type ErrorBody } from './errors.js';
+import { sigV4Signer, type Credentials, type RequestSigner } from './sigv4.js';
 
-/** A user's state, as the API names them (the service's own list). */
-export type UserStatusName = UserState;
+/** A user's state, as the API names them (a test keeps this list equal to the service's own). */
+export type UserStatusName = 'active' | 'reauth_required' | 'deauthorized' | 'recall_pending' | 'recall_failed' | 'recall_unhealthy';
 /** Every state, in the order `listAll()` without a status goes through them. */
-export const USER_STATUS_NAMES: readonly UserStatusName[] = USER_STATES;
+export const USER_STATUS_NAMES: readonly UserStatusName[] = [
+  'active',
+  'reauth_required',
+  'deauthorized',
+  'recall_pending',
+  'recall_failed',
+  'recall_unhealthy',
+];
 
 export interface Note {
   at: string | null;

@@ -1,3 +1,3 @@
-export * from './client';
-export * from './errors';
-export { sigV4Signer, type Credentials, type RequestSigner, type SignableRequest } from './sigv4';
+export * from './client.js';
+export * from './errors.js';
+export { sigV4Signer, type Credentials, type RequestSigner, type SignableRequest } from './sigv4.js';

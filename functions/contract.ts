@@ -214,8 +214,9 @@ export const FUNCTION_TIMEOUT_SECONDS = {
 } as const;
 
 /**
- * esbuild options of every Lambda bundle: lib/token-function.ts passes them to NodejsFunction,
- * bench/ to esbuild's API, so the measured bundle is the deployed one.
+ * esbuild options of every Lambda bundle. scripts/build-handlers.ts is the one build that uses
+ * them, for the stack's synth, the tests, the bench and the packed package alike, so the
+ * measured and tested bundle is the deployed one.
  */
 export const BUNDLING = {
   format: 'esm',
@@ -231,3 +232,18 @@ export const BUNDLING = {
   // Bundled CommonJS dependencies still call require(); ESM has none, so provide one.
   banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
 } as const;
+
+/**
+ * Every bundle is built twice: without the Powertools Tracer and the X-Ray SDK under it, and
+ * with them. A function's `tracing` setting picks which one it deploys.
+ */
+export const BUNDLE_VARIANTS = {
+  plain: { tracer: false },
+  traced: { tracer: true },
+} as const;
+export type BundleVariant = keyof typeof BUNDLE_VARIANTS;
+/**
+ * The expression the build defines as 'true' or 'false' per variant; functions/handlers/tracing.ts
+ * loads the Tracer only in a branch guarded by it, which is dead code (and not bundled) at 'false'.
+ */
+export const TRACER_BUNDLED = 'process.env.ZOOM_TOKEN_VAULT_TRACER_BUNDLED';

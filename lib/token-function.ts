@@ -1,37 +1,16 @@
-import * as path from 'node:path';
 import type { Duration } from 'aws-cdk-lib';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, Code, Function as LambdaFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BUNDLING, ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../functions/contract';
+import { handlerBundleDir } from './handler-bundles';
 import { acknowledge } from './nag';
-
-/** Where the Lambda handlers live, relative to the project root. */
-const HANDLERS_DIR = path.join(__dirname, '..', 'functions', 'lambda');
-
-/** The contract's esbuild options (shared with bench/, so the measured bundle is the deployed one) in NodejsFunction's terms. */
-const TOKEN_FUNCTION_BUNDLING: BundlingOptions = {
-  format: { esm: OutputFormat.ESM, cjs: OutputFormat.CJS }[BUNDLING.format],
-  target: BUNDLING.target,
-  minify: BUNDLING.minify,
-  keepNames: BUNDLING.keepNames,
-  sourceMap: BUNDLING.sourceMap,
-  sourcesContent: BUNDLING.sourcesContent,
-  mainFields: [...BUNDLING.mainFields],
-  banner: BUNDLING.banner,
-  // Bundle the AWS SDK too (the default leaves it to the runtime), so the
-  // deployed code runs the SDK version the tests ran against.
-  externalModules: [],
-  // esbuild's per-bundle size report says nothing a synth needs; warnings and errors still show.
-  logLevel: LogLevel.WARNING,
-};
 
 export interface TokenFunctionProps {
   /** Powertools service name: the `service` key in every log line and metric dimension. @default 'zoom-token-vault' */
   readonly serviceName?: string;
-  /** Handler module under functions/handlers, without extension: 'callback' → functions/handlers/callback.ts. */
+  /** The Lambda entry, without extension: 'callback' → functions/lambda/callback.ts, prebuilt by scripts/build-handlers.ts. */
   readonly entry: string;
   readonly description?: string;
   readonly environment?: Record<string, string>;
@@ -39,7 +18,7 @@ export interface TokenFunctionProps {
   readonly memorySize: number;
   /** @default - unreserved (shares the account pool) */
   readonly reservedConcurrentExecutions?: number;
-  /** X-Ray active tracing, and the Powertools Tracer in the handler (POWERTOOLS_TRACE_ENABLED). @default false */
+  /** X-Ray active tracing, and the Powertools Tracer in the handler (POWERTOOLS_TRACE_ENABLED): the bundle built with it. @default false */
   readonly tracing?: boolean;
 }
 
@@ -49,17 +28,18 @@ export const TRACE_ENABLED_ENV = 'POWERTOOLS_TRACE_ENABLED';
 /**
  * A Lambda function for one of the vault's handlers.
  *
- * The single place that fixes runtime, architecture, bundling and logging, so
- * the three functions cannot drift apart.
+ * The single place that fixes runtime, architecture, code and logging, so the functions cannot
+ * drift apart. The code is the entry's prebuilt bundle (lib/handler-bundles.ts): without the
+ * Powertools Tracer, or with it when tracing is on.
  */
-export class TokenFunction extends NodejsFunction {
+export class TokenFunction extends LambdaFunction {
   constructor(scope: Construct, id: string, props: TokenFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}LogGroup`, {
       retention: RetentionDays.ONE_MONTH,
     });
     super(scope, id, {
-      entry: path.join(HANDLERS_DIR, `${props.entry}.ts`),
-      handler: 'handler',
+      code: Code.fromAsset(handlerBundleDir(props.entry, props.tracing ? 'traced' : 'plain')),
+      handler: 'index.handler',
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -80,7 +60,6 @@ export class TokenFunction extends NodejsFunction {
       },
       // One log group per function, so retention is ours rather than "never expire".
       logGroup,
-      bundling: TOKEN_FUNCTION_BUNDLING,
     });
     // AWSLambdaBasicExecutionRole lets a function write to every log group in the account; this
     // one writes to its own only.

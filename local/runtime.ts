@@ -43,6 +43,7 @@ import { type Dynalite, startDynalite, TABLE_NAME } from './dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from './fakes/fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_ID, DEFAULT_FAKE_ZOOM_CLIENT_SECRET, startFakeZoom, type FakeZoom } from './fakes/fake-zoom';
 import { startKmsServer, type KmsServer } from './kms/kms-server';
+import { keepPrivate } from './private-dir';
 import { LocalRefreshQueue } from './refresh-queue';
 
 export const DEMO_OAUTH_APP_ID = '00000000-0000-4000-8000-00000000a001';
@@ -380,6 +381,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const settings = parseSettings(env);
   const say = (line: string) => options.verbose && console.log(line);
   await mkdir(settings.dataDir, { recursive: true, mode: 0o700 });
+  await keepPrivate(settings.dataDir);
   const closers: Closer[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -387,6 +389,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     const aws = await startAwsStandIns(env, settings.dataDir, closers, options.onAwsRequest);
     const { fakeZoom, fakeRecall, demoEnv } = await startDemoFakes(env, settings.dataDir, settings.port, closers);
+    // What the stand-ins created at start (without npm start's umask: a runtime in a test, say).
+    await keepPrivate(settings.dataDir);
     const { port, url, serve } = await startGateway(settings.port, settings.host, closers);
     const handlerEnv = handlerEnvironment(env, url, aws, demoEnv);
     const refreshQueue = new LocalRefreshQueue({ concurrency: settings.workerConcurrency, visibilityTimeoutMs: settings.retryDelayMs });
@@ -459,6 +463,19 @@ function printBanner(b: {
     b.fakeRecall
       ? `  Recall:    FAKE at ${b.fakeRecall.url} (set RECALL_API_KEY and RECALL_ZOOM_OAUTH_APP_ID for the real one)`
       : `  Recall:    ${b.handlerEnv[ENV.recallApiBaseUrl] ?? 'https://us-east-1.recall.ai'}`,
+    readyLine(b),
   ];
   for (const line of lines) console.log(line);
+}
+
+/** The last line of the start-up: ready, and what to run next (with the flags this start needs). */
+function readyLine(b: { url: string; dataDir: string; fakeZoom?: FakeZoom }): string {
+  const flags = [
+    ...(b.url === 'http://127.0.0.1:3000' ? [] : ['--url', b.url]),
+    ...(b.dataDir === resolve('.data') ? [] : ['--data-dir', b.dataDir]),
+  ];
+  const cli = ['npx zoom-token-vault list', ...flags].join(' ');
+  return b.fakeZoom
+    ? `Ready. Next, in another terminal: register a demo user as README "Try it locally" shows, then: ${cli}`
+    : `Ready. Next: register users from your backend (PUT ${b.url}/users/{userId}/zoom-credential), and see them with: ${cli}`;
 }

@@ -6,7 +6,11 @@ import { existsSync } from 'node:fs';
 import { startLocalRuntime } from './runtime';
 
 async function main(): Promise<void> {
+  // Everything the runtime and dynalite create is the user's alone (local/private-dir.ts).
+  process.umask(0o077);
   if (existsSync('.env')) process.loadEnvFile('.env');
+  // The AWS SDK warns that its 2027 releases need Node 22: nothing a user of npm start can act on here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const runtime = await startLocalRuntime({ verbose: true });
   let stopping = false;
   const stop = (signal: string) => {

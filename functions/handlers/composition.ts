@@ -36,6 +36,7 @@ import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { noEventPublisher, reliablePublisher, webhookEventPublisher } from '../adapters/event-publishers';
 import { createZoomTokenClient } from '../adapters/zoom-client';
+import { loadTracer } from './tracing';
 import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
 import type {
   Clock,
@@ -166,15 +167,6 @@ function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' 
     // Outgoing HTTPS calls (Zoom, Recall) are traced too; both record timings, never bodies.
     ...(tracingEnabled ? { tracer: loadTracer(serviceName) } : {}),
   };
-}
-
-/**
- * The Powertools Tracer, loaded only when tracing is on: the X-Ray SDK under it installs an
- * async hook when imported (cls-hooked), which taxes every promise of the process, traced or not.
- */
-function loadTracer(serviceName: string): Tracer {
-  const { Tracer: TracerClass } = require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer');
-  return new TracerClass({ serviceName, enabled: true, captureHTTPsRequests: true });
 }
 
 export function tokenStoreFromEnv(env: Env): DynamoTokenStore {

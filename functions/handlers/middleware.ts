@@ -6,10 +6,10 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Context } from 'aws-lambda';
 import type { MetricName } from '../contract';
 import type { ServiceDeps } from './composition';
+import { traceInvocations } from './tracing';
 
 /**
  * Publishes only when something was counted: Powertools' own middleware warns on every
@@ -33,8 +33,7 @@ export function withObservability<Event, Result>(
   const handler = middy(answer, { timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(deps.logger))
     .use(publishMetrics(deps.metrics, deps.publishMetrics));
-  // Responses are not recorded: the callback's body is an access token.
-  return deps.tracer?.isTracingEnabled() ? handler.use(captureLambdaHandler(deps.tracer, { captureResponse: false })) : handler;
+  return deps.tracer?.isTracingEnabled() ? handler.use(traceInvocations(deps.tracer)) : handler;
 }
 
 export function countMetric(metrics: Metrics, name: MetricName, value = 1): void {

@@ -14,7 +14,16 @@ export const CONTRACT_DIR_ENV = 'ZOOM_TOKEN_VAULT_CONTRACT_DIR';
 
 const ROOT = join(__dirname, '..', '..');
 /** What the synthesized templates and bundles depend on. */
-const INPUTS = ['lib', 'functions', 'bin', 'test/aws/configurations.ts', 'test/aws/synth.ts', 'cdk.json', 'package-lock.json'];
+const INPUTS = [
+  'lib',
+  'functions',
+  'bin',
+  'scripts/build-handlers.ts',
+  'test/aws/configurations.ts',
+  'test/aws/synth.ts',
+  'cdk.json',
+  'package-lock.json',
+];
 
 function files(path: string): string[] {
   if (!existsSync(path)) return [];

@@ -10,7 +10,8 @@ export const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
 export const TEST_ENV = { account: '111111111111', region: 'eu-west-1' };
 
 /**
- * The context most infra tests synthesize with: cdk.json's flags, and no Lambda bundling (the
- * templates do not depend on the bundles' contents; test/infra/bundling.test.ts bundles for real).
+ * The context most infra tests synthesize with: cdk.json's flags, and no bundling. The functions'
+ * code is prebuilt (scripts/build-handlers.ts, run once by jest's global setup), so this only
+ * spares the rest (CDK bundles nothing else today).
  */
 export const TEST_CONTEXT: Record<string, unknown> = { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [] };

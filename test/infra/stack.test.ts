@@ -7,8 +7,8 @@ import { dispatchMaxUsers } from '../../lib/settings';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
 import { TEST_CONTEXT, TEST_ENV as ENV } from './cdk-context';
 
-// Synthesis bundles the four handlers with esbuild, which proves bundling works
-// but takes a moment: each configuration is synthesized once and its template reused.
+// Synthesis takes a moment (the functions' prebuilt bundles are fingerprinted and staged): each
+// configuration is synthesized once and its template reused.
 
 function synth(context: Record<string, unknown> = {}): Template {
   const app = new App({ context: { ...TEST_CONTEXT, ...context } });

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalRuntime } from '../../local/runtime';
-import { ZoomTokenVaultClient } from '../../client';
+import { ZoomTokenVaultClient } from 'zoom-token-vault-client';
 import { runCli } from '../../cli/main';
 import { forEachLimited } from '../../cli/pool';
 import { startTestRuntime } from '../support/test-runtime';

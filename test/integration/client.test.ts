@@ -12,7 +12,7 @@ import {
   ValidationError,
   ZoomTokenVaultClient,
   type VaultError,
-} from '../../client';
+} from 'zoom-token-vault-client';
 
 let runtime: LocalRuntime;
 let client: ZoomTokenVaultClient;

@@ -26,7 +26,7 @@ import {
   type UserPage as UserPageView,
   type UserStatusView,
 } from '../../functions/handlers/admin-schemas';
-import type { UserStatus } from '../../client';
+import type { UserStatus } from 'zoom-token-vault-client';
 import type { AdminDeps } from '../../functions/handlers/composition';
 import type { LocalRuntime } from '../../local/runtime';
 import { lambdaContext } from '../../local/api-gateway';

@@ -15,7 +15,7 @@ import {
   ValidationError,
   VaultError,
   ZoomTokenVaultClient,
-} from '../../client';
+} from 'zoom-token-vault-client';
 
 type Step = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error';
 

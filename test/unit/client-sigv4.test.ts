@@ -4,7 +4,7 @@
  * request actually sent (AWS's documented algorithm, with node:crypto).
  */
 import { createHash, createHmac } from 'node:crypto';
-import { ZoomTokenVaultClient } from '../../client';
+import { ZoomTokenVaultClient } from 'zoom-token-vault-client';
 
 const CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const SIGNING_DATE = new Date('2024-01-02T03:04:05Z');

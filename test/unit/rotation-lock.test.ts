@@ -44,6 +44,7 @@ test('a second rotation while one runs is refused naming the holder; after the f
       yield { user_id: 'u1', status: 'active' };
     },
     resync: async () => undefined,
+    status: async () => undefined,
     ...extra,
   });
   const first = rotateSigningKey(
@@ -85,6 +86,7 @@ test('the lock is released when the rotation fails', async () => {
     state: new FileStateStore(stateFile),
     users: async function* () {},
     resync: async () => undefined,
+    status: async () => undefined,
   };
 
   // Act

@@ -14,14 +14,14 @@
  *   answer).
  */
 import { BOT_TOKEN_KINDS, type BotTokenKind } from '../contract';
-import { DomainError, NotFoundError } from './errors';
+import { MissingScopeError, NoBotTokenError, NotFoundError, ZoomApiUnavailableError } from './errors';
 import type { Clock, SigningKeyProvider, TokenCipher, TokenStore, ZoomApiClient, ZoomMintResult } from './ports';
 import { requireLiveGrant, type ServeDeps, serveAccessToken } from './serve-token';
 import { signBotTokenUrl } from './signing';
 import { TIMING } from './timing';
 import { sealedTokensOf, type StoredUser } from './token-record';
 
-export { BOT_TOKEN_KINDS, type BotTokenKind };
+export { BOT_TOKEN_KINDS, type BotTokenKind, MissingScopeError, NoBotTokenError, ZoomApiUnavailableError };
 
 /**
  * The scopes that let a grant mint each kind, the one to ask for first: Zoom's granular scope,
@@ -126,39 +126,6 @@ function parseObject(text: string): Record<string, unknown> | undefined {
     return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors (messages never hold a token)
-
-/** No token can be minted: the bot gets a 404 with `reason`, asking again changes nothing. */
-export class NoBotTokenError extends DomainError {
-  constructor(
-    readonly reason: 'scope_missing' | 'meeting_not_found' | 'zoom_refused',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The grant lacks the scope a kind needs (Zoom named the grant's scopes): 404 to a bot, 409 to the admin API. */
-export class MissingScopeError extends NoBotTokenError {
-  constructor(
-    readonly kind: BotTokenKind,
-    readonly scope: string,
-  ) {
-    super('scope_missing', `the user's Zoom grant lacks the scope ${scope} (needed for ${kind})`);
-  }
-}
-
-/** Zoom failed transiently after a bounded retry, or kept rejecting the access token: a 503. */
-export class ZoomApiUnavailableError extends DomainError {
-  constructor(
-    readonly failure: Extract<ZoomMintResult, { kind: 'retry' }>['cause'],
-    readonly retryAfterMs?: number,
-  ) {
-    super(`Zoom's API did not mint a token (${failure})`);
   }
 }
 

@@ -35,6 +35,7 @@ import { secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { noEventPublisher, reliablePublisher, webhookEventPublisher } from '../adapters/event-publishers';
+import { createZoomApiClient } from '../adapters/zoom-api-client';
 import { createZoomTokenClient } from '../adapters/zoom-client';
 import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
 import type {
@@ -45,6 +46,7 @@ import type {
   SigningKeyProvider,
   TokenCipher,
   TokenStore,
+  ZoomApiClient,
   ZoomTokenClient,
 } from '../domain/ports';
 
@@ -70,6 +72,18 @@ interface QueueDeps {
 
 export interface CallbackDeps extends ServiceDeps, QueueDeps {
   signingKeys: SigningKeyProvider;
+}
+
+/**
+ * The bot-token routes: what serving a token needs (the store, the cipher, the refresh queue,
+ * the signing keys) and Zoom's REST API; never Zoom's OAuth client or its secret (only the
+ * refresh workers spend refresh tokens).
+ */
+export interface BotTokenFunctionDeps
+  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'cipher' | 'clock' | 'policy'>,
+    QueueDeps {
+  signingKeys: SigningKeyProvider;
+  zoomApi: ZoomApiClient;
 }
 
 /** Where lifecycle events go (never throws: retried, counted, logged). */
@@ -319,5 +333,19 @@ export function dispatcherDepsFromEnv(env: Env, overrides: LocalOverrides = {}):
     refreshQueue: refreshQueueFromEnv(env, overrides),
     windowMs: windowMsFromEnv(env),
     maxUsers: integerEnv(ENV.dispatchMaxUsers, DISPATCH_MAX_USERS.default, DISPATCH_MAX_USERS, env),
+  };
+}
+
+/** The bot-token function: only what it uses (no Zoom client id or secret, no Recall, no events). */
+export function botTokenDepsFromEnv(env: Env, overrides: LocalOverrides = {}): BotTokenFunctionDeps {
+  return {
+    ...observabilityFromEnv(env),
+    store: tokenStoreFromEnv(env),
+    cipher: cipherFromEnv(env),
+    clock: Date.now,
+    policy: policyFromEnv(env),
+    refreshQueue: refreshQueueFromEnv(env, overrides),
+    signingKeys: signingKeysFromEnv(env),
+    zoomApi: createZoomApiClient({ baseUrl: urlEnv(ENV.zoomApiBaseUrl, 'https://api.zoom.us/v2', env) }),
   };
 }

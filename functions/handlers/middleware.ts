@@ -20,7 +20,11 @@ function publishMetrics(metrics: Metrics, publish: boolean): MiddlewareObj {
   const flush = async () => {
     if (!metrics.hasStoredMetrics()) return;
     if (publish) metrics.publishStoredMetrics();
-    else metrics.clearMetrics();
+    else {
+      // What publishing clears too: an invocation's dimensions end with it.
+      metrics.clearMetrics();
+      metrics.clearDimensions();
+    }
   };
   return { after: flush, onError: flush };
 }

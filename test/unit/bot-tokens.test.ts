@@ -4,6 +4,7 @@
  * spend refresh tokens), a 401 for a token believed live (one refresh, one more try, the grant
  * never marked dead here), and the admin API's signed URLs.
  */
+import { parseRefreshRequest } from '../../functions/adapters/sqs-refresh-queue';
 import { BOT_TOKEN_KINDS } from '../../functions/contract';
 import {
   botTokenCapabilities,
@@ -382,5 +383,21 @@ describe('issuing URLs (admin API)', () => {
     // Assess
     expect(live).toEqual({ kinds: ['zak', 'join_token'], scopes: ['user:read:zak', 'meeting:read:local_recording_token'] });
     expect(dead).toEqual({ kinds: [] });
+  });
+});
+
+describe('refresh requests on the queue (SQS message bodies)', () => {
+  it('carry the rejected token expiry through; anything malformed is a poison message', () => {
+    expect(parseRefreshRequest(JSON.stringify({ userId: 'u1', reason: 'rejected', rejectedExpiresAt: 1_760_000_000_000 }))).toEqual({
+      userId: 'u1',
+      reason: 'rejected',
+      rejectedExpiresAt: 1_760_000_000_000,
+    });
+    expect(parseRefreshRequest(JSON.stringify({ userId: 'u1', reason: 'serve', rejectedExpiresAt: 5 }))).toEqual({
+      userId: 'u1',
+      reason: 'serve',
+    });
+    expect(parseRefreshRequest(JSON.stringify({ userId: 'u1', reason: 'rejected' }))).toBeUndefined();
+    expect(parseRefreshRequest(JSON.stringify({ userId: 'u1', reason: 'rejected', rejectedExpiresAt: 'soon' }))).toBeUndefined();
   });
 });

@@ -47,6 +47,7 @@ export const ADMIN_ROUTE_KEYS = [
   'DELETE /users/{userId}/zoom-credential',
   'GET /users/{userId}/zoom-credential/access-token',
   'POST /users/{userId}/zoom-credential/recall-sync',
+  'POST /users/{userId}/zoom-credential/bot-token-urls',
 ] as const;
 export type AdminRouteKey = (typeof ADMIN_ROUTE_KEYS)[number];
 

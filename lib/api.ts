@@ -49,6 +49,7 @@ export const ADMIN_ROUTE_NAMES: Record<AdminRouteKey, string> = {
   'DELETE /users/{userId}/zoom-credential': 'Delete',
   'GET /users/{userId}/zoom-credential/access-token': 'AccessToken',
   'POST /users/{userId}/zoom-credential/recall-sync': 'Resync',
+  'POST /users/{userId}/zoom-credential/bot-token-urls': 'BotTokenUrls',
 };
 
 /** Route key, not path + query string: the query carries the URL signature. */

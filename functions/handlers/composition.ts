@@ -17,6 +17,9 @@ import { ConfigError, type Env, integerEnv, optionalEnv, requiredEnv, secretSour
 import {
   ADAPTIVE_ACTIVE_DAYS,
   ADAPTIVE_KEEPALIVE_HOURS,
+  BOT_TOKEN_KINDS,
+  BOT_TOKEN_PATHS,
+  type BotTokenKind,
   CALLBACK_PATH,
   DISPATCH_MAX_USERS,
   DUE_SHARDS,
@@ -100,6 +103,8 @@ export interface AdminDeps extends ServiceDeps, QueueDeps, EventDeps {
   recallUntil: RecallUntil;
   /** The callback route's URL handed to Recall (signed per user). */
   callbackUrl: string;
+  /** Each bot-token route's URL (signed per user, meeting and expiry). */
+  botTokenUrls: Readonly<Record<BotTokenKind, string>>;
   oauthAppId: string;
 }
 
@@ -277,6 +282,7 @@ export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): C
 
 export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
   const recall = recallConfigFromEnv(env);
+  const publicBaseUrl = urlEnv(ENV.publicBaseUrl, undefined, env);
   const service = serviceDepsFromEnv(env);
   return {
     ...service,
@@ -285,7 +291,11 @@ export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): Admi
     refreshQueue: refreshQueueFromEnv(env, overrides),
     // Cheap to make (configuration only); the API key's cache is shared.
     recallUntil: (deadline) => createRecallClient({ ...recall, deadline }),
-    callbackUrl: urlEnv(ENV.publicBaseUrl, undefined, env) + CALLBACK_PATH,
+    callbackUrl: publicBaseUrl + CALLBACK_PATH,
+    botTokenUrls: Object.fromEntries(BOT_TOKEN_KINDS.map((kind) => [kind, publicBaseUrl + BOT_TOKEN_PATHS[kind]])) as Record<
+      BotTokenKind,
+      string
+    >,
     oauthAppId: requiredEnv(ENV.recallZoomOAuthAppId, env),
   };
 }

@@ -189,9 +189,11 @@ export const METRIC = {
   dispatched: 'Dispatched',
   deferred: 'Deferred',
   oldestDueAgeSeconds: 'OldestDueAgeSeconds',
-  // The bot-token routes: tokens minted (dimension `kind`), requests that got none (dimension `reason`).
+  // The bot-token routes: tokens minted (dimension `kind`), requests that got none (dimension
+  // `reason`), and of those the ones an operator must act on (no extra dimension: the alarm's).
   botTokensMinted: 'BotTokensMinted',
   botTokenFailures: 'BotTokenFailures',
+  botTokenErrors: 'BotTokenErrors',
   // Lifecycle events, Recall health, Zoom's deauthorizations.
   eventsPublished: 'EventsPublished',
   eventsPublishFailed: 'EventsPublishFailed',
@@ -223,8 +225,8 @@ export const BOT_TOKEN_FAILURE_REASONS = [
 ] as const;
 export type BotTokenFailureReason = (typeof BOT_TOKEN_FAILURE_REASONS)[number];
 /**
- * The reasons an operator must act on (the BotTokenFailures alarm sums them): Zoom or the vault
- * failing, or the Zoom app lacking a scope. Refusals, dead grants and unknown meetings are the
+ * The reasons an operator must act on (counted in BotTokenErrors too, which the alarm watches):
+ * Zoom or the vault failing, or the Zoom app lacking a scope. Refusals, dead grants and unknown meetings are the
  * caller's or the user's, and have alarms or answers of their own.
  */
 export const BOT_TOKEN_ALARMED_REASONS: readonly BotTokenFailureReason[] = [

@@ -79,6 +79,15 @@ export class TokenStorage extends Construct {
     this.grantUseKey(grantee, ['kms:Decrypt']);
   }
 
+  /**
+   * The bot-token function: reads a record and opens its tokens, as the callback does; never
+   * writes (refreshes are the workers'). One method of its own, so what it may do is read here.
+   */
+  grantMintBotTokens(grantee: IGrantable): void {
+    this.grantRecordActions(grantee, 'ReadTokenRecord', ['dynamodb:GetItem']);
+    this.grantUseKey(grantee, ['kms:Decrypt']);
+  }
+
   /** The admin API: stores, reads, updates and deletes records; never scans. */
   grantRegister(grantee: IGrantable): void {
     this.grantRecordActions(grantee, 'ManageTokenRecords', [

@@ -7,17 +7,30 @@
  * event or error carries it.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { BOT_TOKEN_METRIC_DIMENSION, botTokenKindOf, TIMING } from '../contract';
+import { BOT_TOKEN_ALARMED_REASONS, BOT_TOKEN_METRIC_DIMENSION, type BotTokenFailureReason, botTokenKindOf, TIMING } from '../contract';
 import { mintBotToken } from '../domain/bot-tokens';
 import { InvalidSignatureError } from '../domain/errors';
 import type { BotTokenFunctionDeps } from './composition';
 import { botTokenError, describe, text, type HttpResult } from './http';
-import { countMetric, withObservability } from './middleware';
+import { countMetric, flushMetrics, withObservability } from './middleware';
 import { makeSignedRequestVerifier } from './signed-request';
 
 export function makeBotTokenHandler(deps: BotTokenFunctionDeps) {
   const { logger, metrics, clock } = deps;
   const verify = makeSignedRequestVerifier(deps);
+
+  /**
+   * One failure: BotTokenErrors (no extra dimension: the alarm's one metric) for the reasons an
+   * operator must act on, published first, then BotTokenFailures by reason.
+   */
+  function countFailure(reason: BotTokenFailureReason): void {
+    if (BOT_TOKEN_ALARMED_REASONS.includes(reason)) {
+      countMetric(metrics, 'BotTokenErrors');
+      flushMetrics(metrics, deps.publishMetrics);
+    }
+    metrics.addDimension(BOT_TOKEN_METRIC_DIMENSION.failed, reason);
+    countMetric(metrics, 'BotTokenFailures');
+  }
 
   async function answerBotToken(event: APIGatewayProxyEventV2): Promise<HttpResult> {
     const startedAt = clock();
@@ -39,8 +52,7 @@ export function makeBotTokenHandler(deps: BotTokenFunctionDeps) {
       const line = { ...(userId === undefined ? {} : { userId }), kind, reason, status: result.statusCode, ...describe(error) };
       if (result.statusCode === 500) logger.error('bot token not minted', line);
       else logger.warn('bot token not minted', line);
-      metrics.addDimension(BOT_TOKEN_METRIC_DIMENSION.failed, reason);
-      countMetric(metrics, 'BotTokenFailures');
+      countFailure(reason);
       return result;
     }
   }

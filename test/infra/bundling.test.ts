@@ -26,8 +26,8 @@ test('every function bundles with the local esbuild into minified ESM with a sou
       .map((name) => join(outdir, name))
       .filter((dir) => existsSync(join(dir, 'index.mjs')));
 
-    // Assess: six functions (callback, admin, dispatcher, worker, health check, Zoom events)
-    expect(assetDirs).toHaveLength(6);
+    // Assess: seven functions (callback, bot tokens, admin, dispatcher, worker, health check, Zoom events)
+    expect(assetDirs).toHaveLength(7);
     for (const dir of assetDirs) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       expect(code).toMatch(/export\s*\{[^}]*as handler\s*\}/);

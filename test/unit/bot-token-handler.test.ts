@@ -162,7 +162,10 @@ describe("every refusal is the callback's one 403", () => {
     expect(answer).toEqual(callbackRefusal);
     expect(answer.statusCode).toBe(403);
     expect(setupResult.zoomApi.calls).toEqual([]);
+    // A refusal is no operator's business: the breakdown only, no BotTokenErrors.
     expect(setupResult.published[0]).toMatchObject({ BotTokenFailures: 1, reason: 'refused' });
+    expect(setupResult.published[0]).not.toHaveProperty('BotTokenErrors');
+    expect(setupResult.published[1]).toMatchObject({ CallbackRefused: 1 });
   });
 });
 
@@ -199,7 +202,7 @@ test.each<[string, (s: Awaited<ReturnType<typeof setup>>) => Promise<URL>, strin
   // Assess
   expect(answer.statusCode).toBe(404);
   expect(answer.body).toBe(reason);
-  expect(s.published[0]).toMatchObject({ BotTokenFailures: 1, reason });
+  expect(s.published).toEqual([expect.objectContaining({ BotTokenFailures: 1, reason })]);
 });
 
 test("a kind whose scope Zoom's token response left out: 404 scope_missing, Zoom not called", async () => {
@@ -225,7 +228,13 @@ test("Zoom throttling after the bounded retry: 503 with Zoom's Retry-After", asy
   // Assess
   expect([answer.statusCode, answer.body, answer.headers['retry-after']]).toEqual([503, 'zoom_unavailable', '7']);
   expect(zoomApi.calls).toHaveLength(3);
-  expect(published[0]).toMatchObject({ BotTokenFailures: 1, reason: 'zoom_unavailable' });
+  // The alarm's metric without the reason, then the breakdown by reason.
+  expect(published).toHaveLength(2);
+  expect(published[0]).toMatchObject({ BotTokenErrors: 1 });
+  expect(published[0]).not.toHaveProperty('reason');
+  expect(dimensionsOf(published[0]).Dimensions).toEqual([['service']]);
+  expect(published[1]).toMatchObject({ BotTokenFailures: 1, reason: 'zoom_unavailable' });
+  expect(published[1]).not.toHaveProperty('BotTokenErrors');
 });
 
 test('no live access token within the budget (the workers stopped): 503 refresh_in_progress, Retry-After 5', async () => {
@@ -256,7 +265,11 @@ test('a storage failure: 500, counted as internal_error, logged as an error', as
 
   // Assess
   expect([answer.statusCode, answer.body]).toEqual([500, 'internal error']);
-  expect(s.published[0]).toMatchObject({ BotTokenFailures: 1, reason: 'internal_error' });
+  expect(s.published.map((blob) => Object.keys(blob).filter((key) => key.startsWith('BotToken')))).toEqual([
+    ['BotTokenErrors'],
+    ['BotTokenFailures'],
+  ]);
+  expect(s.published[1]).toMatchObject({ reason: 'internal_error' });
 });
 
 test('no token or signature in any log line, minted or refused', async () => {

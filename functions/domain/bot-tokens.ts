@@ -14,6 +14,7 @@
  *   answer).
  */
 import { BOT_TOKEN_KINDS, type BotTokenKind } from '../contract';
+import { parseJsonObject } from './json';
 import { MissingScopeError, NoBotTokenError, NotFoundError, ZoomApiUnavailableError } from './errors';
 import type { Clock, SigningKeyProvider, TokenCipher, TokenStore, ZoomApiClient, ZoomMintResult } from './ports';
 import { requireLiveGrant, type ServeDeps, serveAccessToken } from './serve-token';
@@ -101,7 +102,7 @@ export const ZOOM_API_ANSWER_TABLE: readonly Row[] = [
 /** Classifies one answer of Zoom's API. Keeps Zoom's status and numbered code, never its words. */
 export function classifyZoomApiAnswer(answer: ZoomApiAnswer): ZoomMintResult {
   if ('failure' in answer) return { kind: 'retry', cause: answer.failure };
-  const json = parseObject(answer.body);
+  const json = parseJsonObject(answer.body);
   const code = typeof json?.code === 'number' && Number.isInteger(json.code) ? json.code : undefined;
   if (answer.status >= 200 && answer.status < 300) {
     const token = json?.token;
@@ -118,15 +119,6 @@ export function classifyZoomApiAnswer(answer: ZoomApiAnswer): ZoomMintResult {
 /** Whether the API client tries again itself: transient failures only, never a rejected access token. */
 export function retriedInPlace(result: ZoomMintResult): boolean {
   return result.kind === 'retry' && result.cause !== 'access_token_rejected';
-}
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

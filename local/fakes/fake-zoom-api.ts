@@ -20,7 +20,11 @@ import { sendJson } from './http-util';
 
 export type BotTokenType = 'onbehalf' | 'zak' | 'local_recording';
 
-/** The scopes Zoom documents for each route, granular and classic; any one of them will do. */
+/**
+ * The scopes Zoom documents for each route, granular and classic; any one of them will do.
+ * Written apart from the vault's own table (functions/domain/bot-tokens.ts) on purpose: the fake
+ * follows Zoom, not the code it tests.
+ */
 const ROUTE_SCOPES: Record<BotTokenType, readonly string[]> = {
   onbehalf: ['user:read:token', 'user:read:token:admin', 'user:read', 'user:read:admin'],
   zak: ['user:read:zak', 'user:read:zak:admin', 'user_zak:read', 'user_zak:read:admin', 'user:read', 'user:read:admin'],

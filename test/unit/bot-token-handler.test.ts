@@ -8,29 +8,16 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { BOT_TOKEN_PATHS, type BotTokenKind } from '../../functions/contract';
-import type { SigningKeyProvider } from '../../functions/domain/ports';
-import { parseKeyring, signBotTokenUrl, signCallbackUrl } from '../../functions/domain/signing';
+import { signBotTokenUrl, signCallbackUrl } from '../../functions/domain/signing';
 import { makeBotTokenHandler } from '../../functions/handlers/bot-token';
 import { makeCallbackHandler } from '../../functions/handlers/callback';
 import { InMemoryZoomApi, World } from '../support/in-memory';
+import { NEW_KEYRING, OLD_KEYRING, rotatingKeys } from '../support/rotating-keys';
 
 const SCOPES = 'user:read:user user:read:token user:read:zak meeting:read:local_recording_token';
-const OLD = parseKeyring(JSON.stringify({ active: 'k1', k1: 'a'.repeat(40) }));
-const NEW = parseKeyring(JSON.stringify({ active: 'k2', k1: 'a'.repeat(40), k2: 'b'.repeat(40) }));
+const OLD = OLD_KEYRING;
+const NEW = NEW_KEYRING;
 const BASE = 'https://vault.example';
-
-/** A keyring cached from before a rotation; a fresh read sees the new key. */
-function rotatingKeys(): SigningKeyProvider & { freshReads: number } {
-  const provider = {
-    freshReads: 0,
-    async keyring(options?: { fresh?: boolean }) {
-      if (!options?.fresh) return OLD;
-      provider.freshReads += 1;
-      return NEW;
-    },
-  };
-  return provider;
-}
 
 async function setup(scope = SCOPES) {
   const world = new World();

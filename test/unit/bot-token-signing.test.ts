@@ -16,6 +16,7 @@ import {
   verifyCallbackSignature,
 } from '../../functions/domain/signing';
 import { LEGACY_REGISTRATION_ID } from '../../functions/domain/token-record';
+import { botTokenParamsOf } from '../support/bot-token-urls';
 
 const KEY = 'b'.repeat(40);
 const keyring = parseKeyring(JSON.stringify({ active: 'k2', k1: 'a'.repeat(40), k2: KEY }));
@@ -25,17 +26,7 @@ const EXP = NOW / 1000 + 86_400;
 const subject = { userId: 'alice', registrationId: REG, meetingId: '85746065432', expiresAtSeconds: EXP };
 const hmac = (text: string) => createHmac('sha256', Buffer.from(KEY, 'utf8')).update(text).digest('base64url');
 
-function paramsOf(url: URL): BotTokenParameters {
-  const q = url.searchParams;
-  return {
-    userId: q.get('user_id')!,
-    registrationId: q.get('reg')!,
-    meetingId: q.get('meeting_id')!,
-    expiresAt: q.get('exp')!,
-    keyId: q.get('kid')!,
-    signature: q.get('sig')!,
-  };
-}
+const paramsOf = botTokenParamsOf;
 
 describe('callback URLs keep their signed strings', () => {
   it('v2 (with a registration) and v1 (legacy records) sign exactly the strings they always did', () => {

@@ -22,6 +22,7 @@ import {
 import { NotFoundError, TokenUnavailableError } from '../../functions/domain/errors';
 import { parseKeyring, verifyBotTokenSignature } from '../../functions/domain/signing';
 import { TIMING } from '../../functions/domain/timing';
+import { botTokenParamsOf } from '../support/bot-token-urls';
 import { InMemoryZoomApi, World } from '../support/in-memory';
 
 const ALL_SCOPES = 'user:read:user user:read:token user:read:zak meeting:read:local_recording_token';
@@ -342,15 +343,7 @@ describe('issuing URLs (admin API)', () => {
     expect(issued.expiresAt).toBe(Math.floor(world.clock.now() / 1000) * 1000 + 600_000);
     const url = new URL(issued.urls.join_token!);
     expect(url.origin + url.pathname).toBe(routeUrls.join_token);
-    const q = url.searchParams;
-    const params = {
-      userId: q.get('user_id')!,
-      registrationId: q.get('reg')!,
-      meetingId: q.get('meeting_id')!,
-      expiresAt: q.get('exp')!,
-      keyId: q.get('kid')!,
-      signature: q.get('sig')!,
-    };
+    const params = botTokenParamsOf(url);
     expect(verifyBotTokenSignature('join_token', params, keyring, world.clock.now())).toMatchObject({
       userId: 'alice',
       registrationId: user.registrationId,

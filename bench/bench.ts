@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: figures for the token callback, KMS economy and Lambda bundle sizes.
+ * `npm run bench`: figures for the token callback, the bot-token URLs, KMS economy and Lambda bundle sizes.
  * Prints, asserts nothing (machines are noisy). Everything runs in this one process: the
  * load generator, the local runtime's HTTP server and handlers, dynalite and the KMS stand-in
  * share one event loop, so absolute figures are a lower bound on what a Lambda does; the
@@ -21,6 +21,7 @@ import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
 import { startDynalite, TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
+import { formatBotTokenLatency, measureBotTokenLatency, summarizeBotTokenLatency, ZOOM_API_LATENCY_MS } from './bot-token-latency';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
 import type { Env } from '../functions/config';
 import type { BundleVariant } from '../functions/contract';
@@ -497,6 +498,16 @@ async function main(): Promise<void> {
       `callback, ${row.scenario}, Zoom ${row.zoom}`,
       `${row.answers}, p50 ${ms(row.p50)}, p99 ${ms(row.p99)}, max ${ms(row.max)}`,
     ]);
+
+  // 5b. The bot-token URL's answer time, beside Zoom's API asked directly.
+  console.log(`\n[5] bot-token URL answer time, Zoom's API at ${ZOOM_API_LATENCY_MS} ms, beside the same mint asked of Zoom directly`);
+  const botRows = await measureBotTokenLatency();
+  console.log(formatBotTokenLatency(botRows));
+  const bot = summarizeBotTokenLatency(botRows);
+  summary.push([
+    `bot-token URL p50 / p99 (Zoom API ${ZOOM_API_LATENCY_MS} ms)`,
+    `${ms(bot.bot.p50)} / ${ms(bot.bot.p99)} (Zoom directly: ${ms(bot.direct.p50)} / ${ms(bot.direct.p99)})`,
+  ]);
 
   // 6. Bundle sizes.
   console.log('\n[3] Lambda bundles (scripts/build-handlers.ts, contract BUNDLING: esm, minify, node22, bundle all, sourcemap external)');

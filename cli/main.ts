@@ -2,6 +2,7 @@
  * `zoom-token-vault` — the admin API from a shell, and the signing-key rotation.
  *
  *   zoom-token-vault status <userId>
+ *   zoom-token-vault bot-urls <userId> --meeting <id> [--kinds obf,zak,join_token] [--valid-for <seconds>]
  *   zoom-token-vault list [--status <s>] [--limit <page size>]
  *   zoom-token-vault resync <userId> | --all [--concurrency 8]
  *   zoom-token-vault rotate-signing-key [--concurrency 8]
@@ -12,6 +13,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
+  type BotTokenKind,
   NotFoundError,
   USER_STATUS_NAMES,
   type UserStatus,
@@ -73,6 +75,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const run = new CliRun(io, argv);
   const program = createProgram(io);
   addStatusCommand(program, run);
+  addBotUrlsCommand(program, run);
   addListCommand(program, run);
   addResyncCommand(program, run);
   addRotateCommand(program, run);
@@ -148,6 +151,39 @@ function addStatusCommand(program: Command, run: CliRun): void {
     .action(async (userId: string, _options, command: Command) => {
       const { client } = await run.target(command);
       run.say(JSON.stringify(await client.get(userId), null, 2));
+    });
+}
+
+const BOT_TOKEN_KIND_NAMES: readonly BotTokenKind[] = ['obf', 'zak', 'join_token'];
+
+/** `--kinds obf,zak`: known kinds, each once. */
+function botTokenKinds(value: string): BotTokenKind[] {
+  const kinds = value.split(',').map((kind) => kind.trim());
+  const unknown = kinds.filter((kind) => !(BOT_TOKEN_KIND_NAMES as readonly string[]).includes(kind));
+  if (unknown.length || kinds.length === 0)
+    throw new InvalidArgumentError(`--kinds takes ${BOT_TOKEN_KIND_NAMES.join(', ')}, comma-separated`);
+  if (new Set(kinds).size !== kinds.length) throw new InvalidArgumentError('--kinds must not repeat a kind');
+  return kinds as BotTokenKind[];
+}
+
+function addBotUrlsCommand(program: Command, run: CliRun): void {
+  program
+    .command('bot-urls')
+    .description("signed bot-token URLs for one Zoom meeting: the `zoom` object of Recall's Create Bot request, and when it expires")
+    .argument('<userId>')
+    .requiredOption('--meeting <id>', 'the Zoom meeting number')
+    .addOption(new Option('--kinds <kinds>', 'obf, zak, join_token, comma-separated').argParser(botTokenKinds).default(['obf'], 'obf'))
+    .addOption(
+      new Option('--valid-for <seconds>', 'how long the URLs work (60 to 604800; default a day)').argParser(integer('valid-for', 604_800)),
+    )
+    .action(async (userId: string, options: { meeting: string; kinds: BotTokenKind[]; validFor?: number }, command: Command) => {
+      const { client } = await run.target(command);
+      const urls = await client.botTokenUrls(userId, {
+        meetingId: options.meeting,
+        kinds: options.kinds,
+        validForSeconds: options.validFor,
+      });
+      run.say(JSON.stringify({ zoom: urls.zoom, expires_at: urls.expiresAt }, null, 2));
     });
 }
 

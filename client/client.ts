@@ -40,6 +40,23 @@ export interface UserStatus {
   updated_at: string | null;
 }
 
+/** A kind of bot token (Zoom's 2026 rules): `obf`, `zak`, or a local-recording `join_token`. */
+export type BotTokenKind = 'obf' | 'zak' | 'join_token';
+
+/** A user's state and what the user's grant can mint (`GET …/zoom-credential`). Never a token. */
+export interface UserDetail extends UserStatus {
+  /** The bot tokens the grant can mint (by its scopes when Zoom named them). */
+  bot_token_kinds: BotTokenKind[];
+  /** The scopes Zoom's token response named; null when it named none. */
+  zoom_scopes: string[] | null;
+}
+
+/** Signed bot-token URLs for one meeting: `zoom` goes as it is into Recall's Create Bot request. */
+export interface BotTokenUrls {
+  zoom: { obf_token_url?: string; zak_url?: string; join_token_url?: string };
+  expiresAt: string;
+}
+
 /** Zoom's token response as your backend received it from Zoom; pass it whole (the API ignores fields it does not know). */
 export interface ZoomTokenResponse {
   access_token: string;
@@ -159,10 +176,33 @@ export class ZoomTokenVaultClient {
     return { created: answer.status === 201, user: answer.json as UserStatus };
   }
 
-  /** The user's status (never a token). NotFoundError for an unknown user. */
-  async get(userId: string): Promise<UserStatus> {
+  /** The user's status and what the grant can mint (never a token). NotFoundError for an unknown user. */
+  async get(userId: string): Promise<UserDetail> {
     const path = credentialPath(userId);
-    return (await this.call({ kind: 'read', method: 'GET', path, label: `GET ${path}` })).json as UserStatus;
+    return (await this.call({ kind: 'read', method: 'GET', path, label: `GET ${path}` })).json as UserDetail;
+  }
+
+  /**
+   * Signed bot-token URLs for one Zoom meeting (`kinds` default `['obf']`, valid a day unless
+   * `validForSeconds`, 60 s to 7 days). Pass `zoom` as it is in Recall's Create Bot request.
+   * ReauthRequiredError (dead grant), MissingScopeError (a kind's scope not granted), ValidationError.
+   */
+  async botTokenUrls(
+    userId: string,
+    options: { meetingId: string; kinds?: BotTokenKind[]; validForSeconds?: number },
+  ): Promise<BotTokenUrls> {
+    const path = `${credentialPath(userId)}/bot-token-urls`;
+    const body = {
+      meeting_id: options.meetingId,
+      ...(options.kinds ? { kinds: options.kinds } : {}),
+      ...(options.validForSeconds !== undefined ? { valid_for_seconds: options.validForSeconds } : {}),
+    };
+    // Issuing URLs changes nothing stored: as safe to repeat as a read.
+    const json = (await this.call({ kind: 'read', method: 'POST', path, label: `POST ${path}`, body })).json as {
+      zoom: BotTokenUrls['zoom'];
+      expires_at: string;
+    };
+    return { zoom: json.zoom, expiresAt: json.expires_at };
   }
 
   /** A fresh access token for your own Zoom API calls. ReauthRequiredError, TokenUnavailableError. */

@@ -53,11 +53,20 @@ export class AuthError extends VaultError {}
 /** 404: no credential for this user. */
 export class NotFoundError extends VaultError {}
 
-/** 409 `reauth_required`: the user's Zoom grant is dead; the user must go through Zoom's OAuth flow again. */
+/**
+ * 409 `reauth_required` (the user's Zoom grant is dead) or `deauthorized` (the user removed the
+ * app at Zoom): the user must go through Zoom's OAuth flow again.
+ */
 export class ReauthRequiredError extends VaultError {}
 
 /** 409 `concurrent_update`: concurrent requests kept changing the same user; try again. */
 export class ConflictError extends VaultError {}
+
+/**
+ * 409 `scope_missing` (bot-token URLs): the user's Zoom grant lacks the scope a kind needs; the
+ * message names it. The user must authorize the app again with that scope.
+ */
+export class MissingScopeError extends VaultError {}
 
 /** 413: the body was over the API's limit (16 KB). */
 export class PayloadTooLargeError extends VaultError {}
@@ -94,7 +103,8 @@ export function errorFromResponse(status: number, body: ErrorBody | undefined, r
   if (status === 400) return new ValidationError({ ...init, field: typeof body?.field === 'string' ? body.field : undefined });
   if (status === 401 || status === 403) return new AuthError(init);
   if (status === 404) return new NotFoundError(init);
-  if (status === 409 && code === 'reauth_required') return new ReauthRequiredError(init);
+  if (status === 409 && (code === 'reauth_required' || code === 'deauthorized')) return new ReauthRequiredError(init);
+  if (status === 409 && code === 'scope_missing') return new MissingScopeError(init);
   if (status === 409) return new ConflictError(init);
   if (status === 413) return new PayloadTooLargeError(init);
   if (status === 503 && body?.error !== undefined) return new TokenUnavailableError(init);

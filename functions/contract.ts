@@ -20,6 +20,24 @@ export const CALLBACK_PATH = '/zoom/token';
 
 /** The HTTP API's routes as API Gateway route keys ("METHOD /path"). */
 export const CALLBACK_ROUTE_KEY = `GET ${CALLBACK_PATH}`;
+
+/**
+ * The bot tokens Zoom's 2026 rules call for (Recall's Create Bot `zoom.obf_token_url`,
+ * `zoom.zak_url`, `zoom.join_token_url`): each minted on every GET of its signed public route.
+ */
+export const BOT_TOKEN_KINDS = ['obf', 'zak', 'join_token'] as const;
+export type BotTokenKind = (typeof BOT_TOKEN_KINDS)[number];
+/** The public route of each kind, authenticated like the callback (an HMAC in its URL). */
+export const BOT_TOKEN_PATHS: Readonly<Record<BotTokenKind, string>> = {
+  obf: '/zoom/obf',
+  zak: '/zoom/zak',
+  join_token: '/zoom/join-token',
+};
+export const BOT_TOKEN_ROUTE_KEYS = BOT_TOKEN_KINDS.map((kind) => `GET ${BOT_TOKEN_PATHS[kind]}`);
+/** The kind a bot-token route key mints; undefined for any other route. */
+export function botTokenKindOf(routeKey: string): BotTokenKind | undefined {
+  return BOT_TOKEN_KINDS.find((kind) => `GET ${BOT_TOKEN_PATHS[kind]}` === routeKey);
+}
 /** Zoom's event notifications (app_deauthorized); public, verified by Zoom's own signature. */
 export const ZOOM_EVENTS_ROUTE_KEY = 'POST /zoom/events';
 export const ADMIN_ROUTE_KEYS = [
@@ -29,6 +47,7 @@ export const ADMIN_ROUTE_KEYS = [
   'DELETE /users/{userId}/zoom-credential',
   'GET /users/{userId}/zoom-credential/access-token',
   'POST /users/{userId}/zoom-credential/recall-sync',
+  'POST /users/{userId}/zoom-credential/bot-token-urls',
 ] as const;
 export type AdminRouteKey = (typeof ADMIN_ROUTE_KEYS)[number];
 
@@ -42,7 +61,7 @@ export function splitRouteKey(routeKey: string): { method: string; path: string 
  * construct `<Name>Function` of the stack (PascalCase: `refresh-worker` → `RefreshWorkerFunction`),
  * and is what the local runtime and the AWS contract harness (test/aws) call it.
  */
-export const FUNCTION_NAMES = ['callback', 'admin', 'dispatcher', 'refresh-worker', 'recall-health', 'zoom-events'] as const;
+export const FUNCTION_NAMES = ['callback', 'bot-token', 'admin', 'dispatcher', 'refresh-worker', 'recall-health', 'zoom-events'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 /** Environment variables the stack sets and the composition roots read. */
@@ -65,6 +84,8 @@ export const ENV = {
   zoomClientId: 'ZOOM_CLIENT_ID',
   zoomClientSecret: 'ZOOM_CLIENT_SECRET',
   zoomClientSecretSecretId: 'ZOOM_CLIENT_SECRET_SECRET_ID',
+  /** Zoom's REST API (bot tokens), default https://api.zoom.us/v2. */
+  zoomApiBaseUrl: 'ZOOM_API_BASE_URL',
   refreshWindowSeconds: 'REFRESH_WINDOW_SECONDS',
   refreshConcurrency: 'REFRESH_CONCURRENCY',
   refreshQueueUrl: 'REFRESH_QUEUE_URL',
@@ -176,12 +197,54 @@ export const METRIC = {
   dispatched: 'Dispatched',
   deferred: 'Deferred',
   oldestDueAgeSeconds: 'OldestDueAgeSeconds',
+  // The bot-token routes: tokens minted (dimension `kind`), requests that got none (dimension
+  // `reason`), and of those the ones an operator must act on (no extra dimension: the alarm's).
+  botTokensMinted: 'BotTokensMinted',
+  botTokenFailures: 'BotTokenFailures',
+  botTokenErrors: 'BotTokenErrors',
   // Lifecycle events, Recall health, Zoom's deauthorizations.
   eventsPublished: 'EventsPublished',
   eventsPublishFailed: 'EventsPublishFailed',
   recallCredentialsUnhealthy: 'RecallCredentialsUnhealthy',
   zoomDeauthorized: 'ZoomDeauthorized',
 } as const;
+
+/** The extra dimension of each bot-token metric (beside `service`). */
+export const BOT_TOKEN_METRIC_DIMENSION = { minted: 'kind', failed: 'reason' } as const;
+
+/**
+ * Why a bot-token request got no token, as its answer says (the 404 and 503 bodies) and the
+ * BotTokenFailures metric counts it. `refused`: 403 (signature, expiry, another kind or
+ * meeting, a user deleted or registered again). 404: `reauth_required`, `deauthorized`,
+ * `scope_missing`, `meeting_not_found`, `zoom_refused`. 503: `refresh_in_progress`,
+ * `zoom_unavailable`, `unreadable_record`. 500: `internal_error`.
+ */
+export const BOT_TOKEN_FAILURE_REASONS = [
+  'refused',
+  'reauth_required',
+  'deauthorized',
+  'scope_missing',
+  'meeting_not_found',
+  'zoom_refused',
+  'refresh_in_progress',
+  'zoom_unavailable',
+  'unreadable_record',
+  'internal_error',
+] as const;
+export type BotTokenFailureReason = (typeof BOT_TOKEN_FAILURE_REASONS)[number];
+/**
+ * The reasons an operator must act on (counted in BotTokenErrors too, which the alarm watches):
+ * Zoom or the vault failing, or the Zoom app lacking a scope. Refusals, dead grants and unknown meetings are the
+ * caller's or the user's, and have alarms or answers of their own.
+ */
+export const BOT_TOKEN_ALARMED_REASONS: readonly BotTokenFailureReason[] = [
+  'scope_missing',
+  'zoom_refused',
+  'refresh_in_progress',
+  'zoom_unavailable',
+  'unreadable_record',
+  'internal_error',
+];
 
 /**
  * Lifecycle events for the app backend (EventBridge `source`, and the `detail-type` of each).
@@ -209,6 +272,7 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
  */
 export const FUNCTION_TIMEOUT_SECONDS = {
   callback: TIMING.callbackTimeoutMs / 1000,
+  botToken: TIMING.callbackTimeoutMs / 1000,
   admin: TIMING.adminTimeoutMs / 1000,
   refresherMax: TIMING.refresherMaxTimeoutMs / 1000,
 } as const;

@@ -15,7 +15,14 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ADMIN_ROUTE_KEYS, type AdminRouteKey, CALLBACK_ROUTE_KEY, METRICS_NAMESPACE, splitRouteKey } from '../functions/contract';
+import {
+  ADMIN_ROUTE_KEYS,
+  type AdminRouteKey,
+  BOT_TOKEN_ROUTE_KEYS,
+  CALLBACK_ROUTE_KEY,
+  METRICS_NAMESPACE,
+  splitRouteKey,
+} from '../functions/contract';
 import { acknowledge } from './nag';
 
 export interface ThrottleLimits {
@@ -39,6 +46,8 @@ export const STAGE_THROTTLE: ThrottleLimits = { rateLimit: 50, burstLimit: 100 }
 export const ACCESS_LOG_METRIC = {
   /** `GET /zoom/token` answered 429: the route's throttle turned Recall away. */
   callbackThrottled: 'CallbackThrottled',
+  /** A bot-token route answered 429: its throttle turned a bot away. */
+  botTokenThrottled: 'BotTokenThrottled',
 } as const;
 
 /** The admin routes one by one, named for the stack outputs of their invoke ARNs. */
@@ -49,6 +58,7 @@ export const ADMIN_ROUTE_NAMES: Record<AdminRouteKey, string> = {
   'DELETE /users/{userId}/zoom-credential': 'Delete',
   'GET /users/{userId}/zoom-credential/access-token': 'AccessToken',
   'POST /users/{userId}/zoom-credential/recall-sync': 'Resync',
+  'POST /users/{userId}/zoom-credential/bot-token-urls': 'BotTokenUrls',
 };
 
 /** Route key, not path + query string: the query carries the URL signature. */
@@ -74,9 +84,11 @@ export interface VaultApiProps {
   readonly serviceName: string;
   /** Answers the public callback route Recall calls. */
   readonly callbackFunction: IFunction;
+  /** Answers the public bot-token routes (`GET /zoom/obf`, `/zoom/zak`, `/zoom/join-token`) Recall's bots call. */
+  readonly botTokenFunction: IFunction;
   /** Answers the IAM-authorized admin routes. */
   readonly adminFunction: IFunction;
-  /** Limits of the public callback route. */
+  /** Limits of the public callback route, and of each bot-token route on its own. */
   readonly callbackThrottle: ThrottleLimits;
 }
 
@@ -116,6 +128,8 @@ export class VaultApi extends Construct {
       new HttpLambdaIntegration('CallbackIntegration', props.callbackFunction),
       props.callbackThrottle,
     );
+    const botTokenIntegration = new HttpLambdaIntegration('BotTokenIntegration', props.botTokenFunction);
+    for (const routeKey of BOT_TOKEN_ROUTE_KEYS) this.addPublicRoute(routeKey, botTokenIntegration, props.callbackThrottle);
     const adminIntegration = new HttpLambdaIntegration('AdminIntegration', props.adminFunction);
     const iamAuthorizer = new HttpIamAuthorizer();
     // The integration is created under the first route that uses it: PUT first, as before
@@ -125,6 +139,11 @@ export class VaultApi extends Construct {
       this.httpApi.addRoutes({ ...routeOf(routeKey), integration: adminIntegration, authorizer: iamAuthorizer }),
     );
     this.throttleRoutes(adminRoutes, ADMIN_THROTTLE);
+    this.addThrottleMetricFilters();
+  }
+
+  /** The public routes' 429s from the access log (no per-route 4xx metric exists without detailed metrics). */
+  private addThrottleMetricFilters(): void {
     new MetricFilter(this, 'CallbackThrottledFilter', {
       logGroup: this.accessLogs,
       filterPattern: FilterPattern.all(
@@ -133,6 +152,17 @@ export class VaultApi extends Construct {
       ),
       metricNamespace: METRICS_NAMESPACE,
       metricName: ACCESS_LOG_METRIC.callbackThrottled,
+      metricValue: '1',
+      dimensions: { service: '$.service' },
+    });
+    new MetricFilter(this, 'BotTokenThrottledFilter', {
+      logGroup: this.accessLogs,
+      filterPattern: FilterPattern.all(
+        FilterPattern.any(...BOT_TOKEN_ROUTE_KEYS.map((routeKey) => FilterPattern.stringValue('$.routeKey', '=', routeKey))),
+        FilterPattern.stringValue('$.status', '=', '429'),
+      ),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: ACCESS_LOG_METRIC.botTokenThrottled,
       metricValue: '1',
       dimensions: { service: '$.service' },
     });
@@ -149,8 +179,8 @@ export class VaultApi extends Construct {
       acknowledge(
         route,
         'AwsSolutions-APIG4',
-        `${routeKey} is called by Recall or Zoom without AWS credentials; ` +
-          "its function verifies the signature the request carries (the HMAC in the callback URL, Zoom's x-zm-signature).",
+        `${routeKey} is called by Recall, its bots or Zoom without AWS credentials; ` +
+          "its function verifies the signature the request carries (the HMAC in the callback or bot-token URL, Zoom's x-zm-signature).",
       );
     }
     return routes;

@@ -18,7 +18,15 @@ import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC, type MetricName, METRICS_NAMESPACE } from '../functions/contract';
+import {
+  BOT_TOKEN_ALARMED_REASONS,
+  BOT_TOKEN_FAILURE_REASONS,
+  BOT_TOKEN_KINDS,
+  BOT_TOKEN_METRIC_DIMENSION,
+  METRIC,
+  type MetricName,
+  METRICS_NAMESPACE,
+} from '../functions/contract';
 import { ACCESS_LOG_METRIC, type VaultApi } from './api';
 import { acknowledge } from './nag';
 import { unrefreshedLifeLimitSeconds } from './settings';
@@ -209,6 +217,7 @@ const PERIOD = Duration.minutes(5);
 /** The vault's functions, by the name their alarms and dashboard rows carry. */
 export interface WatchedFunctions {
   readonly callback: IFunction;
+  readonly botToken: IFunction;
   readonly admin: IFunction;
   readonly dispatcher: IFunction;
   readonly refreshWorker: IFunction;
@@ -260,6 +269,7 @@ export class VaultObservability extends Construct {
     this.alarmTopic = this.addAlarmTopics(props);
     this.alarmOnApiAndQueue(props);
     for (const spec of metricAlarms(props)) this.alarmOnMetric(spec);
+    this.alarmOnBotTokenFailures(props.api);
     this.watchFunctions(props.functions);
     if (props.dashboard) this.dashboard = this.createDashboard(props);
   }
@@ -303,12 +313,36 @@ export class VaultObservability extends Construct {
     );
   }
 
+  /**
+   * Bots that got no token for a reason an operator must act on (BotTokenErrors: Zoom or the
+   * vault failing, the Zoom app lacking a scope), or turned away by the routes' throttle. A
+   * math alarm is billed per metric it reads: two.
+   */
+  private alarmOnBotTokenFailures(api: VaultApi): void {
+    const usingMetrics: Record<string, IMetric> = {
+      errors: this.metric(METRIC.botTokenErrors),
+      throttled: api.accessLogMetric(ACCESS_LOG_METRIC.botTokenThrottled),
+    };
+    this.alarmOn(
+      'BotTokenFailuresAlarm',
+      new MathExpression({ expression: 'FILL(errors, 0) + FILL(throttled, 0)', usingMetrics, period: PERIOD, label: 'Bot-token failures' }),
+      `Recall's bots repeatedly got no OBF token, ZAK or join token (${BOT_TOKEN_ALARMED_REASONS.join(', ')}, or the routes' throttle): ` +
+        'bots may fail to join Zoom meetings. BotTokenFailures (dimension reason) tells which; scope_missing means the Zoom app lacks a scope.',
+      { threshold: 5 },
+    );
+  }
+
   private watchFunctions(functions: WatchedFunctions): void {
     // Ids of the alarms from before (their logical ids stay when detailed alarms are on).
     this.watchFunction(
       functions.callback,
       'CallbackFunction',
       'The Recall callback timed out or failed to start (configuration?); bots may fail to join Zoom meetings.',
+    );
+    this.watchFunction(
+      functions.botToken,
+      'BotTokenFunction',
+      'The bot-token function timed out or failed to start (configuration?); bots may fail to join Zoom meetings.',
     );
     this.watchFunction(functions.admin, 'AdminFunction', 'The admin function timed out or failed to start (configuration?).');
     this.watchFunction(
@@ -347,9 +381,10 @@ export class VaultObservability extends Construct {
     );
   }
 
-  /** One of the handlers' metrics, under the vault's `service` dimension. */
-  metric(metricName: MetricName, statistic = 'Sum', period = PERIOD): Metric {
-    return new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: this.serviceName }, statistic, period });
+  /** One of the handlers' metrics, under the vault's `service` dimension (and `dimensions`, for the bot-token metrics). */
+  metric(metricName: MetricName, statistic = 'Sum', period = PERIOD, dimensions: Record<string, string> = {}): Metric {
+    const dimensionsMap = { service: this.serviceName, ...dimensions };
+    return new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap, statistic, period });
   }
 
   private alarmOn(id: string, metric: IMetric, description: string, shape: AlarmShape): Alarm {
@@ -415,6 +450,7 @@ export class VaultObservability extends Construct {
       }),
     );
     dashboard.addWidgets(...this.callbackRow(props));
+    dashboard.addWidgets(...this.botTokenRow(props));
     dashboard.addWidgets(...this.refreshRow());
     dashboard.addWidgets(...this.lifecycleAndLambdaRow(props.functions));
     return dashboard;
@@ -440,6 +476,23 @@ export class VaultObservability extends Construct {
       graph('API 5xx and admin errors', [
         props.api.metricServerErrors().with({ label: 'API 5xx' }),
         functions.admin.metricErrors({ statistic: 'Sum', label: 'Admin function errors' }),
+      ]),
+    ];
+  }
+
+  /** Tokens minted by kind, requests without a token by reason, the function's latency. */
+  private botTokenRow(props: VaultObservabilityProps): GraphWidget[] {
+    const byDimension = (name: MetricName, dimension: string, values: readonly string[]) =>
+      values.map((value) => this.metric(name, 'Sum', PERIOD, { [dimension]: value }).with({ label: `${name} ${value}` }));
+    return [
+      graph('Bot tokens minted (by kind)', byDimension(METRIC.botTokensMinted, BOT_TOKEN_METRIC_DIMENSION.minted, BOT_TOKEN_KINDS)),
+      graph('Bot-token requests without a token (by reason)', [
+        ...byDimension(METRIC.botTokenFailures, BOT_TOKEN_METRIC_DIMENSION.failed, BOT_TOKEN_FAILURE_REASONS),
+        props.api.accessLogMetric(ACCESS_LOG_METRIC.botTokenThrottled).with({ label: 'BotTokenThrottled (429)' }),
+      ]),
+      graph('Bot-token latency (Lambda duration)', [
+        props.functions.botToken.metricDuration({ statistic: 'p50', label: 'p50' }),
+        props.functions.botToken.metricDuration({ statistic: 'p99', label: 'p99' }),
       ]),
     ];
   }

@@ -58,6 +58,8 @@ export interface VaultOptions {
   readonly zoomClientId?: string;
   /** @default 'https://zoom.us/oauth/token' */
   readonly zoomTokenUrl?: string;
+  /** Zoom's REST API, where the bot-token function mints OBF tokens, ZAKs and join tokens. @default 'https://api.zoom.us/v2' */
+  readonly zoomApiBaseUrl?: string;
   /** Base of the callback URLs handed to Recall, e.g. a custom domain. @default - the HTTP API's endpoint */
   readonly publicBaseUrl?: string;
   /** How often the dispatcher hands the due users to the refresh workers. @default 5 */
@@ -146,9 +148,12 @@ export interface VaultOptions {
   readonly adaptiveActiveDays?: number;
   /** Adaptive policy: hours between an idle user's keep-alive refreshes (1–720). @default 24 */
   readonly adaptiveKeepAliveHours?: number;
-  /** Steady-state requests per second the public callback route `GET /zoom/token` accepts. @default 50 */
+  /**
+   * Steady-state requests per second the public callback route `GET /zoom/token` accepts; each
+   * bot-token route (`GET /zoom/obf`, `/zoom/zak`, `/zoom/join-token`) has the same limits of its own. @default 50
+   */
   readonly callbackThrottleRate?: number;
-  /** Burst of requests the public callback route accepts. @default 100 */
+  /** Burst of requests the public callback route (and each bot-token route) accepts. @default 100 */
   readonly callbackThrottleBurst?: number;
 }
 
@@ -159,6 +164,7 @@ export interface VaultSettings {
   readonly recallZoomOAuthAppId: string;
   readonly zoomClientId: string;
   readonly zoomTokenUrl: string;
+  readonly zoomApiBaseUrl: string;
   /** @default - the HTTP API's endpoint */
   readonly publicBaseUrl?: string;
   readonly refreshIntervalMinutes: number;
@@ -206,6 +212,7 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     recallZoomOAuthAppId,
     zoomClientId,
     zoomTokenUrl: read.url('zoomTokenUrl') ?? 'https://zoom.us/oauth/token',
+    zoomApiBaseUrl: read.url('zoomApiBaseUrl') ?? 'https://api.zoom.us/v2',
     publicBaseUrl: read.url('publicBaseUrl'),
     refreshIntervalMinutes,
     refreshWindowSeconds,

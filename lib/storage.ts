@@ -80,6 +80,15 @@ export class TokenStorage extends Construct {
   }
 
   /**
+   * The bot-token function: reads a record and opens its tokens, as the callback does; never
+   * writes (refreshes are the workers'). One method of its own, so what it may do is read here.
+   */
+  grantMintBotTokens(grantee: IGrantable): void {
+    this.grantRecordActions(grantee, 'ReadTokenRecord', ['dynamodb:GetItem']);
+    this.grantUseKey(grantee, ['kms:Decrypt']);
+  }
+
+  /**
    * The admin API: stores, reads, updates and deletes records, and lists users by state (an index
    * query, then the records read in batches: GET /users, the CLI's list, resync --all and
    * rotate-signing-key); never scans.

@@ -45,6 +45,8 @@ export class ZoomTokenVault extends Construct {
   readonly storage: TokenStorage;
   readonly secrets: VaultSecrets;
   readonly callbackFunction: TokenFunction;
+  /** Mints OBF tokens, ZAKs and join tokens for the signed bot-token URLs Recall's bots call. */
+  readonly botTokenFunction: TokenFunction;
   readonly adminFunction: TokenFunction;
   /** The refresh queue, its dead-letter queue, the dispatcher, the refresh workers and their schedule. */
   readonly refresh: RefreshFanOut;
@@ -78,6 +80,7 @@ export class ZoomTokenVault extends Construct {
       [ENV.refreshQueueUrl]: this.refresh.queue.queueUrl,
     };
     this.callbackFunction = this.createCallbackFunction(settings, servingEnvironment);
+    this.botTokenFunction = this.createBotTokenFunction(settings);
     this.adminFunction = this.createAdminFunction(settings, servingEnvironment);
 
     this.api = this.createApi(settings);
@@ -88,7 +91,8 @@ export class ZoomTokenVault extends Construct {
 
     if (settings.restrictKeyToFunctionRoles) {
       // The functions that open or seal tokens; the dispatcher never does.
-      this.storage.restrictKeyUseTo([this.callbackFunction, this.adminFunction, this.refreshWorkerFunction].map((fn) => fn.role!));
+      const openers = [this.callbackFunction, this.botTokenFunction, this.adminFunction, this.refreshWorkerFunction];
+      this.storage.restrictKeyUseTo(openers.map((fn) => fn.role!));
     }
 
     this.observability = this.createObservability(settings);
@@ -159,6 +163,7 @@ export class ZoomTokenVault extends Construct {
     return new VaultApi(this, 'Api', {
       serviceName: settings.serviceName,
       callbackFunction: this.callbackFunction,
+      botTokenFunction: this.botTokenFunction,
       adminFunction: this.adminFunction,
       callbackThrottle: { rateLimit: settings.callbackThrottleRate, burstLimit: settings.callbackThrottleBurst },
     });
@@ -196,6 +201,7 @@ export class ZoomTokenVault extends Construct {
       refreshWindowSeconds: settings.refreshWindowSeconds,
       functions: {
         callback: this.callbackFunction,
+        botToken: this.botTokenFunction,
         admin: this.adminFunction,
         dispatcher: this.dispatcherFunction,
         refreshWorker: this.refreshWorkerFunction,
@@ -224,6 +230,39 @@ export class ZoomTokenVault extends Construct {
       'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.',
     );
     this.storage.grantServe(fn);
+    this.secrets.grantRead(fn, this.secrets.signingKeys);
+    this.refresh.grantRequestRefresh(fn);
+    return fn;
+  }
+
+  /**
+   * Its own function, with the least privilege serving needs (read the record, decrypt, the
+   * signing keys, the refresh queue) and only the settings it reads: no Zoom client id or secret,
+   * since only the refresh workers spend refresh tokens. Answers within the callback's budget;
+   * its own bundle keeps the callback's small.
+   */
+  private createBotTokenFunction(settings: VaultSettings): TokenFunction {
+    const fn = new TokenFunction(this, 'BotTokenFunction', {
+      serviceName: settings.serviceName,
+      entry: 'bot-token',
+      description: "Mints Zoom OBF tokens, ZAKs and join tokens for Recall.ai's bots from signed URLs",
+      timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.botToken),
+      memorySize: 1024,
+      tracing: settings.tracing,
+      environment: {
+        ...this.storage.environment,
+        ...refreshPolicyEnvironmentOf(settings),
+        [ENV.signingKeysSecretId]: this.secrets.signingKeys.secretArn,
+        [ENV.refreshQueueUrl]: this.refresh.queue.queueUrl,
+        [ENV.zoomApiBaseUrl]: settings.zoomApiBaseUrl,
+      },
+    });
+    acknowledge(
+      fn,
+      'Serverless-LambdaDLQ',
+      'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.',
+    );
+    this.storage.grantMintBotTokens(fn);
     this.secrets.grantRead(fn, this.secrets.signingKeys);
     this.refresh.grantRequestRefresh(fn);
     return fn;

@@ -5,7 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ADMIN_ROUTE_KEYS, CALLBACK_ROUTE_KEY, type FunctionName, splitRouteKey, ZOOM_EVENTS_ROUTE_KEY } from '../functions/contract';
+import {
+  ADMIN_ROUTE_KEYS,
+  BOT_TOKEN_ROUTE_KEYS,
+  CALLBACK_ROUTE_KEY,
+  type FunctionName,
+  splitRouteKey,
+  ZOOM_EVENTS_ROUTE_KEY,
+} from '../functions/contract';
 
 export type { FunctionName } from '../functions/contract';
 
@@ -13,7 +20,7 @@ export interface Route {
   method: string;
   pattern: RegExp;
   routeKey: string;
-  handler: 'callback' | 'admin' | 'zoom-events';
+  handler: 'callback' | 'bot-token' | 'admin' | 'zoom-events';
 }
 
 function route(routeKey: string, handler: Route['handler']): Route {
@@ -26,6 +33,8 @@ function route(routeKey: string, handler: Route['handler']): Route {
 /** The HTTP API's routes, from the list the stack deploys. */
 export const ROUTES: Route[] = [
   route(CALLBACK_ROUTE_KEY, 'callback'),
+  // Public like the callback: the HMAC in the URL authenticates them (checked by their own function).
+  ...BOT_TOKEN_ROUTE_KEYS.map((key) => route(key, 'bot-token')),
   // Public: Zoom's own signature authenticates it (checked by the handler over the raw body).
   route(ZOOM_EVENTS_ROUTE_KEY, 'zoom-events'),
   ...ADMIN_ROUTE_KEYS.map((key) => route(key, 'admin')),

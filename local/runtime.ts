@@ -23,9 +23,11 @@ import { type Env, integerEnv } from '../functions/config';
 import { ENV, REFRESH_CONCURRENCY, TIMING } from '../functions/contract';
 import { sameSecret } from '../functions/domain/signing';
 import { makeAdminHandler } from '../functions/handlers/admin';
+import { makeBotTokenHandler } from '../functions/handlers/bot-token';
 import { makeCallbackHandler } from '../functions/handlers/callback';
 import {
   adminDepsFromEnv,
+  botTokenDepsFromEnv,
   callbackDepsFromEnv,
   dispatcherDepsFromEnv,
   recallHealthDepsFromEnv,
@@ -58,6 +60,7 @@ const PASSED_THROUGH = [
   ENV.recallTimeoutMs,
   ENV.recallBudgetMs,
   ENV.zoomTokenUrl,
+  ENV.zoomApiBaseUrl,
   ENV.zoomClientId,
   ENV.zoomClientSecret,
   ENV.refreshConcurrency,
@@ -160,12 +163,15 @@ async function startDemoFakes(env: Env, dataDir: string, requestedPort: number, 
   let fakeZoom: FakeZoom | undefined;
   let fakeRecall: FakeRecall | undefined;
   if (!env.ZOOM_CLIENT_ID?.trim()) {
-    // FAKE_ZOOM_LATENCY_MS: every token request answered this much later, as a real Zoom's round trip.
+    // FAKE_ZOOM_LATENCY_MS / FAKE_ZOOM_API_LATENCY_MS: every token / REST API request answered
+    // this much later, as a real Zoom's round trip.
     const latencyMs = integerEnv('FAKE_ZOOM_LATENCY_MS', 0, { min: 0, max: 60_000 }, env);
-    const zoom = await startFakeZoom({ port: fakePort(2), stateFile: join(dataDir, 'fake-zoom.json'), latencyMs });
+    const apiLatencyMs = integerEnv('FAKE_ZOOM_API_LATENCY_MS', 0, { min: 0, max: 60_000 }, env);
+    const zoom = await startFakeZoom({ port: fakePort(2), stateFile: join(dataDir, 'fake-zoom.json'), latencyMs, apiLatencyMs });
     closers.push(() => zoom.close());
     Object.assign(demoEnv, {
       ZOOM_TOKEN_URL: zoom.tokenUrl,
+      [ENV.zoomApiBaseUrl]: zoom.apiBaseUrl,
       ZOOM_CLIENT_ID: DEFAULT_FAKE_ZOOM_CLIENT_ID,
       ZOOM_CLIENT_SECRET: DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
     });
@@ -222,6 +228,7 @@ function buildHandlers(handlerEnv: Env, refreshQueue: LocalRefreshQueue): Handle
   const envOf = (name: FunctionName): Env => ({ ...handlerEnv, AWS_ACCESS_KEY_ID: functionAccessKeyId(name) });
   const handlers: Handlers = {
     callback: makeCallbackHandler(callbackDepsFromEnv(envOf('callback'), { refreshQueue })) as unknown as Handler,
+    'bot-token': makeBotTokenHandler(botTokenDepsFromEnv(envOf('bot-token'), { refreshQueue })) as unknown as Handler,
     admin: makeAdminHandler(adminDepsFromEnv(envOf('admin'), { refreshQueue })) as unknown as Handler,
     dispatcher: makeDispatcherHandler(dispatcherDepsFromEnv(envOf('dispatcher'), { refreshQueue })) as unknown as Handler,
     'refresh-worker': makeRefreshWorkerHandler(workerDepsFromEnv(envOf('refresh-worker'))) as unknown as Handler,
@@ -259,7 +266,7 @@ async function answerRequest(request: IncomingMessage, response: ServerResponse,
   const body = await readBody(request);
   if (body === 'too_large') return send(response, gatewayAnswer(413, 'Request Entity Too Large'));
   const event = toApiGatewayEvent(request, requestUrl, route, body, pathParametersOf(route, requestUrl.pathname));
-  const timeoutMs = route.handler === 'callback' ? TIMING.callbackTimeoutMs : gateway.adminTimeoutMs;
+  const timeoutMs = route.handler === 'callback' || route.handler === 'bot-token' ? TIMING.callbackTimeoutMs : gateway.adminTimeoutMs;
   const result = (await handler(event, lambdaContext(route.handler, timeoutMs))) as APIGatewayProxyStructuredResultV2;
   send(response, result);
   gateway.say(`${route.routeKey} -> ${result.statusCode}`);
@@ -445,6 +452,7 @@ function printBanner(b: {
   const lines = [
     `zoom-token-vault listening on ${b.url}`,
     `  callback:  GET ${b.url}/zoom/token?user_id=…&reg=…&kid=…&sig=…`,
+    `  bot tokens: GET ${b.url}/zoom/{obf,zak,join-token}?user_id=…&reg=…&meeting_id=…&exp=…&kid=…&sig=… (issue them: POST /users/{userId}/zoom-credential/bot-token-urls)`,
     `  admin:     ${b.url}/users/{userId}/zoom-credential  (Authorization: Bearer <ADMIN_TOKEN>)`,
     b.adminToken.created
       ? `  ADMIN_TOKEN (generated, saved in ${join(b.dataDir, 'admin-token')}): ${b.adminToken.value}`
@@ -458,7 +466,7 @@ function printBanner(b: {
     `  events:    ${b.handlerEnv[ENV.eventsWebhookUrl] ? `POSTed to ${b.handlerEnv[ENV.eventsWebhookUrl]}` : 'not published (set EVENTS_WEBHOOK_URL)'}`,
     `  refresher: every ${b.intervalSeconds} s, window ${b.handlerEnv[ENV.refreshWindowSeconds]} s`,
     b.fakeZoom
-      ? `  Zoom:      FAKE at ${b.fakeZoom.url} (set ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET, ZOOM_TOKEN_URL for the real one); mint a grant: curl -X POST '${b.fakeZoom.url}/fake/authorize?zoom_user_id=demo'`
+      ? `  Zoom:      FAKE at ${b.fakeZoom.url} (set ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET, ZOOM_TOKEN_URL for the real one); mint a grant: curl -X POST '${b.fakeZoom.url}/fake/authorize?zoom_user_id=demo'; a meeting: curl -X POST '${b.fakeZoom.url}/fake/meetings?host_zoom_user_id=demo'`
       : `  Zoom:      ${b.handlerEnv[ENV.zoomTokenUrl] ?? 'https://zoom.us/oauth/token'}`,
     b.fakeRecall
       ? `  Recall:    FAKE at ${b.fakeRecall.url} (set RECALL_API_KEY and RECALL_ZOOM_OAUTH_APP_ID for the real one)`

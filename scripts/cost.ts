@@ -10,7 +10,7 @@
  */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { METRIC } from '../functions/contract';
+import { BOT_TOKEN_FAILURE_REASONS, BOT_TOKEN_KINDS, METRIC } from '../functions/contract';
 import { ZoomTokenStack } from '../lib/zoom-token-stack';
 
 export const PRICES = {
@@ -160,7 +160,9 @@ function runsPerMonth(rule: Resource | undefined, defaultMinutes: number): numbe
 /** Custom metrics a deployment in use may publish every hour: every METRIC name and the metric filters' metrics. */
 export function customMetricsInUse(template: Template): number {
   const filters = Object.values(template.findResources('AWS::Logs::MetricFilter')) as Resource[];
-  return Object.values(METRIC).length + filters.length;
+  // The bot-token metrics are one metric per value of their dimension (kind, reason).
+  const dimensioned = BOT_TOKEN_KINDS.length - 1 + (BOT_TOKEN_FAILURE_REASONS.length - 1);
+  return Object.values(METRIC).length + dimensioned + filters.length;
 }
 
 /**

@@ -9,6 +9,7 @@ import { ADMIN_ROUTE_KEYS, splitRouteKey, type AdminRouteKey } from '../function
 import {
   ADMIN_RESPONSES,
   ADMIN_SUCCESS_BODIES,
+  BotTokenUrlsBody,
   ErrorBody,
   GATEWAY_STATUSES,
   GatewayErrorBody,
@@ -78,7 +79,8 @@ const OPERATIONS: Record<AdminRouteKey, { operationId: string; summary: string; 
   'GET /users/{userId}/zoom-credential': {
     operationId: 'getUser',
     summary: "A user's status",
-    description: 'Status, expiry, Recall credential id, last refresh, last error. Never a token.',
+    description:
+      'Status, expiry, Recall credential id, last refresh, last error, and the bot tokens the grant can mint (with the scopes Zoom named). Never a token.',
   },
   'DELETE /users/{userId}/zoom-credential': {
     operationId: 'deleteUser',
@@ -95,6 +97,12 @@ const OPERATIONS: Record<AdminRouteKey, { operationId: string; summary: string; 
     summary: 'The Recall step alone, with the stored tokens',
     description:
       'After a signing-key rotation (the credential must call a URL signed with the new key), or when Recall lost the credential.',
+  },
+  'POST /users/{userId}/zoom-credential/bot-token-urls': {
+    operationId: 'issueBotTokenUrls',
+    summary: "Signed OBF, ZAK and join-token URLs for one meeting, for Recall's Create Bot request",
+    description:
+      "Answers Recall's Create Bot `zoom` object (`obf_token_url`, `zak_url`, `join_token_url`: the kinds asked for only). Recall's bot calls each URL just before it joins (and again on each retry); each call mints a new single-use token at Zoom with the user's vaulted access token. A URL works for its kind, user, registration and meeting only, until `expires_at`; a new registration of the user ends it. The URLs hold no token, but mint tokens: keep them like credentials. See docs/bot-tokens.md.",
   },
 };
 
@@ -123,6 +131,15 @@ const ROUTE_STATUS_DESCRIPTIONS: Partial<Record<AdminRouteKey, Record<number, st
   'GET /users/{userId}/zoom-credential/access-token': {
     409: 'The user must re-authorize with Zoom (`reauth_required`); then PUT the new token response',
   },
+  'POST /users/{userId}/zoom-credential/bot-token-urls': {
+    409: "The user's grant is dead (`reauth_required`) or removed (`deauthorized`), or lacks the scope a kind asked for needs (`scope_missing`, named in `message`; the user must authorize the app again with it)",
+  },
+};
+
+/** The routes that take a JSON body, and its schema. */
+const REQUEST_BODIES: Partial<Record<AdminRouteKey, z.core.$ZodType>> = {
+  'PUT /users/{userId}/zoom-credential': ZoomTokenBody,
+  'POST /users/{userId}/zoom-credential/bot-token-urls': BotTokenUrlsBody,
 };
 
 function parameters(routeKey: AdminRouteKey): Json[] {
@@ -161,11 +178,12 @@ export function buildAdminOpenApi(): Json {
   for (const routeKey of ADMIN_ROUTE_KEYS) {
     const { method, path } = splitRouteKey(routeKey);
     const operation: Json = { ...OPERATIONS[routeKey], tags: ['admin'], parameters: parameters(routeKey) };
-    if (routeKey === 'PUT /users/{userId}/zoom-credential') {
+    const body = REQUEST_BODIES[routeKey];
+    if (body) {
       operation.requestBody = {
         required: true,
         description: `At most ${MAX_BODY_BYTES} bytes.`,
-        content: { 'application/json': { schema: ref(idOf(ZoomTokenBody)) } },
+        content: { 'application/json': { schema: ref(idOf(body)) } },
       };
     }
     operation.responses = responses(routeKey);

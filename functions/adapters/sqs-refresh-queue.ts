@@ -36,8 +36,10 @@ export class SqsRefreshQueue implements RefreshQueue {
 export function parseRefreshRequest(body: string): RefreshRequest | undefined {
   try {
     const value = JSON.parse(body) as Partial<RefreshRequest>;
-    if (typeof value.userId !== 'string' || (value.reason !== 'due' && value.reason !== 'serve')) return undefined;
-    return { userId: value.userId, reason: value.reason };
+    if (typeof value.userId !== 'string') return undefined;
+    if (value.reason === 'due' || value.reason === 'serve') return { userId: value.userId, reason: value.reason };
+    if (value.reason !== 'rejected' || !Number.isSafeInteger(value.rejectedExpiresAt)) return undefined;
+    return { userId: value.userId, reason: value.reason, rejectedExpiresAt: value.rejectedExpiresAt };
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@
  * may have been spent (see ZoomRefreshResult). Never throws for HTTP or network failures;
  * results carry no token or secret.
  */
+import { parseJsonObject } from '../domain/json';
 import type { ZoomRefreshResult, ZoomTokenClient } from '../domain/ports';
 import { fetchText, parseRetryAfter, sanitize, TimeoutError, withTimeout, type HttpReply } from './http-retry';
 
@@ -98,7 +99,7 @@ function notSent(error: unknown): boolean {
 
 function classify(reply: HttpReply, secrets: string[], now: number): ZoomRefreshResult {
   const { status } = reply;
-  const json = parseObject(reply.body);
+  const json = parseJsonObject(reply.body);
   const field = (key: string, maxLength = 100) => {
     const value = json?.[key];
     return typeof value === 'string' || typeof value === 'number' ? sanitize(String(value), secrets, maxLength) : undefined;
@@ -153,13 +154,4 @@ export function jwtExpiry(token: string): number | undefined {
 
 function isNonEmpty(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0;
-}
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }

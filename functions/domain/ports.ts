@@ -2,6 +2,7 @@
  * The seams between the domain and the outside world. The domain only ever sees these
  * interfaces; adapters (DynamoDB, KMS, Recall, Zoom) and test doubles implement them.
  */
+import type { BotTokenKind } from '../contract';
 import type { LifecycleEvent } from './events';
 import type { SealedTokens, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
 
@@ -79,8 +80,17 @@ export interface DueUser {
 /** A user handed to the refresh workers. */
 export interface RefreshRequest {
   userId: string;
-  /** Why: the dispatcher's due list, or a served token close to expiry. */
-  reason: 'due' | 'serve';
+  /**
+   * Why: the dispatcher's due list, a served token close to expiry, or a token Zoom's API
+   * rejected before its expiry (the bot-token path: the user is in use, and needs a new token).
+   */
+  reason: 'due' | 'serve' | 'rejected';
+  /**
+   * `rejected`: the rejected token's expiry (ms). The user is refreshed unless a token expiring
+   * later is stored by then: conditioned on the token itself, so a burst of rejections of one
+   * token costs one refresh.
+   */
+  rejectedExpiresAt?: number;
 }
 
 /**
@@ -165,4 +175,31 @@ export type ZoomRefreshResult =
 export interface ZoomTokenClient {
   /** `timeoutMs`: how long to wait for the answer once sent (the caller's remaining time, less its save). */
   refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult>;
+}
+
+/**
+ * What Zoom's REST API answered a bot-token request, classified (domain/bot-tokens.ts):
+ * `token`: minted; `unavailable`: Zoom will not mint it (a missing scope, an unknown meeting,
+ * another refusal), asking again changes nothing; `retry`: transient (throttled, Zoom failing,
+ * no answer) or the access token was rejected (`access_token_rejected`: a fresh one may work).
+ * Never carries the bearer token, and never Zoom's raw words.
+ */
+export type ZoomMintResult =
+  | { kind: 'token'; token: string }
+  | { kind: 'unavailable'; reason: 'scope_missing' | 'meeting_not_found' | 'zoom_refused'; status: number; code?: number }
+  | {
+      kind: 'retry';
+      cause: 'access_token_rejected' | 'throttled' | 'zoom_error' | 'timeout' | 'network' | 'invalid_answer';
+      status?: number;
+      code?: number;
+      retryAfterMs?: number;
+    };
+
+/**
+ * Zoom's REST API for bot tokens. Never throws for an HTTP or network failure: it returns a
+ * result. Retries transient failures itself while `deadline` (ms since the epoch) allows; never
+ * an access token Zoom rejected (the caller gets a fresh one first).
+ */
+export interface ZoomApiClient {
+  mintBotToken(kind: BotTokenKind, meetingId: string, accessToken: string, options: { deadline: number }): Promise<ZoomMintResult>;
 }

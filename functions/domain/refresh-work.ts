@@ -14,6 +14,8 @@ export interface WorkOptions {
   windowMs: number;
   /** A request that hands out the token asked: its user is in use (the adaptive policy keeps it warm). */
   served?: boolean;
+  /** Zoom rejected the token expiring then (ms): refresh unless a later one is stored, whatever the window says. */
+  rejectedExpiresAt?: number;
   /** Tries in all, while nothing was spent. */
   attempts?: number;
   /** A Retry-After longer than this ends the tries: the queue redelivers later. */
@@ -26,7 +28,8 @@ export async function refreshRequestedUser(userId: string, deps: RefreshDeps, op
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let outcome: RefreshOutcome;
   for (let attempt = 1; ; attempt++) {
-    outcome = await refreshUser(userId, deps.clock() + options.windowMs, quiet, { served: options.served });
+    const freshUntil = Math.max(deps.clock() + options.windowMs, (options.rejectedExpiresAt ?? Number.NEGATIVE_INFINITY) + 1);
+    outcome = await refreshUser(userId, freshUntil, quiet, { served: options.served });
     if (outcome.kind !== 'retryable' || outcome.error === 'insufficient_time' || attempt >= attempts) break;
     const wait = outcome.retryAfterMs ?? 200 * 2 ** (attempt - 1);
     const deadline = deps.deadline ?? Number.POSITIVE_INFINITY;

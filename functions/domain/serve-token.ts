@@ -18,6 +18,10 @@ import { sealedTokensOf, type StoredUser } from './token-record';
 export interface ServedToken {
   accessToken: string;
   expiresAt: number;
+  /** The scopes Zoom's token response named, as it named them (absent: it named none). */
+  scope?: string;
+  /** Which stored pair this is (StoredUser.tokenGeneration): a refresh or registration stores the next. */
+  generation: number;
 }
 
 export interface ServeDeps {
@@ -40,23 +44,25 @@ export interface ServeOptions {
   pollIntervalMs?: number;
   /** The registration a callback URL was issued to: another one (the user deleted, then registered again) is no user for it. */
   registrationId?: string;
+  /** The least life a token handed out without waiting has. Default TIMING.serveFloorMs (Recall's 120 s and a margin). */
+  floorMs?: number;
+  /** A token Zoom rejected although it had not expired: only another pair is handed out, and the workers are asked for one. */
+  replacing?: Pick<ServedToken, 'expiresAt' | 'generation'>;
 }
 
 export async function serveAccessToken(userId: string, deps: ServeDeps, options: ServeOptions): Promise<ServedToken> {
   // Consistent: Recall validates a credential right after registration wrote the user, and an
   // eventually consistent read could miss it (or serve a pair a refresh just replaced).
-  const user = await deps.store.get(userId, { consistent: true });
-  if (!user || (options.registrationId !== undefined && user.registrationId !== options.registrationId))
-    throw new NotFoundError('unknown user');
-  usable(user);
+  const user = await readUser(userId, deps, options);
   const lifeMs = user.accessTokenExpiresAt - deps.clock();
-  if (lifeMs >= TIMING.serveMarginMs) {
+  const newer = replaces(user, options);
+  if (newer && lifeMs >= TIMING.serveMarginMs) {
     if (shouldRecordServe(deps.policy ?? PROACTIVE, user.lastServedAt, deps.clock())) await requestRefresh(userId, deps);
     deps.observe?.('stored');
     return open(user, deps);
   }
-  await requestRefresh(userId, deps);
-  if (lifeMs >= TIMING.serveFloorMs) {
+  await requestRefresh(userId, deps, newer ? undefined : options.replacing?.expiresAt);
+  if (newer && lifeMs >= floorOf(options)) {
     deps.observe?.('stored_refresh_requested');
     return open(user, deps);
   }
@@ -65,16 +71,37 @@ export async function serveAccessToken(userId: string, deps: ServeDeps, options:
   return open(refreshed, deps);
 }
 
+const floorOf = (options: ServeOptions) => options.floorMs ?? TIMING.serveFloorMs;
+
+/** Whether the stored pair is another than the one whose token Zoom rejected (any pair, when none was). */
+function replaces(user: StoredUser, options: ServeOptions): boolean {
+  return options.replacing === undefined || user.tokenGeneration !== options.replacing.generation;
+}
+
+/** The user the request is for, with a live grant: NotFoundError for another registration, TokenUnavailableError for a dead grant. */
+async function readUser(userId: string, deps: ServeDeps, options: ServeOptions): Promise<StoredUser> {
+  const user = await deps.store.get(userId, { consistent: true });
+  if (!user || (options.registrationId !== undefined && user.registrationId !== options.registrationId))
+    throw new NotFoundError('unknown user');
+  requireLiveGrant(user);
+  return user;
+}
+
 /** A dead grant answers at once, whatever its token's expiry. */
-function usable(user: StoredUser): void {
+export function requireLiveGrant(user: Pick<StoredUser, 'status'>): void {
   if (user.status === 'reauth_required') throw new TokenUnavailableError('reauth_required', 'user must re-authorize with Zoom');
   if (user.status === 'deauthorized') throw new TokenUnavailableError('deauthorized', 'the user deauthorized the app at Zoom');
 }
 
-/** Asking for a refresh never fails the answer: at worst the next dispatch picks the user up. */
-async function requestRefresh(userId: string, deps: ServeDeps): Promise<void> {
+/**
+ * Asking for a refresh never fails the answer: at worst the next dispatch picks the user up.
+ * `rejectedExpiresAt`: Zoom rejected the token expiring then; the workers refresh unless a later one is stored.
+ */
+async function requestRefresh(userId: string, deps: ServeDeps, rejectedExpiresAt?: number): Promise<void> {
   try {
-    await deps.refreshQueue.enqueue([{ userId, reason: 'serve' }]);
+    await deps.refreshQueue.enqueue([
+      rejectedExpiresAt === undefined ? { userId, reason: 'serve' } : { userId, reason: 'rejected', rejectedExpiresAt },
+    ]);
   } catch (error) {
     deps.logger.warn('could not request a refresh', { userId, errorName: error instanceof Error ? error.name : typeof error });
   }
@@ -86,16 +113,18 @@ async function waitForRefresh(userId: string, options: ServeOptions, deps: Serve
   const interval = options.pollIntervalMs ?? 100;
   while (deps.clock() + interval < options.deadline) {
     await sleep(interval);
-    const current = await deps.store.get(userId, { consistent: true });
-    if (!current || (options.registrationId !== undefined && current.registrationId !== options.registrationId))
-      throw new NotFoundError('unknown user');
-    usable(current);
-    if (current.accessTokenExpiresAt - deps.clock() >= TIMING.serveFloorMs) return current;
+    const current = await readUser(userId, deps, options);
+    if (replaces(current, options) && current.accessTokenExpiresAt - deps.clock() >= floorOf(options)) return current;
   }
   throw new TokenUnavailableError('refresh_in_progress', 'no access token with enough validity left');
 }
 
 async function open(user: StoredUser, deps: ServeDeps): Promise<ServedToken> {
   const tokens = await deps.cipher.open(user.userId, sealedTokensOf(user));
-  return { accessToken: tokens.accessToken, expiresAt: user.accessTokenExpiresAt };
+  return {
+    accessToken: tokens.accessToken,
+    expiresAt: user.accessTokenExpiresAt,
+    generation: user.tokenGeneration,
+    ...(tokens.scope ? { scope: tokens.scope } : {}),
+  };
 }

@@ -18,6 +18,16 @@ export const TIMING = {
   serveFloorMs: RECALL_MINIMUM_VALIDITY_MS + 30_000,
   /** A token with less life than this is due for a refresh before it is served again. */
   serveMarginMs: 300_000,
+  /**
+   * A Zoom API call (bot tokens) needs a live access token, not Recall's 120 s: a stored token
+   * with less than this left is refreshed through the workers first. Room for the call itself
+   * and for clock skew between us and Zoom.
+   */
+  apiTokenMarginMs: 60_000,
+  /** One attempt at Zoom's REST API (a bot token) waits this long at most; retries stay within the answer budget. */
+  zoomApiAttemptTimeoutMs: 2_000,
+  /** A Zoom API call is not started with less than this left of the answer budget: its answer could not arrive in time. */
+  zoomApiMinimumWaitMs: 500,
   /** How long a lease admits its owner before another worker may take over. */
   leaseMs: 30_000,
   /** The lease is extended this often while its owner waits for Zoom. */

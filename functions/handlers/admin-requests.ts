@@ -5,9 +5,11 @@
  */
 import type * as z from 'zod/mini';
 import { PayloadTooLargeError, ValidationError } from './request-errors';
+import type { BotTokenUrlRequest } from '../domain/bot-tokens';
 import type { NewTokens } from '../domain/registration';
 import { USER_STATES, type UserState } from '../domain/token-record';
 import {
+  BotTokenUrlsBody,
   LIST_LIMIT,
   ListQuery,
   MAX_BODY_BYTES,
@@ -30,11 +32,16 @@ function describeIssue(issue: Issue, input: unknown): string {
       if (issue.path.length === 0) return `must be a JSON ${issue.expected}`;
       return present ? `must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}` : 'is required';
     case 'too_small':
+      if (issue.origin === 'array') return `must hold at least ${issue.minimum} item`;
       return issue.origin === 'string' ? 'must not be empty' : `must be at least ${issue.minimum}`;
     case 'too_big':
+      if (issue.origin === 'array') return `must hold at most ${issue.maximum} items`;
       return issue.origin === 'string' ? `must be at most ${issue.maximum} characters` : `must be at most ${issue.maximum}`;
     case 'invalid_format':
+      if (field === 'meeting_id') return 'must be a Zoom meeting number (9 to 12 digits, no spaces)';
       return 'must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z';
+    case 'invalid_value':
+      return `must be one of ${issue.values.join(', ')}`;
     default:
       return `is invalid: ${issue.message}`;
   }
@@ -58,13 +65,16 @@ export function parseJsonBody(body: string | undefined, isBase64Encoded: boolean
   }
 }
 
+/** The first issue as a ValidationError naming its field (`kinds.1` for an array item). */
+function refusal(issues: readonly Issue[], input: unknown): ValidationError {
+  const issue = issues[0];
+  const field = issue.path.length ? issue.path.join('.') : 'body';
+  return new ValidationError(`${field} ${describeIssue(issue, input)}`, field);
+}
+
 export function parseZoomTokens(input: unknown, now: number): NewTokens {
   const parsed = ZoomTokenBody.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path.length ? issue.path.join('.') : 'body';
-    throw new ValidationError(`${field} ${describeIssue(issue, input)}`, field);
-  }
+  if (!parsed.success) throw refusal(parsed.error.issues, input);
   const body = parsed.data;
   const accessTokenExpiresAt = body.expires_at !== undefined ? Date.parse(body.expires_at) : now + body.expires_in! * 1000;
   if (accessTokenExpiresAt <= now) throw new ValidationError('expires_at: must be in the future', 'expires_at');
@@ -75,6 +85,13 @@ export function parseZoomTokens(input: unknown, now: number): NewTokens {
     tokens: { accessToken: body.access_token, refreshToken: body.refresh_token, ...(body.scope ? { scope: body.scope } : {}) },
     accessTokenExpiresAt,
   };
+}
+
+/** `POST …/bot-token-urls`: the meeting, the kinds (default OBF), the validity (default a day). */
+export function parseBotTokenUrls(input: unknown): BotTokenUrlRequest {
+  const parsed = BotTokenUrlsBody.safeParse(input);
+  if (!parsed.success) throw refusal(parsed.error.issues, input);
+  return { meetingId: parsed.data.meeting_id, kinds: parsed.data.kinds, validForSeconds: parsed.data.valid_for_seconds };
 }
 
 /** A cursor is the last user id read, base64url: opaque to callers, checked on the way back. */

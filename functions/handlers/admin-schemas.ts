@@ -8,11 +8,11 @@
  * names a component of the OpenAPI document; `z.describe` documents a field.
  */
 import * as z from 'zod/mini';
-import type { AdminRouteKey } from '../contract';
-import { USER_ID_PATTERN } from '../domain/signing';
+import { type AdminRouteKey, BOT_TOKEN_KINDS, type BotTokenKind } from '../contract';
+import { MEETING_ID_PATTERN, USER_ID_PATTERN } from '../domain/signing';
 import { RECALL_STATUSES, USER_STATES, USER_STATUSES, type UserState } from '../domain/token-record';
 
-export { USER_ID_PATTERN };
+export { MEETING_ID_PATTERN, USER_ID_PATTERN };
 
 /** Zoom's token response is about 1 KB; anything far larger is not one. */
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -21,6 +21,13 @@ export const MIN_EXPIRES_IN_SECONDS = 1;
 export const MAX_EXPIRES_IN_SECONDS = 24 * 3600;
 /** Page sizes of `GET /users`. */
 export const LIST_LIMIT = { min: 1, max: 100, default: 50 } as const;
+/** How long bot-token URLs work: a minute to a week, a day unless asked (a bot may wait long for its host). */
+export const BOT_TOKEN_URL_VALIDITY_SECONDS = { min: 60, max: 7 * 24 * 3600, default: 24 * 3600 } as const;
+/** The field of Recall's Create Bot `zoom` object each kind's URL goes in. */
+export const RECALL_BOT_TOKEN_FIELDS = { obf: 'obf_token_url', zak: 'zak_url', join_token: 'join_token_url' } as const satisfies Record<
+  BotTokenKind,
+  string
+>;
 /** An opaque `GET /users` cursor (base64url of the last user id read). */
 export const CURSOR_PATTERN = /^[A-Za-z0-9_-]{1,200}$/;
 
@@ -91,6 +98,41 @@ export const ListQuery = z.object({
   cursor: z.optional(z.string().check(z.regex(CURSOR_PATTERN), z.describe('next_cursor of the previous page.'))),
 });
 
+const botTokenKind = z.enum(BOT_TOKEN_KINDS as unknown as [BotTokenKind, ...BotTokenKind[]]);
+
+/** `POST …/bot-token-urls`: which URLs, for which meeting, for how long. */
+export const BotTokenUrlsBody = z
+  .object({
+    meeting_id: z
+      .string()
+      .check(z.regex(MEETING_ID_PATTERN), z.describe('The Zoom meeting number the bot joins: 9 to 12 digits, no spaces.')),
+    kinds: z._default(
+      z.array(botTokenKind).check(
+        z.minLength(1),
+        z.maxLength(BOT_TOKEN_KINDS.length),
+        z.refine((kinds) => new Set(kinds).size === kinds.length, { message: 'must not repeat a kind' }),
+        z.describe(
+          'The URLs to issue: `obf` (an OBF token, which Zoom requires since March 2026 for bots joining meetings outside your account), `zak` (the user\'s ZAK: a signed-in bot), `join_token` (a local-recording join token; the user must host the meeting). Default `["obf"]`.',
+        ),
+      ),
+      ['obf'],
+    ),
+    valid_for_seconds: z._default(
+      z
+        .number()
+        .check(
+          z.int(),
+          z.minimum(BOT_TOKEN_URL_VALIDITY_SECONDS.min),
+          z.maximum(BOT_TOKEN_URL_VALIDITY_SECONDS.max),
+          z.describe(
+            `How long the URLs work, ${BOT_TOKEN_URL_VALIDITY_SECONDS.min} s to 7 days (default ${BOT_TOKEN_URL_VALIDITY_SECONDS.default}): long enough for the bot's whole wait for its host, since every retry of its join calls its URL again.`,
+          ),
+        ),
+      BOT_TOKEN_URL_VALIDITY_SECONDS.default,
+    ),
+  })
+  .check(z.meta({ id: 'BotTokenUrlsRequest', description: 'Which bot-token URLs to issue for one Zoom meeting.' }));
+
 // ---------------------------------------------------------------------------------------------
 // Responses
 
@@ -121,6 +163,45 @@ export const UserStatusView = z
   .check(z.meta({ id: 'UserStatus', description: "A user's state as the admin API shows it. Never a token." }));
 export type UserStatusView = z.output<typeof UserStatusView>;
 
+/** `GET …/zoom-credential`: the status, and what the grant can mint (./admin.ts `detailView`). Never a token. */
+export const UserDetailView = z
+  .object({
+    ...UserStatusView.def.shape,
+    bot_token_kinds: z
+      .array(botTokenKind)
+      .check(
+        z.describe(
+          "The bot tokens the user's grant can mint: none while the grant is dead or removed; by its scopes when Zoom's token response named them, else every kind (Zoom then decides at each mint).",
+        ),
+      ),
+    zoom_scopes: z.nullable(
+      z.array(z.string()).check(z.describe("The scopes Zoom's token response named for the grant; null when it named none.")),
+    ),
+  })
+  .check(z.meta({ id: 'UserDetail', description: "A user's state and what the user's grant can mint. Never a token." }));
+export type UserDetailView = z.output<typeof UserDetailView>;
+
+/** `POST …/bot-token-urls`: the URLs, ready for Recall's Create Bot request. */
+export const BotTokenUrlsView = z
+  .object({
+    zoom: z
+      .object({
+        obf_token_url: z.optional(z.string()),
+        zak_url: z.optional(z.string()),
+        join_token_url: z.optional(z.string()),
+      })
+      .check(
+        z.describe(
+          "The kinds asked for only. Pass it as it is as the `zoom` object of Recall's Create Bot request (`POST /api/v1/bot/`); each GET of a URL mints a new token.",
+        ),
+      ),
+    expires_at: timestamp.check(z.describe('When the URLs stop working.')),
+  })
+  .check(
+    z.meta({ id: 'BotTokenUrls', description: 'Signed bot-token URLs for one meeting. They hold no token; keep them like credentials.' }),
+  );
+export type BotTokenUrlsView = z.output<typeof BotTokenUrlsView>;
+
 export const UserPage = z
   .object({ users: z.array(UserStatusView), next_cursor: z.nullable(z.string().check(z.regex(CURSOR_PATTERN))) })
   .check(z.meta({ id: 'UserPage', description: 'One page of users; next_cursor is null on the last page.' }));
@@ -141,12 +222,18 @@ export const ErrorBody = z
       .string()
       .check(
         z.describe(
-          'invalid_request (400), not_found (404), reauth_required or concurrent_update (409), payload_too_large (413), recall_error or zoom_error (502), refresh_failed or refresh_in_progress (503), internal_error (500).',
+          'invalid_request (400), not_found (404), reauth_required, deauthorized, scope_missing or concurrent_update (409), payload_too_large (413), recall_error or zoom_error (502), refresh_failed or refresh_in_progress (503), internal_error (500).',
         ),
       ),
     message: z.string(),
     field: z.optional(
-      z.string().check(z.describe('400: the field that was wrong (userId, body, access_token, expires_at, status, limit, cursor, …).')),
+      z
+        .string()
+        .check(
+          z.describe(
+            '400: the field that was wrong (userId, body, access_token, expires_at, status, limit, cursor, meeting_id, kinds, valid_for_seconds, …); 409 scope_missing: kinds.',
+          ),
+        ),
     ),
     upstream_status: z.optional(z.number().check(z.int(), z.describe("502: the upstream's HTTP status, when it answered."))),
     upstream_detail: z.optional(z.string().check(z.describe("502: the upstream's words."))),
@@ -175,16 +262,18 @@ export const ADMIN_RESPONSES = {
   'DELETE /users/{userId}/zoom-credential': [204, 400, 409, 500, 502],
   'GET /users/{userId}/zoom-credential/access-token': [200, 400, 404, 409, 500, 503],
   'POST /users/{userId}/zoom-credential/recall-sync': [200, 400, 404, 409, 500, 502],
+  'POST /users/{userId}/zoom-credential/bot-token-urls': [200, 400, 404, 409, 413, 500],
 } as const satisfies Record<AdminRouteKey, readonly number[]>;
 
 /** The success body of each route (`null`: none, 204). */
 export const ADMIN_SUCCESS_BODIES: Record<AdminRouteKey, z.core.$ZodType | null> = {
   'GET /users': UserPage,
   'PUT /users/{userId}/zoom-credential': UserStatusView,
-  'GET /users/{userId}/zoom-credential': UserStatusView,
+  'GET /users/{userId}/zoom-credential': UserDetailView,
   'DELETE /users/{userId}/zoom-credential': null,
   'GET /users/{userId}/zoom-credential/access-token': AccessTokenView,
   'POST /users/{userId}/zoom-credential/recall-sync': UserStatusView,
+  'POST /users/{userId}/zoom-credential/bot-token-urls': BotTokenUrlsView,
 };
 
 /**

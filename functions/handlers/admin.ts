@@ -6,16 +6,26 @@
  *   GET    /users/{userId}/zoom-credential/access-token  a fresh access token for the backend
  *   DELETE /users/{userId}/zoom-credential               delete at Recall, then here
  *   POST   /users/{userId}/zoom-credential/recall-sync   the Recall step alone (after a key rotation)
+ *   POST   /users/{userId}/zoom-credential/bot-token-urls signed OBF / ZAK / join-token URLs for a meeting
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { type AdminRouteKey, TIMING } from '../contract';
-import { NotFoundError } from '../domain/errors';
+import { botTokenCapabilities, issueBotTokenUrls } from '../domain/bot-tokens';
+import { NotFoundError, UnreadableRecordError } from '../domain/errors';
 import { deleteUser, registerUser, syncRecallCredential } from '../domain/registration';
 import { serveAccessToken } from '../domain/serve-token';
 import { listUsers } from '../domain/listing';
 import { overallStatus, type StoredUser } from '../domain/token-record';
-import { encodeCursor, parseJsonBody, parseListQuery, parseUserId, parseZoomTokens } from './admin-requests';
-import { ADMIN_RESPONSES, type AccessTokenView, type UserPage, type UserStatusView } from './admin-schemas';
+import { encodeCursor, parseBotTokenUrls, parseJsonBody, parseListQuery, parseUserId, parseZoomTokens } from './admin-requests';
+import {
+  ADMIN_RESPONSES,
+  type AccessTokenView,
+  type BotTokenUrlsView,
+  RECALL_BOT_TOKEN_FIELDS,
+  type UserDetailView,
+  type UserPage,
+  type UserStatusView,
+} from './admin-schemas';
 import type { AdminDeps } from './composition';
 import { adminError, json, noContent, type HttpResult } from './http';
 import { withObservability } from './middleware';
@@ -39,6 +49,32 @@ export function statusView(user: StoredUser): UserStatusView {
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
   };
+}
+
+/**
+ * The user's state and what the grant can mint (the `UserDetail` schema). Reads the scopes from
+ * the sealed pair (they are not kept in clear); a record that cannot be opened shows none, so
+ * the status stays readable for diagnosis.
+ */
+async function detailView(user: StoredUser, deps: Pick<AdminDeps, 'cipher' | 'logger'>): Promise<UserDetailView> {
+  let capabilities: Awaited<ReturnType<typeof botTokenCapabilities>> = { kinds: [] };
+  try {
+    capabilities = await botTokenCapabilities(user, deps.cipher);
+  } catch (error) {
+    if (!(error instanceof UnreadableRecordError)) throw error;
+    deps.logger.error('stored record cannot be opened', { userId: user.userId, errorName: error.name });
+  }
+  return { ...statusView(user), bot_token_kinds: capabilities.kinds, zoom_scopes: capabilities.scopes ?? null };
+}
+
+/** `POST …/bot-token-urls`: Recall's Create Bot `zoom` object and the URLs' expiry. */
+async function botTokenUrls(userId: string, event: APIGatewayProxyEventV2, deps: AdminDeps): Promise<BotTokenUrlsView> {
+  const request = parseBotTokenUrls(parseJsonBody(event.body, event.isBase64Encoded));
+  const issued = await issueBotTokenUrls(userId, request, { ...deps, routeUrls: deps.botTokenUrls });
+  const zoom: BotTokenUrlsView['zoom'] = {};
+  for (const kind of request.kinds) zoom[RECALL_BOT_TOKEN_FIELDS[kind]] = issued.urls[kind];
+  deps.logger.info('bot-token URLs issued', { userId, kinds: request.kinds, validForSeconds: request.validForSeconds });
+  return { zoom, expires_at: new Date(issued.expiresAt).toISOString() };
 }
 
 type Invocation = Pick<Context, 'getRemainingTimeInMillis'>;
@@ -79,7 +115,7 @@ function adminRoutes(deps: AdminDeps): Record<AdminRouteKey, Route> {
     'GET /users/{userId}/zoom-credential': forUser(async (userId) => {
       const user = await store.get(userId, { consistent: true });
       if (!user) throw new NotFoundError('unknown user');
-      return json(200, statusView(user));
+      return json(200, await detailView(user, deps));
     }),
     'GET /users/{userId}/zoom-credential/access-token': forUser(async (userId) => {
       const token = await serveAccessToken(userId, deps, { deadline: clock() + TIMING.adminAnswerBudgetMs });
@@ -90,6 +126,9 @@ function adminRoutes(deps: AdminDeps): Record<AdminRouteKey, Route> {
       logger.info('Recall credential synced', { userId, recallStatus: user.recall.status });
       return json(200, statusView(user));
     }),
+    'POST /users/{userId}/zoom-credential/bot-token-urls': forUser(async (userId, event) =>
+      json(200, await botTokenUrls(userId, event, deps)),
+    ),
     'DELETE /users/{userId}/zoom-credential': forUser(async (userId, _event, context) => {
       await deleteUser(userId, registrationFor(context));
       logger.info('user deleted', { userId });

@@ -1,14 +1,15 @@
 /**
  * GET /zoom/token?user_id=…&kid=…&sig=… — the URL Recall calls for a user's Zoom access token.
- * Verifies the HMAC signature in constant time, then answers the token as plain text.
+ * Verifies the request (./signed-request.ts: the HMAC in its URL, in constant time), then
+ * answers the token as plain text.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { type MetricName, TIMING } from '../contract';
 import { serveAccessToken } from '../domain/serve-token';
-import { type CallbackSubject, UnknownSigningKeyError, verifyCallbackSignature } from '../domain/signing';
 import type { CallbackDeps } from './composition';
 import { callbackError, text, type HttpResult } from './http';
 import { countMetric, withObservability } from './middleware';
+import { makeSignedRequestVerifier } from './signed-request';
 
 /** The metric each answer counts in (alarms watch the last two). */
 const ANSWER_METRICS: Record<number, MetricName> = {
@@ -21,30 +22,16 @@ const ANSWER_METRICS: Record<number, MetricName> = {
 export function makeCallbackHandler(deps: CallbackDeps) {
   const { logger, metrics, clock } = deps;
   const observe = (served: string) => served === 'waited_for_refresh' && countMetric(metrics, 'CallbackWaitedForRefresh');
-
-  /**
-   * The URL's signature, checked against the cached keyring and, when it names a key id that
-   * keyring lacks, against a fresh read: a rotation's new key works at once in every container.
-   */
-  async function verify(query: Record<string, string | undefined>): Promise<CallbackSubject> {
-    const params = { userId: query.user_id ?? '', registrationId: query.reg, keyId: query.kid ?? '', signature: query.sig ?? '' };
-    try {
-      return verifyCallbackSignature(params, await deps.signingKeys.keyring());
-    } catch (error) {
-      if (!(error instanceof UnknownSigningKeyError)) throw error;
-      return verifyCallbackSignature(params, await deps.signingKeys.keyring({ fresh: true }));
-    }
-  }
+  const verify = makeSignedRequestVerifier(deps);
 
   async function answerCallback(event: APIGatewayProxyEventV2): Promise<HttpResult> {
     const startedAt = clock();
-    const query = event.queryStringParameters ?? {};
     let result: HttpResult;
     // The verified user, named in the answer's log line (not appended to the logger for every
     // line: that is a merge and an unmerge per request on the hottest path).
     let userId: string | undefined;
     try {
-      const subject = await verify(query);
+      const subject = await verify(event, 'callback');
       userId = subject.userId;
       // Never waits on Zoom for a token Recall accepts; below that, at most the answer budget.
       const token = await serveAccessToken(

@@ -17,6 +17,9 @@ import { ConfigError, type Env, integerEnv, optionalEnv, requiredEnv, secretSour
 import {
   ADAPTIVE_ACTIVE_DAYS,
   ADAPTIVE_KEEPALIVE_HOURS,
+  BOT_TOKEN_KINDS,
+  BOT_TOKEN_PATHS,
+  type BotTokenKind,
   CALLBACK_PATH,
   DISPATCH_MAX_USERS,
   DUE_SHARDS,
@@ -35,6 +38,7 @@ import { secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { noEventPublisher, reliablePublisher, webhookEventPublisher } from '../adapters/event-publishers';
+import { createZoomApiClient } from '../adapters/zoom-api-client';
 import { createZoomTokenClient } from '../adapters/zoom-client';
 import { loadTracer } from './tracing';
 import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
@@ -46,6 +50,7 @@ import type {
   SigningKeyProvider,
   TokenCipher,
   TokenStore,
+  ZoomApiClient,
   ZoomTokenClient,
 } from '../domain/ports';
 
@@ -76,6 +81,18 @@ export interface CallbackDeps extends ServiceDeps, QueueDeps {
   signingKeys: SigningKeyProvider;
 }
 
+/**
+ * The bot-token routes: what serving a token needs (the store, the cipher, the refresh queue,
+ * the signing keys) and Zoom's REST API; never Zoom's OAuth client or its secret (only the
+ * refresh workers spend refresh tokens).
+ */
+export interface BotTokenFunctionDeps
+  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'cipher' | 'clock' | 'policy'>,
+    QueueDeps {
+  signingKeys: SigningKeyProvider;
+  zoomApi: ZoomApiClient;
+}
+
 /** Where lifecycle events go (never throws: retried, counted, logged). */
 interface EventDeps {
   events: EventPublisher;
@@ -90,6 +107,8 @@ export interface AdminDeps extends ServiceDeps, QueueDeps, EventDeps {
   recallUntil: RecallUntil;
   /** The callback route's URL handed to Recall (signed per user). */
   callbackUrl: string;
+  /** Each bot-token route's URL (signed per user, meeting and expiry). */
+  botTokenUrls: Readonly<Record<BotTokenKind, string>>;
   oauthAppId: string;
 }
 
@@ -258,6 +277,7 @@ export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): C
 
 export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
   const recall = recallConfigFromEnv(env);
+  const publicBaseUrl = urlEnv(ENV.publicBaseUrl, undefined, env);
   const service = serviceDepsFromEnv(env);
   return {
     ...service,
@@ -266,7 +286,11 @@ export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): Admi
     refreshQueue: refreshQueueFromEnv(env, overrides),
     // Cheap to make (configuration only); the API key's cache is shared.
     recallUntil: (deadline) => createRecallClient({ ...recall, deadline }),
-    callbackUrl: urlEnv(ENV.publicBaseUrl, undefined, env) + CALLBACK_PATH,
+    callbackUrl: publicBaseUrl + CALLBACK_PATH,
+    botTokenUrls: Object.fromEntries(BOT_TOKEN_KINDS.map((kind) => [kind, publicBaseUrl + BOT_TOKEN_PATHS[kind]])) as Record<
+      BotTokenKind,
+      string
+    >,
     oauthAppId: requiredEnv(ENV.recallZoomOAuthAppId, env),
   };
 }
@@ -314,5 +338,19 @@ export function dispatcherDepsFromEnv(env: Env, overrides: LocalOverrides = {}):
     refreshQueue: refreshQueueFromEnv(env, overrides),
     windowMs: windowMsFromEnv(env),
     maxUsers: integerEnv(ENV.dispatchMaxUsers, DISPATCH_MAX_USERS.default, DISPATCH_MAX_USERS, env),
+  };
+}
+
+/** The bot-token function: only what it uses (no Zoom client id or secret, no Recall, no events). */
+export function botTokenDepsFromEnv(env: Env, overrides: LocalOverrides = {}): BotTokenFunctionDeps {
+  return {
+    ...observabilityFromEnv(env),
+    store: tokenStoreFromEnv(env),
+    cipher: cipherFromEnv(env),
+    clock: Date.now,
+    policy: policyFromEnv(env),
+    refreshQueue: refreshQueueFromEnv(env, overrides),
+    signingKeys: signingKeysFromEnv(env),
+    zoomApi: createZoomApiClient({ baseUrl: urlEnv(ENV.zoomApiBaseUrl, 'https://api.zoom.us/v2', env) }),
   };
 }

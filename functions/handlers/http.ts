@@ -3,13 +3,17 @@
  * token (except the callback's and access-token route's success bodies) or an upstream secret.
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { BotTokenFailureReason } from '../contract';
 import {
   ConflictError,
   InvalidSignatureError,
+  MissingScopeError,
+  NoBotTokenError,
   NotFoundError,
   TokenUnavailableError,
   UnreadableRecordError,
   UpstreamError,
+  ZoomApiUnavailableError,
 } from '../domain/errors';
 import { PayloadTooLargeError, ValidationError } from './request-errors';
 import type { Log } from '../domain/ports';
@@ -57,8 +61,46 @@ export function callbackError(error: unknown, logger: Log, userId?: string): Htt
   return text(500, 'internal error');
 }
 
+/** A bot-token request's answer without a token, and the reason it counts under. */
+export interface BotTokenRefusal {
+  result: HttpResult;
+  reason: BotTokenFailureReason;
+}
+
+/** Seconds a bot is asked to wait: Zoom's own Retry-After when it gave one (1 to 60 s), else 5. */
+const retryAfterOf = (ms?: number) => String(ms === undefined ? 5 : Math.min(60, Math.max(1, Math.ceil(ms / 1000))));
+
+/**
+ * The bot-token routes' answers when no token is given. 403 exactly as the callback refuses
+ * (every signature failure, an expired URL, another kind or meeting, a user deleted or
+ * registered again); 404 with a short reason code when no token can be minted; 503 with
+ * Retry-After when it may work shortly; 500 otherwise. Never Zoom's own words, never a token.
+ */
+export function botTokenError(error: unknown): BotTokenRefusal {
+  if (error instanceof InvalidSignatureError || error instanceof NotFoundError) {
+    return { result: text(403, 'forbidden'), reason: 'refused' };
+  }
+  if (error instanceof NoBotTokenError) return { result: text(404, error.reason), reason: error.reason };
+  if (error instanceof TokenUnavailableError) {
+    if (error.reason === 'reauth_required' || error.reason === 'deauthorized')
+      return { result: text(404, error.reason), reason: error.reason };
+    return { result: text(503, 'refresh_in_progress', { 'retry-after': retryAfterOf() }), reason: 'refresh_in_progress' };
+  }
+  if (error instanceof ZoomApiUnavailableError) {
+    return { result: text(503, 'zoom_unavailable', { 'retry-after': retryAfterOf(error.retryAfterMs) }), reason: 'zoom_unavailable' };
+  }
+  if (error instanceof UnreadableRecordError) {
+    return { result: text(503, 'unreadable_record', { 'retry-after': '30' }), reason: 'unreadable_record' };
+  }
+  return { result: text(500, 'internal error'), reason: 'internal_error' };
+}
+
 /** The admin API's answers: JSON `{error, message, field?}`. */
 export function adminError(error: unknown, logger: Log): HttpResult {
+  if (error instanceof MissingScopeError) {
+    // The user's grant, as Zoom gave it: the user must authorize the app again with the scope.
+    return json(409, { error: 'scope_missing', message: error.message, field: 'kinds' });
+  }
   if (error instanceof ValidationError) {
     return json(400, { error: 'invalid_request', message: error.message, ...(error.field ? { field: error.field } : {}) });
   }

@@ -17,12 +17,22 @@ import { traceInvocations } from './tracing';
  * publishing off, the counts are dropped instead of printed.
  */
 function publishMetrics(metrics: Metrics, publish: boolean): MiddlewareObj {
-  const flush = async () => {
-    if (!metrics.hasStoredMetrics()) return;
-    if (publish) metrics.publishStoredMetrics();
-    else metrics.clearMetrics();
-  };
+  const flush = async () => flushMetrics(metrics, publish);
   return { after: flush, onError: flush };
+}
+
+/**
+ * Publishes what was counted so far (locally, drops it), with the dimensions added so far, and
+ * clears both: a handler flushes early when metrics of one invocation need other dimensions.
+ */
+export function flushMetrics(metrics: Metrics, publish: boolean): void {
+  if (!metrics.hasStoredMetrics()) return;
+  if (publish) metrics.publishStoredMetrics();
+  else {
+    // What publishing clears too: an invocation's dimensions end with it.
+    metrics.clearMetrics();
+    metrics.clearDimensions();
+  }
 }
 
 export function withObservability<Event, Result>(

@@ -53,7 +53,11 @@ export function makeRefreshWorkerHandler(deps: WorkerDeps) {
     const outcome = await refreshRequestedUser(
       request.userId,
       { ...deps, deadline },
-      { windowMs: deps.windowMs, served: request.reason === 'serve' },
+      {
+        windowMs: deps.windowMs,
+        served: request.reason !== 'due',
+        ...(request.rejectedExpiresAt !== undefined ? { rejectedExpiresAt: request.rejectedExpiresAt } : {}),
+      },
     );
     if (outcome.kind === 'retryable' && outcome.status === 429) {
       throttle.throttled(outcome.retryAfterMs);

@@ -1,5 +1,6 @@
 /**
- * A fake of Zoom's OAuth token endpoint (refresh grant only), on loopback, with node:http.
+ * A fake of Zoom's OAuth token endpoint (refresh grant only) and of the REST API routes that
+ * mint bot tokens (./fake-zoom-api.ts), on loopback, with node:http.
  *
  * Follows Zoom's documented behaviour (see /work/shared/reference/recall-and-zoom.md):
  * - `POST /oauth/token`, `Authorization: Basic base64(client_id:client_secret)`, form body
@@ -8,8 +9,10 @@
  *   refresh token is dead at once. Old access tokens stay valid until they expire (they are JWTs).
  * - Errors: 401 invalid_client, 400 invalid_request / unsupported_grant_type / invalid_grant.
  *
- * Fake-only route: `POST /fake/authorize?zoom_user_id=X[&expires_in=S]` mints a fresh grant for X
- * (as if the user had completed the OAuth flow) and answers Zoom's token JSON. Demo use only.
+ * Fake-only routes (demo use only): `POST /fake/authorize?zoom_user_id=X[&expires_in=S][&scope=…]`
+ * mints a fresh grant for X with those scopes (as if the user had completed the OAuth flow) and
+ * answers Zoom's token JSON; `POST /fake/meetings?host_zoom_user_id=X` creates a meeting hosted
+ * by X and answers `{"id": <meeting number>}`.
  *
  * Fault injection (for the chaos harness, test/chaos): `inject()` queues failure plans, globally or per
  * Zoom user, each consumed by one request. The `spend_*` modes rotate the grant first (the refresh token is
@@ -28,6 +31,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type FakeZoomApi, ZoomApiRoutes, ZoomMeetings } from './fake-zoom-api';
 import { listen, readBody, readStateFile, sendJson, stateFileError, writeStateFile } from './http-util';
 
 export interface FakeZoomOptions {
@@ -47,6 +51,8 @@ export interface FakeZoomOptions {
   clock?: () => number;
   /** How long every token request takes to answer, as a real Zoom's round trip (benchmarks). Default 0. */
   latencyMs?: number;
+  /** How long every REST API request (bot tokens) takes to answer (benchmarks). Default 0. */
+  apiLatencyMs?: number;
 }
 
 export interface ZoomTokenResponse {
@@ -117,13 +123,17 @@ export interface Issuance {
   mode?: ZoomInjection['mode'];
 }
 
-export interface FakeZoom {
+export interface FakeZoom extends FakeZoomApi {
   url: string;
   tokenUrl: string;
-  /** Simulates a user completing Zoom's OAuth flow: mints a fresh grant. Returns Zoom's token response body. */
-  authorize(zoomUserId: string, options?: { expiresInSeconds?: number }): ZoomTokenResponse;
+  /** Base of the REST API (`${url}/v2`), as ZOOM_API_BASE_URL. */
+  apiBaseUrl: string;
+  /** Simulates a user completing Zoom's OAuth flow: mints a fresh grant (of `scope`, default DEFAULT_FAKE_ZOOM_SCOPE). Returns Zoom's token response body. */
+  authorize(zoomUserId: string, options?: { expiresInSeconds?: number; scope?: string }): ZoomTokenResponse;
   /** Introspection used by fake Recall and by tests: undefined if unknown, expired or revoked. */
-  verifyAccessToken(token: string): { zoomUserId: string; expiresAt: number } | undefined;
+  verifyAccessToken(token: string): AccessTokenInfo | undefined;
+  /** The user's access tokens expire now, as time passing would; the grant stays alive (its refresh token works). */
+  expireAccessTokens(zoomUserId: string): void;
   /** The user revokes the app: later refreshes answer invalid_grant, their access tokens stop verifying. */
   revoke(zoomUserId: string): void;
   /** The next `count` requests to /oauth/token fail as told, before any processing (no rotation). */
@@ -153,11 +163,14 @@ export interface FakeZoom {
 
 export const DEFAULT_FAKE_ZOOM_CLIENT_ID = 'fakeZoomClientId';
 export const DEFAULT_FAKE_ZOOM_CLIENT_SECRET = 'fakeZoomClientSecret';
-const SCOPE = 'user:read:user user:read:zak meeting:read:meeting';
+/** What a grant is for unless told: every scope the vault's bot tokens need, and reading the user. */
+export const DEFAULT_FAKE_ZOOM_SCOPE = 'user:read:user user:read:token user:read:zak meeting:read:local_recording_token';
 
 interface Grant {
   refreshToken: string;
   revoked: boolean;
+  /** The scopes the user granted (space-separated); every access token of the grant carries them. */
+  scope: string;
   /** Set when the grant was killed by an injected dead body: what every later refresh answers. */
   deadBody?: DeadGrantVariant;
 }
@@ -177,17 +190,21 @@ function deadGrantAnswer(variant: DeadGrantVariant): { status: number; body: Rec
   }
 }
 
-interface AccessTokenInfo {
+export interface AccessTokenInfo {
   zoomUserId: string;
   expiresAt: number;
+  scope: string;
 }
 
 /** What `stateFile` holds. Access tokens are kept by their JWT signature (the HMAC binds it to the rest). */
 interface FakeZoomState {
   version: 1;
   signingSecret: string; // base64url
-  grants: Array<{ zoomUserId: string; refreshToken: string; revoked: boolean }>;
-  accessTokens: Array<{ signature: string; zoomUserId: string; expiresAt: number }>;
+  /** `scope` absent in files written before scopes were kept: DEFAULT_FAKE_ZOOM_SCOPE. */
+  grants: Array<{ zoomUserId: string; refreshToken: string; revoked: boolean; scope?: string }>;
+  accessTokens: Array<{ signature: string; zoomUserId: string; expiresAt: number; scope?: string }>;
+  /** Meeting number → host's Zoom user id (absent in older files). */
+  meetings?: Record<string, string>;
 }
 
 function loadState(file: string): FakeZoomState | undefined {
@@ -224,13 +241,25 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
   const grants = new ZoomGrants(clientId, options);
   const faults = new ZoomFaults();
   const routes = new ZoomTokenRoutes({ clientId, clientSecret, latencyMs: options.latencyMs }, grants, faults);
-  const server = await listen((req, res) => routes.handle(req, res), options.host ?? '127.0.0.1', options.port ?? 0);
+  const api = new ZoomApiRoutes(
+    { verifyAccessToken: (token) => grants.verifyAccessToken(token), latencyMs: options.apiLatencyMs },
+    grants.meetings,
+  );
+  const server = await listen(
+    (req, res) => (api.handles(req) ? api.handle(req, res) : routes.handle(req, res)),
+    options.host ?? '127.0.0.1',
+    options.port ?? 0,
+  );
 
   return {
     url: server.url,
     tokenUrl: `${server.url}/oauth/token`,
-    authorize: (zoomUserId, authorizeOptions) => grants.issue(zoomUserId, authorizeOptions?.expiresInSeconds ?? grants.ttlSeconds),
+    apiBaseUrl: `${server.url}/v2`,
+    authorize: (zoomUserId, authorizeOptions) =>
+      grants.issue(zoomUserId, authorizeOptions?.expiresInSeconds ?? grants.ttlSeconds, { source: 'authorize' }, authorizeOptions?.scope),
     verifyAccessToken: (token) => grants.verifyAccessToken(token),
+    expireAccessTokens: (zoomUserId) => grants.expireAccessTokens(zoomUserId),
+    ...api.controls(),
     revoke: (zoomUserId) => grants.revoke(zoomUserId),
     failNext: (count, how) => faults.failNext(count, how),
     hold: () => faults.hold(),
@@ -268,6 +297,8 @@ class ZoomGrants {
   /** Every refresh token ever current, to the user it belonged to: a spent one still names its user. */
   private readonly userByAnyRefreshToken = new Map<string, string>();
   private readonly accessTokens = new Map<string, AccessTokenInfo>(); // by JWT signature
+  /** The meetings the API routes know (persisted with the grants). */
+  readonly meetings: ZoomMeetings;
   private readonly issued: Issuance[] = [];
   private readonly issuanceByToken = new Map<string, Issuance>();
   private pendingWrite: NodeJS.Timeout | undefined;
@@ -281,13 +312,14 @@ class ZoomGrants {
     this.stateFile = options.stateFile;
     const saved = this.stateFile === undefined ? undefined : loadState(this.stateFile);
     this.signingSecret = saved ? Buffer.from(saved.signingSecret, 'base64url') : randomBytes(32);
-    for (const { zoomUserId, refreshToken, revoked } of saved?.grants ?? []) {
-      this.grants.set(zoomUserId, { refreshToken, revoked });
+    this.meetings = new ZoomMeetings(saved?.meetings, () => this.persist());
+    for (const { zoomUserId, refreshToken, revoked, scope } of saved?.grants ?? []) {
+      this.grants.set(zoomUserId, { refreshToken, revoked, scope: scope ?? DEFAULT_FAKE_ZOOM_SCOPE });
       this.userByRefreshToken.set(refreshToken, zoomUserId);
       this.userByAnyRefreshToken.set(refreshToken, zoomUserId);
     }
-    for (const { signature, zoomUserId, expiresAt } of saved?.accessTokens ?? []) {
-      if (expiresAt > this.now()) this.accessTokens.set(signature, { zoomUserId, expiresAt });
+    for (const { signature, zoomUserId, expiresAt, scope } of saved?.accessTokens ?? []) {
+      if (expiresAt > this.now()) this.accessTokens.set(signature, { zoomUserId, expiresAt, scope: scope ?? DEFAULT_FAKE_ZOOM_SCOPE });
     }
   }
 
@@ -309,12 +341,20 @@ class ZoomGrants {
     return this.issuanceByToken.get(refreshToken);
   }
 
-  /** Replaces the user's grant's refresh token (killing the old one) and mints a new access token. */
-  issue(zoomUserId: string, lifetimeSeconds: number, origin: IssuanceOrigin = { source: 'authorize' }): ZoomTokenResponse {
+  /**
+   * Replaces the user's grant's refresh token (killing the old one) and mints a new access token.
+   * `scope`: a new grant's (authorize); a refresh keeps the grant's.
+   */
+  issue(
+    zoomUserId: string,
+    lifetimeSeconds: number,
+    origin: IssuanceOrigin = { source: 'authorize' },
+    scope = this.grants.get(zoomUserId)?.scope ?? DEFAULT_FAKE_ZOOM_SCOPE,
+  ): ZoomTokenResponse {
     const previous = this.grants.get(zoomUserId);
     if (previous) this.userByRefreshToken.delete(previous.refreshToken);
     const refreshToken = randomBytes(96).toString('base64url');
-    this.grants.set(zoomUserId, { refreshToken, revoked: false });
+    this.grants.set(zoomUserId, { refreshToken, revoked: false, scope });
     this.userByRefreshToken.set(refreshToken, zoomUserId);
     this.userByAnyRefreshToken.set(refreshToken, zoomUserId);
     const issuance: Issuance = {
@@ -326,14 +366,14 @@ class ZoomGrants {
     };
     this.issued.push(issuance);
     this.issuanceByToken.set(refreshToken, issuance);
-    const access = this.mintAccessToken(zoomUserId, lifetimeSeconds);
+    const access = this.mintAccessToken(zoomUserId, lifetimeSeconds, scope);
     this.persist();
     return {
       access_token: access.token,
       token_type: 'bearer',
       refresh_token: refreshToken,
       expires_in: lifetimeSeconds,
-      scope: SCOPE,
+      scope,
       api_url: 'https://api.zoom.us',
     };
   }
@@ -363,7 +403,13 @@ class ZoomGrants {
     if (changed) this.persist();
   }
 
-  verifyAccessToken(token: string): { zoomUserId: string; expiresAt: number } | undefined {
+  /** The user's access tokens stop verifying, as at their expiry; the grant is untouched. */
+  expireAccessTokens(zoomUserId: string): void {
+    for (const [signature, info] of this.accessTokens) if (info.zoomUserId === zoomUserId) this.accessTokens.delete(signature);
+    this.persist();
+  }
+
+  verifyAccessToken(token: string): AccessTokenInfo | undefined {
     if (typeof token !== 'string') return undefined;
     const parts = token.split('.');
     if (parts.length !== 3) return undefined;
@@ -393,7 +439,7 @@ class ZoomGrants {
     if (this.pendingWrite) this.writeNow();
   }
 
-  private mintAccessToken(zoomUserId: string, lifetimeSeconds: number): { token: string; expiresAt: number } {
+  private mintAccessToken(zoomUserId: string, lifetimeSeconds: number, scope: string): { token: string; expiresAt: number } {
     const nowSeconds = Math.floor(this.now() / 1000);
     const header = { alg: 'HS256', v: '2.0', kid: randomBytes(12).toString('base64url') };
     const payload = {
@@ -419,7 +465,7 @@ class ZoomGrants {
     if (this.accessTokens.size >= 10_000) {
       for (const [old, info] of this.accessTokens) if (info.expiresAt <= this.now()) this.accessTokens.delete(old);
     }
-    this.accessTokens.set(signature, { zoomUserId, expiresAt });
+    this.accessTokens.set(signature, { zoomUserId, expiresAt, scope });
     return { token, expiresAt };
   }
 
@@ -446,8 +492,9 @@ class ZoomGrants {
     const state: FakeZoomState = {
       version: 1,
       signingSecret: this.signingSecret.toString('base64url'),
-      grants: [...this.grants].map(([zoomUserId, grant]) => ({ zoomUserId, refreshToken: grant.refreshToken, revoked: grant.revoked })),
+      grants: [...this.grants].map(([zoomUserId, { refreshToken, revoked, scope }]) => ({ zoomUserId, refreshToken, revoked, scope })),
       accessTokens: [...this.accessTokens].filter(([, info]) => info.expiresAt > at).map(([signature, info]) => ({ signature, ...info })),
+      meetings: this.meetings.saved(),
     };
     writeStateFile(this.stateFile, state);
   }
@@ -531,7 +578,13 @@ class ZoomTokenRoutes {
       if (!Number.isInteger(expiresIn) || expiresIn <= 0) {
         return sendJson(res, 400, { error: 'expires_in must be a positive integer' });
       }
-      return sendJson(res, 200, this.grants.issue(zoomUserId, expiresIn));
+      const scope = url.searchParams.get('scope')?.trim() || DEFAULT_FAKE_ZOOM_SCOPE;
+      return sendJson(res, 200, this.grants.issue(zoomUserId, expiresIn, { source: 'authorize' }, scope));
+    }
+    if (url.pathname === '/fake/meetings' && req.method === 'POST') {
+      const host = url.searchParams.get('host_zoom_user_id');
+      if (!host) return sendJson(res, 400, { error: 'host_zoom_user_id query parameter is required' });
+      return sendJson(res, 201, { id: Number(this.grants.meetings.create(host)) });
     }
     sendJson(res, 404, { reason: 'Not found', error: 'not_found' });
   }

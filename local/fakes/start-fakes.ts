@@ -36,11 +36,13 @@ async function main(): Promise<void> {
   console.log(`fake Zoom   listening on ${zoom.url}  (token endpoint ${zoom.tokenUrl})`);
   console.log(`fake Recall listening on ${recall.url}`);
   console.log(`mint a grant: curl -X POST '${zoom.url}/fake/authorize?zoom_user_id=demoUser1'`);
+  console.log(`a meeting:    curl -X POST '${zoom.url}/fake/meetings?host_zoom_user_id=demoUser1'`);
   console.log('\nenv for the service:');
   console.log(`RECALL_API_BASE_URL=${recall.url}`);
   console.log(`RECALL_API_KEY=${DEFAULT_FAKE_RECALL_API_KEY}`);
   console.log(`RECALL_ZOOM_OAUTH_APP_ID=${DEMO_OAUTH_APP_ID}`);
   console.log(`ZOOM_TOKEN_URL=${zoom.tokenUrl}`);
+  console.log(`ZOOM_API_BASE_URL=${zoom.apiBaseUrl}`);
   console.log(`ZOOM_CLIENT_ID=${DEFAULT_FAKE_ZOOM_CLIENT_ID}`);
   console.log(`ZOOM_CLIENT_SECRET=${DEFAULT_FAKE_ZOOM_CLIENT_SECRET}`);
   console.log('\nCtrl-C to stop.');

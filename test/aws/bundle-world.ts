@@ -2,7 +2,7 @@
  * Everything a configuration's bundles meet in AWS, on loopback: dynalite and the KMS stand-in,
  * the Secrets Manager, SQS and EventBridge stand-ins holding the template's secrets, queues and
  * buses, the fake Zoom and Recall, and a gateway for the routes third parties call over HTTP
- * (Recall the callback, Zoom its events). Every AWS request a bundle makes is recorded, with the
+ * (Recall the callback, its bots the bot-token URLs, Zoom its events). Every AWS request a bundle makes is recorded, with the
  * calls the Lambda service makes with its role (logs, X-Ray, the SQS poller).
  */
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   ADMIN_ROUTE_KEYS,
+  BOT_TOKEN_ROUTE_KEYS,
   CALLBACK_ROUTE_KEY,
   ENV,
   type FunctionName,
@@ -132,6 +133,7 @@ export class BundleWorld {
         {
           [ENV.recallApiBaseUrl]: this.parts.fakeRecall.url,
           [ENV.zoomTokenUrl]: this.parts.fakeZoom.tokenUrl,
+          [ENV.zoomApiBaseUrl]: this.parts.fakeZoom.apiBaseUrl,
           [ENV.publicBaseUrl]: this.gatewayUrl,
         },
       );
@@ -191,6 +193,7 @@ export class BundleWorld {
     const url = new URL(request.url ?? '/', this.gatewayUrl);
     const routes: Array<[string, FunctionName]> = [
       [CALLBACK_ROUTE_KEY, 'callback'],
+      ...BOT_TOKEN_ROUTE_KEYS.map((key): [string, FunctionName] => [key, 'bot-token']),
       [ZOOM_EVENTS_ROUTE_KEY, 'zoom-events'],
     ];
     const route = routes.find(([key]) => routePattern(key).test(`${request.method} ${url.pathname}`));

@@ -178,6 +178,43 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     expect(await iamProblems()).toEqual([]);
   });
 
+  it("bot-token: mints each kind from a signed URL (Zoom's API through the stored token), refuses a forged one, hands an expired token to the refresh queue; IAM allows every call", async () => {
+    // Prepare
+    await register('bot-1', 'zoom-bot-1');
+    await register('bot-2', 'zoom-bot-2', 30);
+    const meetingId = world.parts.fakeZoom.createMeeting('zoom-bot-1');
+    const issued = await world.admin('POST', '/users/bot-1/zoom-credential/bot-token-urls', {
+      json: { meeting_id: meetingId, kinds: ['obf', 'zak', 'join_token'] },
+    });
+    const expiring = await world.admin('POST', '/users/bot-2/zoom-credential/bot-token-urls', { json: { meeting_id: meetingId } });
+    world.parts.sqs.take(queueUrl(), 100);
+    await world.recycle('bot-token'); // a cold start reads the signing keys from Secrets Manager
+    const urls: string[] = Object.values(issued.json.zoom);
+    const forged = new URL(urls[0]);
+    forged.searchParams.set('meeting_id', '99999999999');
+
+    // Act
+    const minted = await Promise.all(urls.map((url) => fetch(url, { headers: { 'user-agent': 'Recall' } })));
+    const refused = await fetch(forged);
+    const waited = await fetch(expiring.json.zoom.obf_token_url);
+
+    // Assess
+    expect(issued.status).toBe(200);
+    expect(urls).toHaveLength(3);
+    expect(minted.map((answer) => answer.status)).toEqual([200, 200, 200]);
+    const tokens = await Promise.all(minted.map((answer) => answer.text()));
+    expect(new Set(tokens).size).toBe(3);
+    expect(refused.status).toBe(403);
+    // No worker drains the queue here: the answer waited out its budget for the refresh it asked for.
+    expect(waited.status).toBe(503);
+    const queued = world.parts.sqs.take(queueUrl(), 100).map((message) => JSON.parse(message.Body));
+    expect(queued).toEqual(expect.arrayContaining([expect.objectContaining({ userId: 'bot-2' })]));
+    expect(actionsOf('bot-token')).toEqual(
+      expect.arrayContaining(['dynamodb:GetItem', 'kms:Decrypt', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']),
+    );
+    expect(await iamProblems()).toEqual([]);
+  });
+
   it('dispatcher: a scheduled run hands the due users to the refresh queue; IAM allows every call', async () => {
     // Prepare
     await register('due-1', 'zoom-due-1', 600);

@@ -239,6 +239,7 @@ describe('the synthesized stacks as the harness reads them', () => {
     // Act & Assess
     expect(FUNCTION_NAMES.map(constructIdOf)).toEqual([
       'CallbackFunction',
+      'BotTokenFunction',
       'AdminFunction',
       'DispatcherFunction',
       'RefreshWorkerFunction',

@@ -27,7 +27,8 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
     expect(Object.fromEntries(lines.filter((entry) => entry.monthly >= 0.05).map((entry) => [entry.item, entry.quantity]))).toEqual({
       'KMS keys': 1,
       'Secrets Manager secrets': 3,
-      'CloudWatch alarms (standard, per metric)': 13,
+      // 13 single-metric alarms and the bot-token failures' math alarm over two metrics.
+      'CloudWatch alarms (standard, per metric)': 15,
       'Custom metrics published while idle (dispatcher)': 4,
     });
   });
@@ -62,8 +63,9 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
   });
 
   it('counts every metric a deployment in use may publish', () => {
-    // Act & Assess: the contract's 23 and the access log's CallbackThrottled.
-    expect(customMetricsInUse(template)).toBe(24);
+    // Act & Assess: the contract's 26, the bot-token metrics' other 2 kinds and 9 reasons, and
+    // the access log's CallbackThrottled and BotTokenThrottled.
+    expect(customMetricsInUse(template)).toBe(39);
   });
 
   it('prices 100,000 users at a few hundred dollars a month, mostly DynamoDB writes', () => {

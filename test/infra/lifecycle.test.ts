@@ -160,7 +160,7 @@ describe('the lifecycle with zoomEventsRoute and a 30-minute health check', () =
     const functionId = logicalId(template, 'AWS::Lambda::Function', 'ZoomEventsFunction');
 
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     expect(routes).toHaveLength(1);
     expect(routes[0].Properties.AuthorizationType).toBe('NONE');
     expect(routes[0].Properties.AuthorizerId).toBeUndefined();

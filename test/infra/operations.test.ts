@@ -46,11 +46,17 @@ describe('alarmed metrics are published', () => {
       .map((transformation: any) => transformation.MetricName);
 
     // Act
+    // A metric math alarm names its metrics in Metrics[].MetricStat.
+    const watchedBy = (alarm: Resource): Array<{ Namespace: string; MetricName: string }> =>
+      alarm.Properties.Metrics
+        ? alarm.Properties.Metrics.filter((query: any) => query.MetricStat).map((query: any) => query.MetricStat.Metric)
+        : [alarm.Properties as { Namespace: string; MetricName: string }];
     const alarmed = [
       ...new Set(
         resources(template, 'AWS::CloudWatch::Alarm')
-          .filter((alarm) => alarm.Properties.Namespace === 'ZoomTokenVault')
-          .map((alarm) => alarm.Properties.MetricName as string),
+          .flatMap(watchedBy)
+          .filter((metric) => metric.Namespace === 'ZoomTokenVault')
+          .map((metric) => metric.MetricName),
       ),
     ];
 
@@ -105,14 +111,14 @@ describe('notifications', () => {
     // Act
     const template = Template.fromStack(synthStack({ detailedAlarms: true }));
 
-    // Assess: 13 outcome alarms + 4 cause metrics + 5 functions × (Errors, Throttles).
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 27);
+    // Assess: 14 outcome alarms + 4 cause metrics + 6 functions × (Errors, Throttles).
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 30);
     for (const metricName of ['Errors', 'Throttles']) {
       expect(
         resources(template, 'AWS::CloudWatch::Alarm').filter(
           (alarm) => alarm.Properties.Namespace === 'AWS/Lambda' && alarm.Properties.MetricName === metricName,
         ),
-      ).toHaveLength(5);
+      ).toHaveLength(6);
     }
   });
 
@@ -144,6 +150,9 @@ describe('notifications', () => {
       'RecallCredentialsUnhealthy',
       'EventsPublished',
       'EventsPublishFailed',
+      'BotTokensMinted',
+      'BotTokenFailures',
+      'BotTokenThrottled',
       '5xx',
     ]) {
       expect(body).toContain(name);
@@ -195,8 +204,8 @@ describe('least privilege options', () => {
 
   it('lets only the readers of imported secrets decrypt with their key, through Secrets Manager', () => {
     // Act
-    const decrypting = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction'].filter((id) =>
-      statementsOf(id).some((statement) => statement.Resource === keyArn),
+    const decrypting = ['CallbackFunction', 'BotTokenFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction'].filter(
+      (id) => statementsOf(id).some((statement) => statement.Resource === keyArn),
     );
 
     // Assess: only the admin function reads the imported Recall API key.
@@ -221,9 +230,11 @@ describe('least privilege options', () => {
       Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
     });
     expect(deny.Condition.ArnNotEquals['aws:PrincipalArn']).toEqual(
-      ['CallbackFunctionServiceRole', 'AdminFunctionServiceRole', 'RefreshWorkerFunctionServiceRole'].map((prefix) => ({
-        'Fn::GetAtt': [roleIdOf(prefix), 'Arn'],
-      })),
+      ['CallbackFunctionServiceRole', 'BotTokenFunctionServiceRole', 'AdminFunctionServiceRole', 'RefreshWorkerFunctionServiceRole'].map(
+        (prefix) => ({
+          'Fn::GetAtt': [roleIdOf(prefix), 'Arn'],
+        }),
+      ),
     );
   });
 

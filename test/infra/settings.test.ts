@@ -104,7 +104,8 @@ describe('refreshPolicy', () => {
 
     // Assess
     expect(resolveVaultSettings(new App()).refreshPolicy).toBe('proactive');
-    expect(policies).toEqual(['adaptive', 'adaptive', 'adaptive']);
+    // The callback, the bot-token function, the admin function and the refresh workers.
+    expect(policies).toEqual(['adaptive', 'adaptive', 'adaptive', 'adaptive']);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({ REFRESH_POLICY: 'adaptive', ADAPTIVE_ACTIVE_DAYS: '3', ADAPTIVE_KEEPALIVE_HOURS: '24' }),

@@ -48,7 +48,14 @@ function roleActions(template: Template, functionId: string): string[] {
   return [...new Set(roleStatements(template, functionId).flatMap(actionsOf))].sort();
 }
 
-const FUNCTION_IDS = ['CallbackFunction', 'AdminFunction', 'DispatcherFunction', 'RefreshWorkerFunction', 'RecallHealthFunction'];
+const FUNCTION_IDS = [
+  'CallbackFunction',
+  'BotTokenFunction',
+  'AdminFunction',
+  'DispatcherFunction',
+  'RefreshWorkerFunction',
+  'RecallHealthFunction',
+];
 
 /** The statements of a function's role that grant `action`. */
 function statementsGranting(template: Template, functionId: string, action: string): Array<Record<string, any>> {
@@ -126,7 +133,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('runs every function on Node.js 22 on arm64', () => {
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    template.resourceCountIs('AWS::Lambda::Function', 6);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -144,7 +151,7 @@ describe('ZoomTokenStack with defaults', () => {
 
   it('gives each function its own log group with a retention', () => {
     // Assess
-    template.resourceCountIs('AWS::Logs::LogGroup', 6); // five functions + API access logs
+    template.resourceCountIs('AWS::Logs::LogGroup', 7); // six functions + API access logs
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     for (const functionId of FUNCTION_IDS) {
       const id = logicalId(template, 'AWS::Lambda::Function', functionId);
@@ -296,7 +303,7 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('leaves the callback route to the URL signature and puts the admin routes behind IAM', () => {
+  it('leaves the callback and bot-token routes to the URL signature and puts the admin routes behind IAM', () => {
     // Prepare
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
 
@@ -306,6 +313,10 @@ describe('ZoomTokenStack with defaults', () => {
     // Assess
     expect(authorizationByRoute).toEqual({
       'GET /zoom/token': 'NONE',
+      'GET /zoom/obf': 'NONE',
+      'GET /zoom/zak': 'NONE',
+      'GET /zoom/join-token': 'NONE',
+      'POST /users/{userId}/zoom-credential/bot-token-urls': 'AWS_IAM',
       'GET /users': 'AWS_IAM',
       'PUT /users/{userId}/zoom-credential': 'AWS_IAM',
       'GET /users/{userId}/zoom-credential': 'AWS_IAM',
@@ -324,7 +335,7 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('throttles the public callback route apart from the admin routes', () => {
+  it('throttles the public callback and bot-token routes, each apart, and the admin routes', () => {
     // Prepare
     const callback = { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 };
     const admin = { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 };
@@ -333,6 +344,10 @@ describe('ZoomTokenStack with defaults', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       RouteSettings: {
         'GET /zoom/token': callback,
+        'GET /zoom/obf': callback,
+        'GET /zoom/zak': callback,
+        'GET /zoom/join-token': callback,
+        'POST /users/{userId}/zoom-credential/bot-token-urls': admin,
         'PUT /users/{userId}/zoom-credential': admin,
         'GET /users/{userId}/zoom-credential': admin,
         'DELETE /users/{userId}/zoom-credential': admin,
@@ -348,7 +363,7 @@ describe('ZoomTokenStack with defaults', () => {
     const routeIds = Object.keys(template.findResources('AWS::ApiGatewayV2::Route'));
 
     // Assess
-    expect(routeIds).toHaveLength(7);
+    expect(routeIds).toHaveLength(11);
     expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 
@@ -392,8 +407,61 @@ describe('ZoomTokenStack with defaults', () => {
     expect(secretStatement.Resource).toEqual({ Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret') });
   });
 
-  it('lets the callback, the admin function and the dispatcher send to the refresh queue only', () => {
-    for (const functionId of ['CallbackFunction', 'AdminFunction', 'DispatcherFunction']) {
+  it("grants the bot-token function the callback's reads and nothing more: the record, decrypt, the signing keys, the refresh queue", () => {
+    // Act
+    const actions = roleActions(template, 'BotTokenFunction');
+    const [secretStatement] = statementsGranting(template, 'BotTokenFunction', 'secretsmanager:GetSecretValue');
+    const [keyStatement] = statementsGranting(template, 'BotTokenFunction', 'kms:Decrypt');
+
+    // Assess
+    expect(actions).toEqual(['dynamodb:GetItem', 'kms:Decrypt', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']);
+    expect(secretStatement.Resource).toEqual({ Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'SigningKeysSecret') });
+    expect(keyStatement.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:purpose': 'zoom-token-vault' } });
+  });
+
+  it("gives the bot-token function only the settings it reads: Zoom's API, never Zoom's OAuth client or its secret", () => {
+    // Act
+    const variables = functionProperties(template, 'BotTokenFunction').Environment.Variables;
+
+    // Assess
+    expect(variables.ZOOM_API_BASE_URL).toBe('https://api.zoom.us/v2');
+    expect(Object.keys(variables).sort()).toEqual(
+      [
+        'DUE_INDEX_NAME',
+        'DUE_SHARDS',
+        'KMS_KEY_ID',
+        'NODE_OPTIONS',
+        'POWERTOOLS_METRICS_NAMESPACE',
+        'POWERTOOLS_SERVICE_NAME',
+        'POWERTOOLS_TRACE_ENABLED',
+        'REFRESH_POLICY',
+        'REFRESH_QUEUE_URL',
+        'SIGNING_KEYS_SECRET_ID',
+        'TABLE_NAME',
+        'ZOOM_API_BASE_URL',
+      ].sort(),
+    );
+    expect(functionProperties(template, 'BotTokenFunction').Timeout).toBe(20);
+  });
+
+  it('alarms when bots repeatedly get no token for a reason an operator must act on, or are throttled', () => {
+    // Prepare
+    const alarm = (Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[]).find(
+      (candidate) => candidate.Properties.Metrics !== undefined,
+    )!;
+    const stats = alarm.Properties.Metrics.filter((query: any) => query.MetricStat).map((query: any) => query.MetricStat.Metric);
+
+    // Assess: two metrics (a math alarm is billed per metric), with the service dimension alone.
+    expect(alarm.Properties).toMatchObject({ Threshold: 5, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    expect(stats.map((metric: any) => metric.MetricName).sort()).toEqual(['BotTokenErrors', 'BotTokenThrottled']);
+    for (const metric of stats) expect(metric.Dimensions).toEqual([{ Name: 'service', Value: 'zoom-token-vault' }]);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      MetricTransformations: [Match.objectLike({ MetricName: 'BotTokenThrottled' })],
+    });
+  });
+
+  it('lets the callback, the bot-token function, the admin function and the dispatcher send to the refresh queue only', () => {
+    for (const functionId of ['CallbackFunction', 'BotTokenFunction', 'AdminFunction', 'DispatcherFunction']) {
       // Act
       const sqsStatements = roleStatements(template, functionId).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('sqs:')),
@@ -589,12 +657,18 @@ describe('ZoomTokenStack with defaults', () => {
     });
   });
 
-  it('alarms on outcomes by default: thirteen alarms, no per-function ones', () => {
+  it('alarms on outcomes by default: fourteen alarms, no per-function ones', () => {
     // Prepare
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
 
     // Act
-    const watched = alarms.map((alarm) => `${alarm.Properties.Namespace}/${alarm.Properties.MetricName}`).sort();
+    const watched = alarms
+      .map((alarm) =>
+        alarm.Properties.MetricName
+          ? `${alarm.Properties.Namespace}/${alarm.Properties.MetricName}`
+          : (alarm.Properties.AlarmName ?? 'math'),
+      )
+      .sort();
 
     // Assess
     expect(watched).toEqual([
@@ -611,6 +685,7 @@ describe('ZoomTokenStack with defaults', () => {
       'ZoomTokenVault/RefreshLostInFlight',
       'ZoomTokenVault/RefreshResultUnsaved',
       'ZoomTokenVault/ZoomMisconfigured',
+      'math',
     ]);
     for (const [metricName, threshold] of [
       ['GrantsDead', 1],
@@ -846,7 +921,7 @@ describe('ZoomTokenStack with defaults', () => {
     expect(
       newIds.filter(
         (id) =>
-          !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|RecallHealth|EventsPublishFailed|RecallCredentialsUnhealthy|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission)/.test(
+          !/^(Dispatcher|RefreshWorker|RefreshQueue|RefreshDeadLetter|RefreshSchedule|RefreshLostInFlight|Deferred|DueTokenLag|FailedRetryable|ApiServerErrors|CallbackThrottled|RecallHealth|EventsPublishFailed|RecallCredentialsUnhealthy|HttpApiGETusers[0-9A-F]{8}$|HttpApiGETusersAdminIntegrationPermission|BotToken|HttpApiGETzoom(obf|zak|jointoken)|HttpApiPOSTusersuserIdzoomcredentialbottokenurls)/.test(
             id,
           ),
       ),
@@ -867,6 +942,7 @@ describe('ZoomTokenStack with defaults', () => {
       'AdminDeleteInvokeArn',
       'AdminResyncInvokeArn',
       'AdminListInvokeArn',
+      'AdminBotTokenUrlsInvokeArn',
       'TableName',
       'KmsKeyArn',
       'SigningKeysSecretArn',

@@ -36,15 +36,15 @@ describe("ZoomTokenVault in a team's own stack", () => {
 
   it("adds the whole service next to the stack's own resources", () => {
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 5); // callback, admin, dispatcher, refresh worker, Recall health check
+    template.resourceCountIs('AWS::Lambda::Function', 6); // callback, bot tokens, admin, dispatcher, refresh worker, Recall health check
     template.resourceCountIs('AWS::DynamoDB::Table', 2); // the team's and the vault's
     template.resourceCountIs('AWS::SQS::Queue', 3); // the team's, the refresh queue and its dead-letter queue
     template.resourceCountIs('AWS::KMS::Key', 2); // the token key and the alarm topic's
     template.resourceCountIs('AWS::SecretsManager::Secret', 3);
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
-    template.resourceCountIs('AWS::ApiGatewayV2::Route', 7);
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 11);
     template.resourceCountIs('AWS::Events::Rule', 2); // the dispatcher's and the Recall health check's schedules
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 13);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.resourceCountIs('AWS::SNS::Topic', 1);
     template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/Foreign/zoom-tokens' });
@@ -79,6 +79,7 @@ describe("ZoomTokenVault in a team's own stack", () => {
     expect(stack.resolve(vault.apiEndpoint)).toEqual({ 'Fn::GetAtt': [refOf('AWS::ApiGatewayV2::Api').Ref, 'ApiEndpoint'] });
     const functionRefs = [
       vault.callbackFunction,
+      vault.botTokenFunction,
       vault.adminFunction,
       vault.dispatcherFunction,
       vault.refreshWorkerFunction,

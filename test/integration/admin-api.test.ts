@@ -453,6 +453,8 @@ describe('GET, access-token and DELETE', () => {
       reauth_required: null,
       created_at: expect.stringMatching(ISO),
       updated_at: expect.stringMatching(ISO),
+      bot_token_kinds: ['obf', 'zak', 'join_token'],
+      zoom_scopes: grant.scope.split(' '),
     });
     expect(answer.text).not.toContain(grant.access_token);
     expect(answer.text).not.toContain(grant.refresh_token);

@@ -592,6 +592,39 @@ describe('fakes with a stateFile survive a restart', () => {
     return { status: response.status, json: text ? JSON.parse(text) : undefined };
   }
 
+  test("fake Zoom keeps a grant's scopes and its meetings across a restart; its fake-only routes make both", async () => {
+    // Prepare
+    const stateFile = join(dir, 'fake-zoom.json');
+    const before = await zoomAt(stateFile);
+    const grant = (await (
+      await fetch(`${before.url}/fake/authorize?zoom_user_id=host&scope=${encodeURIComponent('user:read:zak')}`, { method: 'POST' })
+    ).json()) as { access_token: string; refresh_token: string; scope: string };
+    const meeting = (await (await fetch(`${before.url}/fake/meetings?host_zoom_user_id=host`, { method: 'POST' })).json()) as {
+      id: number;
+    };
+    await before.close();
+
+    // Act
+    const after = await zoomAt(stateFile);
+    const refreshed = await refresh(after, grant.refresh_token);
+    const mint = (type: string) =>
+      fetch(`${after.apiBaseUrl}/users/me/token?type=${type}&meeting_id=${meeting.id}`, {
+        headers: { authorization: `Bearer ${refreshed.json.access_token}` },
+      });
+    const zak = await mint('zak');
+    const obf = await mint('onbehalf');
+
+    // Assess
+    expect(grant.scope).toBe('user:read:zak');
+    expect(String(meeting.id)).toMatch(/^[1-9][0-9]{10}$/);
+    expect(refreshed.json.scope).toBe('user:read:zak');
+    expect(after.verifyAccessToken(grant.access_token)?.scope).toBe('user:read:zak');
+    expect(zak.status).toBe(200);
+    expect(obf.status).toBe(400);
+    expect(await obf.json()).toMatchObject({ code: 4711 });
+    expect(after.apiStats()).toMatchObject({ zak: 1, onbehalf: 0 });
+  });
+
   test('fake Zoom keeps grants, rotation and live access tokens across a restart', async () => {
     // Prepare
     const stateFile = join(dir, 'nested', 'fake-zoom.json');

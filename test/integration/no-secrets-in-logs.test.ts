@@ -135,3 +135,55 @@ test('a full cycle at DEBUG (register with inline refresh, status, access token,
     expect(lines.filter((line) => line.includes(jwtSignature))).toEqual([]);
   }
 });
+
+test('bot tokens at DEBUG (issue URLs, mint each kind, refusals, a rejected access token refreshed, Zoom failing) log no token or signature', async () => {
+  // Prepare
+  const zoom = runtime.fakeZoom!;
+  const userId = 'log-bot-user';
+  const grant = zoom.authorize('zoom-log-bot-user');
+  const meetingId = zoom.createMeeting('zoom-log-bot-user');
+  const minted: string[] = [];
+  const signatures: string[] = [];
+
+  // Act
+  const lines = await capture(async () => {
+    expect((await call('PUT', `/users/${userId}/zoom-credential`, grant)).status).toBe(201);
+    const issued = await call('POST', `/users/${userId}/zoom-credential/bot-token-urls`, {
+      meeting_id: meetingId,
+      kinds: ['obf', 'zak', 'join_token'],
+    });
+    expect(issued.status).toBe(200);
+    const urls = Object.values(issued.json.zoom as Record<string, string>);
+    for (const url of urls) {
+      signatures.push(new URL(url).searchParams.get('sig')!);
+      const answer = await fetch(url);
+      expect(answer.status).toBe(200);
+      minted.push(await answer.text());
+    }
+    // Refused: a tampered meeting, a kind the grant lacks (another user), an unknown meeting.
+    const tampered = new URL(urls[0]);
+    tampered.searchParams.set('meeting_id', '99999999999');
+    expect((await fetch(tampered)).status).toBe(403);
+    const narrow = zoom.authorize('zoom-log-bot-narrow', { scope: 'user:read:zak' });
+    expect((await call('PUT', '/users/log-bot-narrow/zoom-credential', narrow)).status).toBe(201);
+    expect((await call('POST', '/users/log-bot-narrow/zoom-credential/bot-token-urls', { meeting_id: meetingId })).status).toBe(409);
+    // Zoom rejects the stored token: the workers refresh it, the retry mints.
+    zoom.expireAccessTokens('zoom-log-bot-user');
+    const afterRefresh = await fetch(urls[1]);
+    expect(afterRefresh.status).toBe(200);
+    minted.push(await afterRefresh.text());
+    // Zoom failing after the bounded retry.
+    zoom.failNextApi(3, { status: 503 });
+    expect((await fetch(urls[0])).status).toBe(503);
+  });
+
+  // Assess
+  const refreshed = zoom.currentRefreshToken('zoom-log-bot-user');
+  expect(refreshed).not.toBe(grant.refresh_token);
+  const secrets = [...minted, ...signatures, grant.access_token, grant.refresh_token, refreshed!];
+  expect(lines.some((line) => line.includes('bot token minted'))).toBe(true);
+  expect(lines.some((line) => line.includes('bot token not minted'))).toBe(true);
+  expect(lines.some((line) => line.includes('bot-token URLs issued'))).toBe(true);
+  expect(secrets.filter((secret) => lines.some((line) => line.includes(secret)))).toEqual([]);
+  expect(lines.filter((line) => line.includes(grant.access_token.split('.')[2]))).toEqual([]);
+});

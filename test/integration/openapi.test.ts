@@ -23,10 +23,12 @@ import {
   GATEWAY_STATUSES,
   GatewayErrorBody,
   type AccessTokenView,
+  type BotTokenUrlsView,
+  type UserDetailView,
   type UserPage as UserPageView,
   type UserStatusView,
 } from '../../functions/handlers/admin-schemas';
-import type { UserStatus } from 'zoom-token-vault-client';
+import type { BotTokenUrls, UserDetail, UserStatus } from 'zoom-token-vault-client';
 import type { AdminDeps } from '../../functions/handlers/composition';
 import type { LocalRuntime } from '../../local/runtime';
 import { lambdaContext } from '../../local/api-gateway';
@@ -58,7 +60,9 @@ test("the client's types accept the documented response shapes (a compile-time c
   const asClient: UserStatus = view;
   const page: { users: UserStatus[]; next_cursor: string | null } = {} as UserPageView;
   const token: { access_token: string; expires_at: string | null } = {} as AccessTokenView;
-  expect([asClient, page, token]).toEqual([{}, {}, {}]);
+  const detail: UserDetail = {} as UserDetailView;
+  const urls: BotTokenUrls['zoom'] = ({} as BotTokenUrlsView).zoom;
+  expect([asClient, page, token, detail, urls]).toEqual([{}, {}, {}, {}, undefined]);
 });
 
 describe('(b) OpenAPI 3.1 structure', () => {
@@ -276,6 +280,8 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
     await expectStatus(call('GET', user('oa-a')), 200);
     await expectStatus(call('GET', `${user('oa-a')}/access-token`), 200);
     await expectStatus(call('POST', `${user('oa-a')}/recall-sync`), 200);
+    const meeting = { meeting_id: '85746065432' };
+    await expectStatus(call('POST', `${user('oa-a')}/bot-token-urls`, { body: { ...meeting, kinds: ['obf', 'zak'] } }), 200);
     await expectStatus(call('GET', '/users?status=active'), 200);
     // Refused requests, unknown users
     for (const key of ADMIN_ROUTE_KEYS) {
@@ -291,11 +297,15 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
     await expectStatus(call('GET', user('oa-nobody')), 404);
     await expectStatus(call('GET', `${user('oa-nobody')}/access-token`), 404);
     await expectStatus(call('POST', `${user('oa-nobody')}/recall-sync`), 404);
+    await expectStatus(call('POST', `${user('oa-nobody')}/bot-token-urls`, { body: meeting }), 404);
+    await expectStatus(call('POST', `${user('oa-a')}/bot-token-urls`, { body: { meeting_id: '123' } }), 400);
+    await expectStatus(call('POST', `${user('oa-a')}/bot-token-urls`, { body: { ...meeting, pad: 'x'.repeat(17 * 1024) } }), 413);
     // A dead grant
     await expectStatus(call('PUT', user('oa-dead'), { body: zoom.authorize('zoom-oa-dead', { expiresInSeconds: 600 }) }), 201);
     zoom.revoke('zoom-oa-dead');
     await runtime.sweep();
     await expectStatus(call('GET', `${user('oa-dead')}/access-token`), 409);
+    await expectStatus(call('POST', `${user('oa-dead')}/bot-token-urls`, { body: meeting }), 409);
     // Recall failing
     await expectStatus(call('PUT', user('oa-b'), { body: zoom.authorize('zoom-oa-b') }), 201);
     for (const request of [
@@ -309,6 +319,12 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
     }
     await expectStatus(call('DELETE', user('oa-a')), 204);
   }, 60_000);
+
+  /** A valid body for each route that takes one, so the failing dependency is reached. */
+  const REQUEST_BODIES: Partial<Record<AdminRouteKey, string>> = {
+    'PUT /users/{userId}/zoom-credential': JSON.stringify({ access_token: 'a', refresh_token: 'r', expires_in: 3599 }),
+    'POST /users/{userId}/zoom-credential/bot-token-urls': JSON.stringify({ meeting_id: '85746065432' }),
+  };
 
   test('through the admin handler, a dependency failing with the error that maps to the status', async () => {
     // What a local request cannot provoke on demand: lost write races, a user deleted mid-registration,
@@ -350,7 +366,7 @@ describe('(c) routes and status codes are the ones the handlers answer', () => {
         routeKey,
         pathParameters: routeKey === 'GET /users' ? undefined : { userId: 'oa-handler' },
         queryStringParameters: routeKey === 'GET /users' ? { status: 'active' } : undefined,
-        body: method === 'PUT' ? JSON.stringify({ access_token: 'a', refresh_token: 'r', expires_in: 3599 }) : undefined,
+        body: REQUEST_BODIES[routeKey],
         isBase64Encoded: false,
         headers: {},
         requestContext: { requestId: 'r', http: { method } },

@@ -7,29 +7,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import type { RefreshRequest, SigningKeyProvider } from '../../functions/domain/ports';
-import { parseKeyring, signCallbackUrl } from '../../functions/domain/signing';
+import type { RefreshRequest } from '../../functions/domain/ports';
+import { signCallbackUrl } from '../../functions/domain/signing';
 import type { StoredUser } from '../../functions/domain/token-record';
 import { makeCallbackHandler } from '../../functions/handlers/callback';
 import { InMemoryCipher } from '../support/in-memory/cipher';
 import { InMemoryTokenStore } from '../support/in-memory/token-store';
+import { NEW_KEYRING, OLD_KEYRING, rotatingKeys } from '../support/rotating-keys';
 
-const OLD = parseKeyring(JSON.stringify({ active: 'k1', k1: 'a'.repeat(40) }));
-const NEW = parseKeyring(JSON.stringify({ active: 'k2', k1: 'a'.repeat(40), k2: 'b'.repeat(40) }));
+const OLD = OLD_KEYRING;
+const NEW = NEW_KEYRING;
 const NOW = Date.parse('2030-01-01T00:00:00Z');
-
-/** A keyring cached from before the rotation; a fresh read sees the new key. */
-function rotatingKeys(): SigningKeyProvider & { freshReads: number } {
-  const provider = {
-    freshReads: 0,
-    async keyring(options?: { fresh?: boolean }) {
-      if (!options?.fresh) return OLD;
-      provider.freshReads += 1;
-      return NEW;
-    },
-  };
-  return provider;
-}
 
 async function setup() {
   const store = new InMemoryTokenStore();

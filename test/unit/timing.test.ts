@@ -55,3 +55,12 @@ test('the dispatcher stops handing out in time, and a run is over before the nex
 test('a rotated signing key reaches every container within the secret cache age', () => {
   expect(TIMING.keyringRefreshMinIntervalMs).toBeLessThan(TIMING.secretMaxAgeMs);
 });
+
+test('a bot-token answer has room for a Zoom attempt, its retry, and a wait for a refreshed token', () => {
+  // A token used for a Zoom call is still live when Zoom reads it, and it is refreshed first
+  // well before the callback would stop serving it.
+  expect(TIMING.apiTokenMarginMs).toBeGreaterThan(TIMING.answerBudgetMs);
+  expect(TIMING.apiTokenMarginMs).toBeLessThan(TIMING.serveFloorMs);
+  expect(TIMING.zoomApiMinimumWaitMs).toBeLessThan(TIMING.zoomApiAttemptTimeoutMs);
+  expect(TIMING.zoomApiAttemptTimeoutMs * 2).toBeLessThanOrEqual(TIMING.answerBudgetMs);
+});

@@ -52,8 +52,13 @@ export class WorkerQueue implements RefreshQueue {
         deadline: this.world.clock.now() + this.options.deadlineMs,
         ...this.options.overrides,
       });
+      // As the worker handler does: a rejected token is refreshed unless a later one is stored.
+      const options = {
+        ...this.options,
+        ...(request.rejectedExpiresAt !== undefined ? { rejectedExpiresAt: request.rejectedExpiresAt } : {}),
+      };
       this.running.push(
-        refreshRequestedUser(request.userId, deps, this.options).then(
+        refreshRequestedUser(request.userId, deps, options).then(
           (outcome) => this.outcomes.push(outcome),
           (error: unknown) => this.outcomes.push({ kind: 'error', error }),
         ),
@@ -126,9 +131,9 @@ export class World {
     };
   }
 
-  /** A user with a fresh Zoom grant whose access token expires in `expiresInSeconds`, stored directly. */
-  async seedUser(userId: string, expiresInSeconds: number): Promise<{ grant: Grant; user: StoredUser }> {
-    const grant = this.zoom.authorize(this.recall.zoomUserOf(userId), expiresInSeconds);
+  /** A user with a fresh Zoom grant (of `scope`) whose access token expires in `expiresInSeconds`, stored directly. */
+  async seedUser(userId: string, expiresInSeconds: number, scope?: string): Promise<{ grant: Grant; user: StoredUser }> {
+    const grant = this.zoom.authorize(this.recall.zoomUserOf(userId), expiresInSeconds, scope);
     const now = this.clock.now();
     const user: StoredUser = {
       userId,

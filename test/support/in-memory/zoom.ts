@@ -66,11 +66,16 @@ interface ScriptEntry {
 interface GrantState {
   currentRefreshToken: string;
   revoked: boolean;
+  /** The scopes the user granted; every token of the grant carries them. */
+  scope: string;
 }
+
+/** The scope of a grant unless a test names another. */
+export const DEFAULT_SCOPE = 'user:read:user';
 
 export class ScriptedZoom implements ZoomTokenClient {
   private readonly grants = new Map<string, GrantState>();
-  private readonly accessTokens = new Map<string, { zoomUserId: string; expiresAt: number }>();
+  private readonly accessTokens = new Map<string, { zoomUserId: string; expiresAt: number; scope: string }>();
   private readonly script: ScriptEntry[] = [];
   private minted = 0;
   readonly calls: ZoomCall[] = [];
@@ -81,10 +86,10 @@ export class ScriptedZoom implements ZoomTokenClient {
     private readonly accessTokenTtlSeconds = 3600,
   ) {}
 
-  /** A user completes Zoom's OAuth flow: a fresh grant, any earlier one for the user replaced. */
-  authorize(zoomUserId: string, expiresInSeconds = this.accessTokenTtlSeconds): Grant {
-    const tokens = this.mint(zoomUserId, expiresInSeconds);
-    this.grants.set(zoomUserId, { currentRefreshToken: tokens.refreshToken, revoked: false });
+  /** A user completes Zoom's OAuth flow: a fresh grant (of `scope`), any earlier one for the user replaced. */
+  authorize(zoomUserId: string, expiresInSeconds = this.accessTokenTtlSeconds, scope = DEFAULT_SCOPE): Grant {
+    const tokens = this.mint(zoomUserId, expiresInSeconds, scope);
+    this.grants.set(zoomUserId, { currentRefreshToken: tokens.refreshToken, revoked: false, scope });
     return { zoomUserId, tokens, expiresInSeconds, accessTokenExpiresAt: this.clock() + expiresInSeconds * 1000 };
   }
 
@@ -98,9 +103,14 @@ export class ScriptedZoom implements ZoomTokenClient {
     return this.grants.get(zoomUserId)?.currentRefreshToken;
   }
 
-  verifyAccessToken(accessToken: string): { zoomUserId: string; expiresAt: number } | undefined {
+  verifyAccessToken(accessToken: string): { zoomUserId: string; expiresAt: number; scope: string } | undefined {
     const known = this.accessTokens.get(accessToken);
     return known && known.expiresAt > this.clock() ? { ...known } : undefined;
+  }
+
+  /** Zoom stops accepting the user's current access tokens before their expiry (as it may, e.g. after a password change). */
+  invalidateAccessTokens(zoomUserId: string): void {
+    for (const [token, info] of this.accessTokens) if (info.zoomUserId === zoomUserId) this.accessTokens.delete(token);
   }
 
   /**
@@ -153,17 +163,17 @@ export class ScriptedZoom implements ZoomTokenClient {
       this.stats.invalidGrant += 1;
       return { kind: 'grant_dead', error: 'invalid_grant', reason: 'Invalid Token!' };
     }
-    const tokens = this.mint(zoomUserId, this.accessTokenTtlSeconds);
+    const tokens = this.mint(zoomUserId, this.accessTokenTtlSeconds, grant.scope);
     grant.currentRefreshToken = tokens.refreshToken;
     this.stats.refreshOk += 1;
     return { kind: 'ok', tokens, expiresInSeconds: this.accessTokenTtlSeconds };
   }
 
-  private mint(zoomUserId: string, expiresInSeconds: number): TokenPair {
+  private mint(zoomUserId: string, expiresInSeconds: number, scope: string): TokenPair {
     this.minted += 1;
     const accessToken = `access:${zoomUserId}:${this.minted}`;
-    this.accessTokens.set(accessToken, { zoomUserId, expiresAt: this.clock() + expiresInSeconds * 1000 });
-    return { accessToken, refreshToken: `refresh:${zoomUserId}:${this.minted}`, scope: 'user:read:user' };
+    this.accessTokens.set(accessToken, { zoomUserId, expiresAt: this.clock() + expiresInSeconds * 1000, scope });
+    return { accessToken, refreshToken: `refresh:${zoomUserId}:${this.minted}`, scope };
   }
 
   /** Tokens name their Zoom user, so a spent one is still traced to its grant. */

@@ -1,5 +1,5 @@
 /**
- * Rotating the callback-signing key (README, "How the URL is signed") as a resumable state
+ * Rotating the callback-signing key (docs/operations.md, "Rotating the signing key") as a resumable state
  * machine. Every step is recorded in a state file before the next begins, and every step can be
  * repeated, so an interrupted run (Ctrl-C, a crash, a lost laptop lid) is simply run again:
  *

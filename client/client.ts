@@ -1,5 +1,5 @@
 /**
- * A client for the zoom-token-vault admin API (README, "The admin API"): bearer token for the
+ * A client for the zoom-token-vault admin API (docs/admin-api.md): bearer token for the
  * local runtime, SigV4 (IAM) for the stack in AWS. Answers are the API's JSON; failures are the
  * typed errors of ./errors. No token ever enters an error message or a log line from here.
  */
@@ -114,7 +114,7 @@ export interface ClientOptions {
  *   the upstream within its own time budget; repeating that is the caller's decision.
  * - `put` (PUT zoom-credential): also retried, because the API treats a replayed PUT as idempotent
  *   — a PUT whose refresh token the service already holds or has used writes no tokens and only
- *   completes the Recall step (README, "The admin API"). But only where the first attempt
+ *   completes the Recall step (docs/admin-api.md, "What a PUT does"). But only where the first attempt
  *   certainly or probably did nothing: network errors, 429, 503 and 504.
  */
 type CallKind = 'read' | 'delete' | 'sync' | 'put';

@@ -249,7 +249,7 @@ export const BOT_TOKEN_ALARMED_REASONS: readonly BotTokenFailureReason[] = [
 /**
  * Lifecycle events for the app backend (EventBridge `source`, and the `detail-type` of each).
  * Every `detail` carries `version`, `user_id`, `status`, `reason` (when there is one) and `time`;
- * never a token or a signature. See the README for each schema.
+ * never a token or a signature. See docs/events.md for each schema.
  */
 export const EVENT_SOURCE = 'zoom-token-vault';
 export const EVENT_DETAIL_TYPES = {

@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse } from 'aws-lambda';
 import { type Env, integerEnv } from '../functions/config';
@@ -277,14 +278,36 @@ async function answerRequest(request: IncomingMessage, response: ServerResponse,
  * when PORT=0), so a request that arrives meanwhile gets a 503 rather than silence.
  */
 export function createGatewayServer(current: () => { handlers: Handlers; gateway: Gateway } | undefined): Server {
-  return createServer((request, response) => {
+  const server = createServer((request, response) => {
     const ready = current();
     if (!ready) return send(response, gatewayAnswer(503, 'Service Unavailable: starting', { 'retry-after': '1' }));
     answerRequest(request, response, ready.handlers, ready.gateway).catch((error: unknown) => {
       console.error('local runtime: request failed:', error instanceof Error ? error.name : error);
-      if (!response.headersSent) send(response, { statusCode: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error' });
+      // A function that throws gets API Gateway's own answer in AWS, not one of the handler's.
+      if (!response.headersSent) send(response, gatewayAnswer(500, 'Internal Server Error'));
     });
   });
+  server.on('clientError', refuseUnparsable);
+  return server;
+}
+
+/** What Node refuses before any route is matched, by error code (anything else: 400). */
+const UNPARSABLE: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
+
+/**
+ * A request Node cannot parse (request line and headers over its 16 KB, say) gets the gateway's
+ * JSON `{"message"}` like its other refusals, instead of Node's empty answer.
+ */
+function refuseUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+  const [status, message] = UNPARSABLE[error.code ?? ''] ?? [400, 'Bad Request'];
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the whole service on this machine. Reads `.env` when present; see the README
+ * `npm start`: the whole service on this machine. Reads `.env` when present; see docs/configuration.md
  * for the variables. Ctrl-C stops it cleanly; data in DATA_DIR survives a restart.
  */
 import { existsSync } from 'node:fs';

@@ -47,7 +47,7 @@ export const METRICS_PUBLISHED_WHEN_IDLE: readonly string[] = [
   METRIC.oldestDueAgeSeconds,
 ];
 
-/** Assumptions of the variable cost (see the README's Cost section). */
+/** Assumptions of the variable cost (see docs/cost.md). */
 export const USAGE = {
   daysPerMonth: 30.42,
   /** Zoom access tokens live an hour; a user is refreshed every 3600 s − refreshWindowSeconds. */

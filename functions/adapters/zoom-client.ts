@@ -34,7 +34,7 @@ const MISCONFIGURED_ERRORS = new Set(['invalid_client', 'unauthorized_client']);
 type Fields = { error?: string; reason?: string; code?: string };
 
 /**
- * Every Zoom answer, classified. First matching row wins; the README shows the same table.
+ * Every Zoom answer, classified. First matching row wins; docs/refresh-and-grant-safety.md lists the same rows.
  * A row's `when` sees the status and the answer's error fields (sanitized, lower-cased).
  */
 export const ZOOM_ANSWER_TABLE: ReadonlyArray<{

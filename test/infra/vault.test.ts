@@ -21,7 +21,7 @@ describe("ZoomTokenVault in a team's own stack", () => {
     new Queue(stack, 'Jobs');
     const backendRole = new Role(stack, 'BackendRole', { assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com') });
 
-    // Act: what the README tells a team to write.
+    // Act: what docs/packages.md tells a team to write.
     vault = new ZoomTokenVault(stack, 'ZoomTokens', {
       settings: resolveVaultSettings(stack, {
         zoomClientId: 'zoom-client',

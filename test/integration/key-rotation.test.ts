@@ -1,5 +1,5 @@
 /**
- * Rotating the callback-signing key, as the README describes it, through the local runtime:
+ * Rotating the callback-signing key, as docs/operations.md describes it, through the local runtime:
  * add k2 and make it active, re-sync each user with Recall (token-free), then retire k1.
  */
 import { readFile, writeFile } from 'node:fs/promises';

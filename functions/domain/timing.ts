@@ -53,6 +53,8 @@ export const TIMING = {
   secretMaxAgeMs: 300_000,
   /** A signature naming an unknown key id re-reads the keyring at most this often. */
   keyringRefreshMinIntervalMs: 5_000,
+  /** Recall's request signature (Standard Webhooks): its timestamp may be this far off our clock, either way. */
+  recallSignatureToleranceMs: 300_000,
   /**
    * Function timeouts. The callback answers within the answer budget and never calls Zoom; its
    * timeout only bounds a stalled storage or KMS call.

@@ -8,6 +8,7 @@ import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretSource } from '../config';
 import { TIMING } from '../domain/timing';
 import { parseKeyring } from '../domain/signing';
+import { parseRecallVerificationSecrets, type RecallVerificationKeys } from '../domain/recall-signature';
 import type { SigningKeyProvider, SigningKeyring } from '../domain/ports';
 
 /** How long a secret is cached (Powertools takes seconds). */
@@ -43,6 +44,21 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
       if (parsed?.raw !== raw) parsed = { raw, keyring: parseKeyring(raw) };
       return parsed.keyring;
     },
+  };
+}
+
+/**
+ * Recall's verification secret(s): the value itself (local runtime) or Secrets Manager through
+ * the cache, parsed once per value read. A placeholder or a malformed value is a result, not an
+ * error: the check then counts every request, and refuses them in enforce mode.
+ */
+export function recallVerificationKeyReader(source: SecretSource): () => Promise<RecallVerificationKeys> {
+  const read = secretReader(source);
+  let parsed: { raw: string; keys: RecallVerificationKeys } | undefined;
+  return async () => {
+    const raw = await read();
+    if (parsed?.raw !== raw) parsed = { raw, keys: parseRecallVerificationSecrets(raw) };
+    return parsed.keys;
   };
 }
 

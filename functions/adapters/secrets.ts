@@ -50,13 +50,21 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
 /**
  * Recall's verification secret(s): the value itself (local runtime) or Secrets Manager through
  * the cache, parsed once per value read. A placeholder or a malformed value is a result, not an
- * error: the check then counts every request, and refuses them in enforce mode.
+ * error: the check then counts every request, and refuses them in enforce mode. A fresh read
+ * (for a signature no cached secret matches: a value just put, a rotation) is granted at most
+ * once per `keyringRefreshMinIntervalMs`, as for the signing keys.
  */
-export function recallVerificationKeyReader(source: SecretSource): () => Promise<RecallVerificationKeys> {
+export function recallVerificationKeyReader(
+  source: SecretSource,
+  clock: () => number = Date.now,
+): (options?: { fresh?: boolean }) => Promise<RecallVerificationKeys> {
   const read = secretReader(source);
   let parsed: { raw: string; keys: RecallVerificationKeys } | undefined;
-  return async () => {
-    const raw = await read();
+  let lastForcedAt = Number.NEGATIVE_INFINITY;
+  return async (options) => {
+    const force = options?.fresh === true && clock() - lastForcedAt >= TIMING.keyringRefreshMinIntervalMs;
+    if (force) lastForcedAt = clock();
+    const raw = await read({ forceFetch: force });
     if (parsed?.raw !== raw) parsed = { raw, keys: parseRecallVerificationSecrets(raw) };
     return parsed.keys;
   };

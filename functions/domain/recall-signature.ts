@@ -42,7 +42,13 @@ export type RecallSignatureProblem = 'missing' | 'malformed' | 'stale' | 'mismat
 /** The check's setting and its keys (read through the port, cached by the adapter). */
 export interface RecallSignatureSettings {
   mode: RecallSignatureMode;
-  keys(): Promise<RecallVerificationKeys>;
+  /** The cached keys; `fresh`: read again now (rate-limited), for a signature they do not match. */
+  keys(options?: { fresh?: boolean }): Promise<RecallVerificationKeys>;
+}
+
+/** Problems a fresher read of the secret may solve: a value put or rotated since it was cached. */
+export function mayBeStaleSecret(problem: RecallSignatureProblem | undefined): boolean {
+  return problem === 'mismatch' || problem === 'secret_placeholder' || problem === 'secret_malformed';
 }
 
 const SECRET_PATTERN = /^whsec_([A-Za-z0-9+/]+={0,2})$/;

@@ -4,7 +4,8 @@
  * domain/signing.ts), checked against the cached keyring and, when the URL names a key id that
  * keyring lacks, against one fresh read: a rotation's new key works at once in every container.
  * Then, when a Recall verification secret is configured, Recall's own request signature
- * (Standard Webhooks headers, domain/recall-signature.ts): a request with a valid URL but
+ * (Standard Webhooks headers, domain/recall-signature.ts; a signature the cached secret does not
+ * match is tried once more against a fresh read, as a URL's unknown key id is): a request with a valid URL but
  * without it is counted (RecallSignatureFailures) and logged (never the headers' values), and
  * refused in enforce mode; in report mode it is served as before.
  *
@@ -14,7 +15,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { BotTokenKind } from '../contract';
 import { InvalidSignatureError } from '../domain/errors';
 import type { Clock, Log, SigningKeyProvider, SigningKeyring } from '../domain/ports';
-import { type RecallSignatureSettings, recallSignatureProblem } from '../domain/recall-signature';
+import { mayBeStaleSecret, type RecallSignatureSettings, recallSignatureProblem } from '../domain/recall-signature';
 import {
   type BotTokenSubject,
   type CallbackSubject,
@@ -64,12 +65,11 @@ function bodyOf(event: SignedEvent): string {
 function recallSignatureCheck(deps: SignedRequestDeps, settings: RecallSignatureSettings) {
   return async (event: SignedEvent, purpose: UrlPurpose, userId: string): Promise<void> => {
     const headers = event.headers ?? {};
-    const problem = recallSignatureProblem(
-      { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'] },
-      bodyOf(event),
-      await settings.keys(),
-      deps.clock(),
-    );
+    const signed = { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'] };
+    const judge = async (fresh: boolean) => recallSignatureProblem(signed, bodyOf(event), await settings.keys({ fresh }), deps.clock());
+    let problem = await judge(false);
+    // A secret put or rotated since it was cached works at once, not five minutes later.
+    if (mayBeStaleSecret(problem)) problem = await judge(true);
     if (problem === undefined) return;
     const refused = settings.mode === 'enforce';
     deps.logger.warn(refused ? 'refused: no valid Recall signature' : 'no valid Recall signature (report mode: served)', {

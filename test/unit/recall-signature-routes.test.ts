@@ -84,7 +84,7 @@ async function setup(recall?: { mode: RecallSignatureMode; secret?: string }) {
     url.searchParams.set('sig', 'A'.repeat(43));
     return url;
   };
-  return { world, call, signed, forged, logged, published };
+  return { world, call, signed, forged, logged, published, settings: recallSignatures };
 }
 
 const counted = (published: Array<Record<string, unknown>>) =>
@@ -156,6 +156,33 @@ describe.each<Route>(['callback', 'obf'])('%s, enforced', (route) => {
     });
   });
 });
+
+test.each<Route>(['callback', 'obf'])(
+  '%s: a secret put or rotated since it was cached verifies after one fresh read; a request without headers costs none',
+  async (route) => {
+    // Prepare: the container cached the placeholder; the secret now holds Recall's value.
+    const s = await setup({ mode: 'enforce', secret: 'Xk3vQ9mP2rT8wY5zA1bC4dE7fG0hJ6nL' });
+    const reads: boolean[] = [];
+    let cached = 'Xk3vQ9mP2rT8wY5zA1bC4dE7fG0hJ6nL';
+    s.settings!.keys = async (options) => {
+      reads.push(options?.fresh === true);
+      if (options?.fresh) cached = SECRET;
+      return parseRecallVerificationSecrets(cached);
+    };
+
+    // Act
+    const signed = await s.call(route, s.signed());
+    const readsForSigned = [...reads];
+    reads.length = 0;
+    const unsigned = await s.call(route);
+
+    // Assess
+    expect(signed.statusCode).toBe(200);
+    expect(readsForSigned).toEqual([false, true]);
+    expect(unsigned.statusCode).toBe(403);
+    expect(reads).toEqual([false]);
+  },
+);
 
 describe.each<Route>(['callback', 'obf'])('%s, reported', (route) => {
   it("serves a request without Recall's headers as before, counted and logged; a signed one is not counted", async () => {

@@ -5,8 +5,6 @@
  * reported, it is served; either way it is counted (RecallSignatureFailures, `service` alone)
  * and logged without the headers' values. Without a secret configured nothing changes.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { BOT_TOKEN_PATHS, type RecallSignatureMode } from '../../functions/contract';
 import { parseRecallVerificationSecrets, type RecallSignatureSettings } from '../../functions/domain/recall-signature';
@@ -15,6 +13,7 @@ import { makeBotTokenHandler } from '../../functions/handlers/bot-token';
 import { makeCallbackHandler } from '../../functions/handlers/callback';
 import { recallSignatureHeaders } from '../../local/fakes/fake-recall';
 import { InMemoryZoomApi, World } from '../support/in-memory';
+import { recordingObservability } from '../support/recording-observability';
 import { OLD_KEYRING, rotatingKeys } from '../support/rotating-keys';
 
 const SCOPES = 'user:read:user user:read:token user:read:zak meeting:read:local_recording_token';
@@ -29,19 +28,7 @@ async function setup(recall?: { mode: RecallSignatureMode; secret?: string }) {
   const zoomApi = new InMemoryZoomApi(world.zoom);
   const { user, grant } = await world.seedUser('alice', 3600, SCOPES);
   const meetingId = zoomApi.createMeeting(grant.zoomUserId);
-  const logger = new Logger({ logLevel: 'SILENT' });
-  const logged: unknown[][] = [];
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    jest.spyOn(logger, level).mockImplementation((...args: unknown[]) => void logged.push(args));
-  }
-  const metrics = new Metrics({ namespace: 'Test', serviceName: 'test' });
-  const published: Array<Record<string, unknown>> = [];
-  jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => {
-    published.push(metrics.serializeMetrics() as unknown as Record<string, unknown>);
-    metrics.clearMetrics();
-    metrics.clearDimensions();
-    return metrics;
-  });
+  const { logger, metrics, logged, published } = recordingObservability();
   const recallSignatures: RecallSignatureSettings | undefined = recall && {
     mode: recall.mode,
     keys: async () => parseRecallVerificationSecrets(recall.secret ?? SECRET),

@@ -100,9 +100,24 @@ export const ENV = {
   eventsWebhookUrl: 'EVENTS_WEBHOOK_URL',
   zoomWebhookSecretToken: 'ZOOM_WEBHOOK_SECRET_TOKEN',
   zoomWebhookSecretTokenSecretId: 'ZOOM_WEBHOOK_SECRET_TOKEN_SECRET_ID',
+  /**
+   * Recall's workspace verification secret(s), `whsec_…` separated by spaces: the value itself
+   * (local runtime), or the Secrets Manager secret holding it (AWS). Unset: no check.
+   */
+  recallVerificationSecret: 'RECALL_VERIFICATION_SECRET',
+  recallVerificationSecretSecretId: 'RECALL_VERIFICATION_SECRET_SECRET_ID',
+  /** enforce (default with a secret) or report. */
+  recallSignatureMode: 'RECALL_SIGNATURE_MODE',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
+
+/**
+ * What a missing or invalid Recall request signature does on the public token routes:
+ * `enforce` refuses it (the URL's own 403), `report` serves as before, logging and counting it.
+ */
+export const RECALL_SIGNATURE_MODES = ['enforce', 'report'] as const;
+export type RecallSignatureMode = (typeof RECALL_SIGNATURE_MODES)[number];
 
 /** Integer settings with the range both the stack (at synth) and the functions (at cold start) enforce. */
 export interface Range {
@@ -202,6 +217,11 @@ export const METRIC = {
   botTokensMinted: 'BotTokensMinted',
   botTokenFailures: 'BotTokenFailures',
   botTokenErrors: 'BotTokenErrors',
+  /**
+   * Public token requests with a valid URL but without Recall's valid signature (only with a
+   * verification secret set): refused in enforce mode, served and logged in report mode.
+   */
+  recallSignatureFailures: 'RecallSignatureFailures',
   // Lifecycle events, Recall health, Zoom's deauthorizations.
   eventsPublished: 'EventsPublished',
   eventsPublishFailed: 'EventsPublishFailed',

@@ -206,10 +206,23 @@ export const LIFECYCLE_ALARMS: readonly MetricAlarmSpec[] = [
   },
 ];
 
+/** With Recall's request signature checked (lib/settings.ts recallSignatureMode): requests without it, refused or reported. */
+export const RECALL_SIGNATURE_ALARM: MetricAlarmSpec = {
+  id: 'RecallSignatureFailuresAlarm',
+  kind: 'outcome',
+  metricName: METRIC.recallSignatureFailures,
+  threshold: 1,
+  description:
+    "A callback or bot-token URL was called without Recall's valid signature (RecallSignatureFailures). Enforced: refused, so " +
+    'someone other than Recall holds the URL, or the verification secret is wrong, still the placeholder or rotated at Recall ' +
+    "alone. Reported: enforcing would refuse it. The functions' 'no valid Recall signature' log lines name the user and the problem.",
+};
+
 /** Every custom metric (namespace METRICS_NAMESPACE) an alarm may watch, detailed alarms and the lifecycle's included. */
 export const ALARMED_METRICS: readonly MetricName[] = [
   ...metricAlarms({ refreshIntervalMinutes: 5, refreshWindowSeconds: 900 }),
   ...LIFECYCLE_ALARMS,
+  RECALL_SIGNATURE_ALARM,
 ].map((spec) => spec.metricName);
 
 const PERIOD = Duration.minutes(5);
@@ -237,6 +250,8 @@ export interface VaultObservabilityProps extends AlarmSettings {
   readonly detailedAlarms?: boolean;
   /** @default false */
   readonly dashboard?: boolean;
+  /** Recall's request signature is checked: its alarm, and its line on the dashboard. @default false */
+  readonly recallSignatures?: boolean;
 }
 
 /**
@@ -270,6 +285,7 @@ export class VaultObservability extends Construct {
     this.alarmOnApiAndQueue(props);
     for (const spec of metricAlarms(props)) this.alarmOnMetric(spec);
     this.alarmOnBotTokenFailures(props.api);
+    if (props.recallSignatures) this.alarmOnMetric(RECALL_SIGNATURE_ALARM);
     this.watchFunctions(props.functions);
     if (props.dashboard) this.dashboard = this.createDashboard(props);
   }
@@ -466,6 +482,7 @@ export class VaultObservability extends Construct {
           METRIC.callbackTokenUnavailable,
           METRIC.callbackServerErrors,
           METRIC.callbackWaitedForRefresh,
+          ...(props.recallSignatures ? [METRIC.recallSignatureFailures] : []),
         ]),
         props.api.accessLogMetric(ACCESS_LOG_METRIC.callbackThrottled).with({ label: 'CallbackThrottled (429)' }),
       ]),

@@ -14,6 +14,10 @@ export interface VaultSecretsProps {
    * them may also decrypt with this key, through Secrets Manager only. @default - aws/secretsmanager
    */
   readonly secretsKmsKeyArn?: string;
+  /** Complete ARN of an existing secret holding Recall's verification secret. @default - a placeholder, when checked at all */
+  readonly recallVerificationSecretArn?: string;
+  /** Set when Recall's request signature is checked: only then is there a verification secret. @default - not checked */
+  readonly recallSignatureMode?: string;
 }
 
 /** The URL signing keys, the Recall API key and the Zoom client secret. */
@@ -25,6 +29,12 @@ export class VaultSecrets extends Construct {
   readonly signingKeys: ISecret;
   readonly recallApiKey: ISecret;
   readonly zoomClientSecret: ISecret;
+  /**
+   * Recall's workspace verification secret(s), `whsec_…` separated by spaces: only when Recall's
+   * request signature is checked. A created one holds a generated placeholder (no `whsec_`
+   * value), which the token functions treat as no usable secret: enforced, every request is refused.
+   */
+  readonly recallVerificationSecret?: ISecret;
   private readonly secretsKmsKeyArn?: string;
   /** Secrets given by ARN (maybe under `secretsKmsKeyArn`), not created here. */
   private readonly imported = new Set<ISecret>();
@@ -62,6 +72,14 @@ export class VaultSecrets extends Construct {
       props.zoomClientSecretArn,
       'Zoom OAuth app client secret (replace the generated placeholder after deploy)',
     );
+    if (props.recallSignatureMode) {
+      this.recallVerificationSecret = this.importOrCreate(
+        this,
+        'RecallVerificationSecret',
+        props.recallVerificationSecretArn,
+        'Recall.ai workspace verification secret, whsec_… (replace the generated placeholder after deploy; old and new separated by a space while Recall rotates it)',
+      );
+    }
   }
 
   /**

@@ -6,6 +6,8 @@ import {
   DISPATCH_MAX_USERS,
   DUE_SHARDS,
   ENV,
+  RECALL_SIGNATURE_MODES,
+  type RecallSignatureMode,
   type Range,
   REFRESH_INTERVAL_MINUTES,
   REFRESH_POLICIES,
@@ -155,6 +157,21 @@ export interface VaultOptions {
   readonly callbackThrottleRate?: number;
   /** Burst of requests the public callback route (and each bot-token route) accepts. @default 100 */
   readonly callbackThrottleBurst?: number;
+  /**
+   * Complete ARN of an existing secret holding Recall's workspace verification secret (`whsec_…`;
+   * old and new separated by a space while Recall rotates it): the callback and bot-token routes
+   * then check Recall's request signature too (docs/recall-signatures.md). Only the callback and
+   * bot-token functions may read it. @default - not checked, unless `recallSignatureMode` is set
+   */
+  readonly recallVerificationSecretArn?: string;
+  /**
+   * What a public token request without Recall's valid signature gets: `enforce`, the bad URL's
+   * 403; `report`, served as before, logged and counted in RecallSignatureFailures. Set without
+   * `recallVerificationSecretArn`, the stack creates a placeholder secret for Recall's value: until
+   * it holds one, `enforce` refuses every request (synth warns) and `report` counts every one.
+   * @default 'enforce' with recallVerificationSecretArn; else Recall's signature is not checked
+   */
+  readonly recallSignatureMode?: RecallSignatureMode;
 }
 
 /** The options after defaults and validation: what the constructs are built from. */
@@ -192,6 +209,10 @@ export interface VaultSettings {
   readonly adaptiveKeepAliveHours: number;
   readonly callbackThrottleRate: number;
   readonly callbackThrottleBurst: number;
+  /** Imported; absent with a mode set: the stack creates a placeholder. */
+  readonly recallVerificationSecretArn?: string;
+  /** Absent: Recall's signature is not checked (no secret, as before). */
+  readonly recallSignatureMode?: RecallSignatureMode;
 }
 
 type OptionName = keyof VaultOptions;
@@ -238,6 +259,7 @@ export function resolveVaultSettings(scope: Construct, options: VaultOptions = {
     adaptiveKeepAliveHours: read.integer('adaptiveKeepAliveHours', ADAPTIVE_KEEPALIVE_HOURS),
     callbackThrottleRate: read.integer('callbackThrottleRate', CALLBACK_THROTTLE_RATE),
     callbackThrottleBurst: read.integer('callbackThrottleBurst', CALLBACK_THROTTLE_BURST),
+    ...resolveRecallSignatures(scope, read),
   };
   warnIgnored(scope, settings);
   return settings;
@@ -255,7 +277,12 @@ function warnIgnored(scope: Construct, settings: VaultSettings): void {
     [
       'secretsKmsKeyArn',
       settings.secretsKmsKeyArn !== undefined &&
-        [settings.recallApiKeySecretArn, settings.zoomClientSecretArn, settings.zoomWebhookSecretArn].every((arn) => arn === undefined),
+        [
+          settings.recallApiKeySecretArn,
+          settings.zoomClientSecretArn,
+          settings.zoomWebhookSecretArn,
+          settings.recallVerificationSecretArn,
+        ].every((arn) => arn === undefined),
       'no secret is imported (the secrets the stack creates use aws/secretsmanager)',
     ],
   ];
@@ -369,6 +396,28 @@ class OptionReader {
     }
     return raw.replace(/\/+$/, '');
   }
+}
+
+/**
+ * Recall's request signature: checked once a secret is imported (enforce by default) or a mode is
+ * set (then on a placeholder secret the operator fills in). Enforcing on a placeholder refuses
+ * every token request until Recall's value is in it: allowed (nobody is left unprotected while
+ * believing otherwise), but said at synth, with the way round it.
+ */
+function resolveRecallSignatures(scope: Construct, read: OptionReader) {
+  const recallVerificationSecretArn = read.secretArn('recallVerificationSecretArn');
+  const explicit = read.nonEmpty('recallSignatureMode') && read.oneOf('recallSignatureMode', RECALL_SIGNATURE_MODES, 'enforce');
+  const recallSignatureMode = explicit || (recallVerificationSecretArn ? 'enforce' : undefined);
+  if (recallSignatureMode === 'enforce' && !recallVerificationSecretArn) {
+    Annotations.of(scope).addWarningV2(
+      'zoom-token-vault:recallSignatureMode',
+      'recallSignatureMode is enforce and no recallVerificationSecretArn is given: the stack creates a placeholder secret, and ' +
+        "every callback and bot-token request is refused (403) until it holds Recall's whsec_… verification secret. Deploy with " +
+        '-c recallSignatureMode=report first, put the secret (output RecallVerificationSecretArn), and enforce once ' +
+        'RecallSignatureFailures stays at zero (docs/recall-signatures.md).',
+    );
+  }
+  return { recallVerificationSecretArn, recallSignatureMode };
 }
 
 function resolveRecallRegion(read: OptionReader): RecallRegion {

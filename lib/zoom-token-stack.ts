@@ -78,6 +78,12 @@ export class ZoomTokenStack extends Stack {
     new CfnOutput(this, 'SigningKeysSecretArn', { value: vault.secrets.signingKeys.secretArn });
     new CfnOutput(this, 'RecallApiKeySecretArn', { value: vault.secrets.recallApiKey.secretArn });
     new CfnOutput(this, 'ZoomClientSecretArn', { value: vault.secrets.zoomClientSecret.secretArn });
+    if (vault.secrets.recallVerificationSecret) {
+      new CfnOutput(this, 'RecallVerificationSecretArn', {
+        description: "Put Recall's workspace verification secret (whsec_…) here",
+        value: vault.secrets.recallVerificationSecret.secretArn,
+      });
+    }
     if (vault.alarmTopic) {
       new CfnOutput(this, 'AlarmTopicArn', { value: vault.alarmTopic.topicArn });
     }

@@ -3,6 +3,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ADMIN_ROUTE_KEYS, type AdminRouteKey, CALLBACK_PATH, ENV, FUNCTION_TIMEOUT_SECONDS } from '../functions/contract';
@@ -208,6 +209,7 @@ export class ZoomTokenVault extends Construct {
       },
       api: this.api,
       refreshDeadLetterQueue: this.refresh.deadLetterQueue,
+      recallSignatures: settings.recallSignatureMode !== undefined,
     });
   }
 
@@ -221,7 +223,7 @@ export class ZoomTokenVault extends Construct {
       description: 'Returns a Zoom access token to Recall.ai for a signed callback URL',
       timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.callback),
       memorySize: 1024,
-      environment,
+      environment: { ...environment, ...recallSignatureEnvironmentOf(settings, this.secrets) },
       tracing: settings.tracing,
     });
     acknowledge(
@@ -230,9 +232,15 @@ export class ZoomTokenVault extends Construct {
       'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.',
     );
     this.storage.grantServe(fn);
-    this.secrets.grantRead(fn, this.secrets.signingKeys);
+    this.secrets.grantRead(fn, ...this.tokenRouteSecrets());
     this.refresh.grantRequestRefresh(fn);
     return fn;
+  }
+
+  /** What the public token routes check requests with: the URL signing keys, and Recall's verification secret when configured. */
+  private tokenRouteSecrets(): ISecret[] {
+    const { signingKeys, recallVerificationSecret } = this.secrets;
+    return recallVerificationSecret ? [signingKeys, recallVerificationSecret] : [signingKeys];
   }
 
   /**
@@ -255,6 +263,7 @@ export class ZoomTokenVault extends Construct {
         [ENV.signingKeysSecretId]: this.secrets.signingKeys.secretArn,
         [ENV.refreshQueueUrl]: this.refresh.queue.queueUrl,
         [ENV.zoomApiBaseUrl]: settings.zoomApiBaseUrl,
+        ...recallSignatureEnvironmentOf(settings, this.secrets),
       },
     });
     acknowledge(
@@ -263,7 +272,7 @@ export class ZoomTokenVault extends Construct {
       'Invoked synchronously by the HTTP API only; a dead-letter queue applies to asynchronous invocations.',
     );
     this.storage.grantMintBotTokens(fn);
-    this.secrets.grantRead(fn, this.secrets.signingKeys);
+    this.secrets.grantRead(fn, ...this.tokenRouteSecrets());
     this.refresh.grantRequestRefresh(fn);
     return fn;
   }
@@ -305,6 +314,15 @@ function zoomAppEnvironmentOf(settings: VaultSettings, secrets: VaultSecrets): R
     [ENV.zoomClientId]: settings.zoomClientId,
     [ENV.zoomClientSecretSecretId]: secrets.zoomClientSecret.secretArn,
     [ENV.zoomTokenUrl]: settings.zoomTokenUrl,
+  };
+}
+
+/** Recall's request signature: only the functions that serve tokens get the secret's id (and may read it) and the mode. */
+function recallSignatureEnvironmentOf(settings: VaultSettings, secrets: VaultSecrets): Record<string, string> {
+  if (!settings.recallSignatureMode || !secrets.recallVerificationSecret) return {};
+  return {
+    [ENV.recallVerificationSecretSecretId]: secrets.recallVerificationSecret.secretArn,
+    [ENV.recallSignatureMode]: settings.recallSignatureMode,
   };
 }
 

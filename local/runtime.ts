@@ -71,6 +71,8 @@ const PASSED_THROUGH = [
   ENV.adaptiveKeepAliveHours,
   ENV.eventsWebhookUrl,
   ENV.zoomWebhookSecretToken,
+  ENV.recallVerificationSecret,
+  ENV.recallSignatureMode,
 ];
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -185,6 +187,8 @@ async function startDemoFakes(env: Env, dataDir: string, requestedPort: number, 
       port: fakePort(1),
       verifyAccessToken: fakeZoom.verifyAccessToken,
       stateFile: join(dataDir, 'fake-recall.json'),
+      // Recall signs every request once the workspace has a verification secret: so does the fake, with the service's.
+      verificationSecret: env[ENV.recallVerificationSecret]?.trim() || undefined,
     });
     closers.push(() => recall.close());
     Object.assign(demoEnv, {
@@ -486,6 +490,7 @@ function printBanner(b: {
     b.handlerEnv[ENV.zoomWebhookSecretToken]
       ? `  Zoom events: POST ${b.url}/zoom/events (signed with ZOOM_WEBHOOK_SECRET_TOKEN)`
       : '  Zoom events: off (set ZOOM_WEBHOOK_SECRET_TOKEN)',
+    recallSignaturesLine(b),
     `  events:    ${b.handlerEnv[ENV.eventsWebhookUrl] ? `POSTed to ${b.handlerEnv[ENV.eventsWebhookUrl]}` : 'not published (set EVENTS_WEBHOOK_URL)'}`,
     `  refresher: every ${b.intervalSeconds} s, window ${b.handlerEnv[ENV.refreshWindowSeconds]} s`,
     b.fakeZoom
@@ -497,6 +502,17 @@ function printBanner(b: {
     readyLine(b),
   ];
   for (const line of lines) console.log(line);
+}
+
+/** Whether the public token routes check Recall's signature, and how to fetch a token as Recall then. */
+function recallSignaturesLine(b: { handlerEnv: Env; fakeRecall?: FakeRecall }): string {
+  if (!b.handlerEnv[ENV.recallVerificationSecret])
+    return "  Recall signatures: not checked (set RECALL_VERIFICATION_SECRET to Recall's whsec_… secret)";
+  const mode = b.handlerEnv[ENV.recallSignatureMode] ?? 'enforce';
+  const asRecall = b.fakeRecall
+    ? `; the fake Recall signs its calls; fetch a URL as Recall: curl -H 'Authorization: Token ${DEFAULT_FAKE_RECALL_API_KEY}' --data-urlencode 'url=<URL>' ${b.fakeRecall.url}/fake/call`
+    : '';
+  return `  Recall signatures: ${mode === 'report' ? 'reported, not enforced' : 'enforced'} (RECALL_VERIFICATION_SECRET)${asRecall}`;
 }
 
 /** The last line of the start-up: ready, and what to run next (with the flags this start needs). */

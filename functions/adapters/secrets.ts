@@ -8,6 +8,7 @@ import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretSource } from '../config';
 import { TIMING } from '../domain/timing';
 import { parseKeyring } from '../domain/signing';
+import { parseRecallVerificationSecrets, type RecallVerificationKeys } from '../domain/recall-signature';
 import type { SigningKeyProvider, SigningKeyring } from '../domain/ports';
 
 /** How long a secret is cached (Powertools takes seconds). */
@@ -43,6 +44,29 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
       if (parsed?.raw !== raw) parsed = { raw, keyring: parseKeyring(raw) };
       return parsed.keyring;
     },
+  };
+}
+
+/**
+ * Recall's verification secret(s): the value itself (local runtime) or Secrets Manager through
+ * the cache, parsed once per value read. A placeholder or a malformed value is a result, not an
+ * error: the check then counts every request, and refuses them in enforce mode. A fresh read
+ * (for a signature no cached secret matches: a value just put, a rotation) is granted at most
+ * once per `keyringRefreshMinIntervalMs`, as for the signing keys.
+ */
+export function recallVerificationKeyReader(
+  source: SecretSource,
+  clock: () => number = Date.now,
+): (options?: { fresh?: boolean }) => Promise<RecallVerificationKeys> {
+  const read = secretReader(source);
+  let parsed: { raw: string; keys: RecallVerificationKeys } | undefined;
+  let lastForcedAt = Number.NEGATIVE_INFINITY;
+  return async (options) => {
+    const force = options?.fresh === true && clock() - lastForcedAt >= TIMING.keyringRefreshMinIntervalMs;
+    if (force) lastForcedAt = clock();
+    const raw = await read({ forceFetch: force });
+    if (parsed?.raw !== raw) parsed = { raw, keys: parseRecallVerificationSecrets(raw) };
+    return parsed.keys;
   };
 }
 

@@ -51,8 +51,13 @@ export const TIMING = {
   dispatchReserveMs: 10_000,
   /** Secrets (signing keys, API keys) are cached this long; a rotated one is picked up after. */
   secretMaxAgeMs: 300_000,
-  /** A signature naming an unknown key id re-reads the keyring at most this often. */
+  /**
+   * A signature the cached secret cannot verify (a URL naming a key id the keyring lacks, a
+   * Recall signature no cached verification secret matches) re-reads that secret at most this often.
+   */
   keyringRefreshMinIntervalMs: 5_000,
+  /** Recall's request signature (Standard Webhooks): its timestamp may be this far off our clock, either way. */
+  recallSignatureToleranceMs: 300_000,
   /**
    * Function timeouts. The callback answers within the answer budget and never calls Zoom; its
    * timeout only bounds a stalled storage or KMS call.

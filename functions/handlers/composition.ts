@@ -25,6 +25,8 @@ import {
   DUE_SHARDS,
   ENV,
   METRICS_NAMESPACE,
+  RECALL_SIGNATURE_MODES,
+  type RecallSignatureMode,
   REFRESH_POLICIES,
   REFRESH_WINDOW_SECONDS,
   SERVICE_NAME,
@@ -34,7 +36,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
-import { secretReader, signingKeyProvider } from '../adapters/secrets';
+import { recallVerificationKeyReader, secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { noEventPublisher, reliablePublisher, webhookEventPublisher } from '../adapters/event-publishers';
@@ -42,6 +44,7 @@ import { createZoomApiClient } from '../adapters/zoom-api-client';
 import { createZoomTokenClient } from '../adapters/zoom-client';
 import { loadTracer } from './tracing';
 import { PROACTIVE, type RefreshPolicy } from '../domain/refresh-policy';
+import { parseRecallVerificationSecrets, type RecallSignatureSettings } from '../domain/recall-signature';
 import type {
   Clock,
   EventPublisher,
@@ -77,9 +80,14 @@ interface QueueDeps {
   refreshQueue: RefreshQueue;
 }
 
-export interface CallbackDeps extends ServiceDeps, QueueDeps {
+/** What a public token route checks a request with: its URL's HMAC, and Recall's signature when configured. */
+interface SignedRequestSettings {
   signingKeys: SigningKeyProvider;
+  /** Absent: no Recall verification secret configured, Recall's signature is not checked. */
+  recallSignatures?: RecallSignatureSettings;
 }
+
+export interface CallbackDeps extends ServiceDeps, QueueDeps, SignedRequestSettings {}
 
 /**
  * The bot-token routes: what serving a token needs (the store, the cipher, the refresh queue,
@@ -88,8 +96,8 @@ export interface CallbackDeps extends ServiceDeps, QueueDeps {
  */
 export interface BotTokenFunctionDeps
   extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'cipher' | 'clock' | 'policy'>,
-    QueueDeps {
-  signingKeys: SigningKeyProvider;
+    QueueDeps,
+    SignedRequestSettings {
   zoomApi: ZoomApiClient;
 }
 
@@ -246,6 +254,32 @@ function signingKeysFromEnv(env: Env): SigningKeyProvider {
 }
 
 /**
+ * The public token routes' checks: the URL's signing keys, and Recall's request signature when a
+ * verification secret is configured (its secret id in AWS; the value itself locally, where a
+ * malformed one fails the start). Without one, a mode set alone is a mistake: said at once.
+ */
+function signedRequestSettingsFromEnv(env: Env): SignedRequestSettings {
+  const signingKeys = signingKeysFromEnv(env);
+  const configured = [ENV.recallVerificationSecretSecretId, ENV.recallVerificationSecret].some((name) => env[name]?.trim());
+  if (!configured) {
+    if (env[ENV.recallSignatureMode]?.trim())
+      throw new ConfigError(`${ENV.recallSignatureMode} is set, but no ${ENV.recallVerificationSecret} to check Recall's signature with`);
+    return { signingKeys };
+  }
+  const mode = optionalEnv(ENV.recallSignatureMode, 'enforce', env) as RecallSignatureMode;
+  if (!RECALL_SIGNATURE_MODES.includes(mode))
+    throw new ConfigError(
+      `Environment variable ${ENV.recallSignatureMode} must be one of ${RECALL_SIGNATURE_MODES.join(', ')}, got "${mode}"`,
+    );
+  const source = secretSourceEnv(ENV.recallVerificationSecret, ENV.recallVerificationSecretSecretId, env);
+  if (source.kind === 'value' && 'unusable' in parseRecallVerificationSecrets(source.ref))
+    throw new ConfigError(
+      `${ENV.recallVerificationSecret} must be Recall's whsec_… verification secret (two separated by a space while rotating)`,
+    );
+  return { signingKeys, recallSignatures: { mode, keys: recallVerificationKeyReader(source) } };
+}
+
+/**
  * The lifecycle event publisher: EventBridge when EVENT_BUS_NAME is set (AWS), else a webhook
  * when EVENTS_WEBHOOK_URL is (local runtime), else none. Wrapped: never throws, retries, counts
  * EventsPublished / EventsPublishFailed, logs failures.
@@ -272,7 +306,7 @@ function recallConfigFromEnv(env: Env) {
 }
 
 export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): CallbackDeps {
-  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
+  return { ...serviceDepsFromEnv(env), ...signedRequestSettingsFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
 }
 
 export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
@@ -350,7 +384,7 @@ export function botTokenDepsFromEnv(env: Env, overrides: LocalOverrides = {}): B
     clock: Date.now,
     policy: policyFromEnv(env),
     refreshQueue: refreshQueueFromEnv(env, overrides),
-    signingKeys: signingKeysFromEnv(env),
+    ...signedRequestSettingsFromEnv(env),
     zoomApi: createZoomApiClient({ baseUrl: urlEnv(ENV.zoomApiBaseUrl, 'https://api.zoom.us/v2', env) }),
   };
 }

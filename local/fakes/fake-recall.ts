@@ -9,7 +9,14 @@
  * - `Idempotency-Key` on POST: completed duplicate within an hour → cached response; running duplicate → 409.
  * - `GET .../?oauth_app=&user_id=&status=&cursor=` cursor-paginated `{next, previous, results}`;
  *   `GET .../{id}/`, `DELETE .../{id}/` → 204, unknown → 404 `{"detail":"Not found."}`.
+ * - With `verificationSecret` (a workspace verification secret), every callback GET carries Recall's Standard
+ *   Webhooks headers: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
+ *   "id.timestamp.">` (empty body), one signature per secret given (as during a rotation at Recall).
  * Guesses where the docs are silent: list order (oldest first), `meeting_sync_status` value, error wordings.
+ *
+ * Fake-only route: `POST /fake/call` (API key as above, form or JSON body `url=<URL>`) GETs the URL as Recall
+ * does, signed when a verification secret is set, and answers what it got (status, content type, body): how
+ * to fetch a token "as Recall" when the service enforces Recall's signature. 502 when no answer came.
  *
  * Optional `stateFile`: credentials (with their list order) and completed idempotency results still within
  * their hour are loaded from it at start and rewritten (atomically, mode 0600) after every change, so the
@@ -31,7 +38,10 @@ export interface FakeRecallOptions {
   callbackTimeoutMs?: number;
   /** List page size. Default 2, so that clients exercise pagination. */
   pageSize?: number;
-  /** Optional `whsec_<base64>` secret: when set, callback GETs carry Standard Webhooks signature headers. */
+  /**
+   * Optional workspace verification secret(s), `whsec_<base64>`, several separated by spaces: when set,
+   * callback GETs carry Standard Webhooks signature headers, one v1 signature per secret.
+   */
   verificationSecret?: string;
   /**
    * Optional JSON file holding the fake's state (credentials, idempotency results): loaded at start when it
@@ -69,6 +79,8 @@ export interface FakeRecall {
   credentials(): FakeRecallCredential[];
   /** Makes Recall call a credential's callback like it does before a bot joins; updates its status. */
   fetchToken(credentialId: string): Promise<FetchTokenResult>;
+  /** GETs any URL as Recall does (signed when a verification secret is set), unjudged: a bot-token URL, say. */
+  call(url: string): Promise<{ status: number; body: string; contentType?: string }>;
   /** The next `count` API requests fail as told, before authentication and any processing. */
   failNext(count: number, how: RecallFailure): void;
   /** Sets a credential's health as Recall would after its token calls failed (or recovered); throws for an unknown id. */
@@ -83,6 +95,7 @@ const COLLECTION = '/api/v2/zoom-oauth-credentials/';
 const ITEM = /^\/api\/v2\/zoom-oauth-credentials\/([^/]+)\/?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IDEMPOTENCY_TTL_MS = 60 * 60 * 1000;
+const FAKE_CALL_PATH = '/fake/call';
 
 type Reply = { status: number; body?: unknown };
 type Idempotent = { running: true } | ({ running: false; at: number } & Reply);
@@ -143,6 +156,10 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
     url: server.url,
     credentials: () => [...state.credentials.values()].map(publicView),
     fetchToken: (credentialId) => fetchToken(state, caller, credentialId),
+    call: async (url) => {
+      const { problem: _problem, ...answer } = await caller.get(url);
+      return answer;
+    },
     failNext: (count, how) => routes.failNext(count, how),
     setStatus: (credentialId, status) => state.setStatus(credentialId, status),
     requests: () => routes.requests(),
@@ -245,6 +262,12 @@ class TokenCallbackCaller {
 
   /** GETs the callback like Recall does and judges the answer. */
   async call(url: string): Promise<FetchTokenResult & { zoomUserId?: string }> {
+    const answer = await this.get(url);
+    return answer.problem ? answer : this.judge(answer);
+  }
+
+  /** GETs a URL like Recall does (signed when a verification secret is set); `problem` when no answer came. */
+  async get(url: string): Promise<FetchTokenResult> {
     let response: Response;
     let body: string;
     // A controller and a timer of our own, not AbortSignal.any([AbortSignal.timeout(…), …]): on
@@ -273,14 +296,13 @@ class TokenCallbackCaller {
       clearTimeout(timer);
       this.closing.removeEventListener('abort', onClose);
     }
-    return this.judge(response, body);
+    return { status: response.status, body, contentType: response.headers.get('content-type') ?? undefined };
   }
 
-  private judge(response: Response, body: string): FetchTokenResult & { zoomUserId?: string } {
-    const contentType = response.headers.get('content-type') ?? undefined;
-    const result: FetchTokenResult = { status: response.status, body, contentType };
-    if (response.status !== 200) {
-      return { ...result, problem: `The access token callback answered HTTP ${response.status}, expected 200.` };
+  private judge(result: FetchTokenResult): FetchTokenResult & { zoomUserId?: string } {
+    const { body, contentType } = result;
+    if (result.status !== 200) {
+      return { ...result, problem: `The access token callback answered HTTP ${result.status}, expected 200.` };
     }
     if (!contentType || !/^text\/plain\s*(;|$)/i.test(contentType)) {
       return { ...result, problem: 'The access token callback must answer with Content-Type text/plain.' };
@@ -295,14 +317,26 @@ class TokenCallbackCaller {
 
   /** Standard Webhooks headers for a GET (empty body), when a verification secret is configured. */
   private signatureHeaders(): Record<string, string> {
-    const secret = this.options.verificationSecret;
-    if (!secret) return {};
-    const id = `msg_${randomBytes(12).toString('hex')}`;
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-    const signature = createHmac('sha256', key).update(`${id}.${timestamp}.`).digest('base64');
-    return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` };
+    const secret = this.options.verificationSecret?.trim();
+    return secret ? recallSignatureHeaders(secret, this.now()) : {};
   }
+}
+
+/**
+ * The headers Recall signs a request with at `nowMs` (Standard Webhooks): a new message id, the time in
+ * Unix seconds, and one `v1,` signature per `whsec_` secret in `verificationSecret` (space-separated).
+ */
+export function recallSignatureHeaders(verificationSecret: string, nowMs: number, body = ''): Record<string, string> {
+  const id = `msg_${randomBytes(12).toString('hex')}`;
+  const timestamp = String(Math.floor(nowMs / 1000));
+  const signatures = verificationSecret
+    .split(/\s+/)
+    .filter((secret) => secret !== '')
+    .map((secret) => {
+      const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+      return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+    });
+  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') };
 }
 
 /** The credential API's routes, with the request log and the injected failures. */
@@ -334,6 +368,8 @@ class RecallRoutes {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
+    // Not Recall's API: neither logged among its requests nor subject to injected failures.
+    if (req.url === FAKE_CALL_PATH && method === 'POST') return this.handleFakeCall(req, res);
     const idempotencyKey = headerValue(req.headers['idempotency-key']);
     this.log.push({ method, path: req.url ?? '/', ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
 
@@ -353,6 +389,17 @@ class RecallRoutes {
       return sendJson(res, 405, { detail: `Method "${method}" not allowed.` });
     }
     sendJson(res, 404, { detail: 'Not found.' });
+  }
+
+  /** `POST /fake/call`: GETs the URL in the body as Recall does and answers what it got. */
+  private async handleFakeCall(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.authenticated(req.headers.authorization)) return sendJson(res, 401, { detail: 'Invalid token.' });
+    const parsed = parseCreateBody(await readBody(req), req.headers['content-type']);
+    const url = 'fields' in parsed ? parsed.fields.url : undefined;
+    if (typeof url !== 'string' || !isHttpUrl(url)) return sendJson(res, 400, { url: ['Enter a valid URL.'] });
+    const answer = await this.caller.get(url);
+    if (answer.problem) return sendJson(res, 502, { detail: answer.problem });
+    res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'text/plain', 'cache-control': 'no-store' }).end(answer.body);
   }
 
   private authenticated(header: string | undefined): boolean {

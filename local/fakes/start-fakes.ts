@@ -13,6 +13,9 @@
  *
  * It answers Zoom's token JSON (access_token, refresh_token, expires_in, ...). The credentials printed
  * below are fixed fake values, not secrets; nothing else (no token) is ever printed.
+ *
+ * RECALL_VERIFICATION_SECRET (Recall's whsec_… workspace secret): the fake Recall signs its calls with it,
+ * as the service's RECALL_VERIFICATION_SECRET expects; `POST /fake/call` GETs any URL as Recall does.
  */
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall } from './fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_ID, DEFAULT_FAKE_ZOOM_CLIENT_SECRET, startFakeZoom } from './fake-zoom';
@@ -28,15 +31,22 @@ function port(name: string, fallback: number): number {
 
 async function main(): Promise<void> {
   const zoom = await startFakeZoom({ port: port('FAKE_ZOOM_PORT', 4002) });
+  // Signs its calls as Recall does once a workspace verification secret exists (whsec_…, several separated by spaces).
+  const verificationSecret = process.env.RECALL_VERIFICATION_SECRET?.trim() || undefined;
   const recall = await startFakeRecall({
     port: port('FAKE_RECALL_PORT', 4001),
     verifyAccessToken: zoom.verifyAccessToken,
+    verificationSecret,
   });
 
   console.log(`fake Zoom   listening on ${zoom.url}  (token endpoint ${zoom.tokenUrl})`);
   console.log(`fake Recall listening on ${recall.url}`);
   console.log(`mint a grant: curl -X POST '${zoom.url}/fake/authorize?zoom_user_id=demoUser1'`);
   console.log(`a meeting:    curl -X POST '${zoom.url}/fake/meetings?host_zoom_user_id=demoUser1'`);
+  console.log(
+    `Recall's signature: ${verificationSecret ? 'signed with RECALL_VERIFICATION_SECRET (give the service the same)' : 'unsigned (set RECALL_VERIFICATION_SECRET to sign)'}; ` +
+      `GET a URL as Recall: curl -H 'Authorization: Token ${DEFAULT_FAKE_RECALL_API_KEY}' --data-urlencode 'url=<URL>' ${recall.url}/fake/call`,
+  );
   console.log('\nenv for the service:');
   console.log(`RECALL_API_BASE_URL=${recall.url}`);
   console.log(`RECALL_API_KEY=${DEFAULT_FAKE_RECALL_API_KEY}`);

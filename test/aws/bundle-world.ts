@@ -39,6 +39,8 @@ import {
 import type { DeployedStack } from './template';
 
 export const ZOOM_WEBHOOK_TOKEN = `zoom-webhook-${randomBytes(12).toString('hex')}`;
+/** Recall's workspace verification secret: the fake Recall signs its calls with it, the token functions check them against it. */
+export const RECALL_VERIFICATION_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
 /** The value of each secret a function is told to read (by the variable naming it). */
 const SECRET_VALUES: Record<string, () => string> = {
@@ -46,6 +48,7 @@ const SECRET_VALUES: Record<string, () => string> = {
   [ENV.recallApiKeySecretId]: () => DEFAULT_FAKE_RECALL_API_KEY,
   [ENV.zoomClientSecretSecretId]: () => DEFAULT_FAKE_ZOOM_CLIENT_SECRET,
   [ENV.zoomWebhookSecretTokenSecretId]: () => ZOOM_WEBHOOK_TOKEN,
+  [ENV.recallVerificationSecretSecretId]: () => RECALL_VERIFICATION_SECRET,
 };
 
 type HttpAnswer = { status: number; headers: Record<string, string>; body: string; json?: any };
@@ -89,7 +92,11 @@ export class BundleWorld {
       secrets: await startSecretsManager(calls.observe),
       events: await startEventBridge(['default', ...stack.eventBusNames], calls.observe),
       fakeZoom,
-      fakeRecall: await startFakeRecall({ verifyAccessToken: (token) => fakeZoom.verifyAccessToken(token) }),
+      // Signs its calls as Recall does with a workspace verification secret (checked only where the configuration says).
+      fakeRecall: await startFakeRecall({
+        verifyAccessToken: (token) => fakeZoom.verifyAccessToken(token),
+        verificationSecret: RECALL_VERIFICATION_SECRET,
+      }),
     };
     const world = new BundleWorld(configuration, stack, calls, parts);
     world.storeSecrets();
@@ -107,6 +114,8 @@ export class BundleWorld {
         const secret = make();
         this.parts.secrets.put(value, secret);
         this.secretValues.push(...((name === ENV.signingKeysSecretId ? Object.values(JSON.parse(secret)).slice(1) : [secret]) as string[]));
+        // Recall's secret without its prefix too: the key itself.
+        if (name === ENV.recallVerificationSecretSecretId) this.secretValues.push(secret.slice('whsec_'.length));
       }
     }
   }

@@ -9,8 +9,9 @@
 import { createHmac } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { EVENT_DETAIL_TYPES, FUNCTION_NAMES, type FunctionName, ZOOM_EVENTS_ROUTE_KEY } from '../../functions/contract';
-import { BundleWorld, ZOOM_WEBHOOK_TOKEN } from './bundle-world';
+import { ENV, EVENT_DETAIL_TYPES, FUNCTION_NAMES, type FunctionName, ZOOM_EVENTS_ROUTE_KEY } from '../../functions/contract';
+import { recallSignatureHeaders } from '../../local/fakes/fake-recall';
+import { BundleWorld, RECALL_VERIFICATION_SECRET, ZOOM_WEBHOOK_TOKEN } from './bundle-world';
 import { CONFIGURATIONS } from './configurations';
 import { scheduledEvent, sqsEvent } from './events';
 import { callProblems, mutationOutcomes, unusedGrants } from './iam-check';
@@ -85,6 +86,17 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     world.stack.functions.get('refresh-worker')!.environment.REFRESH_QUEUE_URL ??
     world.stack.queueUrls.find((url) => !/DeadLetter/.test(url))!;
   const published = (detailType: string) => world.parts.events.published().filter((event) => event.detailType === detailType);
+  /** Recall's request signature headers, as Recall sends them with a workspace verification secret. */
+  const signedByRecall = () => recallSignatureHeaders(RECALL_VERIFICATION_SECRET, Date.now());
+  /**
+   * What a request without Recall's signature gets from `fn`, by the template's own setting: the
+   * bad URL's 403 when enforced, served as before otherwise (no secret, or report mode).
+   */
+  const unsignedStatus = (fn: FunctionName, served: number) =>
+    world.stack.functions.get(fn)!.environment[ENV.recallSignatureMode] === 'enforce' ? 403 : served;
+  /** How many requests the bundles counted in RecallSignatureFailures (their EMF log lines). */
+  const recallSignatureFailures = async () =>
+    (await world.logs()).split('\n').filter((line) => line.includes('"RecallSignatureFailures":1')).length;
 
   it('admin: registers (Recall calls the callback bundle), lists by state, reads, serves, re-syncs and deletes; IAM allows every call', async () => {
     // Prepare
@@ -148,7 +160,7 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     expect(await iamProblems()).toEqual([]);
   });
 
-  it('callback: answers the signed URL Recall holds (cookies, a repeated query parameter), refuses a forged one, hands a near-expiry token to the refresh queue; IAM allows every call', async () => {
+  it("callback: answers the signed URL Recall holds (cookies, a repeated query parameter, Recall's signature), refuses a forged one and, where enforced, one without Recall's signature, hands a near-expiry token to the refresh queue; IAM allows every call", async () => {
     // Prepare
     await register('callback-1', 'zoom-callback-1', 200);
     const url = new URL(credentialOf('callback-1')!.access_token_callback_url);
@@ -159,9 +171,12 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     const forged = new URL(url);
     forged.searchParams.set('sig', `${url.searchParams.get('sig')!.slice(0, -2)}AA`);
 
+    const failuresBefore = await recallSignatureFailures();
+
     // Act
-    const served = await fetch(url, { headers: { cookie: 'session=x; theme=dark', 'user-agent': 'Recall' } });
-    const refused = await fetch(forged);
+    const served = await fetch(url, { headers: { cookie: 'session=x; theme=dark', 'user-agent': 'Recall', ...signedByRecall() } });
+    const refused = await fetch(forged, { headers: signedByRecall() });
+    const unsigned = await fetch(url, { headers: { 'user-agent': 'Recall' } });
 
     // Assess
     expect({ status: served.status, type: served.headers.get('content-type') }).toEqual({
@@ -170,6 +185,10 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     });
     expect(world.parts.fakeZoom.verifyAccessToken(await served.text())?.zoomUserId).toBe('zoom-callback-1');
     expect(refused.status).toBe(403);
+    expect(unsigned.status).toBe(unsignedStatus('callback', 200));
+    const checked = world.stack.functions.get('callback')!.environment[ENV.recallSignatureMode] !== undefined;
+    expect(checked).toBe(configuration.options.recallVerificationSecretArn !== undefined);
+    expect((await recallSignatureFailures()) - failuresBefore).toBe(checked ? 1 : 0);
     const queued = world.parts.sqs.take(queueUrl(), 100).map((message) => JSON.parse(message.Body));
     expect(queued).toEqual(expect.arrayContaining([{ userId: 'callback-1', reason: 'serve' }]));
     expect(actionsOf('callback')).toEqual(
@@ -178,7 +197,7 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     expect(await iamProblems()).toEqual([]);
   });
 
-  it("bot-token: mints each kind from a signed URL (Zoom's API through the stored token), refuses a forged one, hands an expired token to the refresh queue; IAM allows every call", async () => {
+  it("bot-token: mints each kind from a signed URL (Zoom's API through the stored token), refuses a forged one and, where enforced, one without Recall's signature, hands an expired token to the refresh queue; IAM allows every call", async () => {
     // Prepare
     await register('bot-1', 'zoom-bot-1');
     await register('bot-2', 'zoom-bot-2', 30);
@@ -193,10 +212,13 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     const forged = new URL(urls[0]);
     forged.searchParams.set('meeting_id', '99999999999');
 
+    const failuresBefore = await recallSignatureFailures();
+
     // Act
-    const minted = await Promise.all(urls.map((url) => fetch(url, { headers: { 'user-agent': 'Recall' } })));
-    const refused = await fetch(forged);
-    const waited = await fetch(expiring.json.zoom.obf_token_url);
+    const minted = await Promise.all(urls.map((url) => fetch(url, { headers: { 'user-agent': 'Recall', ...signedByRecall() } })));
+    const refused = await fetch(forged, { headers: signedByRecall() });
+    const waited = await fetch(expiring.json.zoom.obf_token_url, { headers: signedByRecall() });
+    const unsigned = await fetch(urls[1]);
 
     // Assess
     expect(issued.status).toBe(200);
@@ -207,6 +229,10 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     expect(refused.status).toBe(403);
     // No worker drains the queue here: the answer waited out its budget for the refresh it asked for.
     expect(waited.status).toBe(503);
+    expect(unsigned.status).toBe(unsignedStatus('bot-token', 200));
+    const checked = world.stack.functions.get('bot-token')!.environment[ENV.recallSignatureMode] !== undefined;
+    expect(checked).toBe(configuration.options.recallVerificationSecretArn !== undefined);
+    expect((await recallSignatureFailures()) - failuresBefore).toBe(checked ? 1 : 0);
     const queued = world.parts.sqs.take(queueUrl(), 100).map((message) => JSON.parse(message.Body));
     expect(queued).toEqual(expect.arrayContaining([expect.objectContaining({ userId: 'bot-2' })]));
     expect(actionsOf('bot-token')).toEqual(
@@ -354,6 +380,7 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     // Assess
     expect(refreshTokens.length).toBeGreaterThan(5);
     expect(world.secretValues.length).toBeGreaterThanOrEqual(3);
+    if (configuration.options.recallVerificationSecretArn) expect(world.secretValues).toContain(RECALL_VERIFICATION_SECRET);
     expect([...refreshTokens, ...world.secretValues].filter((secret) => logs.includes(secret))).toEqual([]);
   });
 

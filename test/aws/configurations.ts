@@ -20,6 +20,8 @@ const IMPORTED_SECRETS = {
   recallApiKeySecretArn: secretArn('imported/recall-api-key'),
   zoomClientSecretArn: secretArn('imported/zoom-client-secret'),
   zoomWebhookSecretArn: secretArn('imported/zoom-webhook-secret'),
+  // Recall's request signature then checked (enforce, the default with a secret) by the callback and bot-token functions.
+  recallVerificationSecretArn: secretArn('imported/recall-verification-secret'),
 };
 
 export interface Configuration {

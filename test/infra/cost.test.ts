@@ -63,9 +63,29 @@ describe('what a deployment costs (scripts/cost.ts)', () => {
   });
 
   it('counts every metric a deployment in use may publish', () => {
-    // Act & Assess: the contract's 26, the bot-token metrics' other 2 kinds and 9 reasons, and
-    // the access log's CallbackThrottled and BotTokenThrottled.
-    expect(customMetricsInUse(template)).toBe(39);
+    // Act & Assess: the contract's 27 (RecallSignatureFailures only with Recall's signature
+    // checked), the bot-token metrics' other 2 kinds and 9 reasons, and the access log's
+    // CallbackThrottled and BotTokenThrottled.
+    expect(customMetricsInUse(template)).toBe(40);
+  });
+
+  it("prices Recall's signature check at one alarm, plus the placeholder secret unless one is imported", () => {
+    // Prepare
+    const byItem = (lines: ReturnType<typeof fixedMonthlyCost>) => Object.fromEntries(lines.map((entry) => [entry.item, entry.quantity]));
+    const base = byItem(fixedMonthlyCost(template));
+
+    // Act
+    const placeholder = fixedMonthlyCost(synthesizeTemplate({ recallSignatureMode: 'report' }));
+    const imported = fixedMonthlyCost(
+      synthesizeTemplate({ recallVerificationSecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:recall-AbCdEf' }),
+    );
+
+    // Assess
+    const alarms = 'CloudWatch alarms (standard, per metric)';
+    const secrets = 'Secrets Manager secrets';
+    expect([byItem(placeholder)[alarms] - base[alarms], byItem(placeholder)[secrets] - base[secrets]]).toEqual([1, 1]);
+    expect([byItem(imported)[alarms] - base[alarms], byItem(imported)[secrets] - base[secrets]]).toEqual([1, 0]);
+    expect(total(placeholder) - total(fixedMonthlyCost(template))).toBeCloseTo(0.5, 5);
   });
 
   it('prices 100,000 users at a few hundred dollars a month, mostly DynamoDB writes', () => {

@@ -56,6 +56,8 @@ describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
         restrictKeyToFunctionRoles: true,
         callbackWaf: { rateLimitPer5Min: 500 },
         zoomEventsRoute: true,
+        // Recall's signature checked on a placeholder secret the stack creates.
+        recallSignatureMode: 'report',
         recallApiKeySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:recall-AbCdEf',
         secretsKmsKeyArn: 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab',
       },

@@ -170,6 +170,27 @@ describe('settings that cannot work fail synth, naming the setting', () => {
     expect(settings.zoomClientSecretArn).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:zoom-AbCdEf');
   });
 
+  it("resolves Recall's signature check: off by default, enforce with an imported secret, the mode given otherwise", () => {
+    // Prepare
+    const arn = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-verification-AbCdEf';
+    const key = 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const keyStack = stackIn('eu-west-1');
+
+    // Act
+    const off = resolveVaultSettings(stackIn('eu-west-1'), {});
+    const imported = resolveVaultSettings(keyStack, { recallVerificationSecretArn: arn, secretsKmsKeyArn: key });
+    const reported = resolveVaultSettings(stackIn('eu-west-1'), { recallVerificationSecretArn: arn, recallSignatureMode: 'report' });
+    const placeholder = resolveVaultSettings(stackIn('eu-west-1'), { recallSignatureMode: 'report' });
+
+    // Assess
+    expect([off.recallSignatureMode, off.recallVerificationSecretArn]).toEqual([undefined, undefined]);
+    expect([imported.recallSignatureMode, imported.recallVerificationSecretArn]).toEqual(['enforce', arn]);
+    expect(reported.recallSignatureMode).toBe('report');
+    expect([placeholder.recallSignatureMode, placeholder.recallVerificationSecretArn]).toEqual(['report', undefined]);
+    // The imported verification secret is under that key: the key is not ignored.
+    expect(Annotations.fromStack(keyStack).findWarning('*', Match.stringLikeRegexp('secretsKmsKeyArn is ignored'))).toEqual([]);
+  });
+
   it('warns about settings this combination ignores', () => {
     // Prepare
     const app = new App({ context: TEST_CONTEXT });

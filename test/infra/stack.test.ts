@@ -1065,6 +1065,110 @@ describe('ZoomTokenStack with context', () => {
   });
 });
 
+describe("ZoomTokenStack checking Recall's request signature", () => {
+  const IMPORTED = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:recall-verification-MnOpQr';
+  const TOKEN_FUNCTIONS = ['CallbackFunction', 'BotTokenFunction'];
+  const variablesOf = (template: Template, functionId: string): Record<string, unknown> =>
+    functionProperties(template, functionId).Environment.Variables;
+  const warningsOf = (context: Record<string, unknown>) => {
+    const app = new App({ context: { ...TEST_CONTEXT, ...context } });
+    return Annotations.fromStack(new ZoomTokenStack(app, 'SignatureVault', { env: ENV })).findWarning('*', Match.anyValue());
+  };
+  const alarmIds = (template: Template) => Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+
+  let defaults: Template;
+  let imported: Template;
+  let placeholder: Template;
+  beforeAll(() => {
+    defaults = synth();
+    imported = synth({ recallVerificationSecretArn: IMPORTED });
+    placeholder = synth({ recallSignatureMode: 'report' });
+  });
+
+  it('is off by default: no secret, no setting in any function, no alarm', () => {
+    // Act
+    const variables = FUNCTION_IDS.flatMap((id) => Object.keys(variablesOf(defaults, id)));
+
+    // Assess
+    expect(variables.filter((name) => name.startsWith('RECALL_VERIFICATION') || name === 'RECALL_SIGNATURE_MODE')).toEqual([]);
+    defaults.resourceCountIs('AWS::SecretsManager::Secret', 3);
+    expect(alarmIds(defaults).filter((id) => id.startsWith('RecallSignature'))).toEqual([]);
+    expect(Object.keys(defaults.findOutputs('RecallVerificationSecretArn'))).toEqual([]);
+  });
+
+  it('with an imported secret: enforced by the callback and bot-token functions, which alone may read it', () => {
+    // Act
+    const readers = FUNCTION_IDS.filter((id) =>
+      statementsGranting(imported, id, 'secretsmanager:GetSecretValue').some((statement) => [statement.Resource].flat().includes(IMPORTED)),
+    );
+    const told = FUNCTION_IDS.filter((id) => JSON.stringify(variablesOf(imported, id)).includes(IMPORTED));
+
+    // Assess
+    expect(readers).toEqual(TOKEN_FUNCTIONS);
+    expect(told).toEqual(TOKEN_FUNCTIONS);
+    for (const id of TOKEN_FUNCTIONS) {
+      expect(variablesOf(imported, id)).toMatchObject({ RECALL_VERIFICATION_SECRET_SECRET_ID: IMPORTED, RECALL_SIGNATURE_MODE: 'enforce' });
+      const [statement] = statementsGranting(imported, id, 'secretsmanager:GetSecretValue');
+      expect(statement.Resource).toEqual(
+        expect.arrayContaining([{ Ref: logicalId(imported, 'AWS::SecretsManager::Secret', 'SigningKeysSecret') }, IMPORTED]),
+      );
+      expect(statement.Resource).toHaveLength(2);
+    }
+    imported.resourceCountIs('AWS::SecretsManager::Secret', 3);
+    imported.hasOutput('RecallVerificationSecretArn', { Value: IMPORTED });
+  });
+
+  it("alarms on any request without Recall's valid signature, and graphs them", () => {
+    // Act
+    const [alarm] = Object.values(imported.findResources('AWS::CloudWatch::Alarm')).filter(
+      (resource) => resource.Properties.MetricName === METRIC.recallSignatureFailures,
+    ) as Resource[];
+
+    // Assess
+    expect(alarm.Properties).toMatchObject({
+      Namespace: 'ZoomTokenVault',
+      Dimensions: [{ Name: 'service', Value: 'zoom-token-vault' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarmIds(imported).length - alarmIds(defaults).length).toBe(1);
+    expect(ALARMED_METRICS).toContain(METRIC.recallSignatureFailures);
+  });
+
+  it('with a mode and no secret: a placeholder secret the token functions read, in that mode', () => {
+    // Act
+    const secretId = logicalId(placeholder, 'AWS::SecretsManager::Secret', 'RecallVerificationSecret');
+    const secret = placeholder.findResources('AWS::SecretsManager::Secret')[secretId] as Resource;
+
+    // Assess
+    expect(secret.Properties.Description).toMatch(/whsec_/);
+    expect(secret.Properties.GenerateSecretString).toBeDefined();
+    for (const id of TOKEN_FUNCTIONS) {
+      expect(variablesOf(placeholder, id)).toMatchObject({
+        RECALL_VERIFICATION_SECRET_SECRET_ID: { Ref: secretId },
+        RECALL_SIGNATURE_MODE: 'report',
+      });
+    }
+    expect(JSON.stringify(variablesOf(placeholder, 'AdminFunction'))).not.toContain(secretId);
+  });
+
+  it('warns at synth when enforcing on a placeholder (every request refused until filled in), not in report mode or with a secret', () => {
+    // Act
+    const enforcing = warningsOf({ recallSignatureMode: 'enforce' });
+    const others = [warningsOf({ recallSignatureMode: 'report' }), warningsOf({ recallVerificationSecretArn: IMPORTED })];
+
+    // Assess
+    const about = (warnings: Array<{ entry: { data?: unknown } }>) =>
+      warnings.filter((warning) => String(warning.entry.data).includes('recallSignatureMode is enforce'));
+    expect(about(enforcing)).toHaveLength(1);
+    expect(String(about(enforcing)[0].entry.data)).toMatch(/refused \(403\).*-c recallSignatureMode=report first/);
+    expect(others.map((warnings) => about(warnings).length)).toEqual([0, 0]);
+  });
+});
+
 describe('ZoomTokenStack configuration errors', () => {
   it.each([
     [{ recallRegion: 'eu-west-1' }, /recallRegion must be one of/],
@@ -1094,6 +1198,8 @@ describe('ZoomTokenStack configuration errors', () => {
     [{ alarmTopicArn: 'ops-alarms' }, /alarmTopicArn must be the ARN of a sns resource/],
     [{ secretsKmsKeyArn: 'arn:aws:sns:eu-west-1:111111111111:x' }, /secretsKmsKeyArn must be the ARN of a kms resource/],
     [{ recallHealthIntervalMinutes: '10' }, /recallHealthIntervalMinutes must be an integer from 15 to 1440/],
+    [{ recallSignatureMode: 'audit' }, /recallSignatureMode must be one of enforce, report, got 'audit'/],
+    [{ recallVerificationSecretArn: 'whsec_abc' }, /recallVerificationSecretArn must be the ARN of a secretsmanager resource/],
   ])('rejects %p', (context, message) => {
     // Prepare
     const app = new App({ context });

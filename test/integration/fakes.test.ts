@@ -2,6 +2,7 @@
  * The fakes must behave like the documented Zoom and Recall APIs, since other tests and the local
  * demo rely on them. These tests talk to them over real loopback HTTP.
  */
+import { createHmac } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -732,5 +733,57 @@ describe('fakes with a stateFile survive a restart', () => {
     // Assess
     await expect(zoomStart).rejects.toThrow(zoomFile);
     await expect(recallStart).rejects.toThrow(recallFile);
+  });
+});
+
+describe('fake Recall signs its calls as Recall does once a workspace verification secret exists', () => {
+  const secretOf = (fill: number) => `whsec_${Buffer.alloc(32, fill).toString('base64')}`;
+  const NOW = Date.parse('2030-01-01T00:00:00Z');
+
+  /** A server that records the headers of every GET and answers a fixed body. */
+  async function recordingServer() {
+    const seen: Array<Record<string, string | string[] | undefined>> = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/anything?x=1`;
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    return { seen, url, close };
+  }
+
+  it('one v1 signature per secret over "id.timestamp." at its clock; none without a secret', async () => {
+    // Prepare
+    const zoom = await startFakeZoom();
+    const target = await recordingServer();
+    const signing = await startFakeRecall({
+      verifyAccessToken: zoom.verifyAccessToken,
+      verificationSecret: `${secretOf(1)} ${secretOf(2)}`,
+      clock: () => NOW,
+    });
+    const plain = await startFakeRecall({ verifyAccessToken: zoom.verifyAccessToken });
+
+    try {
+      // Act
+      const answer = await signing.call(target.url);
+      await plain.call(target.url);
+
+      // Assess: checked with node:crypto here, not with the fake's own signer.
+      expect(answer).toEqual({ status: 200, body: 'ok', contentType: 'text/plain' });
+      const [signed, unsigned] = target.seen;
+      const id = String(signed['webhook-id']);
+      expect(signed['webhook-timestamp']).toBe(String(NOW / 1000));
+      const expected = [1, 2].map(
+        (fill) =>
+          `v1,${createHmac('sha256', Buffer.alloc(32, fill))
+            .update(`${id}.${NOW / 1000}.`)
+            .digest('base64')}`,
+      );
+      expect(signed['webhook-signature']).toBe(expected.join(' '));
+      expect(Object.keys(unsigned).filter((name) => name.startsWith('webhook-'))).toEqual([]);
+    } finally {
+      await Promise.all([signing.close(), plain.close(), zoom.close(), target.close()]);
+    }
   });
 });

@@ -1,12 +1,13 @@
 /**
  * Nothing the service writes (stdout, stderr, console) may hold a token, the callback URL's
- * signature, the Recall API key, the Zoom client secret or the admin token, even at DEBUG.
+ * signature, the Recall API key, the Zoom client secret, the admin token, Recall's verification
+ * secret or the values of Recall's signature headers, even at DEBUG.
  *
  * Its own file and runtime: the log level is read once, when the handlers are imported.
  */
 import type { LocalRuntime } from '../../local/runtime';
-import { startTestRuntime } from '../support/test-runtime';
-import { DEFAULT_FAKE_RECALL_API_KEY } from '../../local/fakes/fake-recall';
+import { adminCall, startTestRuntime } from '../support/test-runtime';
+import { DEFAULT_FAKE_RECALL_API_KEY, recallSignatureHeaders } from '../../local/fakes/fake-recall';
 import { DEFAULT_FAKE_ZOOM_CLIENT_SECRET } from '../../local/fakes/fake-zoom';
 
 let runtime: LocalRuntime;
@@ -187,3 +188,54 @@ test('bot tokens at DEBUG (issue URLs, mint each kind, refusals, a rejected acce
   expect(secrets.filter((secret) => lines.some((line) => line.includes(secret)))).toEqual([]);
   expect(lines.filter((line) => line.includes(grant.access_token.split('.')[2]))).toEqual([]);
 });
+
+test("Recall's request signature at DEBUG (enforced and reported; signed, unsigned, stale, foreign) logs no secret and no header value", async () => {
+  // Prepare: two runtimes of their own, Recall's secret configured (two while rotating).
+  const secret = (fill: number) => `whsec_${Buffer.alloc(32, fill).toString('base64')}`;
+  const [oldSecret, newSecret, foreign] = [secret(11), secret(12), secret(13)];
+  const debug = { POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_METRICS_DISABLED: 'false' };
+  const enforcing = await startTestRuntime({ ...debug, RECALL_VERIFICATION_SECRET: `${oldSecret} ${newSecret}` });
+  const reporting = await startTestRuntime({ ...debug, RECALL_VERIFICATION_SECRET: newSecret, RECALL_SIGNATURE_MODE: 'report' });
+  const sent: Record<string, string>[] = [];
+  const headers = (withSecret: string, at = Date.now()) => {
+    const signed = recallSignatureHeaders(withSecret, at);
+    sent.push(signed);
+    return signed;
+  };
+  const served: string[] = [];
+  const statuses: number[] = [];
+
+  try {
+    // Act
+    const lines = await capture(async () => {
+      for (const [runtime, signWith] of [
+        [enforcing, oldSecret],
+        [reporting, newSecret],
+      ] as const) {
+        const grant = runtime.fakeZoom!.authorize('zoom-log-signed');
+        served.push(grant.access_token, grant.refresh_token);
+        const put = await adminCall(runtime, 'PUT', '/users/log-signed/zoom-credential', grant);
+        expect(put.status).toBe(201);
+        const url = runtime.fakeRecall!.credentials()[0].access_token_callback_url;
+        for (const extra of [{}, headers(signWith), headers(signWith, Date.now() - 3600_000), headers(foreign)]) {
+          const answer = await fetch(url, { headers: extra });
+          statuses.push(answer.status);
+          served.push(await answer.text());
+        }
+      }
+    });
+
+    // Assess: each path ran (refused and reported), and none of it is in a line.
+    expect(statuses).toEqual([403, 200, 403, 403, 200, 200, 200, 200]);
+    expect(lines.filter((line) => line.includes('no valid Recall signature')).length).toBeGreaterThanOrEqual(6);
+    expect(lines.some((line) => line.includes('"RecallSignatureFailures":1'))).toBe(true);
+    const values = [
+      ...[oldSecret, newSecret, foreign].flatMap((value) => [value, value.slice('whsec_'.length)]),
+      ...sent.flatMap((signed) => [signed['webhook-id'], ...signed['webhook-signature'].split(' ').map((v1) => v1.slice(3))]),
+      ...served.filter((body) => body.length > 20),
+    ];
+    expect(values.filter((value) => lines.some((line) => line.includes(value)))).toEqual([]);
+  } finally {
+    await Promise.all([enforcing.close(), reporting.close()]);
+  }
+}, 60_000);

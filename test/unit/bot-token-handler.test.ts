@@ -4,14 +4,13 @@
  * Zoom failing → 503 with Retry-After; metrics count tokens by kind and failures by reason; no
  * token reaches a log line.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { BOT_TOKEN_PATHS, type BotTokenKind } from '../../functions/contract';
 import { signBotTokenUrl, signCallbackUrl } from '../../functions/domain/signing';
 import { makeBotTokenHandler } from '../../functions/handlers/bot-token';
 import { makeCallbackHandler } from '../../functions/handlers/callback';
 import { InMemoryZoomApi, World } from '../support/in-memory';
+import { recordingObservability } from '../support/recording-observability';
 import { NEW_KEYRING, OLD_KEYRING, rotatingKeys } from '../support/rotating-keys';
 
 const SCOPES = 'user:read:user user:read:token user:read:zak meeting:read:local_recording_token';
@@ -25,19 +24,7 @@ async function setup(scope = SCOPES) {
   const { user, grant } = await world.seedUser('alice', 3600, scope);
   const meetingId = zoomApi.createMeeting(grant.zoomUserId);
   const signingKeys = rotatingKeys();
-  const logger = new Logger({ logLevel: 'SILENT' });
-  const logged: unknown[][] = [];
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    jest.spyOn(logger, level).mockImplementation((...args: unknown[]) => void logged.push(args));
-  }
-  const metrics = new Metrics({ namespace: 'Test', serviceName: 'test' });
-  const published: Array<Record<string, unknown>> = [];
-  jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => {
-    published.push(metrics.serializeMetrics() as unknown as Record<string, unknown>);
-    metrics.clearMetrics();
-    metrics.clearDimensions();
-    return metrics;
-  });
+  const { logger, metrics, logged, published } = recordingObservability();
   const common = { logger, metrics, publishMetrics: true, store: world.store, cipher: world.cipher, clock: world.clock.clock };
   const deps = {
     ...common,

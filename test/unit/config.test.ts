@@ -1,4 +1,5 @@
 import { ConfigError, integerEnv, requiredEnv, secretSourceEnv, urlEnv } from '../../functions/config';
+import { botTokenDepsFromEnv, callbackDepsFromEnv } from '../../functions/handlers/composition';
 
 describe('configuration from the environment', () => {
   it('names a missing variable', () => {
@@ -26,5 +27,52 @@ describe('configuration from the environment', () => {
     expect(() => secretSourceEnv('K', 'K_SECRET_ID', {})).toThrow(
       'Missing required environment variable K_SECRET_ID (or K when running locally)',
     );
+  });
+});
+
+describe("Recall's request signature settings (the public token functions' composition roots)", () => {
+  const SECRET = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
+  const BASE_ENV = {
+    AWS_REGION: 'us-east-1',
+    TABLE_NAME: 'table',
+    KMS_KEY_ID: 'key',
+    SIGNING_KEYS_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:keys-Ab12Cd',
+    REFRESH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/queue',
+  };
+  const roots = { callback: callbackDepsFromEnv, 'bot-token': botTokenDepsFromEnv };
+
+  it.each(Object.entries(roots))('%s: off without a secret; enforce by default with one; report when asked', async (_name, fromEnv) => {
+    // Act
+    const off = fromEnv(BASE_ENV);
+    const local = fromEnv({ ...BASE_ENV, RECALL_VERIFICATION_SECRET: ` ${SECRET} ` });
+    const inAws = fromEnv({
+      ...BASE_ENV,
+      RECALL_VERIFICATION_SECRET_SECRET_ID: 'arn:aws:secretsmanager:…',
+      RECALL_SIGNATURE_MODE: 'report',
+    });
+
+    // Assess
+    expect(off.recallSignatures).toBeUndefined();
+    expect(local.recallSignatures?.mode).toBe('enforce');
+    expect(await local.recallSignatures?.keys()).toEqual({ keys: [Buffer.alloc(32, 3)] });
+    expect(inAws.recallSignatures?.mode).toBe('report');
+  });
+
+  it.each([
+    ['a mode without a secret', { RECALL_SIGNATURE_MODE: 'report' }, /RECALL_SIGNATURE_MODE is set, but no RECALL_VERIFICATION_SECRET/],
+    ['an unknown mode', { RECALL_VERIFICATION_SECRET: SECRET, RECALL_SIGNATURE_MODE: 'audit' }, /must be one of enforce, report/],
+    ['a local value that is no whsec_ secret', { RECALL_VERIFICATION_SECRET: 'hunter2-secret' }, /whsec_/],
+  ])('fails the start on %s, naming the variable and never the value', (_name, env, message) => {
+    // Act
+    const start = () => callbackDepsFromEnv({ ...BASE_ENV, ...env });
+
+    // Assess
+    expect(start).toThrow(ConfigError);
+    expect(start).toThrow(message);
+    try {
+      start();
+    } catch (error) {
+      expect((error as Error).message).not.toContain('hunter2');
+    }
   });
 });

@@ -36,17 +36,25 @@ export interface Sealer {
   seal(userId: string, tokens: TokenPair): SealedTokens;
 }
 
+/**
+ * The token table. Every write is conditional, and safe to send twice: the AWS SDK sends a write
+ * again when its answer is lost, and a re-sent write that meets its own earlier landing (the item
+ * carries its write's marker) answers as if the first answer had arrived, never ConflictError.
+ */
 export interface TokenStore {
   get(userId: string, options?: { consistent?: boolean }): Promise<StoredUser | undefined>;
   /** Creates the item; fails with ConflictError if it exists. */
   create(user: StoredUser): Promise<void>;
   /**
-   * Applies `update` if `condition` still holds, adding one to the version; returns the new item.
-   * Fails with ConflictError otherwise (someone else wrote first) or NotFoundError.
+   * Applies `update` if `condition` still holds (the item existing included), adding one to the
+   * version; returns the new item. Fails with ConflictError otherwise (someone else wrote first).
    */
   update(userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser>;
-  /** Deletes the item (if `condition` holds: else ConflictError). Deleting a missing item without a condition is no error. */
-  delete(userId: string, condition?: { version: number }): Promise<void>;
+  /**
+   * Deletes the item if `condition` holds, else ConflictError. A missing item is no error (with a
+   * condition or without): a delete sent twice, or after another, is one delete.
+   */
+  delete(userId: string, condition?: WriteCondition): Promise<void>;
   /**
    * Users whose `field` equals `value`, in user-id order after `after`, at most `limit` of them
    * (an index query, never a scan). `last` is the last user id read when more may follow.

@@ -59,6 +59,15 @@ export function sealedTokensOf(user: Pick<StoredUser, 'sealed'>): SealedTokens {
   return user.sealed;
 }
 
+/**
+ * Whether `stored` is exactly `sealed`: the same ciphertext (its random IV makes it one write's).
+ * How a writer whose answer was lost recognises its own pair on a re-read.
+ */
+export function sameSealedTokens(stored: StoredTokens, sealed: SealedTokens): boolean {
+  if (tokensRemoved(stored)) return false;
+  return Buffer.from(stored.iv).equals(Buffer.from(sealed.iv)) && Buffer.from(stored.ciphertext).equals(Buffer.from(sealed.ciphertext));
+}
+
 export interface ErrorNote {
   at: number;
   code: string;
@@ -87,7 +96,10 @@ export interface StoredUser {
    * which is signed over it, stops working for good.
    */
   registrationId: string;
-  /** Optimistic-locking counter; every write adds one. */
+  /**
+   * Every write adds one. It restarts with a new registration: a condition names the
+   * registration with it (WriteCondition), never the version alone.
+   */
   version: number;
   status: UserStatus;
   /** Sealed tokens; a tombstone (RemovedTokens) once the user deauthorized the app at Zoom. */
@@ -108,6 +120,12 @@ export interface StoredUser {
    * sent can come back, however many refreshes later.
    */
   refreshTokenFingerprints?: string[];
+  /**
+   * When the grant the record holds was registered (the PUT that stored it), ms since the epoch;
+   * refreshes keep it (the same grant). Zoom's deauthorization applies to grants registered
+   * before it only. Absent on records from before the field: createdAt stands in.
+   */
+  grantedAt?: number;
   createdAt: number;
   updatedAt: number;
   lastRefreshAt?: number;
@@ -152,11 +170,25 @@ export type UserUpdate = {
   [K in Exclude<keyof StoredUser, 'userId' | 'registrationId' | 'version' | 'createdAt'>]?: StoredUser[K] | null;
 };
 
-/** Which stored state a write depends on. */
-export type WriteCondition =
-  | { version: number }
-  /** The token pair consumed by a refresh is still the stored one, in the same registration. */
-  | { registrationId: string; tokenGeneration: number };
+/**
+ * What a conditional write depends on. It always names the registration it acts for: a user
+ * deleted and registered again is a new registration whose counters (version, token generation)
+ * start again, so no counter alone says "still the record I read". The other fields are the
+ * identities the write acts on; each one given must hold.
+ */
+export interface WriteCondition {
+  registrationId: string;
+  /** Nothing else written to this registration since this version was read (optimistic locking). */
+  version?: number;
+  /** The stored pair is still this generation: the one a refresh consumed, or a PUT replaces. */
+  tokenGeneration?: number;
+  /** The grant the latest PUT stored is still this one (`null`: a record from before the field). */
+  registeredGeneration?: number | null;
+  /** No lease (`null`), or this owner's lease; with `expiresAt`, exactly the lease as read (not a later renewal of it). */
+  lease?: null | { owner: string; expiresAt?: number };
+  /** The Recall credential the record names (`null`: none). */
+  recallCredentialId?: string | null;
+}
 
 /** A record written before registration ids existed reads as this one; writes then require the attribute absent. */
 export const LEGACY_REGISTRATION_ID = 'legacy';

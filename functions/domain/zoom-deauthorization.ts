@@ -26,8 +26,8 @@ export interface DeauthorizationDeps {
 export interface Deauthorization {
   zoomUserId: string;
   zoomAccountId?: string;
-  /** Zoom's deauthorization_time, ms since the epoch, when given and parsable. */
-  deauthorizedAt?: number;
+  /** Zoom's deauthorization_time, ms since the epoch: only grants registered before it are ended. */
+  deauthorizedAt: number;
 }
 
 const WRITE_ATTEMPTS = 5;
@@ -47,9 +47,7 @@ export async function deauthorizeZoomUser(event: Deauthorization, deps: Deauthor
 async function deauthorizeOne(userId: string, event: Deauthorization, deps: DeauthorizationDeps): Promise<StoredUser | undefined> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
-    if (!existing || existing.zoomUserId !== event.zoomUserId) return undefined;
-    if (existing.status === 'deauthorized') return undefined;
-    if (event.zoomAccountId && existing.zoomAccountId && existing.zoomAccountId !== event.zoomAccountId) return undefined;
+    if (!existing || !endedBy(existing, event)) return undefined;
     if (existing.recall.credentialId) await deps.recall.deleteZoomOAuthCredential(existing.recall.credentialId);
     const now = deps.clock();
     const note: ErrorNote = {
@@ -61,10 +59,15 @@ async function deauthorizeOne(userId: string, event: Deauthorization, deps: Deau
     try {
       const user = await deps.store.update(
         userId,
-        { version: existing.version },
+        // The grant (and pair) judged: a PUT or a refresh landing meanwhile is judged again.
+        {
+          registrationId: existing.registrationId,
+          registeredGeneration: existing.registeredGeneration ?? null,
+          tokenGeneration: existing.tokenGeneration,
+        },
         {
           status: 'deauthorized',
-          sealed: { removedAt: event.deauthorizedAt ?? now, reason: 'zoom_deauthorized' },
+          sealed: { removedAt: event.deauthorizedAt, reason: 'zoom_deauthorized' },
           tokenGeneration: generation,
           // A registration still running records nothing over this (its generation is gone).
           registeredGeneration: generation,
@@ -82,4 +85,15 @@ async function deauthorizeOne(userId: string, event: Deauthorization, deps: Deau
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
     }
   }
+}
+
+/**
+ * Whether the event ends the grant this record holds: the record names the event's Zoom user
+ * (and account, when both are known), is not already deauthorized, and its grant was registered
+ * before the deauthorization (a grant PUT after it is a new authorization, untouched).
+ */
+function endedBy(user: StoredUser, event: Deauthorization): boolean {
+  if (user.zoomUserId !== event.zoomUserId || user.status === 'deauthorized') return false;
+  if (event.zoomAccountId && user.zoomAccountId && user.zoomAccountId !== event.zoomAccountId) return false;
+  return (user.grantedAt ?? user.createdAt) < event.deauthorizedAt;
 }

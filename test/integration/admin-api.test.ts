@@ -328,7 +328,7 @@ describe('the credential the record names is checked at Recall', () => {
     const stored = (await store.get(userId, { consistent: true }))!;
     await store.update(
       userId,
-      { version: stored.version },
+      { registrationId: stored.registrationId, version: stored.version },
       { recall: { ...stored.recall, credentialId: otherPut.json.recall_credential_id } },
     );
     const grant = grantFor('zoom-misnamed');

@@ -654,8 +654,12 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     await store.create(makeUser(userId));
 
     // Act
-    const updated = await store.update(userId, { version: 1 }, { updatedAt: BASE_TIME + 10, lastRefreshAt: BASE_TIME + 9 });
-    const again = await store.update(userId, { version: 2 }, { updatedAt: BASE_TIME + 20 });
+    const updated = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, version: 1 },
+      { updatedAt: BASE_TIME + 10, lastRefreshAt: BASE_TIME + 9 },
+    );
+    const again = await store.update(userId, { registrationId: `registration-${userId}`, version: 2 }, { updatedAt: BASE_TIME + 20 });
 
     // Assess
     expect(updated.version).toBe(2);
@@ -674,10 +678,12 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     // Prepare
     const userId = uniqueId('stale');
     await store.create(makeUser(userId));
-    await store.update(userId, { version: 1 }, { updatedAt: BASE_TIME + 1 });
+    await store.update(userId, { registrationId: `registration-${userId}`, version: 1 }, { updatedAt: BASE_TIME + 1 });
 
     // Act
-    const error = await errorFrom(store.update(userId, { version: 1 }, { updatedAt: BASE_TIME + 99 }));
+    const error = await errorFrom(
+      store.update(userId, { registrationId: `registration-${userId}`, version: 1 }, { updatedAt: BASE_TIME + 99 }),
+    );
 
     // Assess
     expect(error).toBeInstanceOf(ConflictError);
@@ -722,7 +728,9 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const userId = uniqueId('missing');
 
     // Act
-    const byVersion = await errorFrom(store.update(userId, { version: 1 }, { updatedAt: BASE_TIME }));
+    const byVersion = await errorFrom(
+      store.update(userId, { registrationId: `registration-${userId}`, version: 1 }, { updatedAt: BASE_TIME }),
+    );
     const byGeneration = await errorFrom(
       store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { updatedAt: BASE_TIME }),
     );
@@ -746,7 +754,11 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const before = (await rawItem(userId))!;
 
     // Act
-    const updated = await store.update(userId, { version: 1 }, { lease: null, lastError: null, updatedAt: BASE_TIME + 1 });
+    const updated = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, version: 1 },
+      { lease: null, lastError: null, updatedAt: BASE_TIME + 1 },
+    );
     const after = (await rawItem(userId))!;
 
     // Assess
@@ -769,11 +781,15 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     // Act
     const updated = await store.update(
       userId,
-      { version: 1 },
+      { registrationId: `registration-${userId}`, version: 1 },
       { refreshTokenFingerprints: ['fp-c', 'fp-b', 'fp-a'], registeredGeneration: 2 },
     );
     const raw = (await rawItem(userId))!;
-    const removed = await store.update(userId, { version: 2 }, { refreshTokenFingerprints: null, registeredGeneration: null });
+    const removed = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, version: 2 },
+      { refreshTokenFingerprints: null, registeredGeneration: null },
+    );
 
     // Assess
     expect(updated.refreshTokenFingerprints).toEqual(['fp-c', 'fp-b', 'fp-a']);
@@ -848,7 +864,7 @@ describe('DynamoTokenStore: sparse sharded due index', () => {
     const newExpiry = BASE_TIME + 9_000_000;
     const revived = await store.update(
       userId,
-      { version: dead.version },
+      { registrationId: dead.registrationId, version: dead.version },
       {
         status: 'active',
         accessTokenExpiresAt: newExpiry,

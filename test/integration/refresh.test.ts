@@ -316,7 +316,11 @@ describe('refreshing tokens with the real adapters', () => {
   test('a lease whose holder died blocks refreshes until it expires, then one refresh takes over', async () => {
     // Prepare: a worker took the lease and died before calling Zoom.
     const { tokens: original } = await seedUser('user-dead-lease', 'zoom-dead-lease', 200);
-    await store.update('user-dead-lease', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
+    await store.update(
+      'user-dead-lease',
+      { registrationId: 'registration-user-dead-lease', version: 1 },
+      { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } },
+    );
 
     // Act: before the lease expires
     queue.paused = true;
@@ -442,7 +446,11 @@ describe('refreshing tokens with the real adapters', () => {
       // Prepare: the lease holder died; meanwhile the user revoked the app. Whether the holder
       // spent the token or the user revoked it, the grant is gone either way.
       await seedUser('user-dead-and-revoked', 'zoom-dead-and-revoked', 200);
-      await store.update('user-dead-and-revoked', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
+      await store.update(
+        'user-dead-and-revoked',
+        { registrationId: 'registration-user-dead-and-revoked', version: 1 },
+        { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } },
+      );
       fakeZoom.revoke('zoom-dead-and-revoked');
       offsetMs += 31_000 + TIMING.workerTimeoutMs;
 
@@ -465,7 +473,11 @@ describe('refreshing tokens with the real adapters', () => {
       // Prepare: the holder's refresh reached Zoom (the token is spent there), then the holder died
       // with its lease on the item.
       const { tokens: original } = await seedUser('user-killed', 'zoom-killed', 200);
-      await store.update('user-killed', { version: 1 }, { lease: { owner: 'killed-worker', expiresAt: clock() + 30_000 } });
+      await store.update(
+        'user-killed',
+        { registrationId: 'registration-user-killed', version: 1 },
+        { lease: { owner: 'killed-worker', expiresAt: clock() + 30_000 } },
+      );
       const spent = await zoom.refresh(original.refreshToken);
       offsetMs += 31_000 + TIMING.workerTimeoutMs;
       const observed: string[] = [];
@@ -792,7 +804,7 @@ describe('refreshing tokens with the real adapters', () => {
         if (update.lease && !bumped) {
           bumped = true;
           const current = await store.get(userId, { consistent: true });
-          await store.update(userId, { version: current!.version }, { updatedAt: clock() });
+          await store.update(userId, { registrationId: current!.registrationId, version: current!.version }, { updatedAt: clock() });
         }
         return store.update(userId, condition, update);
       },

@@ -73,7 +73,11 @@ async function registeredUser(userId: string, zoomUserId: string, secondsLeft: n
   const registered = await admin('PUT', `/users/${userId}/zoom-credential`, zoom.authorize(zoomUserId, { expiresInSeconds: 3600 }));
   expect(registered.status).toBe(201);
   const user = await store.get(userId, { consistent: true });
-  await store.update(userId, { version: user!.version }, { status: 'active', accessTokenExpiresAt: Date.now() + secondsLeft * 1000 });
+  await store.update(
+    userId,
+    { registrationId: user!.registrationId, version: user!.version },
+    { status: 'active', accessTokenExpiresAt: Date.now() + secondsLeft * 1000 },
+  );
   const stored = await cipher.open(userId, sealedTokensOf(user!));
   const callbackUrl = recall
     .credentials()

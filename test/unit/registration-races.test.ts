@@ -137,7 +137,7 @@ describe("DELETE, then a new registration, while the old grant's refresh is in f
 
   // Shows the test above can fail: with a condition on the generation alone, the old pair lands.
   test('the same script with a write condition that ignores the registration id lets the old pair overwrite the new grant', async () => {
-    // Prepare: a store view whose generation condition takes whatever registration is stored.
+    // Prepare: a store view whose conditions take whatever registration is stored.
     const ignoringRegistration = (store: TokenStore): TokenStore => ({
       get: (userId, options) => store.get(userId, options),
       create: (user) => store.create(user),
@@ -146,11 +146,8 @@ describe("DELETE, then a new registration, while the old grant's refresh is in f
       findByZoomUser: (zoomUserId) => store.findByZoomUser(zoomUserId),
       listDue: (dueBefore) => store.listDue(dueBefore),
       async update(userId, condition, update) {
-        if ('registrationId' in condition) {
-          const current = await store.get(userId, { consistent: true });
-          condition = { registrationId: current?.registrationId ?? condition.registrationId, tokenGeneration: condition.tokenGeneration };
-        }
-        return store.update(userId, condition, update);
+        const current = await store.get(userId, { consistent: true });
+        return store.update(userId, { ...condition, registrationId: current?.registrationId ?? condition.registrationId }, update);
       },
     });
 

@@ -171,6 +171,12 @@ export type ZoomRefreshResult =
 
 /** Zoom's OAuth token endpoint. Never throws for an HTTP or network failure: it returns a result. */
 export interface ZoomTokenClient {
+  /**
+   * Resolves once a refresh can be sent at once (the client secret read, within a bound);
+   * rejects when it cannot. Called before the lease is taken: a slow read then delays nothing
+   * already running and never eats into the time kept for Zoom's answer and its save.
+   */
+  ready(): Promise<void>;
   /** `timeoutMs`: how long to wait for the answer once sent (the caller's remaining time, less its save). */
   refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult>;
 }

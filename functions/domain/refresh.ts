@@ -111,8 +111,8 @@ function deadlineOf(deps: RefreshDeps): number {
 
 /**
  * Refreshes `userId` unless its access token already lives until `freshUntil` (ms).
- * Never throws for Zoom's or the lease's outcomes; storage and KMS errors before the refresh
- * token is spent propagate (nothing is lost then).
+ * Never throws for Zoom's or the lease's outcomes; storage, KMS and client-secret errors before
+ * the refresh token is spent propagate (nothing is lost then).
  */
 export async function refreshUser(
   userId: string,
@@ -204,10 +204,15 @@ function blockedOutcome(user: StoredUser, freshUntil: number, now: number): Refr
   return undefined;
 }
 
-/** The pair to spend and a reserved data key for the answer: both before the lease, so a lease means "sending". */
+/**
+ * The pair to spend, a reserved data key for the answer and Zoom's client ready to send: all
+ * before the lease, so a lease means "sending".
+ */
 async function openFor(user: StoredUser, deps: RefreshDeps): Promise<{ consumed: TokenPair; sealer: Sealer }> {
   const consumed = await deps.cipher.open(user.userId, sealedTokensOf(user));
-  return { consumed, sealer: await deps.cipher.prepare() };
+  const sealer = await deps.cipher.prepare();
+  await deps.zoom.ready();
+  return { consumed, sealer };
 }
 
 /**

@@ -41,6 +41,8 @@ export const TIMING = {
   dispatchReserveMs: 10_000,
   /** Secrets (signing keys, API keys) are cached this long; a rotated one is picked up after. */
   secretMaxAgeMs: 300_000,
+  /** The most a refresh waits for Zoom's client secret (read before the lease is taken, so never inside Zoom's wait). */
+  secretReadTimeoutMs: 3_000,
   /** A signature naming an unknown key id re-reads the keyring at most this often. */
   keyringRefreshMinIntervalMs: 5_000,
   /**

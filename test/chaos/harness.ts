@@ -445,6 +445,7 @@ class Container {
       open: (userId, sealed) => this.guard('cipher.open', () => cipher.open(userId, sealed)),
     };
     const guardedZoom: ZoomTokenClient = {
+      ready: () => this.guard('zoom.ready', () => zoom.ready()),
       refresh: (refreshToken, options) =>
         this.guard('zoom.refresh', async () => {
           const request: ZoomRequest = { op: op(), token: refreshToken, sentSeq: world.next() };

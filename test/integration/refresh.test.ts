@@ -67,6 +67,7 @@ function answerHeldBack(zoom: ZoomTokenClient) {
   const answered = deferred();
   const release = deferred();
   const client: ZoomTokenClient = {
+    ready: () => zoom.ready(),
     async refresh(refreshToken, options) {
       const result = await zoom.refresh(refreshToken, options);
       answered.resolve();
@@ -82,6 +83,7 @@ function heldBeforeZoom(zoom: ZoomTokenClient) {
   const atZoom = deferred<string>();
   const release = deferred();
   const client: ZoomTokenClient = {
+    ready: () => zoom.ready(),
     async refresh(refreshToken, options) {
       atZoom.resolve(refreshToken);
       await release.promise;
@@ -657,6 +659,7 @@ describe('refreshing tokens with the real adapters', () => {
     const recallCreates: string[] = [];
     let reRegistered: TokenPair | undefined;
     const zoomWithReRegistration: ZoomTokenClient = {
+      ready: () => zoom.ready(),
       async refresh(refreshToken, options): Promise<ZoomRefreshResult> {
         const result = await zoom.refresh(refreshToken, options);
         const grant = fakeZoom.authorize('zoom-rereg', { expiresInSeconds: 3600 });

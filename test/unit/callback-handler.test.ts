@@ -55,7 +55,7 @@ async function setup() {
     publishMetrics: false,
     store,
     cipher,
-    zoom: { refresh: async () => ({ kind: 'retryable', error: 'not used' }) },
+    zoom: { ready: async () => undefined, refresh: async () => ({ kind: 'retryable', error: 'not used' }) },
     clock: () => NOW,
     policy: { kind: 'proactive' },
     signingKeys,

@@ -7,9 +7,14 @@
  * real milliseconds and waits for the renewal's write; every held Zoom call is released after
  * each test, so no renewal loop outlives it.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
 import { ConflictError } from '../../functions/domain/errors';
 import type { TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
 import { refreshUser } from '../../functions/domain/refresh';
+import { refreshRequestedUser } from '../../functions/domain/refresh-work';
+import { TIMING } from '../../functions/domain/timing';
 import { deleteUser, registerUser } from '../../functions/domain/registration';
 import { serveAccessToken } from '../../functions/domain/serve-token';
 import { deauthorizeZoomUser } from '../../functions/domain/zoom-deauthorization';
@@ -119,7 +124,7 @@ describe('finding 1: a refresh held across a DELETE and a re-registration with a
     world.recall.zoomUsers.set('alice', 'zoom-a');
     await world.seedUser('alice', 200);
     const zoomAnswer = deferred<ZoomRefreshResult>();
-    const zoom: ZoomTokenClient = { refresh: () => zoomAnswer.promise };
+    const zoom: ZoomTokenClient = { ready: async () => undefined, refresh: () => zoomAnswer.promise };
     const refresh = refreshUser('alice', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('worker', { zoom }));
     await settle();
     const second = await reregisterAsB();
@@ -312,5 +317,83 @@ describe('finding 6: a lease write that landed after an earlier conflict', () =>
     expect(phase).toBe(2);
     expect(outcome.kind).toBe('refreshed');
     expect(world.zoom.stats).toEqual({ refreshCalls: 1, refreshOk: 1, invalidGrant: 0 });
+  });
+});
+
+describe("finding 6: a gateway's 502/504 from Zoom's token endpoint", () => {
+  test('may mean Zoom refreshed: the next invalid_grant is a refresh lost in flight, not a revocation', async () => {
+    // Prepare: the real client against an endpoint whose gateway answers 504 after Zoom spent the
+    // token; every later request with that token is invalid_grant.
+    await register('u1', 'zoom-u1', 200);
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        seen.push(req.url ?? '');
+        const first = seen.length === 1;
+        res.writeHead(first ? 504 : 400, { 'content-type': first ? 'text/html' : 'application/json' });
+        res.end(first ? '<html>504 Gateway Time-out</html>' : JSON.stringify({ reason: 'Invalid Token!', error: 'invalid_grant' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const tokenUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/oauth/token`;
+    const zoom = createZoomTokenClient({ tokenUrl, clientId: 'id', clientSecret: () => 'secret' });
+    const attempt = () => refreshRequestedUser('u1', world.refreshDeps('worker', { zoom }), { windowMs: SERVE_MARGIN_MS });
+
+    try {
+      // Act: a worker meets the 504; later ones come once the first worker cannot be alive.
+      const first = await attempt();
+      world.clock.advance(31_000 + TIMING.workerTimeoutMs);
+      const later = await attempt();
+
+      // Assess
+      expect(first.kind).toBe('answer_lost');
+      expect(later.kind).toBe('lost_in_flight');
+      expect(world.store.peek('u1')).toMatchObject({ status: 'reauth_required', reauthRequired: { code: 'lost_in_flight' } });
+      expect(seen).toHaveLength(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe("finding 6: Zoom's client secret", () => {
+  test("is read before the lease, and Zoom's wait is counted from after it", async () => {
+    // Prepare: the secret read takes 3 s (a cold cache).
+    await register('u1', 'zoom-u1', 200);
+    const start = world.clock.now();
+    const deadline = start + 60_000;
+    world.zoom.readyGate = async () => void world.clock.advance(3_000);
+    const leaseWrite = world.storePauses.pauseAt((event) => event.op === 'update' && event.update?.lease != null);
+
+    // Act
+    const refresh = refreshUser('u1', start + SERVE_MARGIN_MS, world.refreshDeps('worker', { deadline }));
+    await leaseWrite.reached.promise;
+    const readyBeforeLease = world.zoom.readyCalls;
+    leaseWrite.release();
+    const outcome = await refresh;
+
+    // Assess
+    expect(readyBeforeLease).toBe(1);
+    expect(outcome.kind).toBe('refreshed');
+    expect(world.zoom.calls.map((call) => call.timeoutMs)).toEqual([deadline - TIMING.saveReserveMs - (start + 3_000)]);
+  });
+
+  test('that cannot be read stops the refresh before the lease: nothing sent, nothing written', async () => {
+    // Prepare
+    await register('u1', 'zoom-u1', 200);
+    world.zoom.readyGate = async () => {
+      throw new Error('Zoom client secret unavailable');
+    };
+    const writesBefore = world.store.writes.length;
+
+    // Act
+    const attempt = refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('worker'));
+
+    // Assess
+    await expect(attempt).rejects.toThrow('Zoom client secret unavailable');
+    expect(world.zoom.stats.refreshCalls).toBe(0);
+    expect(world.store.writes.slice(writesBefore)).toEqual([]);
   });
 });

@@ -105,8 +105,9 @@ function timingOf(deps: RefreshDeps): RefreshTiming {
   return { ...TIMING, ...deps.timing };
 }
 
+/** Without a deadline: a refresh worker's invocation (the only refresher) from now. */
 function deadlineOf(deps: RefreshDeps): number {
-  return deps.deadline ?? deps.clock() + TIMING.callbackTimeoutMs;
+  return deps.deadline ?? deps.clock() + TIMING.workerTimeoutMs - TIMING.endReserveMs;
 }
 
 /**

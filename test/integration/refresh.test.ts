@@ -823,8 +823,11 @@ describe('refreshing tokens with the real adapters', () => {
   });
 
   test('a refreshed pair that cannot be stored before the invocation ends is handed back as unsaved', async () => {
-    // Prepare: every token write fails; the invocation ends in 15 s.
+    // Prepare: every token write fails; the invocation leaves exactly Zoom's least wait and the
+    // save reserve. The domain's clock moves only with the retries' waits (not with the machine's speed).
     const { tokens: original } = await seedUser('user-unsaved', 'zoom-unsaved', 200);
+    const frozenAt = Date.now();
+    const domainClock = () => frozenAt + offsetMs;
     const failingStore = storeWith(store, {
       async update(userId, condition, update) {
         if (update.sealed) throw throughputError();
@@ -839,7 +842,8 @@ describe('refreshing tokens with the real adapters', () => {
       clock() + SERVE_MARGIN_MS,
       deps({
         store: failingStore,
-        deadline: clock() + 15_000,
+        clock: domainClock,
+        deadline: domainClock() + TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs,
         sleep: async (ms) => {
           offsetMs += ms;
         },

@@ -3,7 +3,7 @@
  * interfaces; adapters (DynamoDB, KMS, Recall, Zoom) and test doubles implement them.
  */
 import type { LifecycleEvent } from './events';
-import type { SealedTokens, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
+import type { SealedTokens, SealOwner, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
 
 export type { SealedTokens } from './token-record';
 
@@ -19,7 +19,10 @@ export interface Log {
 /** Milliseconds since the epoch. Injected so tests can move time. */
 export type Clock = () => number;
 
-/** Seals token pairs for one user: envelope encryption with the user id bound as AAD. */
+/**
+ * Seals token pairs for one record: envelope encryption with the owner (user, registration,
+ * token generation) bound as AAD, so a pair opens only where it was sealed for.
+ */
 export interface TokenCipher {
   /**
    * A data key reserved for sealing, obtained before a refresh spends its refresh token: the
@@ -27,13 +30,13 @@ export interface TokenCipher {
    * age or use count by then.
    */
   prepare(): Promise<Sealer>;
-  seal(userId: string, tokens: TokenPair): Promise<SealedTokens>;
-  open(userId: string, sealed: SealedTokens): Promise<TokenPair>;
+  seal(owner: SealOwner, tokens: TokenPair): Promise<SealedTokens>;
+  open(owner: SealOwner, sealed: SealedTokens): Promise<TokenPair>;
 }
 
 /** Seals with a data key already in hand: never calls KMS, never fails for KMS's sake. */
 export interface Sealer {
-  seal(userId: string, tokens: TokenPair): SealedTokens;
+  seal(owner: SealOwner, tokens: TokenPair): SealedTokens;
 }
 
 /**

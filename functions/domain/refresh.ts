@@ -210,7 +210,7 @@ function blockedOutcome(user: StoredUser, freshUntil: number, now: number): Refr
  * before the lease, so a lease means "sending".
  */
 async function openFor(user: StoredUser, deps: RefreshDeps): Promise<{ consumed: TokenPair; sealer: Sealer }> {
-  const consumed = await deps.cipher.open(user.userId, sealedTokensOf(user));
+  const consumed = await deps.cipher.open(user, sealedTokensOf(user));
   const sealer = await deps.cipher.prepare();
   await deps.zoom.ready();
   return { consumed, sealer };
@@ -425,7 +425,8 @@ async function saveRefreshedTokens(
   const { saveAttemptReserveMs, endReserveMs } = timingOf(deps);
   const sleep = deps.sleep ?? defaultSleep;
   const lastStart = deadlineOf(deps) - endReserveMs - saveAttemptReserveMs;
-  const sealed = attempt.sealer.seal(userId, tokens);
+  // Sealed for the record as this save writes it: the leased registration, the next generation.
+  const sealed = attempt.sealer.seal({ userId, registrationId, tokenGeneration: tokenGeneration + 1 }, tokens);
   let delay = 50;
   for (let tries = 1; ; tries++) {
     try {

@@ -90,26 +90,28 @@ export async function registerUser(userId: string, input: NewTokens, deps: Regis
 async function storeTokens(userId: string, input: NewTokens, deps: RegistrationDeps): Promise<RegistrationResult & { stored: boolean }> {
   const { store, cipher, clock } = deps;
   const fingerprint = refreshTokenFingerprint(input.tokens.refreshToken);
-  let sealed: SealedTokens | undefined;
   /** Our last write: recognised on a re-read when it landed and its answer was lost. */
-  let sent: { created: boolean } | undefined;
+  let sent: { sealed: SealedTokens; created: boolean } | undefined;
   for (let attempt = 1; ; attempt++) {
     const now = clock();
     const existing = await store.get(userId, { consistent: true });
-    if (sent && sealed && existing && sameSealedTokens(existing.sealed, sealed))
-      return { created: sent.created, stored: true, user: existing };
+    if (sent && existing && sameSealedTokens(existing.sealed, sent.sealed)) return { created: sent.created, stored: true, user: existing };
     if (existing?.refreshTokenFingerprints?.includes(fingerprint)) return { created: false, stored: false, user: existing };
-    sealed ??= await cipher.seal(userId, input.tokens);
     const refreshTokenFingerprints = rememberRefreshTokens(existing?.refreshTokenFingerprints, input.tokens.refreshToken);
+    // Sealed for the record this attempt writes: its registration and its next token generation.
+    const owner = {
+      userId,
+      registrationId: existing?.registrationId ?? randomUUID(),
+      tokenGeneration: (existing?.tokenGeneration ?? 0) + 1,
+    };
+    const sealed = await cipher.seal(owner, input.tokens);
+    sent = { sealed, created: !existing };
     try {
       if (!existing) {
-        sent = { created: true };
-        const user = newRecord(userId, input, sealed, refreshTokenFingerprints, now);
+        const user = newRecord(owner, input, sealed, refreshTokenFingerprints, now);
         await store.create(user);
         return { created: true, stored: true, user };
       }
-      const generation = existing.tokenGeneration + 1;
-      sent = { created: false };
       const user = await store.update(
         userId,
         // The pair it replaces: a refresh landing meanwhile is seen (and its fingerprint list kept) on the next try.
@@ -118,8 +120,8 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
           status: 'active',
           sealed,
           accessTokenExpiresAt: input.accessTokenExpiresAt,
-          tokenGeneration: generation,
-          registeredGeneration: generation,
+          tokenGeneration: owner.tokenGeneration,
+          registeredGeneration: owner.tokenGeneration,
           grantedAt: now,
           refreshTokenFingerprints,
           reauthRequired: null,
@@ -135,11 +137,16 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
   }
 }
 
-/** A first registration's record: a new registration id, generation 1, Recall still to do. */
-function newRecord(userId: string, input: NewTokens, sealed: SealedTokens, refreshTokenFingerprints: string[], now: number): StoredUser {
+/** A first registration's record: generation 1, Recall still to do. */
+function newRecord(
+  owner: { userId: string; registrationId: string },
+  input: NewTokens,
+  sealed: SealedTokens,
+  refreshTokenFingerprints: string[],
+  now: number,
+): StoredUser {
   return {
-    userId,
-    registrationId: randomUUID(),
+    ...owner,
     version: 1,
     status: 'active',
     sealed,

@@ -7,13 +7,35 @@ import { TokenUnavailableError } from './errors';
 
 /** What the table holds instead of tokens. All binary fields are raw bytes. */
 export interface SealedTokens {
-  /** Format version of the envelope; part of the AAD. */
+  /** Format version of the envelope; part of the AAD (SEALED_FORMAT). */
   formatVersion: number;
   /** The data key, encrypted by KMS. */
   encryptedDataKey: Uint8Array;
   iv: Uint8Array;
   /** AES-256-GCM ciphertext followed by its 16-byte tag. */
   ciphertext: Uint8Array;
+}
+
+/**
+ * Whose sealed pair it is: the user, the registration and the token generation of the record that
+ * holds it. Bound into the pair's AES-GCM additional data (format 2), so a pair opens only on its
+ * own record: not as another user's, not on another registration of the same user (deleted and
+ * registered again), not written back after the pair moved on. A StoredUser is one.
+ */
+export type SealOwner = Pick<StoredUser, 'userId' | 'registrationId' | 'tokenGeneration'>;
+
+/**
+ * Sealed-pair formats. 2 binds the owner (SealOwner) and is what every seal writes; 1 bound the
+ * user id only and is still opened, for records sealed before format 2 (docs/grant-safety.md
+ * says how it is phased out).
+ */
+export const SEALED_FORMAT = { current: 2, legacy: 1 } as const;
+
+/** The AES-GCM additional data of a pair sealed in `formatVersion` for `owner`. */
+export function sealedPairAad(formatVersion: number, owner: SealOwner): Buffer {
+  if (formatVersion === SEALED_FORMAT.legacy) return Buffer.from(`zoom-token-vault:v1:${owner.userId}`, 'utf8');
+  const bound = JSON.stringify([owner.userId, owner.registrationId, owner.tokenGeneration]);
+  return Buffer.from(`zoom-token-vault:v${formatVersion}:${bound}`, 'utf8');
 }
 
 export interface TokenPair {

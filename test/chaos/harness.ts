@@ -441,8 +441,8 @@ class Container {
     };
     const guardedCipher: TokenCipher = {
       prepare: () => this.guard('cipher.prepare', () => cipher.prepare()),
-      seal: (userId, tokens) => this.guard('cipher.seal', () => cipher.seal(userId, tokens)),
-      open: (userId, sealed) => this.guard('cipher.open', () => cipher.open(userId, sealed)),
+      seal: (owner, tokens) => this.guard('cipher.seal', () => cipher.seal(owner, tokens)),
+      open: (owner, sealed) => this.guard('cipher.open', () => cipher.open(owner, sealed)),
     };
     const guardedZoom: ZoomTokenClient = {
       ready: () => this.guard('zoom.ready', () => zoom.ready()),
@@ -858,7 +858,7 @@ class World {
         }
         continue;
       }
-      const tokens = await this.inspectCipher.open(user.userId, sealedTokensOf(record));
+      const tokens = await this.inspectCipher.open(record, sealedTokensOf(record));
       if (zoom.alive) {
         const lost = tokens.refreshToken !== zoom.liveRefreshToken || record.status === 'reauth_required';
         if (lost) {

@@ -248,7 +248,7 @@ describe('refreshing tokens with the real adapters', () => {
       registrationId: `registration-${userId}`,
       version: 1,
       status: 'active',
-      sealed: await cipher.seal(userId, tokens),
+      sealed: await cipher.seal({ userId, registrationId: `registration-${userId}`, tokenGeneration: 1 }, tokens),
       accessTokenExpiresAt: now + expiresInSeconds * 1000,
       tokenGeneration: 1,
       createdAt: now,
@@ -262,7 +262,7 @@ describe('refreshing tokens with the real adapters', () => {
   async function stored(userId: string): Promise<{ user: StoredUser; tokens: TokenPair }> {
     const user = await store.get(userId, { consistent: true });
     if (!user) throw new Error(`no stored user ${userId}`);
-    return { user, tokens: await cipher.open(userId, sealedTokensOf(user)) };
+    return { user, tokens: await cipher.open(user, sealedTokensOf(user)) };
   }
 
   async function dueUserIds(windowMs: number): Promise<string[]> {
@@ -1022,7 +1022,7 @@ describe('refreshing tokens with the real adapters', () => {
         registrationId: `registration-${userId}`,
         version: 1,
         status: 'active',
-        sealed: await cipher.seal(userId, tokens),
+        sealed: await cipher.seal({ userId, registrationId: `registration-${userId}`, tokenGeneration: 1 }, tokens),
         accessTokenExpiresAt: expiresAt,
         tokenGeneration: 1,
         createdAt: now,
@@ -1067,7 +1067,7 @@ describe('refreshing tokens with the real adapters', () => {
     expect(untouched).toHaveLength(2910);
     expect(untouched.every((user) => user.version === 1 && user.tokenGeneration === 1 && user.lastRefreshAt === undefined)).toBe(true);
     for (const user of users.filter((candidate) => dueIds.includes(candidate.userId))) {
-      const tokens = await cipher.open(user.userId, sealedTokensOf(user));
+      const tokens = await cipher.open(user, sealedTokensOf(user));
       expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken(`zoom-${user.userId.slice('user-'.length)}`));
       expect(user.lease).toBeUndefined();
     }

@@ -78,7 +78,7 @@ async function registeredUser(userId: string, zoomUserId: string, secondsLeft: n
     { registrationId: user!.registrationId, version: user!.version },
     { status: 'active', accessTokenExpiresAt: Date.now() + secondsLeft * 1000 },
   );
-  const stored = await cipher.open(userId, sealedTokensOf(user!));
+  const stored = await cipher.open(user!, sealedTokensOf(user!));
   const callbackUrl = recall
     .credentials()
     .find((credential) => credential.id === registered.json.recall_credential_id)!.access_token_callback_url;
@@ -148,7 +148,7 @@ test('Zoom hanging: 50 concurrent callbacks for a token with >= 150 s left all g
   const after = await store.get(userId, { consistent: true });
   expect(after?.tokenGeneration).toBe(3);
   expect(after?.lease).toBeUndefined();
-  const tokens = await cipher.open(userId, sealedTokensOf(after!));
+  const tokens = await cipher.open(after!, sealedTokensOf(after!));
   const accessToken = tokens.accessToken;
   expect(accessToken).not.toBe(expiring.access_token);
   const verified = zoom.verifyAccessToken(accessToken);
@@ -211,7 +211,7 @@ test('the refresher keeps a user fresh over many token lifetimes: every sweep re
   expect(served.size).toBe(24);
   const stored = await store.get(userId, { consistent: true });
   expect(stored).toMatchObject({ status: 'active', tokenGeneration: 25 });
-  expect((await cipher.open(userId, sealedTokensOf(stored!))).refreshToken).toBe(zoom.currentRefreshToken(zoomUserId));
+  expect((await cipher.open(stored!, sealedTokensOf(stored!))).refreshToken).toBe(zoom.currentRefreshToken(zoomUserId));
   zoom.setAccessTokenTtl(3600);
 });
 
@@ -245,7 +245,7 @@ test('Zoom hanging, a token below 150 s: every callback and the access-token rou
   expect(retried.body).not.toBe(stored.accessToken);
   expect(zoom.verifyAccessToken(retried.body)?.zoomUserId).toBe('zoom-hangs');
   const after = await store.get(userId, { consistent: true });
-  expect((await cipher.open(userId, sealedTokensOf(after!))).accessToken).toBe(retried.body);
+  expect((await cipher.open(after!, sealedTokensOf(after!))).accessToken).toBe(retried.body);
 });
 
 test('a transient 503 during a refresh a callback asked for is retried within the answer budget: the callback gets a token', async () => {
@@ -300,7 +300,7 @@ describe('the queue between the dispatcher and the workers (at least once)', () 
     expect(zoom.stats().refreshOk - before.refreshOk).toBe(1);
     const after = await store.get(userId, { consistent: true });
     expect(after).toMatchObject({ status: 'active', tokenGeneration: generationBefore + 1 });
-    expect((await cipher.open(userId, sealedTokensOf(after!))).refreshToken).toBe(zoom.currentRefreshToken('zoom-duplicate'));
+    expect((await cipher.open(after!, sealedTokensOf(after!))).refreshToken).toBe(zoom.currentRefreshToken('zoom-duplicate'));
   });
 
   test('a poison message is redelivered until it ends in the dead letters', async () => {

@@ -10,7 +10,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
-import { ConflictError } from '../../functions/domain/errors';
+import { ConflictError, UnreadableRecordError } from '../../functions/domain/errors';
 import type { TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
 import { refreshUser } from '../../functions/domain/refresh';
 import { refreshRequestedUser } from '../../functions/domain/refresh-work';
@@ -395,5 +395,40 @@ describe("finding 6: Zoom's client secret", () => {
     await expect(attempt).rejects.toThrow('Zoom client secret unavailable');
     expect(world.zoom.stats.refreshCalls).toBe(0);
     expect(world.store.writes.slice(writesBefore)).toEqual([]);
+  });
+});
+
+describe("finding 5: a sealed pair opens only on its own record's registration and generation", () => {
+  test('an older pair of the same user, written back onto the record, is refused', async () => {
+    // Prepare: registered, then refreshed; the first pair is written back (someone with write
+    // access to the table, or a restored backup item).
+    const { user: registered } = await register('u1', 'zoom-u1', 200);
+    const older = world.store.peek('u1')!.sealed;
+    expect((await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('worker'))).kind).toBe('refreshed');
+    await world.store.update('u1', { registrationId: registered.registrationId }, { sealed: older });
+
+    // Act
+    const served = serveAccessToken('u1', world.serveDeps('callback'), { deadline: world.clock.now() + 4_000 });
+
+    // Assess
+    await expect(served).rejects.toBeInstanceOf(UnreadableRecordError);
+  });
+
+  test("a deleted registration's pair, written onto the user's new registration, is refused", async () => {
+    // Prepare
+    await register('u1', 'zoom-a');
+    const deleted = world.store.peek('u1')!.sealed;
+    await deleteUser('u1', world.registrationDeps());
+    const { user: current } = await register('u1', 'zoom-b');
+    await world.store.update('u1', { registrationId: current.registrationId }, { sealed: deleted });
+
+    // Act
+    const served = serveAccessToken('u1', world.serveDeps('callback'), {
+      deadline: world.clock.now() + 4_000,
+      registrationId: current.registrationId,
+    });
+
+    // Assess
+    await expect(served).rejects.toBeInstanceOf(UnreadableRecordError);
   });
 });

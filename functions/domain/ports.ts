@@ -132,8 +132,17 @@ export interface RecallCredential {
 
 /** Recall.ai's Zoom OAuth credential API. Failures after retries throw UpstreamError. */
 export interface RecallClient {
-  /** Throws RecallConflictError when the Zoom user already has a credential for the app. */
-  createZoomOAuthCredential(input: { oauthAppId: string; callbackUrl: string; idempotencyKey: string }): Promise<RecallCredential>;
+  /**
+   * Throws RecallConflictError when the Zoom user already has a credential for the app. `redact`:
+   * values Recall may echo in its answer that no error may carry (the tokens the callback hands
+   * Recall while it creates the credential).
+   */
+  createZoomOAuthCredential(input: {
+    oauthAppId: string;
+    callbackUrl: string;
+    idempotencyKey: string;
+    redact?: string[];
+  }): Promise<RecallCredential>;
   /**
    * All pages. `zoomUserId` (user-level apps only) and `status` filter on Recall's side.
    * `pageIntervalMs`: pages requested at least this far apart (Recall allows 60 list requests a minute).

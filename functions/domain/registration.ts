@@ -65,7 +65,8 @@ export async function registerUser(userId: string, input: NewTokens, deps: Regis
   const reason = created ? 'created' : 'new_tokens';
   let registered: StoredUser;
   try {
-    registered = await ensureRecallCredential(user, deps);
+    // Recall fetches the token through the callback while it creates the credential, and may echo it.
+    registered = await ensureRecallCredential(user, deps, [input.tokens.accessToken, input.tokens.refreshToken]);
   } catch (error) {
     // The tokens are stored whatever Recall said (the Recall failure has its own event).
     if (stored && !(error instanceof NotFoundError)) {
@@ -187,7 +188,7 @@ function refuseDeauthorized(user: StoredUser): void {
  * fails after that delete, the user is recorded `recall_failed` with no credential, never
  * left claiming one that is gone.
  */
-async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps): Promise<StoredUser> {
+async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps, redact: string[] = []): Promise<StoredUser> {
   const keyring = await deps.signingKeys.keyring();
   const { recall: current, userId } = user;
   const step = recallStep(user, deps);
@@ -197,9 +198,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
     if (kept) return kept;
     const callbackUrl = signCallbackUrl(deps.callbackUrl, user, keyring).toString();
     const credential = await createReplacingConflict(
-      userId,
-      callbackUrl,
-      idempotencyKeyFor(user, keyring.activeKeyId),
+      { userId, callbackUrl, idempotencyKey: idempotencyKeyFor(user, keyring.activeKeyId), redact },
       step.stillOurs,
       deleted,
       deps,
@@ -346,14 +345,14 @@ function callsBack(credential: RecallCredential, user: StoredUser, keyId: string
  * again, once. Undefined when a newer registration took over before anything was deleted.
  */
 async function createReplacingConflict(
-  userId: string,
-  callbackUrl: string,
-  idempotencyKey: string,
+  request: { userId: string; callbackUrl: string; idempotencyKey: string; redact: string[] },
   stillOurs: () => Promise<boolean>,
   deleted: string[],
   deps: RegistrationDeps,
 ): Promise<RecallCredential | undefined> {
-  const create = (key: string) => deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key });
+  const { userId, callbackUrl, idempotencyKey, redact } = request;
+  const create = (key: string) =>
+    deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key, redact });
   try {
     return await create(idempotencyKey);
   } catch (error) {

@@ -9,8 +9,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { createRecallClient } from '../../functions/adapters/recall-client';
 import { createZoomTokenClient } from '../../functions/adapters/zoom-client';
-import { ConflictError, UnreadableRecordError } from '../../functions/domain/errors';
+import { ConflictError, UnreadableRecordError, UpstreamError } from '../../functions/domain/errors';
 import type { TokenStore, ZoomRefreshResult, ZoomTokenClient } from '../../functions/domain/ports';
 import { refreshUser } from '../../functions/domain/refresh';
 import { refreshRequestedUser } from '../../functions/domain/refresh-work';
@@ -430,5 +432,48 @@ describe("finding 5: a sealed pair opens only on its own record's registration a
 
     // Assess
     await expect(served).rejects.toBeInstanceOf(UnreadableRecordError);
+  });
+});
+
+describe("Recall's error detail after a PUT", () => {
+  test('carries neither token the PUT submitted: not in the thrown error, not in the recorded Recall failure', async () => {
+    // Prepare: the real Recall client against an endpoint that echoes the tokens it fetched.
+    world.recall.zoomUsers.set('u1', 'zoom-u1');
+    const grant = world.zoom.authorize('zoom-u1', 3600);
+    const { accessToken, refreshToken } = grant.tokens;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ detail: `The token ${accessToken} (refresh ${refreshToken}) was rejected by Zoom.` }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const recall = createRecallClient({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      apiKey: () => 'recall-key',
+    });
+
+    try {
+      // Act
+      const error = await registerUser(
+        'u1',
+        { tokens: grant.tokens, accessTokenExpiresAt: grant.accessTokenExpiresAt },
+        { ...world.registrationDeps(), recall },
+      ).catch((caught: unknown) => caught);
+
+      // Assess
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as UpstreamError).detail).toBe('The token [redacted] (refresh [redacted]) was rejected by Zoom.');
+      const recorded = JSON.stringify(world.store.peek('u1')!.recall);
+      expect(recorded).toContain('[redacted]');
+      for (const token of [accessToken, refreshToken]) {
+        expect(inspect(error)).not.toContain(token);
+        expect(recorded).not.toContain(token);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

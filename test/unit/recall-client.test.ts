@@ -223,6 +223,31 @@ describe('createZoomOAuthCredential', () => {
     expect(delays).toHaveLength(2);
   });
 
+  it("scrubs the tokens Recall fetched from the callback out of its detail: the PUT's own, and any Zoom JWT", async () => {
+    // Prepare: Recall (which calls the callback during the create) echoes the tokens it got.
+    const submitted = { accessToken: 'submitted-access-token-7f3a', refreshToken: 'submitted-refresh-token-9c1b' };
+    const refreshedJwt = `eyJhbGciOiJIUzUxMiJ9.${Buffer.from('{"uid":"zoom-u1","exp":1900000000}').toString('base64url')}.c2lnbmF0dXJl`;
+    const server = await script({
+      status: 400,
+      json: {
+        detail: `Token ${submitted.accessToken} is invalid (refresh ${submitted.refreshToken}); later ${refreshedJwt} expired.`,
+        conflicting_zoom_user_id: 'zoom-u1',
+      },
+    });
+    const { recall } = client(server.origin);
+
+    // Act
+    const error = await caught(
+      recall.createZoomOAuthCredential({ ...createInput, redact: [submitted.accessToken, submitted.refreshToken] }),
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(RecallConflictError);
+    const detail = (error as RecallConflictError).detail;
+    expect(detail).toBe('Token [redacted] is invalid (refresh [redacted]); later [redacted] expired.');
+    expect(inspect(error)).not.toContain(submitted.accessToken);
+  });
+
   it('fails at once on other 4xx with a compact, signature-free field-error detail', async () => {
     // Prepare
     const server = await script({

@@ -129,6 +129,8 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
           lastError: null,
           lease: null,
           updatedAt: now,
+          // A deauthorized record's credential is being deleted at Recall: this grant gets its own.
+          ...(existing.status === 'deauthorized' ? { recall: { status: 'pending' } } : {}),
         },
       );
       return { created: false, stored: true, user };

@@ -22,7 +22,17 @@ import { serveAccessToken } from '../../functions/domain/serve-token';
 import { deauthorizeZoomUser } from '../../functions/domain/zoom-deauthorization';
 import type { LifecycleEvent } from '../../functions/domain/events';
 import type { StoredUser } from '../../functions/domain/token-record';
-import { deferred, settle, World, type Grant, type StoreEvent, type ZoomStep, type ZoomStepHandle } from '../support/in-memory';
+import {
+  deferred,
+  Pauses,
+  settle,
+  World,
+  type Grant,
+  type RecallCall,
+  type StoreEvent,
+  type ZoomStep,
+  type ZoomStepHandle,
+} from '../support/in-memory';
 
 const SERVE_MARGIN_MS = 300_000;
 
@@ -475,5 +485,45 @@ describe("Recall's error detail after a PUT", () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('finding 2: a deauthorization racing the PUT of a new grant', () => {
+  test("the PUT lands between the event's read and its Recall step: the new grant keeps a working Recall credential", async () => {
+    // Prepare: registered; the user removed the app at Zoom at `removedAt`; the event handler
+    // has read the record (old grant) and is about to touch Recall when the new grant's PUT runs.
+    await register('u1', 'zoom-u1');
+    const credentialId = world.store.peek('u1')!.recall.credentialId!;
+    world.clock.advance(60_000);
+    const removedAt = world.clock.now();
+    world.clock.advance(1_000);
+    const recallPauses = new Pauses<RecallCall>();
+    world.recall.gate = recallPauses.hook;
+    const atRecall = recallPauses.pauseAt((call) => call.method === 'delete');
+    const storeAtDeauthorization = world.storePauses.pauseAt((event) => event.actor === 'zoom-events' && event.op === 'update');
+    const deauthorization = deauthorizeZoomUser(
+      { zoomUserId: 'zoom-u1', deauthorizedAt: removedAt },
+      { store: world.store.withActor('zoom-events'), recall: world.recall, clock: world.clock.clock, logger: world.log },
+    );
+    const first = await Promise.race([atRecall.reached.promise, storeAtDeauthorization.reached.promise]);
+
+    // Act: the new grant's PUT, start to end; then the handler goes on.
+    world.recall.gate = undefined;
+    const { grant } = await register('u1', 'zoom-u1');
+    world.recall.gate = recallPauses.hook;
+    atRecall.release();
+    storeAtDeauthorization.release();
+    await deauthorization;
+
+    // Assess: active with the new grant, and the credential it names is one Recall has, calling its URL.
+    expect(first).toBeDefined();
+    const { user, tokens } = await world.stored('u1');
+    expect(user.status).toBe('active');
+    expect(tokens).toEqual(grant.tokens);
+    expect(user.recall.status).toBe('registered');
+    const held = world.recall.list().find((credential) => credential.id === user.recall.credentialId);
+    expect(held?.callbackUrl).toContain(`reg=${user.registrationId}`);
+    expect(world.recall.list().map((credential) => credential.id)).toEqual([user.recall.credentialId]);
+    expect(credentialId).toBeDefined();
   });
 });

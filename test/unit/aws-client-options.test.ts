@@ -12,7 +12,10 @@ let server: Server;
 let requests = 0;
 
 beforeAll(async () => {
-  server = createServer(() => void (requests += 1)); // reads the request, never answers
+  // Reads each request and never answers.
+  server = createServer(() => {
+    requests += 1;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 });
 

@@ -395,13 +395,11 @@ describe('fake Recall API', () => {
     callback.answer = () => 'hang';
 
     // Act
-    const started = Date.now();
     const created = await createCredential('zoomUserA');
 
-    // Assess
+    // Assess: its own 500 ms (said, not timed: a busy machine changes nothing).
     expect(created.status).toBe(400);
-    expect(created.json.detail).toMatch(/did not answer/);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(created.json.detail).toMatch(/did not answer within 500 ms/);
   });
 
   test('create validates the body with DRF-style field errors', async () => {

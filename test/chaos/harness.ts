@@ -957,8 +957,10 @@ class World {
     for (let i = 0; i < scenario.sweeps; i++) later(Math.floor(rng() * 50), () => this.sweepOp());
     for (const user of live) {
       if (rng() < scenario.callbacks) later(Math.floor(rng() * 200), () => this.callbackOp(user.userId));
+      // One admin flow per user and round: two OAuth flows of one user whose PUTs race are the
+      // backend's ordering to keep (the older grant's PUT may land last), not the vault's.
       if (scenario.interleave && rng() < scenario.interleave.share) this.interleave(user, pick(rng, scenario.interleave.kinds), later);
-      if (scenario.deauthorize && rng() < scenario.deauthorize.share) {
+      else if (scenario.deauthorize && rng() < scenario.deauthorize.share) {
         const order = pick(rng, scenario.deauthorize.orders);
         const gap = 20 + Math.floor(rng() * 200);
         later(Math.floor(rng() * 200), () => this.deauthorization(user, order, gap));

@@ -412,7 +412,7 @@ async function main(): Promise<void> {
       if (!user) return false;
       const sealed = sealedTokensOf(user);
       dataKeys.add(Buffer.from(sealed.encryptedDataKey).toString('base64'));
-      const tokens = await coldCipher.open(user.userId, sealed);
+      const tokens = await coldCipher.open(user, sealed);
       return tokens.accessToken.length > 0;
     });
     showLoad(cold);

@@ -67,14 +67,13 @@ async function runScenario(scenario: Scenario): Promise<LatencyRow> {
     for (let i = 0; i < USERS; i++) {
       const userId = `latency-${i}`;
       const grant = runtime.fakeZoom!.authorize(`zoom-${userId}`);
+      const owner = { userId, registrationId: randomUUID(), tokenGeneration: 1 };
       const user: StoredUser = {
-        userId,
-        registrationId: randomUUID(),
+        ...owner,
         version: 1,
         status: 'active',
-        sealed: await cipher.seal(userId, { accessToken: grant.access_token, refreshToken: grant.refresh_token }),
+        sealed: await cipher.seal(owner, { accessToken: grant.access_token, refreshToken: grant.refresh_token }),
         accessTokenExpiresAt: now + scenario.tokenLifeMs,
-        tokenGeneration: 1,
         registeredGeneration: 1,
         createdAt: now,
         updatedAt: now,

@@ -37,14 +37,13 @@ async function seedDueUsers(runtime: LocalRuntime): Promise<string[]> {
   const seed = async () => {
     for (let i = next++; i < ids.length; i = next++) {
       const grant = runtime.fakeZoom!.authorize(`zoom-${ids[i]}`, { expiresInSeconds: 600 });
+      const owner = { userId: ids[i], registrationId: randomUUID(), tokenGeneration: 1 };
       const user: StoredUser = {
-        userId: ids[i],
-        registrationId: randomUUID(),
+        ...owner,
         version: 1,
         status: 'active',
-        sealed: await cipher.seal(ids[i], { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope }),
+        sealed: await cipher.seal(owner, { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope }),
         accessTokenExpiresAt: now + 600_000,
-        tokenGeneration: 1,
         registeredGeneration: 1,
         createdAt: now,
         updatedAt: now,

@@ -1,13 +1,17 @@
 /**
  * The token table on DynamoDB. One item per user, keyed by `user_id`; every write is
- * conditional (optimistic locking on `version`, or on the token generation a refresh consumed).
+ * conditional on the identities it acts for (the registration, always; the token generation,
+ * the lease owner, the Recall credential, or the version within the registration), and carries
+ * a fresh `write_id`: when the SDK sends a write again after losing its answer and the retry
+ * fails its condition, the item is looked at (ReturnValuesOnConditionCheckFailure, or a
+ * consistent read where that is not returned) and a `write_id` of its own means it landed.
  *
  * The sparse due index: an item carries `due_shard` and `due_at` (the access token's expiry)
  * only while its status is `active`, so users needing re-authorization, and deleted users, are
  * not in the index. The shard spreads the index over several partitions; the dispatcher queries
  * every shard for the due window only, merging them in due-time order.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
@@ -121,6 +125,7 @@ const ATTRIBUTES: { [K in keyof StoredUser]-?: Codec<StoredUser[K]> } = {
     (list) => ({ L: list.map(str) }),
     (value) => value.L?.map((entry) => entry.S!),
   ),
+  grantedAt: numberAttribute('granted_at'),
   createdAt: numberAttribute('created_at'),
   updatedAt: numberAttribute('updated_at'),
   lastRefreshAt: numberAttribute('last_refresh_at'),
@@ -172,6 +177,33 @@ export function toUser(item: Item): StoredUser {
   return user as unknown as StoredUser;
 }
 
+/** The attribute holding the marker of the item's latest write. */
+const WRITE_ID = 'write_id';
+
+/**
+ * The condition expression of `condition`: the item exists and every identity given holds
+ * (`null`: the attribute is absent). Placeholders are added to `names` and `values`.
+ */
+function conditionExpression(condition: WriteCondition, names: Record<string, string>, values: Item): string {
+  names['#user_id'] = 'user_id';
+  const parts = ['attribute_exists(#user_id)'];
+  const holds = (attribute: string, value: AttributeValue | null) => {
+    names[`#${attribute}`] = attribute;
+    if (value === null) return void parts.push(`attribute_not_exists(#${attribute})`);
+    values[`:if_${attribute}`] = value;
+    parts.push(`#${attribute} = :if_${attribute}`);
+  };
+  const { registrationId, version, tokenGeneration, registeredGeneration, lease, recallCredentialId } = condition;
+  holds('registration_id', registrationId === LEGACY_REGISTRATION_ID ? null : str(registrationId));
+  if (version !== undefined) holds('version', num(version));
+  if (tokenGeneration !== undefined) holds('token_generation', num(tokenGeneration));
+  if (registeredGeneration !== undefined) holds('registered_generation', registeredGeneration === null ? null : num(registeredGeneration));
+  if (lease !== undefined) holds('lease_owner', lease === null ? null : str(lease.owner));
+  if (lease?.expiresAt !== undefined) holds('lease_expires_at', num(lease.expiresAt));
+  if (recallCredentialId !== undefined) holds('recall_credential_id', recallCredentialId === null ? null : str(recallCredentialId));
+  return parts.join(' AND ');
+}
+
 export class DynamoTokenStore implements TokenStore {
   private readonly client: DynamoDBClient;
   private readonly tableName: string;
@@ -200,7 +232,8 @@ export class DynamoTokenStore implements TokenStore {
   async create(user: StoredUser): Promise<void> {
     // The legacy marker stands for "no registration_id attribute": a record created with it could never be refreshed.
     if (user.registrationId === LEGACY_REGISTRATION_ID) throw new Error('a new record needs its own registration id');
-    const item: Item = {};
+    const writeId = randomUUID();
+    const item: Item = { [WRITE_ID]: str(writeId) };
     for (const field of ['userId', 'registrationId', 'version', 'createdAt'] as const) {
       for (const [name, value] of (ATTRIBUTES[field] as Codec<unknown>).write(user[field])) if (value) item[name] = value;
     }
@@ -208,18 +241,24 @@ export class DynamoTokenStore implements TokenStore {
     for (const [name, value] of this.withDueAttributes(user.userId, fields)) if (value) item[name] = value;
     try {
       await this.client.send(
-        new PutItemCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(user_id)' }),
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(user_id)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new ConflictError('user already exists');
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!(await this.landed(user.userId, writeId, error.Item))) throw new ConflictError('user already exists');
     }
   }
 
   async update(userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser> {
-    const names: Record<string, string> = { '#version': 'version' };
-    const values: Item = { ':one': num(1) };
-    const sets = ['#version = #version + :one'];
+    const writeId = randomUUID();
+    const names: Record<string, string> = { '#version': 'version', [`#${WRITE_ID}`]: WRITE_ID };
+    const values: Item = { ':one': num(1), [`:${WRITE_ID}`]: str(writeId) };
+    const sets = ['#version = #version + :one', `#${WRITE_ID} = :${WRITE_ID}`];
     const removes: string[] = [];
     for (const [name, value] of this.withDueAttributes(userId, update)) {
       names[`#${name}`] = name;
@@ -229,58 +268,58 @@ export class DynamoTokenStore implements TokenStore {
         sets.push(`#${name} = :${name}`);
       }
     }
-    let conditionExpression: string;
-    if ('version' in condition) {
-      conditionExpression = '#version = :expected';
-      values[':expected'] = num(condition.version);
-    } else {
-      names['#token_generation'] = 'token_generation';
-      names['#registration_id'] = 'registration_id';
-      values[':expected'] = num(condition.tokenGeneration);
-      const sameRegistration =
-        condition.registrationId === LEGACY_REGISTRATION_ID ? 'attribute_not_exists(#registration_id)' : '#registration_id = :registration';
-      if (condition.registrationId !== LEGACY_REGISTRATION_ID) values[':registration'] = str(condition.registrationId);
-      conditionExpression = `#token_generation = :expected AND ${sameRegistration}`;
-    }
     try {
       const answer = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { user_id: str(userId) },
           UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: conditionExpression,
+          ConditionExpression: conditionExpression(condition, names, values),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return toUser(answer.Attributes!);
     } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // Also what a missing item answers: the condition cannot hold. Callers re-read.
-      if (error instanceof ConditionalCheckFailedException) throw new ConflictError('stored item changed');
-      throw error;
+      const landed = await this.landed(userId, writeId, error.Item);
+      if (landed) return toUser(landed);
+      throw new ConflictError('stored item changed');
     }
   }
 
-  async delete(userId: string, condition?: { version: number }): Promise<void> {
+  async delete(userId: string, condition?: WriteCondition): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Item = {};
+    // A missing item passes: a delete the SDK sends again after its answer was lost is one delete.
+    const conditional = condition ? `attribute_not_exists(#user_id) OR (${conditionExpression(condition, names, values)})` : undefined;
     try {
       await this.client.send(
         new DeleteItemCommand({
           TableName: this.tableName,
           Key: { user_id: str(userId) },
-          ...(condition
-            ? {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': num(condition.version) },
-              }
-            : {}),
+          ...(conditional ? { ConditionExpression: conditional, ExpressionAttributeNames: names, ExpressionAttributeValues: values } : {}),
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new ConflictError('stored item changed');
       throw error;
     }
+  }
+
+  /**
+   * The item, when it carries `writeId`: a write whose condition failed had in fact landed (an
+   * earlier send of the same request, its answer lost). From the failure's own answer when
+   * DynamoDB returned the item, else from a consistent read.
+   */
+  private async landed(userId: string, writeId: string, failedOn: Item | undefined): Promise<Item | undefined> {
+    const item =
+      failedOn ??
+      (await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { user_id: str(userId) }, ConsistentRead: true }))).Item;
+    return item?.[WRITE_ID]?.S === writeId ? item : undefined;
   }
 
   async listWhere(

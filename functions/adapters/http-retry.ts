@@ -114,10 +114,14 @@ export async function requestWithRetry(
   }
 }
 
-/** Replaces each secret, then every URL query string, with a marker; cuts to `maxLength`. */
+/** A JWT (three base64url parts, a JSON header): what Zoom's access tokens are. */
+const JWT = /\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+
+/** Replaces each secret, every JWT, then every URL query string, with a marker; cuts to `maxLength`. */
 export function sanitize(text: string, secrets: readonly (string | undefined)[], maxLength = 300): string {
   let out = text;
   for (const secret of secrets) if (secret) out = out.split(secret).join('[redacted]');
+  out = out.replace(JWT, '[redacted]');
   out = out.replace(/(https?:\/\/[^\s"'<>?#]*)\?[^\s"'<>#]*/g, '$1?[redacted]');
   return out.length > maxLength ? `${out.slice(0, maxLength - 1)}…` : out;
 }

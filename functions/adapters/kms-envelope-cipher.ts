@@ -1,6 +1,7 @@
 /**
  * Envelope encryption on node:crypto and KMS. A data key from KMS GenerateDataKey encrypts
- * each record with AES-256-GCM (fresh random IV, AAD binding the format version and user id);
+ * each record with AES-256-GCM (fresh random IV, AAD binding the format version and the record's
+ * owner: user, registration and token generation);
  * the KMS-encrypted data key is stored beside the ciphertext.
  *
  * KMS is billed per call and rate limited, so data keys are cached the way the AWS Encryption
@@ -13,9 +14,10 @@ import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk
 import { ENCRYPTION_CONTEXT } from '../contract';
 import { UnreadableRecordError } from '../domain/errors';
 import type { Clock, SealedTokens, Sealer, TokenCipher } from '../domain/ports';
-import type { TokenPair } from '../domain/token-record';
+import { SEALED_FORMAT, sealedPairAad, type SealOwner, type TokenPair } from '../domain/token-record';
 
-export const FORMAT_VERSION = 1;
+/** The format every seal writes; SEALED_FORMAT.legacy is still opened. */
+export const FORMAT_VERSION = SEALED_FORMAT.current;
 /** Names the purpose of every data key; IAM policies require it (kms:EncryptionContext:purpose). */
 export { ENCRYPTION_CONTEXT };
 
@@ -48,10 +50,6 @@ interface CachedKey {
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-function additionalData(formatVersion: number, userId: string): Buffer {
-  return Buffer.from(`zoom-token-vault:v${formatVersion}:${userId}`, 'utf8');
-}
-
 export class KmsEnvelopeCipher implements TokenCipher {
   private readonly clock: Clock;
   private readonly dataKeyMaxAgeMs: number;
@@ -73,38 +71,40 @@ export class KmsEnvelopeCipher implements TokenCipher {
   async prepare(): Promise<Sealer> {
     // Counted as one use now; kept for this one refresh's answer whatever happens to the cache.
     const dataKey = await this.currentWriterKey(true);
-    return { seal: (userId, tokens) => this.sealWith(dataKey, userId, tokens) };
+    return { seal: (owner, tokens) => this.sealWith(dataKey, owner, tokens) };
   }
 
-  async seal(userId: string, tokens: TokenPair): Promise<SealedTokens> {
-    return this.sealWith(await this.currentWriterKey(true), userId, tokens);
+  async seal(owner: SealOwner, tokens: TokenPair): Promise<SealedTokens> {
+    return this.sealWith(await this.currentWriterKey(true), owner, tokens);
   }
 
-  private sealWith(dataKey: WriterKey, userId: string, tokens: TokenPair): SealedTokens {
+  private sealWith(dataKey: WriterKey, owner: SealOwner, tokens: TokenPair): SealedTokens {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', dataKey.plaintext, iv);
-    cipher.setAAD(additionalData(FORMAT_VERSION, userId));
+    cipher.setAAD(sealedPairAad(FORMAT_VERSION, owner));
     const body = JSON.stringify({ a: tokens.accessToken, r: tokens.refreshToken, s: tokens.scope });
     const ciphertext = Buffer.concat([cipher.update(body, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return { formatVersion: FORMAT_VERSION, encryptedDataKey: dataKey.encrypted, iv, ciphertext };
   }
 
-  async open(userId: string, sealed: SealedTokens): Promise<TokenPair> {
-    if (sealed.formatVersion !== FORMAT_VERSION) throw new UnreadableRecordError('unknown record format');
+  async open(owner: SealOwner, sealed: SealedTokens): Promise<TokenPair> {
+    if (sealed.formatVersion !== FORMAT_VERSION && sealed.formatVersion !== SEALED_FORMAT.legacy) {
+      throw new UnreadableRecordError('unknown record format');
+    }
     if (sealed.iv.length !== IV_BYTES || sealed.ciphertext.length <= TAG_BYTES) {
       throw new UnreadableRecordError('malformed sealed record');
     }
     const key = await this.readerKey(sealed.encryptedDataKey);
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv);
-      decipher.setAAD(additionalData(sealed.formatVersion, userId));
+      decipher.setAAD(sealedPairAad(sealed.formatVersion, owner));
       const split = sealed.ciphertext.length - TAG_BYTES;
       decipher.setAuthTag(sealed.ciphertext.subarray(split));
       const body = Buffer.concat([decipher.update(sealed.ciphertext.subarray(0, split)), decipher.final()]);
       const { a, r, s } = JSON.parse(body.toString('utf8')) as { a: string; r: string; s?: string };
       return { accessToken: a, refreshToken: r, ...(s === undefined ? {} : { scope: s }) };
     } catch {
-      // GCM authentication failed: tampered, or sealed for another user. Say no more than that.
+      // GCM authentication failed: tampered, or sealed for another record. Say no more than that.
       throw new UnreadableRecordError('sealed record failed authentication');
     }
   }

@@ -1,7 +1,8 @@
 /**
  * Recall.ai's Zoom OAuth credential API (customer-managed OAuth). Retries 429 (Retry-After),
  * 408/409/5xx, network errors and timeouts; other 4xx fail at once. Errors never carry the API
- * key or a callback URL's query string (it holds the HMAC signature).
+ * key, a callback URL's query string (it holds the HMAC signature), the tokens a create names
+ * to redact, or anything shaped like a Zoom access token (a JWT).
  */
 import type { RecallClient, RecallCredential } from '../domain/ports';
 import { RecallConflictError, UpstreamError } from '../domain/errors';
@@ -48,12 +49,17 @@ class HttpRecallClient implements RecallClient {
     this.retryOptions = retryOptions;
   }
 
-  async createZoomOAuthCredential({ oauthAppId, callbackUrl, idempotencyKey }: Parameters<RecallClient['createZoomOAuthCredential']>[0]) {
+  async createZoomOAuthCredential({
+    oauthAppId,
+    callbackUrl,
+    idempotencyKey,
+    redact = [],
+  }: Parameters<RecallClient['createZoomOAuthCredential']>[0]) {
     const url = this.endpoint();
     const reply = await this.call('POST', url, this.callDeadline(), {
       body: { oauth_app: oauthAppId, access_token_callback_url: callbackUrl },
       headers: { 'Idempotency-Key': idempotencyKey },
-      secrets: [callbackUrl],
+      secrets: [callbackUrl, ...redact],
     });
     return toCredential(parseJson(reply.body), `Recall POST ${url.pathname}`);
   }

@@ -6,6 +6,7 @@
  */
 import { parseJsonObject } from '../domain/json';
 import type { ZoomRefreshResult, ZoomTokenClient } from '../domain/ports';
+import { TIMING } from '../domain/timing';
 import { fetchText, parseRetryAfter, sanitize, TimeoutError, withTimeout, type HttpReply } from './http-retry';
 
 export interface ZoomTokenClientConfig {
@@ -15,6 +16,8 @@ export interface ZoomTokenClientConfig {
   clientSecret: () => Promise<string> | string;
   /** Per-call timeout unless the call passes its own. Default 8 s. */
   timeoutMs?: number;
+  /** The most a client secret read may take (a Secrets Manager call on a cold cache). Default TIMING.secretReadTimeoutMs. */
+  secretTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -43,7 +46,9 @@ export const ZOOM_ANSWER_TABLE: ReadonlyArray<{
   answer: string;
 }> = [
   { answer: '2xx with access and refresh token', when: (s) => s >= 200 && s < 300, kind: 'ok' },
-  { answer: '408, 429 or 5xx', when: (s) => s === 408 || s === 429 || s >= 500, kind: 'retryable' },
+  // A gateway's answer: the request may have reached Zoom behind it, and Zoom refreshed.
+  { answer: '502 or 504 (a gateway: Zoom may have refreshed behind it)', when: (s) => s === 502 || s === 504, kind: 'ambiguous' },
+  { answer: '408, 429 or another 5xx', when: (s) => s === 408 || s === 429 || s >= 500, kind: 'retryable' },
   {
     answer: '400/401 with error, code or reason naming a dead grant (invalid_grant, 4741, 4735, "Invalid Token!")',
     when: (s, f) => (s === 400 || s === 401) && isDeadGrant(f),
@@ -61,34 +66,44 @@ function isDeadGrant(f: Fields): boolean {
 
 export function createZoomTokenClient(config: ZoomTokenClientConfig): ZoomTokenClient {
   const now = config.now ?? Date.now;
+  const secretTimeoutMs = config.secretTimeoutMs ?? TIMING.secretReadTimeoutMs;
+  const readSecret = () =>
+    withTimeout(async () => config.clientSecret(), secretTimeoutMs).catch(() => {
+      throw new Error('Zoom client secret unavailable');
+    });
   return {
+    async ready() {
+      await readSecret();
+    },
     async refresh(refreshToken, options) {
       const timeoutMs = options?.timeoutMs ?? config.timeoutMs ?? 8_000;
-      let secret: string;
+      let secret: string | undefined;
       try {
-        secret = await config.clientSecret();
-      } catch {
-        // Nothing was sent, so the refresh token is intact and a later try is safe.
-        return { kind: 'retryable', error: 'client_secret_unavailable' };
-      }
-      const init: RequestInit = {
-        method: 'POST',
-        headers: {
-          Authorization: `Basic ${Buffer.from(`${config.clientId}:${secret}`).toString('base64')}`,
-          'Content-Type': 'application/x-www-form-urlencoded',
-          Accept: 'application/json',
-        },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
-      };
-      let reply: HttpReply;
-      try {
-        reply = await withTimeout((signal) => fetchText(config.tokenUrl, init, signal), timeoutMs);
+        // One clock for the whole call, the secret read included: it never outlasts `timeoutMs`.
+        const reply = await withTimeout(async (signal) => {
+          secret = await readSecret();
+          return fetchText(config.tokenUrl, refreshRequest(config.clientId, secret, refreshToken), signal);
+        }, timeoutMs);
+        return classify(reply, [refreshToken, secret], now());
       } catch (error) {
+        // Nothing was sent, so the refresh token is intact and a later try is safe.
+        if (secret === undefined) return { kind: 'retryable', error: 'client_secret_unavailable' };
         if (error instanceof TimeoutError) return { kind: 'ambiguous', error: 'timeout' };
         return notSent(error) ? { kind: 'retryable', error: 'connection_failed' } : { kind: 'ambiguous', error: 'connection_lost' };
       }
-      return classify(reply, [refreshToken, secret], now());
     },
+  };
+}
+
+function refreshRequest(clientId: string, secret: string, refreshToken: string): RequestInit {
+  return {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Accept: 'application/json',
+    },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
   };
 }
 
@@ -97,7 +112,7 @@ function notSent(error: unknown): boolean {
   return cause?.code !== undefined && NOT_SENT_CODES.has(cause.code);
 }
 
-function classify(reply: HttpReply, secrets: string[], now: number): ZoomRefreshResult {
+function classify(reply: HttpReply, secrets: Array<string | undefined>, now: number): ZoomRefreshResult {
   const { status } = reply;
   const json = parseJsonObject(reply.body);
   const field = (key: string, maxLength = 100) => {
@@ -117,6 +132,8 @@ function classify(reply: HttpReply, secrets: string[], now: number): ZoomRefresh
     }
     case 'grant_dead':
       return { kind, error: error ?? 'invalid_grant', ...(reason ? { reason } : {}) };
+    case 'ambiguous':
+      return { kind, status, error: error ?? `http_${status}` };
     default:
       return { kind: 'misconfigured', status, error: error ?? `http_${status}`, ...(reason ? { reason } : {}) };
   }

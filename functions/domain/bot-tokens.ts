@@ -192,7 +192,7 @@ export interface IssuedBotTokenUrls {
 export async function issueBotTokenUrls(userId: string, request: BotTokenUrlRequest, deps: BotTokenUrlDeps): Promise<IssuedBotTokenUrls> {
   const user = await readRegisteredUser(userId, deps.store);
   requireLiveGrant(user);
-  const { scope } = await deps.cipher.open(userId, sealedTokensOf(user));
+  const { scope } = await deps.cipher.open(user, sealedTokensOf(user));
   for (const kind of request.kinds) {
     const missing = missingScope(kind, scope);
     if (missing) throw new MissingScopeError(kind, missing);
@@ -208,7 +208,7 @@ export async function issueBotTokenUrls(userId: string, request: BotTokenUrlRequ
 /** What a user's grant can mint, for the admin API's status: the kinds, and the scopes Zoom named (undefined: none). */
 export async function botTokenCapabilities(user: StoredUser, cipher: TokenCipher): Promise<{ kinds: BotTokenKind[]; scopes?: string[] }> {
   if (user.status !== 'active') return { kinds: [] };
-  const { scope } = await cipher.open(user.userId, sealedTokensOf(user));
+  const { scope } = await cipher.open(user, sealedTokensOf(user));
   const scopes = grantedScopes(scope);
   return { kinds: mintableKinds(user, scope), ...(scopes ? { scopes } : {}) };
 }

@@ -4,7 +4,7 @@
  */
 import type { BotTokenKind } from '../contract';
 import type { LifecycleEvent } from './events';
-import type { SealedTokens, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
+import type { SealedTokens, SealOwner, StoredUser, TokenPair, UserUpdate, WriteCondition } from './token-record';
 
 export type { SealedTokens } from './token-record';
 
@@ -20,7 +20,10 @@ export interface Log {
 /** Milliseconds since the epoch. Injected so tests can move time. */
 export type Clock = () => number;
 
-/** Seals token pairs for one user: envelope encryption with the user id bound as AAD. */
+/**
+ * Seals token pairs for one record: envelope encryption with the owner (user, registration,
+ * token generation) bound as AAD, so a pair opens only where it was sealed for.
+ */
 export interface TokenCipher {
   /**
    * A data key reserved for sealing, obtained before a refresh spends its refresh token: the
@@ -28,26 +31,34 @@ export interface TokenCipher {
    * age or use count by then.
    */
   prepare(): Promise<Sealer>;
-  seal(userId: string, tokens: TokenPair): Promise<SealedTokens>;
-  open(userId: string, sealed: SealedTokens): Promise<TokenPair>;
+  seal(owner: SealOwner, tokens: TokenPair): Promise<SealedTokens>;
+  open(owner: SealOwner, sealed: SealedTokens): Promise<TokenPair>;
 }
 
 /** Seals with a data key already in hand: never calls KMS, never fails for KMS's sake. */
 export interface Sealer {
-  seal(userId: string, tokens: TokenPair): SealedTokens;
+  seal(owner: SealOwner, tokens: TokenPair): SealedTokens;
 }
 
+/**
+ * The token table. Every write is conditional, and safe to send twice: the AWS SDK sends a write
+ * again when its answer is lost, and a re-sent write that meets its own earlier landing (the item
+ * carries its write's marker) answers as if the first answer had arrived, never ConflictError.
+ */
 export interface TokenStore {
   get(userId: string, options?: { consistent?: boolean }): Promise<StoredUser | undefined>;
   /** Creates the item; fails with ConflictError if it exists. */
   create(user: StoredUser): Promise<void>;
   /**
-   * Applies `update` if `condition` still holds, adding one to the version; returns the new item.
-   * Fails with ConflictError otherwise (someone else wrote first) or NotFoundError.
+   * Applies `update` if `condition` still holds (the item existing included), adding one to the
+   * version; returns the new item. Fails with ConflictError otherwise (someone else wrote first).
    */
   update(userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser>;
-  /** Deletes the item (if `condition` holds: else ConflictError). Deleting a missing item without a condition is no error. */
-  delete(userId: string, condition?: { version: number }): Promise<void>;
+  /**
+   * Deletes the item if `condition` holds, else ConflictError. A missing item is no error (with a
+   * condition or without): a delete sent twice, or after another, is one delete.
+   */
+  delete(userId: string, condition?: WriteCondition): Promise<void>;
   /**
    * Users whose `field` equals `value`, in user-id order after `after`, at most `limit` of them
    * (an index query, never a scan). `last` is the last user id read when more may follow.
@@ -131,8 +142,17 @@ export interface RecallCredential {
 
 /** Recall.ai's Zoom OAuth credential API. Failures after retries throw UpstreamError. */
 export interface RecallClient {
-  /** Throws RecallConflictError when the Zoom user already has a credential for the app. */
-  createZoomOAuthCredential(input: { oauthAppId: string; callbackUrl: string; idempotencyKey: string }): Promise<RecallCredential>;
+  /**
+   * Throws RecallConflictError when the Zoom user already has a credential for the app. `redact`:
+   * values Recall may echo in its answer that no error may carry (the tokens the callback hands
+   * Recall while it creates the credential).
+   */
+  createZoomOAuthCredential(input: {
+    oauthAppId: string;
+    callbackUrl: string;
+    idempotencyKey: string;
+    redact?: string[];
+  }): Promise<RecallCredential>;
   /**
    * All pages. `zoomUserId` (user-level apps only) and `status` filter on Recall's side.
    * `pageIntervalMs`: pages requested at least this far apart (Recall allows 60 list requests a minute).
@@ -173,6 +193,12 @@ export type ZoomRefreshResult =
 
 /** Zoom's OAuth token endpoint. Never throws for an HTTP or network failure: it returns a result. */
 export interface ZoomTokenClient {
+  /**
+   * Resolves once a refresh can be sent at once (the client secret read, within a bound);
+   * rejects when it cannot. Called before the lease is taken: a slow read then delays nothing
+   * already running and never eats into the time kept for Zoom's answer and its save.
+   */
+  ready(): Promise<void>;
   /** `timeoutMs`: how long to wait for the answer once sent (the caller's remaining time, less its save). */
   refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult>;
 }

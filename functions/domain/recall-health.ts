@@ -77,11 +77,10 @@ async function markUnhealthy(credential: RecallCredential, deps: RecallHealthDep
     code: 'recall_unhealthy',
     message: 'Recall reports the credential unhealthy; PUT new tokens or re-sync to recreate it',
   };
-  const outcome = await recordRecall(
-    owner.userId,
-    { ...current.recall, status: 'unhealthy', lastError: note },
-    deps,
-    (stored) => claims(stored) && stored.recall.status !== 'unhealthy',
+  const outcome = await recordRecall(owner.userId, { ...current.recall, status: 'unhealthy', lastError: note }, deps, (stored) =>
+    claims(stored) && stored.recall.status !== 'unhealthy'
+      ? { registrationId: stored.registrationId, recallCredentialId: credential.id }
+      : undefined,
   );
   if (!outcome.recorded || !outcome.user) return outcome.user && claims(outcome.user) ? 'alreadyMarked' : 'unclaimed';
   deps.logger.warn('Recall credential unhealthy', { userId: owner.userId, credentialId: credential.id });

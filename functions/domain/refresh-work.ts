@@ -53,7 +53,7 @@ async function recordServed(user: StoredUser, deps: RefreshDeps): Promise<void> 
     // Status and expiry written again unchanged: the due index moves back to the expiry.
     await deps.store.update(
       user.userId,
-      { version: user.version },
+      { registrationId: user.registrationId, version: user.version },
       {
         status: 'active',
         accessTokenExpiresAt: user.accessTokenExpiresAt,

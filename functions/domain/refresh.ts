@@ -3,9 +3,9 @@
  *
  * Zoom refresh tokens are single-use: a refresh whose answer is lost, or two refreshes at once,
  * can lock the user out. So:
- * - the record is opened and a data key reserved first; then a lease on the user's item (a
- *   conditional write on its version) admits one refresher, which sends at once: a lease left
- *   behind means its holder may have spent the token;
+ * - the record is opened and a data key reserved first; then a lease on the user's item (a write
+ *   conditioned on the registration, the token generation and the lease as read) admits one
+ *   refresher, which sends at once: a lease left behind means its holder may have spent the token;
  * - Zoom is waited for as long as the invocation allows (less the time to save), the lease kept
  *   alive meanwhile; a refresh is not started at all without that much time left;
  * - the new pair is written conditional on the registration and token generation it consumed,
@@ -13,14 +13,36 @@
  *   successfully), and never over a newer registration;
  * - invalid_grant is believed only after a re-read: a new generation means another worker won,
  *   another lease owner means we were the one taken over.
+ * Every write names the registration the attempt leased, never one read later: a user deleted and
+ * registered again (perhaps with another Zoom user's grant) is another registration, and nothing
+ * of this attempt lands on it. The lease's own writes are conditioned on its owner.
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from './errors';
 import { announce, lifecycleEvents } from './events';
-import type { Clock, EventPublisher, Log, Sealer, TokenCipher, TokenStore, ZoomRefreshResult, ZoomTokenClient } from './ports';
+import type {
+  Clock,
+  EventPublisher,
+  Log,
+  SealedTokens,
+  Sealer,
+  TokenCipher,
+  TokenStore,
+  ZoomRefreshResult,
+  ZoomTokenClient,
+} from './ports';
 import { nextRefreshDue, PROACTIVE, type RefreshPolicy } from './refresh-policy';
 import { TIMING } from './timing';
-import { sealedTokensOf, type ErrorNote, type Lease, type StoredUser, type TokenPair, type UserUpdate } from './token-record';
+import {
+  sameSealedTokens,
+  sealedTokensOf,
+  type ErrorNote,
+  type Lease,
+  type StoredUser,
+  type TokenPair,
+  type UserUpdate,
+  type WriteCondition,
+} from './token-record';
 
 /** Numbers, not TIMING's literal types: tests override them. */
 type RefreshTiming = Record<
@@ -83,14 +105,15 @@ function timingOf(deps: RefreshDeps): RefreshTiming {
   return { ...TIMING, ...deps.timing };
 }
 
+/** Without a deadline: a refresh worker's invocation (the only refresher) from now. */
 function deadlineOf(deps: RefreshDeps): number {
-  return deps.deadline ?? deps.clock() + TIMING.callbackTimeoutMs;
+  return deps.deadline ?? deps.clock() + TIMING.workerTimeoutMs - TIMING.endReserveMs;
 }
 
 /**
  * Refreshes `userId` unless its access token already lives until `freshUntil` (ms).
- * Never throws for Zoom's or the lease's outcomes; storage and KMS errors before the refresh
- * token is spent propagate (nothing is lost then).
+ * Never throws for Zoom's or the lease's outcomes; storage, KMS and client-secret errors before
+ * the refresh token is spent propagate (nothing is lost then).
  */
 export async function refreshUser(
   userId: string,
@@ -110,6 +133,7 @@ export interface RefreshOptions {
 
 /** What a leased attempt holds: the record it consumes, the pair in it, a reserved sealer, the lease. */
 interface Attempt {
+  /** The record as leased: its registration and generation are what every later write is for. */
   leased: StoredUser;
   consumed: TokenPair;
   sealer: Sealer;
@@ -137,30 +161,40 @@ async function refreshUnlessFresh(userId: string, freshUntil: number, deps: Refr
 
 /**
  * Opens the record, reserves a data key and takes the user's lease, unless the token is fresh,
- * the grant dead or the lease held. A write that loses to an unrelated change (a Recall-state
- * write, a just-released lease) tries again; so does one whose answer was lost after it landed
- * (the re-read then shows our own lease).
+ * the grant dead or the lease held. The write is conditioned on the registration, generation and
+ * lease as read: one that loses to a new pair or another lease re-reads and decides again, and
+ * one whose answer was lost after it landed (the re-read shows our own lease) is ours.
  */
 async function takeLease(first: StoredUser, freshUntil: number, deps: RefreshDeps): Promise<Attempt | RefreshOutcome> {
   let user: StoredUser | undefined = first;
   const owner = newLeaseOwner();
-  let sent: Omit<Attempt, 'leased'> | undefined;
   for (let attempt = 1; ; attempt++) {
     if (!user) return { kind: 'not_found' };
-    // Our own write landed though its answer was lost (the SDK's retry then failed the condition).
-    if (sent && user.lease?.owner === owner && user.tokenGeneration === first.tokenGeneration) return { ...sent, leased: user };
     const blocked = blockedOutcome(user, freshUntil, deps.clock());
     if (blocked) return blocked;
     const lease = { owner, expiresAt: deps.clock() + timingOf(deps).leaseMs };
-    sent = { ...(await openFor(user, deps)), lease, ...(user.lease ? { takenOver: user.lease } : {}) };
+    const sent: Omit<Attempt, 'leased'> = { ...(await openFor(user, deps)), lease, ...(user.lease ? { takenOver: user.lease } : {}) };
+    const asRead: WriteCondition = {
+      registrationId: user.registrationId,
+      tokenGeneration: user.tokenGeneration,
+      lease: user.lease ? { owner: user.lease.owner, expiresAt: user.lease.expiresAt } : null,
+    };
     try {
-      return { ...sent, leased: await deps.store.update(user.userId, { version: user.version }, { lease }) };
+      return { ...sent, leased: await deps.store.update(user.userId, asRead, { lease }) };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
-      if (attempt >= 3) return { kind: 'lease_held', user };
-      user = await deps.store.get(user.userId, { consistent: true });
+      const current: StoredUser | undefined = await deps.store.get(user.userId, { consistent: true });
+      // Ours landed, and another write came before the SDK's re-send: still the pair this attempt opened.
+      if (current?.lease?.owner === owner && sameGrantState(current, user)) return { ...sent, leased: current };
+      if (attempt >= 3) return { kind: 'lease_held', user: current ?? user };
+      user = current;
     }
   }
+}
+
+/** The same registration and token pair (generation). */
+function sameGrantState(a: StoredUser, b: StoredUser): boolean {
+  return a.registrationId === b.registrationId && a.tokenGeneration === b.tokenGeneration;
 }
 
 function blockedOutcome(user: StoredUser, freshUntil: number, now: number): RefreshOutcome | undefined {
@@ -171,10 +205,15 @@ function blockedOutcome(user: StoredUser, freshUntil: number, now: number): Refr
   return undefined;
 }
 
-/** The pair to spend and a reserved data key for the answer: both before the lease, so a lease means "sending". */
+/**
+ * The pair to spend, a reserved data key for the answer and Zoom's client ready to send: all
+ * before the lease, so a lease means "sending".
+ */
 async function openFor(user: StoredUser, deps: RefreshDeps): Promise<{ consumed: TokenPair; sealer: Sealer }> {
-  const consumed = await deps.cipher.open(user.userId, sealedTokensOf(user));
-  return { consumed, sealer: await deps.cipher.prepare() };
+  const consumed = await deps.cipher.open(user, sealedTokensOf(user));
+  const sealer = await deps.cipher.prepare();
+  await deps.zoom.ready();
+  return { consumed, sealer };
 }
 
 /**
@@ -185,33 +224,33 @@ async function openFor(user: StoredUser, deps: RefreshDeps): Promise<{ consumed:
 async function keepLeaseAlive<T>(attempt: Attempt, work: Promise<T>, deps: RefreshDeps): Promise<T> {
   const { leaseMs, leaseRenewMs } = timingOf(deps);
   let settled = false;
+  let ours = true;
   void work.finally(() => (settled = true)).catch(() => undefined);
   for (;;) {
     let timer: NodeJS.Timeout | undefined;
     const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), leaseRenewMs)));
     const first = await Promise.race([work.then(() => 'done' as const), tick]).finally(() => clearTimeout(timer));
     if (first === 'done' || settled) return work;
-    await renewLease(attempt, deps.clock() + leaseMs, deps);
+    if (ours) ours = await renewLease(attempt, deps.clock() + leaseMs, deps);
   }
 }
 
-async function renewLease(attempt: Attempt, expiresAt: number, deps: RefreshDeps): Promise<void> {
-  const userId = attempt.leased.userId;
-  for (let tries = 0; tries < 3; tries++) {
-    try {
-      const lease = { owner: attempt.lease.owner, expiresAt };
-      attempt.leased = await deps.store.update(userId, { version: attempt.leased.version }, { lease });
-      attempt.lease = lease;
-      return;
-    } catch (error) {
-      if (!(error instanceof ConflictError)) break;
-      const current = await deps.store.get(userId, { consistent: true }).catch(() => undefined);
-      // Not ours any more (a re-registration ended it): nothing to keep alive.
-      if (current?.lease?.owner !== attempt.lease.owner) return;
-      attempt.leased = current;
-    }
+/**
+ * Extends our lease, on condition that it is still ours on the registration we leased. False when
+ * it is not (a re-registration, a new grant or a takeover ended it): nothing to keep alive.
+ */
+async function renewLease(attempt: Attempt, expiresAt: number, deps: RefreshDeps): Promise<boolean> {
+  const { userId, registrationId } = attempt.leased;
+  const lease = { owner: attempt.lease.owner, expiresAt };
+  try {
+    await deps.store.update(userId, { registrationId, lease: { owner: lease.owner } }, { lease });
+    attempt.lease = lease;
+    return true;
+  } catch (error) {
+    const ended = error instanceof ConflictError;
+    deps.logger.warn(ended ? 'refresh lease ended by another write; not renewed' : 'could not extend refresh lease', { userId });
+    return !ended;
   }
-  deps.logger.warn('could not extend refresh lease', { userId });
 }
 
 async function settle(
@@ -337,7 +376,7 @@ async function judgeInvalidGrant(
   try {
     const dead = await deps.store.update(
       userId,
-      { registrationId: leased.registrationId, tokenGeneration: leased.tokenGeneration },
+      { registrationId: leased.registrationId, tokenGeneration: leased.tokenGeneration, lease: { owner: lease.owner } },
       {
         status: 'reauth_required',
         reauthRequired: verdict,
@@ -386,16 +425,14 @@ async function saveRefreshedTokens(
   const { saveAttemptReserveMs, endReserveMs } = timingOf(deps);
   const sleep = deps.sleep ?? defaultSleep;
   const lastStart = deadlineOf(deps) - endReserveMs - saveAttemptReserveMs;
-  const sealed = attempt.sealer.seal(userId, tokens);
+  // Sealed for the record as this save writes it: the leased registration, the next generation.
+  const sealed = attempt.sealer.seal({ userId, registrationId, tokenGeneration: tokenGeneration + 1 }, tokens);
   let delay = 50;
   for (let tries = 1; ; tries++) {
     try {
       return { kind: 'saved', user: await deps.store.update(userId, { registrationId, tokenGeneration }, { ...update, sealed }) };
     } catch (error) {
-      if (error instanceof ConflictError) {
-        deps.logger.warn('refreshed tokens superseded by a newer registration; discarded', { userId });
-        return { kind: 'superseded' };
-      }
+      if (error instanceof ConflictError) return landedOrSuperseded(userId, registrationId, sealed, deps);
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       if (deps.clock() + delay >= lastStart) {
         // The only copy of the new refresh token is in this process. Operators are alerted
@@ -410,24 +447,38 @@ async function saveRefreshedTokens(
   }
 }
 
+/**
+ * The save's condition failed: either our own write landed (its answer lost, and another write
+ * followed before the SDK sent it again: the stored ciphertext is ours, byte for byte) or a new
+ * grant or registration replaced the pair we consumed.
+ */
+async function landedOrSuperseded(userId: string, registrationId: string, sealed: SealedTokens, deps: RefreshDeps): Promise<SaveResult> {
+  const current = await deps.store.get(userId, { consistent: true });
+  if (current?.registrationId === registrationId && sameSealedTokens(current.sealed, sealed)) return { kind: 'saved', user: current };
+  deps.logger.warn('refreshed tokens superseded by a newer registration; discarded', { userId });
+  return { kind: 'superseded' };
+}
+
 function note(deps: RefreshDeps, code: string, message: string): ErrorNote {
   return { at: deps.clock(), code, message };
 }
 
 /**
  * Ends our lease (or, with `keep`, leaves it behind expired, as a mark that a refresh was sent),
- * only if nothing was written since we last wrote it: once our lease has expired another worker
+ * only while it is ours on the registration we leased: once our lease has expired another worker
  * may hold the user's lease, and clearing it would admit a second refresh with the same token.
  */
 async function releaseLease(attempt: Attempt, error: ErrorNote, deps: RefreshDeps, keep?: { expiresAt: number }): Promise<void> {
+  const { userId, registrationId } = attempt.leased;
   const lease = keep ? { owner: attempt.lease.owner, expiresAt: keep.expiresAt } : null;
   try {
-    await deps.store.update(attempt.leased.userId, { version: attempt.leased.version }, { lease, lastError: error, updatedAt: error.at });
+    await deps.store.update(
+      userId,
+      { registrationId, lease: { owner: attempt.lease.owner } },
+      { lease, lastError: error, updatedAt: error.at },
+    );
   } catch (failure) {
     // Taken over or rewritten meanwhile, or a storage error: the lease expires on its own; nothing is lost.
-    deps.logger.warn('could not release refresh lease', {
-      userId: attempt.leased.userId,
-      error: failure instanceof Error ? failure.name : String(failure),
-    });
+    deps.logger.warn('could not release refresh lease', { userId, error: failure instanceof Error ? failure.name : String(failure) });
   }
 }

@@ -23,11 +23,13 @@ import {
   LEGACY_REGISTRATION_ID,
   refreshTokenFingerprint,
   rememberRefreshTokens,
+  sameSealedTokens,
   type ErrorNote,
   type RecallRegistration,
   type StoredUser,
   type TokenPair,
   type UserUpdate,
+  type WriteCondition,
 } from './token-record';
 
 export interface RegistrationDeps {
@@ -63,7 +65,8 @@ export async function registerUser(userId: string, input: NewTokens, deps: Regis
   const reason = created ? 'created' : 'new_tokens';
   let registered: StoredUser;
   try {
-    registered = await ensureRecallCredential(user, deps);
+    // Recall fetches the token through the callback while it creates the credential, and may echo it.
+    registered = await ensureRecallCredential(user, deps, [input.tokens.accessToken, input.tokens.refreshToken]);
   } catch (error) {
     // The tokens are stored whatever Recall said (the Recall failure has its own event).
     if (stored && !(error instanceof NotFoundError)) {
@@ -88,47 +91,46 @@ export async function registerUser(userId: string, input: NewTokens, deps: Regis
 async function storeTokens(userId: string, input: NewTokens, deps: RegistrationDeps): Promise<RegistrationResult & { stored: boolean }> {
   const { store, cipher, clock } = deps;
   const fingerprint = refreshTokenFingerprint(input.tokens.refreshToken);
-  let sealed: SealedTokens | undefined;
+  /** Our last write: recognised on a re-read when it landed and its answer was lost. */
+  let sent: { sealed: SealedTokens; created: boolean } | undefined;
   for (let attempt = 1; ; attempt++) {
     const now = clock();
     const existing = await store.get(userId, { consistent: true });
+    if (sent && existing && sameSealedTokens(existing.sealed, sent.sealed)) return { created: sent.created, stored: true, user: existing };
     if (existing?.refreshTokenFingerprints?.includes(fingerprint)) return { created: false, stored: false, user: existing };
-    sealed ??= await cipher.seal(userId, input.tokens);
     const refreshTokenFingerprints = rememberRefreshTokens(existing?.refreshTokenFingerprints, input.tokens.refreshToken);
+    // Sealed for the record this attempt writes: its registration and its next token generation.
+    const owner = {
+      userId,
+      registrationId: existing?.registrationId ?? randomUUID(),
+      tokenGeneration: (existing?.tokenGeneration ?? 0) + 1,
+    };
+    const sealed = await cipher.seal(owner, input.tokens);
+    sent = { sealed, created: !existing };
     try {
       if (!existing) {
-        const user: StoredUser = {
-          userId,
-          registrationId: randomUUID(),
-          version: 1,
-          status: 'active',
-          sealed,
-          accessTokenExpiresAt: input.accessTokenExpiresAt,
-          tokenGeneration: 1,
-          registeredGeneration: 1,
-          refreshTokenFingerprints,
-          createdAt: now,
-          updatedAt: now,
-          recall: { status: 'pending' },
-        };
+        const user = newRecord(owner, input, sealed, refreshTokenFingerprints, now);
         await store.create(user);
         return { created: true, stored: true, user };
       }
-      const generation = existing.tokenGeneration + 1;
       const user = await store.update(
         userId,
-        { version: existing.version },
+        // The pair it replaces: a refresh landing meanwhile is seen (and its fingerprint list kept) on the next try.
+        { registrationId: existing.registrationId, tokenGeneration: existing.tokenGeneration },
         {
           status: 'active',
           sealed,
           accessTokenExpiresAt: input.accessTokenExpiresAt,
-          tokenGeneration: generation,
-          registeredGeneration: generation,
+          tokenGeneration: owner.tokenGeneration,
+          registeredGeneration: owner.tokenGeneration,
+          grantedAt: now,
           refreshTokenFingerprints,
           reauthRequired: null,
           lastError: null,
           lease: null,
           updatedAt: now,
+          // A deauthorized record's credential is being deleted at Recall: this grant gets its own.
+          ...(existing.status === 'deauthorized' ? { recall: { status: 'pending' } } : {}),
         },
       );
       return { created: false, stored: true, user };
@@ -136,6 +138,30 @@ async function storeTokens(userId: string, input: NewTokens, deps: RegistrationD
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
     }
   }
+}
+
+/** A first registration's record: generation 1, Recall still to do. */
+function newRecord(
+  owner: { userId: string; registrationId: string },
+  input: NewTokens,
+  sealed: SealedTokens,
+  refreshTokenFingerprints: string[],
+  now: number,
+): StoredUser {
+  return {
+    ...owner,
+    version: 1,
+    status: 'active',
+    sealed,
+    accessTokenExpiresAt: input.accessTokenExpiresAt,
+    tokenGeneration: 1,
+    registeredGeneration: 1,
+    grantedAt: now,
+    refreshTokenFingerprints,
+    createdAt: now,
+    updatedAt: now,
+    recall: { status: 'pending' },
+  };
 }
 
 /**
@@ -164,7 +190,7 @@ function refuseDeauthorized(user: StoredUser): void {
  * fails after that delete, the user is recorded `recall_failed` with no credential, never
  * left claiming one that is gone.
  */
-async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps): Promise<StoredUser> {
+async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps, redact: string[] = []): Promise<StoredUser> {
   const keyring = await deps.signingKeys.keyring();
   const { recall: current, userId } = user;
   const step = recallStep(user, deps);
@@ -174,9 +200,7 @@ async function ensureRecallCredential(user: StoredUser, deps: RegistrationDeps):
     if (kept) return kept;
     const callbackUrl = signCallbackUrl(deps.callbackUrl, user, keyring).toString();
     const credential = await createReplacingConflict(
-      userId,
-      callbackUrl,
-      idempotencyKeyFor(user, keyring.activeKeyId),
+      { userId, callbackUrl, idempotencyKey: idempotencyKeyFor(user, keyring.activeKeyId), redact },
       step.stillOurs,
       deleted,
       deps,
@@ -262,8 +286,11 @@ function knowsZoomUser(user: StoredUser, credential: RecallCredential): boolean 
 function recallStep(user: StoredUser, deps: RegistrationDeps) {
   const ours = (stored: StoredUser) =>
     stored.registrationId === user.registrationId && stored.registeredGeneration === user.registeredGeneration;
+  // The write names the registration and grant it records for (an identity, never the version).
+  const claim = (stored: StoredUser): WriteCondition | undefined =>
+    ours(stored) ? { registrationId: stored.registrationId, registeredGeneration: stored.registeredGeneration ?? null } : undefined;
   return {
-    record: (recall: RecallRegistration, extra: RecallExtra = {}) => recordRecall(user.userId, recall, deps, ours, extra),
+    record: (recall: RecallRegistration, extra: RecallExtra = {}) => recordRecall(user.userId, recall, deps, claim, extra),
     stillOurs: async () => {
       const stored = await deps.store.get(user.userId, { consistent: true });
       return stored !== undefined && ours(stored);
@@ -320,14 +347,14 @@ function callsBack(credential: RecallCredential, user: StoredUser, keyId: string
  * again, once. Undefined when a newer registration took over before anything was deleted.
  */
 async function createReplacingConflict(
-  userId: string,
-  callbackUrl: string,
-  idempotencyKey: string,
+  request: { userId: string; callbackUrl: string; idempotencyKey: string; redact: string[] },
   stillOurs: () => Promise<boolean>,
   deleted: string[],
   deps: RegistrationDeps,
 ): Promise<RecallCredential | undefined> {
-  const create = (key: string) => deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key });
+  const { userId, callbackUrl, idempotencyKey, redact } = request;
+  const create = (key: string) =>
+    deps.recall.createZoomOAuthCredential({ oauthAppId: deps.oauthAppId, callbackUrl, idempotencyKey: key, redact });
   try {
     return await create(idempotencyKey);
   } catch (error) {
@@ -386,7 +413,8 @@ async function markReplaced(credential: RecallCredential, newOwner: string, deps
     code: 'recall_replaced',
     message: `the Zoom user's credential at Recall now belongs to user ${newOwner}`,
   };
-  const stillClaimsIt = (former: StoredUser) => former.recall.credentialId === credential.id;
+  const stillClaimsIt = (former: StoredUser): WriteCondition | undefined =>
+    former.recall.credentialId === credential.id ? { registrationId: former.registrationId, recallCredentialId: credential.id } : undefined;
   const outcome = await recordRecall(formerOwner, { status: 'failed', lastError: note }, deps, stillClaimsIt).catch(() => undefined);
   if (outcome?.recorded && outcome.user) await announce(deps.events, lifecycleEvents.recallCredentialReplaced(outcome.user, note.at));
 }
@@ -395,21 +423,23 @@ async function markReplaced(credential: RecallCredential, newOwner: string, deps
 type RecallExtra = Pick<UserUpdate, 'zoomUserId' | 'zoomAccountId'>;
 
 /**
- * Writes the user's Recall state while `applies` holds for the stored record. `recorded` says
- * whether it was written; `user` is the record as it now is (undefined: deleted).
+ * Writes the user's Recall state while `claim` gives a condition for the stored record (the
+ * identity the write is for; undefined: it no longer applies). `recorded` says whether it was
+ * written; `user` is the record as it now is (undefined: deleted).
  */
 export async function recordRecall(
   userId: string,
   recall: RecallRegistration,
   deps: Pick<RegistrationDeps, 'store' | 'clock'>,
-  applies: (stored: StoredUser) => boolean,
+  claim: (stored: StoredUser) => WriteCondition | undefined,
   extra: RecallExtra = {},
 ): Promise<{ user?: StoredUser; recorded: boolean; previous?: StoredUser }> {
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
-    if (!existing || !applies(existing)) return { user: existing, recorded: false };
+    const condition = existing && claim(existing);
+    if (!condition) return { user: existing, recorded: false };
     try {
-      const user = await deps.store.update(userId, { version: existing.version }, { ...extra, recall, updatedAt: deps.clock() });
+      const user = await deps.store.update(userId, condition, { ...extra, recall, updatedAt: deps.clock() });
       return { user, recorded: true, previous: existing };
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= WRITE_ATTEMPTS) throw error;
@@ -419,8 +449,9 @@ export async function recordRecall(
 
 /**
  * Deletes the credential at Recall first (while we still know its id), then the record, on
- * condition that nothing changed in between: a PUT or a re-sync that recorded a new credential
- * meanwhile gets that one deleted too, on the next round.
+ * condition that it is still the registration read and names no other credential: a PUT or a
+ * re-sync that recorded a new credential meanwhile gets that one deleted too, on the next round.
+ * A delete whose answer was lost, sent again, finds nothing to delete: deleted all the same.
  */
 export async function deleteUser(
   userId: string,
@@ -429,9 +460,10 @@ export async function deleteUser(
   for (let attempt = 1; ; attempt++) {
     const existing = await deps.store.get(userId, { consistent: true });
     if (!existing) return;
-    if (existing.recall.credentialId) await deps.recall.deleteZoomOAuthCredential(existing.recall.credentialId);
+    const credentialId = existing.recall.credentialId;
+    if (credentialId) await deps.recall.deleteZoomOAuthCredential(credentialId);
     try {
-      await deps.store.delete(userId, { version: existing.version });
+      await deps.store.delete(userId, { registrationId: existing.registrationId, recallCredentialId: credentialId ?? null });
       await announce(deps.events, lifecycleEvents.userDeleted(userId, (deps.clock ?? Date.now)()));
       return;
     } catch (error) {

@@ -120,7 +120,7 @@ async function waitForRefresh(userId: string, options: ServeOptions, deps: Serve
 }
 
 async function open(user: StoredUser, deps: ServeDeps): Promise<ServedToken> {
-  const tokens = await deps.cipher.open(user.userId, sealedTokensOf(user));
+  const tokens = await deps.cipher.open(user, sealedTokensOf(user));
   return {
     accessToken: tokens.accessToken,
     expiresAt: user.accessTokenExpiresAt,

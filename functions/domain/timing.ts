@@ -37,10 +37,14 @@ export const TIMING = {
    * can't arrive in time is not started at all.
    */
   zoomMinimumWaitMs: 8_000,
-  /** What a save attempt (KMS, then DynamoDB with the SDK's retries) may take: none starts this close to the end. */
-  saveAttemptReserveMs: 4_000,
-  /** Sealing and writing a refreshed pair: the time kept after the Zoom answer, at least. */
-  saveReserveMs: 6_000,
+  /**
+   * What one save attempt may take: one DynamoDB update with every SDK attempt timing out and
+   * the longest backoffs between (awsCallWorstCaseMs of the clients' options; the pair is sealed
+   * with a data key reserved beforehand, no KMS call). None starts this close to the end.
+   */
+  saveAttemptReserveMs: 15_000,
+  /** Sealing and writing a refreshed pair: the time kept after the Zoom answer, at least (one attempt and the end reserve). */
+  saveReserveMs: 16_000,
   /** Kept back at the very end of an invocation: the last write's answer and the handler's own. */
   endReserveMs: 1_000,
   /** The admin API's Recall calls all end this long before the admin function's timeout, so a failure is recorded. */
@@ -51,6 +55,8 @@ export const TIMING = {
   dispatchReserveMs: 10_000,
   /** Secrets (signing keys, API keys) are cached this long; a rotated one is picked up after. */
   secretMaxAgeMs: 300_000,
+  /** The most a refresh waits for Zoom's client secret (read before the lease is taken, so never inside Zoom's wait). */
+  secretReadTimeoutMs: 3_000,
   /**
    * A signature the cached secret cannot verify (a URL naming a key id the keyring lacks, a
    * Recall signature no cached verification secret matches) re-reads that secret at most this often.

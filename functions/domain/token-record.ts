@@ -7,13 +7,35 @@ import { TokenUnavailableError } from './errors';
 
 /** What the table holds instead of tokens. All binary fields are raw bytes. */
 export interface SealedTokens {
-  /** Format version of the envelope; part of the AAD. */
+  /** Format version of the envelope; part of the AAD (SEALED_FORMAT). */
   formatVersion: number;
   /** The data key, encrypted by KMS. */
   encryptedDataKey: Uint8Array;
   iv: Uint8Array;
   /** AES-256-GCM ciphertext followed by its 16-byte tag. */
   ciphertext: Uint8Array;
+}
+
+/**
+ * Whose sealed pair it is: the user, the registration and the token generation of the record that
+ * holds it. Bound into the pair's AES-GCM additional data (format 2), so a pair opens only on its
+ * own record: not as another user's, not on another registration of the same user (deleted and
+ * registered again), not written back after the pair moved on. A StoredUser is one.
+ */
+export type SealOwner = Pick<StoredUser, 'userId' | 'registrationId' | 'tokenGeneration'>;
+
+/**
+ * Sealed-pair formats. 2 binds the owner (SealOwner) and is what every seal writes; 1 bound the
+ * user id only and is still opened, for records sealed before format 2 (docs/grant-safety.md
+ * says how it is phased out).
+ */
+export const SEALED_FORMAT = { current: 2, legacy: 1 } as const;
+
+/** The AES-GCM additional data of a pair sealed in `formatVersion` for `owner`. */
+export function sealedPairAad(formatVersion: number, owner: SealOwner): Buffer {
+  if (formatVersion === SEALED_FORMAT.legacy) return Buffer.from(`zoom-token-vault:v1:${owner.userId}`, 'utf8');
+  const bound = JSON.stringify([owner.userId, owner.registrationId, owner.tokenGeneration]);
+  return Buffer.from(`zoom-token-vault:v${formatVersion}:${bound}`, 'utf8');
 }
 
 export interface TokenPair {
@@ -59,6 +81,15 @@ export function sealedTokensOf(user: Pick<StoredUser, 'sealed'>): SealedTokens {
   return user.sealed;
 }
 
+/**
+ * Whether `stored` is exactly `sealed`: the same ciphertext (its random IV makes it one write's).
+ * How a writer whose answer was lost recognises its own pair on a re-read.
+ */
+export function sameSealedTokens(stored: StoredTokens, sealed: SealedTokens): boolean {
+  if (tokensRemoved(stored)) return false;
+  return Buffer.from(stored.iv).equals(Buffer.from(sealed.iv)) && Buffer.from(stored.ciphertext).equals(Buffer.from(sealed.ciphertext));
+}
+
 export interface ErrorNote {
   at: number;
   code: string;
@@ -87,7 +118,10 @@ export interface StoredUser {
    * which is signed over it, stops working for good.
    */
   registrationId: string;
-  /** Optimistic-locking counter; every write adds one. */
+  /**
+   * Every write adds one. It restarts with a new registration: a condition names the
+   * registration with it (WriteCondition), never the version alone.
+   */
   version: number;
   status: UserStatus;
   /** Sealed tokens; a tombstone (RemovedTokens) once the user deauthorized the app at Zoom. */
@@ -108,6 +142,12 @@ export interface StoredUser {
    * sent can come back, however many refreshes later.
    */
   refreshTokenFingerprints?: string[];
+  /**
+   * When the grant the record holds was registered (the PUT that stored it), ms since the epoch;
+   * refreshes keep it (the same grant). Zoom's deauthorization applies to grants registered
+   * before it only. Absent on records from before the field: createdAt stands in.
+   */
+  grantedAt?: number;
   createdAt: number;
   updatedAt: number;
   lastRefreshAt?: number;
@@ -152,11 +192,25 @@ export type UserUpdate = {
   [K in Exclude<keyof StoredUser, 'userId' | 'registrationId' | 'version' | 'createdAt'>]?: StoredUser[K] | null;
 };
 
-/** Which stored state a write depends on. */
-export type WriteCondition =
-  | { version: number }
-  /** The token pair consumed by a refresh is still the stored one, in the same registration. */
-  | { registrationId: string; tokenGeneration: number };
+/**
+ * What a conditional write depends on. It always names the registration it acts for: a user
+ * deleted and registered again is a new registration whose counters (version, token generation)
+ * start again, so no counter alone says "still the record I read". The other fields are the
+ * identities the write acts on; each one given must hold.
+ */
+export interface WriteCondition {
+  registrationId: string;
+  /** Nothing else written to this registration since this version was read (optimistic locking). */
+  version?: number;
+  /** The stored pair is still this generation: the one a refresh consumed, or a PUT replaces. */
+  tokenGeneration?: number;
+  /** The grant the latest PUT stored is still this one (`null`: a record from before the field). */
+  registeredGeneration?: number | null;
+  /** No lease (`null`), or this owner's lease; with `expiresAt`, exactly the lease as read (not a later renewal of it). */
+  lease?: null | { owner: string; expiresAt?: number };
+  /** The Recall credential the record names (`null`: none). */
+  recallCredentialId?: string | null;
+}
 
 /** A record written before registration ids existed reads as this one; writes then require the attribute absent. */
 export const LEGACY_REGISTRATION_ID = 'legacy';

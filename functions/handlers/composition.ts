@@ -33,6 +33,7 @@ import {
   TABLE_SCHEMA,
 } from '../contract';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { AWS_CLIENT_OPTIONS } from '../adapters/aws-client-options';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
 import { createRecallClient } from '../adapters/recall-client';
@@ -152,12 +153,6 @@ export interface ZoomEventsDeps extends BaseDeps, EventDeps {
 export interface LocalOverrides {
   refreshQueue?: RefreshQueue;
 }
-
-/**
- * SDK calls never hang a function: a DynamoDB or KMS call that takes longer than this is
- * abandoned and retried (the SDK's standard retry, at most 3 attempts).
- */
-const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } };
 
 /**
  * The SDK's own settings, taken from `env` rather than the global environment: region,

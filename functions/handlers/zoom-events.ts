@@ -8,7 +8,8 @@
  *   answered `{"plainToken", "encryptedToken": hex HMAC-SHA256(secret token, plainToken)}`. Only
  *   when signed: unsigned, the endpoint would compute HMACs of any text with the secret token,
  *   which is exactly what a forged signature is;
- * - `app_deauthorized` deletes the Zoom user's tokens and Recall credential (domain/zoom-deauthorization.ts);
+ * - `app_deauthorized` deletes the Zoom user's tokens and Recall credential (domain/zoom-deauthorization.ts),
+ *   for grants registered before its `deauthorization_time` (required: 400 without it);
  * - anything else, or a Zoom user we do not know: 200, ignored.
  * Zoom's input never gets a 5xx (Zoom retries non-2xx answers, to no avail for bad input): 400
  * malformed, 401 unauthenticated or stale, 413 over 64 KB. A 500 means our storage or Recall
@@ -88,12 +89,15 @@ async function deauthorize(payload: unknown, context: Invocation, deps: ZoomEven
     logger.warn('Zoom deauthorization for another client id ignored');
     return json(200, { received: true });
   }
+  // When the user removed the app: only grants registered before it are ended (a late or
+  // replayed delivery must not end the grant of a user who authorized again since).
   const at = Date.parse(stringField(payload, 'deauthorization_time') ?? '');
+  if (!Number.isFinite(at)) return refused(400, 'invalid_request', 'payload.deauthorization_time must be an ISO 8601 date-time');
   const accountId = stringField(payload, 'account_id');
   try {
     const deadline = clock() + context.getRemainingTimeInMillis() - TIMING.adminRecallReserveMs;
     const done = await deauthorizeZoomUser(
-      { zoomUserId, ...(accountId ? { zoomAccountId: accountId } : {}), ...(Number.isFinite(at) ? { deauthorizedAt: at } : {}) },
+      { zoomUserId, ...(accountId ? { zoomAccountId: accountId } : {}), deauthorizedAt: at },
       { ...deps, recall: deps.recallUntil(() => deadline) },
     );
     if (done.length) countMetric(metrics, 'ZoomDeauthorized', done.length);

@@ -156,6 +156,8 @@ export interface FakeZoom extends FakeZoomApi {
   clearInjections(): void;
   /** Ground truth: whether the user's grant is alive, and its single live refresh token. */
   grantState(zoomUserId: string): { alive: boolean; liveRefreshToken?: string };
+  /** Ground truth: the Zoom user an access or refresh token was issued to, expired, spent or revoked alike (undefined: not ours). */
+  tokenOwner(token: string): string | undefined;
   /** Every refresh token issued since start, oldest first. */
   issuances(): Issuance[];
   close(): Promise<void>;
@@ -271,6 +273,7 @@ export async function startFakeZoom(options: FakeZoomOptions = {}): Promise<Fake
     inject: (injection, target) => faults.inject(injection, target),
     clearInjections: () => faults.clearInjections(),
     grantState: (zoomUserId) => grants.grantState(zoomUserId),
+    tokenOwner: (token) => grants.tokenOwner(token),
     issuances: () => grants.issuances(),
     close: () => {
       grants.flush();
@@ -299,6 +302,8 @@ class ZoomGrants {
   private readonly accessTokens = new Map<string, AccessTokenInfo>(); // by JWT signature
   /** The meetings the API routes know (persisted with the grants). */
   readonly meetings: ZoomMeetings;
+  /** Every access token minted, by JWT signature, to its user: never pruned (in memory only). */
+  private readonly accessTokenOwners = new Map<string, string>();
   private readonly issued: Issuance[] = [];
   private readonly issuanceByToken = new Map<string, Issuance>();
   private pendingWrite: NodeJS.Timeout | undefined;
@@ -430,6 +435,14 @@ class ZoomGrants {
     return { alive: true, liveRefreshToken: grant.refreshToken };
   }
 
+  tokenOwner(token: string): string | undefined {
+    const refreshTokenOwner = this.userByAnyRefreshToken.get(token);
+    if (refreshTokenOwner !== undefined) return refreshTokenOwner;
+    const parts = typeof token === 'string' ? token.split('.') : [];
+    if (parts.length !== 3 || this.sign(`${parts[0]}.${parts[1]}`) !== parts[2]) return undefined;
+    return this.accessTokenOwners.get(parts[2]);
+  }
+
   issuances(): Issuance[] {
     return this.issued.map((issuance) => ({ ...issuance }));
   }
@@ -466,6 +479,7 @@ class ZoomGrants {
       for (const [old, info] of this.accessTokens) if (info.expiresAt <= this.now()) this.accessTokens.delete(old);
     }
     this.accessTokens.set(signature, { zoomUserId, expiresAt, scope });
+    this.accessTokenOwners.set(signature, zoomUserId);
     return { token, expiresAt };
   }
 

@@ -6,6 +6,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import { AWS_CLIENT_OPTIONS } from '../../functions/adapters/aws-client-options';
 import type { Rng } from './prng';
 
 export interface DynamoFaults {
@@ -70,6 +71,49 @@ export function injectDynamoFaults(client: DynamoDBClient, faults: () => DynamoF
     return next(args);
   };
   client.middlewareStack.add(middleware as never, { step: 'finalizeRequest', priority: 'low', name: 'chaosDynamoFaults' });
+}
+
+const { connectionTimeout, requestTimeout } = AWS_CLIENT_OPTIONS.requestHandler;
+/** A hung DynamoDB attempt: waits out the clients' connection and request timeouts. */
+export const HUNG_ATTEMPT_MS = connectionTimeout + requestTimeout;
+/** A slow DynamoDB answer: a second inside the request timeout. */
+export const SLOW_ANSWER_MS = requestTimeout - 1_000;
+
+/**
+ * A slow DynamoDB: `slowness(command)` says what becomes of each request. `hung`: it waits out
+ * the clients' timeouts and fails as the SDK's own timeout would (a TimeoutError, which the SDK
+ * retries), nothing sent; `slow`: it is answered, a second inside the request timeout.
+ */
+export function injectDynamoSlowness(
+  client: DynamoDBClient,
+  slowness: (command: string) => 'hung' | 'slow' | undefined,
+  counts: FaultCounts,
+): void {
+  const middleware: Middleware = (next, context) => async (args) => {
+    const command = (context as { commandName?: string }).commandName ?? 'unknown';
+    const how = slowness(command);
+    if (how) {
+      bump(counts.dynamo, `${command}:${how}`);
+      await new Promise((resolve) => setTimeout(resolve, how === 'hung' ? HUNG_ATTEMPT_MS : SLOW_ANSWER_MS));
+      if (how === 'hung') throw sdkError('TimeoutError', 'chaos: no answer within the request timeout', 0);
+    }
+    return next(args);
+  };
+  client.middlewareStack.add(middleware as never, { step: 'finalizeRequest', priority: 'low', name: 'chaosDynamoSlowness' });
+}
+
+/**
+ * A dead process sends nothing more: every attempt the SDK makes after `dead()` (a retry, say)
+ * hangs unsent. What was already on the wire still lands.
+ */
+export function sendNothingWhenDead(client: DynamoDBClient | KMSClient, dead: () => boolean): void {
+  const never = new Promise<never>(() => undefined);
+  const middleware: Middleware = (next) => async (args) => (dead() ? never : next(args));
+  (client.middlewareStack as DynamoDBClient['middlewareStack']).add(middleware as never, {
+    step: 'finalizeRequest',
+    priority: 'low',
+    name: 'chaosDeadProcess',
+  });
 }
 
 type KmsMiddleware = Parameters<KMSClient['middlewareStack']['add']>[0];

@@ -6,15 +6,21 @@
  *
  * A "container" is one process (a Lambda container): its own SDK clients, cipher (and data-key
  * cache) and HTTP clients, running one invocation at a time. Killing it makes every port call of
- * its invocation hang from then on (its promise chain is abandoned, as if the process had died);
- * requests already on the wire still land. The next invocation gets a fresh container on the
+ * its invocation hang from then on (its promise chain is abandoned, as if the process had died)
+ * and its AWS clients send nothing more, an SDK retry included; requests already on the wire
+ * still land. The next invocation gets a fresh container on the
  * same dynalite, KMS and fakes.
  *
  * Verdict per user, after a settling sweep with no faults: LOST when Zoom still honours the grant
- * but the stored refresh token is not its live one, or the record says reauth_required. A loss is
- * UNAVOIDABLE ("lost in flight") only when the answer carrying the live token never reached
- * storage because it never reached the process (Zoom dropped it, or the process died before it
- * arrived) or the process died between receiving it and its write; anything else is AVOIDABLE.
+ * but the stored refresh token is not its live one, or the record says reauth_required or
+ * deauthorized. A loss is UNAVOIDABLE ("lost in flight") only when the answer carrying the live
+ * token never reached storage because it never reached the process (Zoom dropped it, or the
+ * process died before it arrived) or the process died between receiving it and its write (a kill,
+ * not its own timeout: the save budget is the code's to keep); anything else is AVOIDABLE.
+ * A TOKEN OF ANOTHER ZOOM USER is any token a callback served, or a record holds, that the fake
+ * Zoom issued to a Zoom user other than the one(s) the backend registered under that
+ * registration. WRONG STATES include a landed write reported lost (a save counted superseded or
+ * unsaved whose pair was stored; a PUT of a new grant answered without its User Registered event).
  */
 import { GetItemCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -33,7 +39,9 @@ import type {
   ZoomRefreshResult,
   ZoomTokenClient,
 } from '../../functions/domain/ports';
-import { sealedTokensOf, type TokenPair } from '../../functions/domain/token-record';
+import { sealedTokensOf, tokensRemoved, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
+import { UnreadableRecordError } from '../../functions/domain/errors';
+import { EVENT_DETAIL_TYPES } from '../../functions/contract';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import { DEFAULT_FAKE_RECALL_API_KEY, startFakeRecall, type FakeRecall } from '../../local/fakes/fake-recall';
 import {
@@ -48,10 +56,21 @@ import { DEFAULT_KEY_ID, startKmsServer, type KmsServer } from '../../local/kms/
 import { functionAccessKeyId } from '../../local/aws-requests';
 import type { FunctionName } from '../../functions/contract';
 import { recordAwsRequest } from '../aws/recorder';
-import { injectDynamoFaults, injectKmsFaults, newFaultCounts, type DynamoFaults, type FaultCounts, type KmsFaults } from './aws-faults';
+import {
+  injectDynamoFaults,
+  injectDynamoSlowness,
+  injectKmsFaults,
+  newFaultCounts,
+  sendNothingWhenDead,
+  type DynamoFaults,
+  type FaultCounts,
+  type KmsFaults,
+} from './aws-faults';
 import { fork, mulberry32, pick, weighted, type Rng } from './prng';
 import * as system from './system';
 import { TIMING } from '../../functions/domain/timing';
+import { AWS_CLIENT_OPTIONS } from '../../functions/adapters/aws-client-options';
+import type { LifecycleEvent } from '../../functions/domain/events';
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios as data
@@ -62,6 +81,11 @@ export interface ZoomFaultChoice {
   injection: ZoomInjection;
   /** How many consecutive requests of the user it hits (a burst). Default 1. */
   count?: number;
+  /**
+   * The token is spent and the answer comes as late as the worker still waits for it (a second
+   * before the wait it gives the request ends; `injection` is not used).
+   */
+  latestAnswer?: boolean;
 }
 
 /** Admin/API interleavings on one user, run concurrently with that user's refresh. */
@@ -72,7 +96,23 @@ export type Interleaving =
   | 'replayed_put_during_refresh'
   | 'resync_during_refresh'
   | 'put_racing_delete'
-  | 'concurrent_callbacks';
+  | 'concurrent_callbacks'
+  /** DELETE, then PUTs (one to three) of another Zoom user's grants, while the old grant's refresh waits on Zoom. */
+  | 'reregister_other_zoom_user_during_refresh';
+
+/**
+ * The user removes the app at Zoom (the grant dies there) and Zoom's app_deauthorized is
+ * delivered, around the user authorizing again and the backend PUTting the new grant.
+ */
+export type DeauthorizationOrder =
+  /** Delivered, then the new grant is PUT, then the same event delivered again (a redelivery or a replay). */
+  | 'delivered_reregistered_replayed'
+  /** The new grant is PUT before the event's first delivery. */
+  | 'reregistered_then_late'
+  /** Delivered while the new grant's PUT runs. */
+  | 'concurrent_with_reregistration'
+  /** Delivered twice; the user does not come back. */
+  | 'delivered_twice_user_gone';
 
 export interface Scenario {
   name: string;
@@ -95,6 +135,15 @@ export interface Scenario {
   interleave?: { share: number; kinds: Interleaving[] };
   /** Writer data-key reuse limit of every container's cipher (small: KMS is called again after the token is spent). */
   dataKeyMaxUses?: number;
+  /** Share of users per round whose Zoom user removes the app, and in which orders the event meets a re-registration. */
+  deauthorize?: { share: number; orders: DeauthorizationOrder[] };
+  /**
+   * Probability, per Zoom answer a worker gets, that DynamoDB turns slow: the process's next
+   * writes hang to the SDK's timeouts, all its attempts but the last, which is answered slowly.
+   */
+  slowDynamoAfterZoomAnswer?: number;
+  /** The shortest worker timeout its Zoom faults need (a reduced run shortens the timeout no further). */
+  workerTimeoutAtLeastMs?: number;
 }
 
 const DEAD_BODIES: ZoomFaultChoice[] = (
@@ -123,6 +172,7 @@ export const SCENARIOS: Scenario[] = [
     callbacks: 0.5,
     sweeps: 1,
     zoom: [{ weight: 0.15, injection: { mode: 'spend_then_delay', delayMs: 9_500 } }],
+    workerTimeoutAtLeastMs: 30_000,
   },
   {
     name: 'zoom_answer_lost',
@@ -201,6 +251,46 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'reregistration_held_refresh',
+    about: 'DELETE and PUTs of another Zoom user while the old refresh waits on Zoom past the lease renewal',
+    rounds: 2,
+    callbacks: 0.2,
+    sweeps: 1,
+    zoom: [{ weight: 1, injection: { mode: 'spend_then_delay', delayMs: TIMING.leaseRenewMs + 1_000 } }],
+    interleave: { share: 0.6, kinds: ['reregister_other_zoom_user_during_refresh'] },
+    workerTimeoutAtLeastMs: 32_000,
+  },
+  {
+    name: 'deauthorization_order',
+    about: 'app_deauthorized late, replayed, concurrent or repeated around a re-registration',
+    rounds: 2,
+    callbacks: 0.5,
+    sweeps: 1,
+    zoom: [{ weight: 0.3, injection: { mode: 'spend_then_delay', delayMs: 300 } }],
+    deauthorize: {
+      share: 0.4,
+      orders: ['delivered_reregistered_replayed', 'reregistered_then_late', 'concurrent_with_reregistration', 'delivered_twice_user_gone'],
+    },
+  },
+  {
+    name: 'dynamo_answers_lost',
+    about: 'a third of all writes land and lose their answer: every SDK re-send meets its own write',
+    rounds: 2,
+    callbacks: 0.5,
+    sweeps: 2,
+    dynamo: { timeoutAfterWrite: 0.33 },
+    interleave: { share: 0.2, kinds: ['delete_then_reregister_during_refresh', 'reauthorize_during_refresh'] },
+  },
+  {
+    name: 'slow_dynamo_after_zoom',
+    about: "Zoom answers as late as the worker waits, then DynamoDB hangs to the SDK's timeouts (two attempts) and answers slowly",
+    rounds: 1,
+    callbacks: 0.3,
+    sweeps: 1,
+    zoom: [{ weight: 0.5, injection: { mode: 'spend_then_delay', delayMs: 0 }, latestAnswer: true }],
+    slowDynamoAfterZoomAnswer: 1,
+  },
+  {
     name: 'mixed',
     about: 'everything above at once, at lower rates',
     rounds: 2,
@@ -227,9 +317,12 @@ export const SCENARIOS: Scenario[] = [
         'reauthorize_during_refresh',
         'replayed_put_during_refresh',
         'resync_during_refresh',
+        'reregister_other_zoom_user_during_refresh',
       ],
     },
+    deauthorize: { share: 0.03, orders: ['delivered_reregistered_replayed', 'reregistered_then_late', 'concurrent_with_reregistration'] },
     dataKeyMaxUses: 4,
+    workerTimeoutAtLeastMs: 30_000,
   },
 ];
 
@@ -245,15 +338,17 @@ export interface ScenarioResult {
   lostAvoidable: number;
   lostInFlight: number;
   invalidGrantLive: number;
+  /** Tokens of a Zoom user other than the registration's: served by a callback, or held by a record at the end. */
+  wrongUserTokens: number;
   wrongState: number;
-  /** Why each avoidable loss / wrong state happened, counted. */
+  /** Why each avoidable loss / wrong-user token / wrong state happened, counted. */
   reasons: Record<string, number>;
   faults: Record<string, number>;
   durationMs: number;
 }
 
 export function passed(result: ScenarioResult): boolean {
-  return result.lostAvoidable === 0 && result.invalidGrantLive === 0 && result.wrongState === 0;
+  return result.lostAvoidable === 0 && result.invalidGrantLive === 0 && result.wrongUserTokens === 0 && result.wrongState === 0;
 }
 
 export function formatTable(results: ScenarioResult[]): string {
@@ -265,6 +360,7 @@ export function formatTable(results: ScenarioResult[]): string {
     'lost (avoidable)',
     'lost in flight',
     'invalid_grant live',
+    'token of another Zoom user served',
     'wrong state',
     'verdict',
   ];
@@ -276,6 +372,7 @@ export function formatTable(results: ScenarioResult[]): string {
     String(r.lostAvoidable),
     String(r.lostInFlight),
     String(r.invalidGrantLive),
+    String(r.wrongUserTokens),
     String(r.wrongState),
     passed(r) ? 'ok' : 'FAIL',
   ]);
@@ -284,7 +381,7 @@ export function formatTable(results: ScenarioResult[]): string {
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   const explained = results.filter((r) => Object.keys(r.reasons).length > 0);
   if (explained.length) {
-    out.push('', 'causes (avoidable:… and wrong:… fail the run; in_flight:… are the permitted losses):');
+    out.push('', 'causes (avoidable:…, wrong_user:… and wrong:… fail the run; in_flight:… are the permitted losses):');
     for (const r of explained) {
       const reasons = Object.entries(r.reasons)
         .map(([k, v]) => `${k} x${v}`)
@@ -308,13 +405,14 @@ const OAUTH_APP_ID = '6f1c5a2e-1111-4a4a-9b9b-0123456789ab';
 const ROUND_ADVANCE_MS = 56 * 60_000; // tokens minted an hour ago have 4 min left: due for sweeps and callbacks
 const SILENT: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-type OpKind = 'callback' | 'dispatch' | 'worker' | 'admin';
+type OpKind = 'callback' | 'dispatch' | 'worker' | 'admin' | 'events';
 /** The function each kind of invocation runs as: its AWS calls are checked against that function's role (test/aws). */
 const FUNCTION_OF: Record<OpKind, FunctionName> = {
   callback: 'callback',
   dispatch: 'dispatcher',
   worker: 'refresh-worker',
   admin: 'admin',
+  events: 'zoom-events',
 };
 
 interface ZoomRequest {
@@ -334,11 +432,19 @@ interface Op {
   killReason?: string;
   /** Per user: seqs at which a store.update settled (written, or lost its condition). */
   updates: Map<string, number[]>;
+  /** A worker's refresh outcome per user. */
+  outcomes: Map<string, string>;
+  /** A PUT's: the Zoom user whose grant it stores (noted against the registration it writes). */
+  putZoomUser?: string;
+  /** The lifecycle events it published. */
+  events: LifecycleEvent[];
 }
 
 class Container {
   dead = false;
   op?: Op;
+  /** What becomes of this invocation's next DynamoDB writes (slowDynamoAfterZoomAnswer). */
+  slowWrites: Array<'hung' | 'slow'> = [];
   private readonly dynamo: DynamoDBClient;
   private readonly kms: KMSClient;
   private readonly store: TokenStore;
@@ -355,12 +461,19 @@ class Container {
     const accessKeyId = functionAccessKeyId(FUNCTION_OF[kind]);
     this.dynamo = world.dynalite.client(accessKeyId);
     injectDynamoFaults(this.dynamo, () => (world.faultsOn ? world.scenario.dynamo : undefined), world.rngFaults, world.faultCounts);
+    sendNothingWhenDead(this.dynamo, () => this.dead);
+    injectDynamoSlowness(
+      this.dynamo,
+      (command) => (command === 'UpdateItemCommand' ? this.slowWrites.shift() : undefined),
+      world.faultCounts,
+    );
     this.kms = new KMSClient({
       endpoint: world.kmsServer.url,
       region: 'us-east-1',
       credentials: { accessKeyId, secretAccessKey: 'local' },
     });
     injectKmsFaults(this.kms, () => (world.faultsOn ? world.scenario.kms : undefined), world.rngFaults, world.faultCounts);
+    sendNothingWhenDead(this.kms, () => this.dead);
     this.store = new DynamoTokenStore({ client: this.dynamo, tableName: TABLE_NAME });
     this.cipher = new KmsEnvelopeCipher({
       kms: this.kms,
@@ -415,10 +528,19 @@ class Container {
     );
   }
 
+  /** After a Zoom answer, DynamoDB may turn slow: the next writes hang, all the SDK's attempts but the last, which is slow. */
+  private maybeSlowDown(result: ZoomRefreshResult): void {
+    const p = this.world.faultsOn ? this.world.scenario.slowDynamoAfterZoomAnswer : undefined;
+    if (result.kind !== 'ok' || !p || this.world.rngFaults() >= p) return;
+    this.slowWrites = [...Array<'hung'>(AWS_CLIENT_OPTIONS.maxAttempts - 1).fill('hung'), 'slow'];
+  }
+
   ports(): system.Ports {
     const world = this.world;
     const { store, cipher, zoom, recall } = this;
     const op = () => this.op!;
+    // The Zoom user of each registration a PUT writes: the ground truth of "another Zoom user's token".
+    const notePut = (registrationId: string) => world.noteRegistration(registrationId, this.op?.putZoomUser);
     const settled = (userId: string) => {
       const list = op().updates.get(userId) ?? [];
       list.push(world.next());
@@ -426,9 +548,13 @@ class Container {
     };
     const guardedStore: TokenStore = {
       get: (userId, options) => this.guard('store.get', () => store.get(userId, options)),
-      create: (user) => this.guard('store.create', () => store.create(user)),
-      update: (userId, condition, update) =>
-        this.guard('store.update', async () => {
+      create: (user) => {
+        notePut(user.registrationId);
+        return this.guard('store.create', () => store.create(user));
+      },
+      update: (userId, condition, update) => {
+        if (update.registeredGeneration != null && update.sealed && !tokensRemoved(update.sealed)) notePut(condition.registrationId);
+        return this.guard('store.update', async () => {
           try {
             const written = await store.update(userId, condition, update);
             settled(userId);
@@ -437,7 +563,8 @@ class Container {
             if (system.isConflict(error)) settled(userId);
             throw error;
           }
-        }),
+        });
+      },
       delete: (userId, condition) => this.guard('store.delete', () => store.delete(userId, condition)),
       listWhere: (field, value, page) => this.guard('store.listWhere', () => store.listWhere(field, value, page)),
       findByZoomUser: (zoomUserId) => this.guard('store.findByZoomUser', () => store.findByZoomUser(zoomUserId)),
@@ -455,18 +582,21 @@ class Container {
     };
     const guardedCipher: TokenCipher = {
       prepare: () => this.guard('cipher.prepare', () => cipher.prepare()),
-      seal: (userId, tokens) => this.guard('cipher.seal', () => cipher.seal(userId, tokens)),
-      open: (userId, sealed) => this.guard('cipher.open', () => cipher.open(userId, sealed)),
+      seal: (owner, tokens) => this.guard('cipher.seal', () => cipher.seal(owner, tokens)),
+      open: (owner, sealed) => this.guard('cipher.open', () => cipher.open(owner, sealed)),
     };
     const guardedZoom: ZoomTokenClient = {
+      ready: () => this.guard('zoom.ready', () => zoom.ready()),
       refresh: (refreshToken, options) =>
         this.guard('zoom.refresh', async () => {
           const request: ZoomRequest = { op: op(), token: refreshToken, sentSeq: world.next() };
           world.recordRequest(request);
+          if (world.faultsOn) world.armLatestAnswer(refreshToken, options?.timeoutMs);
           const result = await zoom.refresh(refreshToken, options);
           request.resolvedSeq = world.next();
           request.result = result.kind;
           if (result.kind === 'retryable' || result.kind === 'misconfigured') request.status = result.status;
+          this.maybeSlowDown(result);
           return result;
         }),
     };
@@ -488,14 +618,35 @@ class Container {
   }
 }
 
+/** A PUT of a new grant the backend means to make, and what its attempts came to. */
+interface PutIntent {
+  kind: 'put';
+  tokens: TokenPair;
+  accessTokenExpiresAt: number;
+  /** The Zoom user whose grant it is. */
+  zoomUserId: string;
+  attempts: number;
+  /** User Registered events its attempts published. */
+  registeredEvents: number;
+  /** An attempt's process was killed (its event may have died with it). */
+  killed: boolean;
+}
+
 interface BackendUser {
   userId: string;
+  /** The Zoom user of the grant the backend registers now (another one after a re-registration as another Zoom user). */
   zoomUserId: string;
   /** The backend's last intent for the user, not yet confirmed by the API (re-sent when faults end). */
-  pending?: { kind: 'put'; tokens: TokenPair; accessTokenExpiresAt: number } | { kind: 'delete' };
+  pending?: PutIntent | { kind: 'delete' };
   /** The tokens of the last PUT the backend sent (for a replayed PUT). */
-  lastPut?: { tokens: TokenPair; accessTokenExpiresAt: number };
+  lastPut?: { tokens: TokenPair; accessTokenExpiresAt: number; zoomUserId: string };
   deleted: boolean;
+}
+
+/** A verified app_deauthorized Zoom means to deliver (redelivered until it is answered 2xx). */
+interface DeauthorizationEvent {
+  zoomUserId: string;
+  deauthorizedAt: number;
 }
 
 type OpOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown } | { ok: false; killed: true };
@@ -512,12 +663,25 @@ class World {
   readonly kills: Record<string, number> = {};
   private readonly requestsByToken = new Map<string, ZoomRequest[]>();
   private readonly background: Array<Promise<unknown>> = [];
-  private readonly idle: Record<OpKind, Container[]> = { callback: [], dispatch: [], worker: [], admin: [] };
+  private readonly idle: Record<OpKind, Container[]> = { callback: [], dispatch: [], worker: [], admin: [], events: [] };
   private readonly all: Container[] = [];
   private opIds = 0;
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   readonly users: BackendUser[] = [];
+  /** The Zoom users whose grants were PUT under each registration id. */
+  private readonly registrationZoomUsers = new Map<string, Set<string>>();
+  /** Every token a callback served, for which registration. */
+  private readonly served: Array<{ userId: string; registrationId: string; token: string }> = [];
+  /** PUT intents the API confirmed. */
+  private readonly confirmedPuts: PutIntent[] = [];
+  /** Deauthorizations not yet answered 2xx: Zoom delivers them again. */
+  private readonly undelivered: DeauthorizationEvent[] = [];
+  private zoomUserSerial = 0;
+  /** Zoom users whose next refresh gets the latest answer (ZoomFaultChoice.latestAnswer). */
+  private readonly latestAnswers = new Set<string>();
+  /** The backend user of every Zoom user whose grant was PUT. */
+  private readonly zoomOwners = new Map<string, string>();
   dynalite!: Dynalite;
   kmsServer!: KmsServer;
   fakeZoom!: FakeZoom;
@@ -537,6 +701,14 @@ class World {
     this.rngFaults = fork(root);
     this.rngKills = fork(root);
     this.rngPlan = fork(root);
+  }
+
+  /** Notes that a PUT by an op for `zoomUserId` writes registration `registrationId`. */
+  noteRegistration(registrationId: string, zoomUserId: string | undefined): void {
+    if (zoomUserId === undefined) return;
+    const users = this.registrationZoomUsers.get(registrationId) ?? new Set<string>();
+    users.add(zoomUserId);
+    this.registrationZoomUsers.set(registrationId, users);
   }
 
   next(): number {
@@ -590,19 +762,19 @@ class World {
   }
 
   /** One invocation in a warm container (or a fresh one); killed at its function timeout if still running. */
-  async invoke<T>(kind: OpKind, run: (ports: system.Ports, startedAt: number) => Promise<T>): Promise<OpOutcome<T>> {
+  async invoke<T>(kind: OpKind, run: (ports: system.Ports, startedAt: number, op: Op) => Promise<T>): Promise<OpOutcome<T>> {
     const release = await this.slot();
     let container = this.idle[kind].pop();
     if (!container) {
       container = new Container(this, kind);
       this.all.push(container);
     }
-    const op: Op = { id: ++this.opIds, kind, container, updates: new Map() };
+    const op: Op = { id: ++this.opIds, kind, container, updates: new Map(), outcomes: new Map(), events: [] };
     container.op = op;
     const timeout = setTimeout(() => container.kill('invocation_timeout'), this.invocationMs[kind]);
     try {
       const outcome = await Promise.race([
-        run(container.ports(), this.clock()).then(
+        run(container.ports(), this.clock(), op).then(
           (value): OpOutcome<T> => ({ ok: true, value }),
           (error: unknown): OpOutcome<T> => ({ ok: false, error }),
         ),
@@ -612,6 +784,7 @@ class World {
     } finally {
       clearTimeout(timeout);
       container.op = undefined;
+      container.slowWrites = [];
       if (!container.dead) this.idle[kind].push(container);
       release();
     }
@@ -624,6 +797,7 @@ class World {
     const outcome = await this.invoke('callback', (ports, startedAt) =>
       system.callback(ports, resolved, startedAt, (userId) => this.requestRefresh(userId)),
     );
+    if (outcome.ok && outcome.value.ok) this.served.push({ ...resolved, token: outcome.value.accessToken });
     return outcome.ok ? outcome.value : { ok: false, error: 'killed' };
   }
 
@@ -636,7 +810,12 @@ class World {
 
   /** A refresh the callback asked for: one worker invocation in some process, as SQS would deliver it. */
   private requestRefresh(userId: string): void {
-    this.background.push(this.invoke('worker', (ports, startedAt) => system.work(ports, [userId], startedAt, this.invocationMs.worker)));
+    this.background.push(this.invoke('worker', (ports, startedAt, op) => this.work(ports, [userId], startedAt, op)));
+  }
+
+  /** One worker invocation: its outcomes noted on the op. */
+  private work(ports: system.Ports, userIds: string[], startedAt: number, op: Op): Promise<system.WorkResult> {
+    return system.work(ports, userIds, startedAt, this.invocationMs.worker, (userId, kind) => op.outcomes.set(userId, kind));
   }
 
   /** One dispatch, then workers over its batches (as the event source mapping runs them), and one redelivery of what failed. */
@@ -648,7 +827,7 @@ class World {
       const batches: string[][] = [];
       for (let i = 0; i < pending.length; i += system.WORKER_BATCH) batches.push(pending.slice(i, i + system.WORKER_BATCH));
       const results = await Promise.all(
-        batches.map((batch) => this.invoke('worker', (ports, startedAt) => system.work(ports, batch, startedAt, this.invocationMs.worker))),
+        batches.map((batch) => this.invoke('worker', (ports, startedAt, op) => this.work(ports, batch, startedAt, op))),
       );
       pending = results.flatMap((result, i) => (result.ok ? result.value.retry : batches[i]));
     }
@@ -665,26 +844,83 @@ class World {
       const pending = user.pending;
       const outcome =
         pending.kind === 'put'
-          ? await this.invoke('admin', (ports) =>
-              system.putTokens(ports, this.config, user.userId, pending.tokens, pending.accessTokenExpiresAt),
-            )
+          ? await this.put(user.userId, pending)
           : await this.invoke('admin', (ports) => system.removeUser(ports, user.userId));
       if (user.pending !== pending) return; // superseded by a newer intent meanwhile
-      if (outcome.ok || ('error' in outcome && system.isNotFound(outcome.error))) user.pending = undefined;
+      if (outcome.ok || ('error' in outcome && system.isNotFound(outcome.error))) {
+        user.pending = undefined;
+        if (outcome.ok && pending.kind === 'put') this.confirmedPuts.push(pending);
+      }
     }
+  }
+
+  /** One PUT attempt of `intent`, its lifecycle events counted. */
+  private async put(userId: string, intent: PutIntent): Promise<OpOutcome<unknown>> {
+    let events: LifecycleEvent[] = [];
+    const outcome = await this.invoke('admin', (ports, _startedAt, op) => {
+      op.putZoomUser = intent.zoomUserId;
+      events = op.events;
+      return system.putTokens(ports, this.config, userId, intent, { publish: async (batch) => void op.events.push(...batch) });
+    });
+    intent.attempts += 1;
+    intent.registeredEvents += events.filter((event) => event.detailType === EVENT_DETAIL_TYPES.userRegistered).length;
+    if ('killed' in outcome) intent.killed = true;
+    return outcome;
   }
 
   /** A new grant: the user went through Zoom's OAuth flow; the backend PUTs the tokens. */
   async authorizeAndPut(user: BackendUser): Promise<void> {
-    const grant = this.fakeZoom.authorize(user.zoomUserId);
+    const zoomUserId = user.zoomUserId;
+    this.zoomOwners.set(zoomUserId, user.userId);
+    const grant = this.fakeZoom.authorize(zoomUserId);
     const put = {
       tokens: { accessToken: grant.access_token, refreshToken: grant.refresh_token, scope: grant.scope },
       accessTokenExpiresAt: this.clock() + grant.expires_in * 1000,
+      zoomUserId,
     };
-    user.pending = { kind: 'put', ...put };
+    user.pending = { kind: 'put', ...put, attempts: 0, registeredEvents: 0, killed: false };
     user.lastPut = put;
     user.deleted = false;
     await this.sendPending(user);
+  }
+
+  /** The user is deleted and registered again as another Zoom user, whose grant is PUT `puts` times (new grants each). */
+  async reregisterAsAnotherZoomUser(user: BackendUser, puts: number): Promise<void> {
+    await this.deleteUser(user);
+    user.zoomUserId = `${user.zoomUserId.split('~')[0]}~${++this.zoomUserSerial}`;
+    for (let i = 0; i < puts; i++) await this.authorizeAndPut(user);
+  }
+
+  /** Zoom delivers an app_deauthorized (one Zoom events invocation); one not answered 2xx is kept for redelivery. */
+  async deliver(event: DeauthorizationEvent): Promise<void> {
+    const outcome = await this.invoke('events', (ports) => system.deauthorize(ports, event));
+    if (!outcome.ok) this.undelivered.push(event);
+  }
+
+  /**
+   * The user removes the app at Zoom (its grant dies at once) and Zoom's event is delivered in
+   * `order` around the user authorizing again and the backend PUTting the new grant.
+   */
+  async deauthorization(user: BackendUser, order: DeauthorizationOrder, gapMs: number): Promise<void> {
+    this.fakeZoom.revoke(user.zoomUserId);
+    const event = { zoomUserId: user.zoomUserId, deauthorizedAt: this.clock() };
+    const reauthorize = () => sleep(gapMs).then(() => this.authorizeAndPut(user));
+    switch (order) {
+      case 'delivered_reregistered_replayed':
+        await this.deliver(event);
+        await reauthorize();
+        return this.deliver(event);
+      case 'reregistered_then_late':
+        await reauthorize();
+        return this.deliver(event);
+      case 'concurrent_with_reregistration':
+        await Promise.all([this.deliver(event), reauthorize()]);
+        return;
+      case 'delivered_twice_user_gone':
+        await this.deliver(event);
+        await sleep(gapMs);
+        return this.deliver(event);
+    }
   }
 
   async deleteUser(user: BackendUser): Promise<void> {
@@ -696,7 +932,10 @@ class World {
   async replayLastPut(user: BackendUser): Promise<void> {
     const last = user.lastPut;
     if (!last) return;
-    await this.invoke('admin', (ports) => system.putTokens(ports, this.config, user.userId, last.tokens, last.accessTokenExpiresAt));
+    await this.invoke('admin', (ports, _startedAt, op) => {
+      op.putZoomUser = last.zoomUserId;
+      return system.putTokens(ports, this.config, user.userId, last);
+    });
   }
 
   async resync(user: BackendUser): Promise<void> {
@@ -724,7 +963,8 @@ class World {
             scenario.zoom.map((choice) => ({ weight: choice.weight, value: choice })),
           )
         : undefined;
-      if (fault) this.fakeZoom.inject(fault.injection, { zoomUserId: user.zoomUserId, count: fault.count ?? 1 });
+      if (fault?.latestAnswer) this.latestAnswers.add(user.zoomUserId);
+      else if (fault) this.fakeZoom.inject(fault.injection, { zoomUserId: user.zoomUserId, count: fault.count ?? 1 });
     }
     const tasks: Array<Promise<unknown>> = [];
     const later = (ms: number, task: () => Promise<unknown>) => tasks.push(sleep(ms).then(task));
@@ -732,58 +972,89 @@ class World {
     for (let i = 0; i < scenario.sweeps; i++) later(Math.floor(rng() * 50), () => this.sweepOp());
     for (const user of live) {
       if (rng() < scenario.callbacks) later(Math.floor(rng() * 200), () => this.callbackOp(user.userId));
-      if (scenario.interleave && rng() < scenario.interleave.share) {
-        const kind = pick(rng, scenario.interleave.kinds);
-        const at = Math.floor(rng() * 200);
-        const gap = 20 + Math.floor(rng() * 200); // the admin call lands while the refresh waits for Zoom
-        later(at, () => this.callbackOp(user.userId));
-        switch (kind) {
-          case 'delete_during_refresh':
-            later(at + gap, () => this.deleteUser(user));
-            break;
-          case 'delete_then_reregister_during_refresh':
-            later(at + gap, async () => {
-              await this.deleteUser(user);
-              await this.authorizeAndPut(user);
-            });
-            break;
-          case 'reauthorize_during_refresh':
-            later(at + gap, () => this.authorizeAndPut(user));
-            break;
-          case 'replayed_put_during_refresh':
-            later(at + gap, () => this.replayLastPut(user));
-            break;
-          case 'resync_during_refresh':
-            later(at + gap, () => this.resync(user));
-            break;
-          case 'put_racing_delete':
-            // A new grant's PUT and a DELETE sent at once: whichever wins, no half state may remain.
-            later(at + gap, () => this.authorizeAndPut(user));
-            later(at + gap + Math.floor(rng() * 30), () => this.deleteUser(user));
-            break;
-          case 'concurrent_callbacks':
-            later(at + 1, () => this.callbackOp(user.userId));
-            later(at + gap, () => this.callbackOp(user.userId));
-            break;
-        }
+      // One admin flow per user and round: two OAuth flows of one user whose PUTs race are the
+      // backend's ordering to keep (the older grant's PUT may land last), not the vault's.
+      if (scenario.interleave && rng() < scenario.interleave.share) this.interleave(user, pick(rng, scenario.interleave.kinds), later);
+      else if (scenario.deauthorize && rng() < scenario.deauthorize.share) {
+        const order = pick(rng, scenario.deauthorize.orders);
+        const gap = 20 + Math.floor(rng() * 200);
+        later(Math.floor(rng() * 200), () => this.deauthorization(user, order, gap));
       }
     }
     await Promise.all(tasks);
     await this.drainBackground();
     this.faultsOn = false;
     this.fakeZoom.clearInjections();
+    this.latestAnswers.clear();
+  }
+
+  /**
+   * Just before a refresh request goes out: a Zoom user drawn for the latest answer gets its
+   * answer delayed to a second before the wait the request is given ends.
+   */
+  armLatestAnswer(refreshToken: string, timeoutMs: number | undefined): void {
+    const zoomUserId = this.fakeZoom.tokenOwner(refreshToken);
+    if (zoomUserId === undefined || timeoutMs === undefined || !this.latestAnswers.delete(zoomUserId)) return;
+    this.fakeZoom.inject({ mode: 'spend_then_delay', delayMs: Math.max(0, timeoutMs - 1_000) }, { zoomUserId });
+  }
+
+  /** A callback asks for the user's token (a refresh starts); an admin call lands while it waits for Zoom. */
+  private interleave(user: BackendUser, kind: Interleaving, later: (ms: number, task: () => Promise<unknown>) => void): void {
+    const rng = this.rngPlan;
+    const at = Math.floor(rng() * 200);
+    const gap = 20 + Math.floor(rng() * 200); // the admin call lands while the refresh waits for Zoom
+    later(at, () => this.callbackOp(user.userId));
+    switch (kind) {
+      case 'delete_during_refresh':
+        later(at + gap, () => this.deleteUser(user));
+        break;
+      case 'delete_then_reregister_during_refresh':
+        later(at + gap, async () => {
+          await this.deleteUser(user);
+          await this.authorizeAndPut(user);
+        });
+        break;
+      case 'reregister_other_zoom_user_during_refresh': {
+        // One to three PUTs, spread over the users: the new registration's version (counted again
+        // from 1) meets the old lease's for some of them, as a version-only condition needs.
+        const puts = 1 + (this.users.indexOf(user) % 3);
+        later(at + gap, () => this.reregisterAsAnotherZoomUser(user, puts));
+        break;
+      }
+      case 'reauthorize_during_refresh':
+        later(at + gap, () => this.authorizeAndPut(user));
+        break;
+      case 'replayed_put_during_refresh':
+        later(at + gap, () => this.replayLastPut(user));
+        break;
+      case 'resync_during_refresh':
+        later(at + gap, () => this.resync(user));
+        break;
+      case 'put_racing_delete':
+        // A new grant's PUT and a DELETE sent at once: whichever wins, no half state may remain.
+        later(at + gap, () => this.authorizeAndPut(user));
+        later(at + gap + Math.floor(rng() * 30), () => this.deleteUser(user));
+        break;
+      case 'concurrent_callbacks':
+        later(at + 1, () => this.callbackOp(user.userId));
+        later(at + gap, () => this.callbackOp(user.userId));
+        break;
+    }
   }
 
   /** Faults off, leases expired, the backend's unconfirmed intents re-sent, one clean sweep. */
   async settle(): Promise<void> {
     this.faultsOn = false;
     this.fakeZoom.clearInjections();
+    this.latestAnswers.clear();
     this.offsetMs += ROUND_ADVANCE_MS;
     await inPool(
       this.users.filter((user) => user.pending),
       8,
       (user) => this.sendPending(user, 5),
     );
+    // Zoom redelivers the deauthorizations not answered 2xx (after the backend's re-sends: late).
+    for (const event of this.undelivered.splice(0)) await this.deliver(event);
     await this.sweepOp();
     // A worker that took over a lease gives no verdict on invalid_grant while the holder may still be
     // alive (a worker's timeout): a second sweep, past any lease and any holder's life, converges.
@@ -822,6 +1093,8 @@ class World {
       return `avoidable:answer_${issuance.delivery}_to_live_process(result=${request.result ?? 'none'}${mode})`;
     if (request.resolvedSeq === undefined || request.resolvedSeq > op.killedSeq)
       return `in_flight:process_died_before_answer(${op.killReason})`;
+    // Its own timeout after Zoom's answer: the save did not fit the reserve kept for it.
+    if (op.killReason === 'invocation_timeout' && request.result === 'ok') return `avoidable:timed_out_between_answer_and_write${mode}`;
     const writes = (op.updates.get(user.userId) ?? []).filter((seq) => seq > request.resolvedSeq! && seq < op.killedSeq!);
     if (writes.length === 0) return `in_flight:process_died_between_answer_and_write(${op.killReason})`;
     return `avoidable:answer_received_and_not_stored(result=${request.result}${mode})`;
@@ -836,18 +1109,26 @@ class World {
       lostAvoidable: 0,
       lostInFlight: 0,
       invalidGrantLive: 0,
+      wrongUserTokens: 0,
       wrongState: 0,
       reasons: {},
       faults: { ...prefixed('dynamo', this.faultCounts.dynamo), ...prefixed('kms', this.faultCounts.kms), ...prefixed('kill', this.kills) },
       durationMs,
     };
-    const note = (reason: string) => (result.reasons[reason] = (result.reasons[reason] ?? 0) + 1);
     const issuanceList = this.fakeZoom.issuances();
     result.refreshes = issuanceList.filter((issuance) => issuance.source === 'refresh').length;
+    const records = await this.storedRecords();
     const issuances = new Map(issuanceList.map((issuance) => [issuance.issued, issuance]));
-    const credentials = this.fakeRecall.credentials();
-    const callbackUser = (url: string) => new URL(url).searchParams.get('user_id');
-    const records = new Map<string, ReturnType<typeof toUser>>();
+    const verdict: Verdict = { result, issuances, records, storedRefreshTokens: new Set() };
+    for (const user of this.users) await this.judgeUser(user, verdict);
+    this.judgeServedTokens(verdict);
+    this.judgeLandedWrites(verdict, issuanceList);
+    return result;
+  }
+
+  /** Every record in the table, read consistently. */
+  private async storedRecords(): Promise<Map<string, StoredUser>> {
+    const records = new Map<string, StoredUser>();
     let startKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
     do {
       const page = await this.inspectDynamo.send(
@@ -859,49 +1140,109 @@ class World {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-
-    for (const user of this.users) {
-      const record = records.get(user.userId);
-      const zoom = this.fakeZoom.grantState(user.zoomUserId);
-      const held = credentials.filter((credential) => callbackUser(credential.access_token_callback_url) === user.userId);
-      if (!record) {
-        if (held.length) {
-          result.wrongState++;
-          note('wrong:recall_credential_left_for_deleted_user');
-        }
-        continue;
-      }
-      const tokens = await this.inspectCipher.open(user.userId, sealedTokensOf(record));
-      if (zoom.alive) {
-        const lost = tokens.refreshToken !== zoom.liveRefreshToken || record.status === 'reauth_required';
-        if (lost) {
-          // Double check against the fake: the live token is the grant's, the stored one is not it.
-          const cause =
-            tokens.refreshToken === zoom.liveRefreshToken
-              ? 'avoidable:condemned_live_token'
-              : this.lossCause(user, zoom.liveRefreshToken!, issuances);
-          if (cause.startsWith('in_flight:')) result.lostInFlight++;
-          else result.lostAvoidable++;
-          note(cause);
-          if (record.status === 'reauth_required' && tokens.refreshToken === zoom.liveRefreshToken) result.invalidGrantLive++;
-        } else if (!this.fakeZoom.verifyAccessToken(tokens.accessToken)) {
-          result.wrongState++;
-          note('wrong:active_but_access_token_unusable');
-        }
-      } else if (record.status === 'active') {
-        result.wrongState++;
-        note(`wrong:active_with_dead_grant(${record.lastError?.code ?? 'no error noted'})`);
-      }
-      if (record.recall.status === 'registered') {
-        const credential = credentials.find((c) => c.id === record.recall.credentialId);
-        if (!credential || callbackUser(credential.access_token_callback_url) !== user.userId) {
-          result.wrongState++;
-          note('wrong:registered_without_recall_credential');
-        }
-      }
-    }
-    return result;
+    return records;
   }
+
+  /** One user's end state against Zoom's and Recall's ground truth. */
+  private async judgeUser(user: BackendUser, verdict: Verdict): Promise<void> {
+    const { result, records } = verdict;
+    const record = records.get(user.userId);
+    const zoom = this.fakeZoom.grantState(user.zoomUserId);
+    const held = this.fakeRecall.credentials().filter((credential) => callbackUser(credential.access_token_callback_url) === user.userId);
+    if (!record || tokensRemoved(record.sealed)) {
+      if (held.length) note(result, 'wrongState', `wrong:recall_credential_left_for_${record ? 'deauthorized' : 'deleted'}_user`);
+      // The grant the backend registered last is alive and its tokens are gone.
+      if (record && zoom.alive) note(result, 'lostAvoidable', 'avoidable:live_grant_deauthorized');
+      return;
+    }
+    const tokens = await this.inspectCipher.open(record, sealedTokensOf(record)).catch((error: unknown) => {
+      if (error instanceof UnreadableRecordError) return undefined;
+      throw error;
+    });
+    if (!tokens) {
+      note(result, 'wrongState', 'wrong:stored_pair_does_not_open_on_its_record');
+      return;
+    }
+    verdict.storedRefreshTokens.add(tokens.refreshToken);
+    const owner = this.fakeZoom.tokenOwner(tokens.accessToken);
+    if (owner !== undefined && !this.registrationZoomUsers.get(record.registrationId)?.has(owner))
+      note(result, 'wrongUserTokens', 'wrong_user:record_holds_another_zoom_users_token');
+    if (zoom.alive) this.judgeLiveGrant(user, record, tokens, zoom.liveRefreshToken!, verdict);
+    else if (record.status === 'active')
+      note(result, 'wrongState', `wrong:active_with_dead_grant(${record.lastError?.code ?? 'no error noted'})`);
+    if (record.recall.status === 'registered') {
+      const credential = this.fakeRecall.credentials().find((c) => c.id === record.recall.credentialId);
+      if (!credential || callbackUser(credential.access_token_callback_url) !== user.userId)
+        note(result, 'wrongState', 'wrong:registered_without_recall_credential');
+    }
+  }
+
+  /** A live grant: the stored refresh token must be its live one, the record not condemned, the access token usable. */
+  private judgeLiveGrant(user: BackendUser, record: StoredUser, tokens: TokenPair, live: string, verdict: Verdict): void {
+    const { result } = verdict;
+    const lost = tokens.refreshToken !== live || record.status === 'reauth_required';
+    if (!lost) {
+      if (!this.fakeZoom.verifyAccessToken(tokens.accessToken)) note(result, 'wrongState', 'wrong:active_but_access_token_unusable');
+      return;
+    }
+    // Double check against the fake: the live token is the grant's, the stored one is not it.
+    const cause = tokens.refreshToken === live ? 'avoidable:condemned_live_token' : this.lossCause(user, live, verdict.issuances);
+    note(result, cause.startsWith('in_flight:') ? 'lostInFlight' : 'lostAvoidable', cause);
+    if (record.status === 'reauth_required' && tokens.refreshToken === live) result.invalidGrantLive++;
+  }
+
+  /** Every token a callback served belongs to a Zoom user registered under the callback's registration. */
+  private judgeServedTokens({ result }: Verdict): void {
+    for (const served of this.served) {
+      const owner = this.fakeZoom.tokenOwner(served.token);
+      const registered = this.registrationZoomUsers.get(served.registrationId);
+      if (!registered) note(result, 'wrongState', 'wrong:served_for_a_registration_never_put');
+      else if (owner !== undefined && !registered.has(owner))
+        note(result, 'wrongUserTokens', 'wrong_user:callback_served_another_zoom_users_token');
+    }
+  }
+
+  /**
+   * Writes that landed must be reported as landed: a refresh whose pair was stored (a later
+   * request spent it, or it is the stored one) is never counted superseded or unsaved; a PUT of a
+   * new grant confirmed at its first attempt, not killed, published its User Registered event.
+   */
+  private judgeLandedWrites({ result, storedRefreshTokens }: Verdict, issuances: Issuance[]): void {
+    for (const issuance of issuances) {
+      if (issuance.source !== 'refresh' || issuance.delivery !== 'sent') continue;
+      const request = this.spender(issuance.spent!);
+      const userId = this.zoomOwners.get(issuance.zoomUserId);
+      const outcome = request?.result === 'ok' && userId ? request.op.outcomes.get(userId) : undefined;
+      const landed = storedRefreshTokens.has(issuance.issued) || this.requestsByToken.has(issuance.issued);
+      if ((outcome === 'superseded' || outcome === 'unsaved') && landed)
+        note(result, 'wrongState', `wrong:landed_save_reported_${outcome}`);
+    }
+    for (const put of this.confirmedPuts) {
+      if (put.attempts === 1 && !put.killed && put.registeredEvents === 0)
+        note(result, 'wrongState', 'wrong:new_grant_put_without_user_registered');
+    }
+  }
+}
+
+/** What the judge reads once: the result it fills, Zoom's issuances by refresh token, the stored records. */
+interface Verdict {
+  result: ScenarioResult;
+  issuances: Map<string, Issuance>;
+  records: Map<string, StoredUser>;
+  /** The refresh tokens the records hold (filled as the users are judged). */
+  storedRefreshTokens: Set<string>;
+}
+
+type Counted = 'lostAvoidable' | 'lostInFlight' | 'wrongUserTokens' | 'wrongState';
+
+/** Counts one finding and its cause. */
+function note(result: ScenarioResult, counter: Counted, cause: string): void {
+  result[counter]++;
+  result.reasons[cause] = (result.reasons[cause] ?? 0) + 1;
+}
+
+function callbackUser(url: string): string | null {
+  return new URL(url).searchParams.get('user_id');
 }
 
 function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
@@ -927,10 +1268,8 @@ export async function runScenario(
   options: { seed: number; users: number; rounds?: number; workerTimeoutMs?: number },
 ): Promise<ScenarioResult> {
   const rounds = options.rounds ?? scenario.rounds;
-  const world = new World(scenario, options.seed, options.users, {
-    ...system.INVOCATION_MS,
-    worker: options.workerTimeoutMs ?? system.INVOCATION_MS.worker,
-  });
+  const worker = Math.max(options.workerTimeoutMs ?? system.INVOCATION_MS.worker, scenario.workerTimeoutAtLeastMs ?? 0);
+  const world = new World(scenario, options.seed, options.users, { ...system.INVOCATION_MS, worker });
   const startedAt = Date.now();
   await world.start();
   try {

@@ -11,6 +11,7 @@ import { CALLBACK_PATH } from '../../functions/contract';
 import { dispatchDueUsers } from '../../functions/domain/dispatch';
 import type {
   Clock,
+  EventPublisher,
   Log,
   RecallClient,
   RefreshQueue,
@@ -25,6 +26,7 @@ import { serveAccessToken } from '../../functions/domain/serve-token';
 import { type CallbackSubject, verifyCallbackSignature } from '../../functions/domain/signing';
 import { TIMING } from '../../functions/domain/timing';
 import type { TokenPair } from '../../functions/domain/token-record';
+import { deauthorizeZoomUser } from '../../functions/domain/zoom-deauthorization';
 
 /** What one process (Lambda container) has: its own adapters. */
 export interface Ports {
@@ -53,6 +55,8 @@ export const INVOCATION_MS = {
   admin: TIMING.adminTimeoutMs,
   dispatch: 30_000,
   worker: TIMING.workerTimeoutMs,
+  /** Zoom's events (the stack gives the function the admin's timeout). */
+  events: TIMING.adminTimeoutMs,
 };
 
 /** The refresh window (ms): a token expiring within it is due. */
@@ -110,8 +114,14 @@ export interface WorkResult {
   retry: string[];
 }
 
-/** One refresh-worker invocation (functions/handlers/refresh-worker.ts) over a batch of users. */
-export async function work(ports: Ports, userIds: string[], startedAt: number, timeoutMs: number): Promise<WorkResult> {
+/** One refresh-worker invocation (functions/handlers/refresh-worker.ts) over a batch of users; `onOutcome` hears each user's outcome. */
+export async function work(
+  ports: Ports,
+  userIds: string[],
+  startedAt: number,
+  timeoutMs: number,
+  onOutcome?: (userId: string, kind: string) => void,
+): Promise<WorkResult> {
   const deadline = startedAt + timeoutMs - TIMING.endReserveMs;
   const result: WorkResult = { outcomes: [], retry: [] };
   await Promise.all(
@@ -119,9 +129,11 @@ export async function work(ports: Ports, userIds: string[], startedAt: number, t
       try {
         const outcome = await refreshRequestedUser(userId, { ...ports, deadline }, { windowMs: REFRESH_WINDOW_MS });
         result.outcomes.push(outcome.kind);
+        onOutcome?.(userId, outcome.kind);
         if (outcome.kind === 'retryable' || outcome.kind === 'answer_lost') result.retry.push(userId);
       } catch {
         result.outcomes.push('error');
+        onOutcome?.(userId, 'error');
         result.retry.push(userId);
       }
     }),
@@ -133,20 +145,27 @@ function registrationDeps(ports: Ports, config: RegistrationConfig): Registratio
   return { ...ports, callbackUrl: config.callbackUrl, oauthAppId: config.oauthAppId };
 }
 
-/** The admin PUT of a user's tokens (a new grant, or a replayed PUT). */
+/** The admin PUT of a user's tokens (a new grant, or a replayed PUT); its lifecycle events go to `events`. */
 export async function putTokens(
   ports: Ports,
   config: RegistrationConfig,
   userId: string,
-  tokens: TokenPair,
-  accessTokenExpiresAt: number,
-): Promise<void> {
-  await registerUser(userId, { tokens, accessTokenExpiresAt }, registrationDeps(ports, config));
+  put: { tokens: TokenPair; accessTokenExpiresAt: number },
+  events?: EventPublisher,
+): Promise<{ created: boolean }> {
+  const { created } = await registerUser(userId, put, { ...registrationDeps(ports, config), ...(events ? { events } : {}) });
+  return { created };
 }
 
 /** The admin DELETE. */
 export async function removeUser(ports: Ports, userId: string): Promise<void> {
   await deleteUser(userId, { store: ports.store, recall: ports.recall });
+}
+
+/** One Zoom events invocation (functions/handlers/zoom-events.ts) for a verified app_deauthorized; the users deauthorized. */
+export async function deauthorize(ports: Ports, event: { zoomUserId: string; deauthorizedAt: number }): Promise<number> {
+  const done = await deauthorizeZoomUser(event, { store: ports.store, recall: ports.recall, clock: ports.clock, logger: ports.logger });
+  return done.length;
 }
 
 /** The admin re-sync of the Recall credential. */

@@ -2,11 +2,11 @@
  * KmsEnvelopeCipher and DynamoTokenStore against real components over loopback HTTP: the real
  * KMSClient talking to the local KMS stand-in, the real DynamoDBClient talking to dynalite.
  */
-import { createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { GetItemCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   ENCRYPTION_CONTEXT,
@@ -17,7 +17,7 @@ import {
 import { DynamoTokenStore } from '../../functions/adapters/dynamo-token-store';
 import { ConflictError, UnreadableRecordError } from '../../functions/domain/errors';
 import type { SealedTokens } from '../../functions/domain/ports';
-import { sealedTokensOf, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
+import { sealedTokensOf, type SealOwner, type StoredUser, type TokenPair } from '../../functions/domain/token-record';
 import { startDynalite, TABLE_NAME, type Dynalite } from '../../local/dynamo';
 import { DEFAULT_KEY_ID, startKmsServer, type KmsServer } from '../../local/kms/kms-server';
 
@@ -58,6 +58,11 @@ function tokensFor(userId: string, scope?: string): TokenPair {
     refreshToken: `refresh-token-of-${userId}-RRRRRRRRRRRRRRRR`,
     ...(scope === undefined ? {} : { scope }),
   };
+}
+
+/** The owner a test pair is sealed for: the record makeUser(userId) makes, at `tokenGeneration`. */
+function owner(userId: string, tokenGeneration = 1): SealOwner {
+  return { userId, registrationId: `registration-${userId}`, tokenGeneration };
 }
 
 /** A StoredUser with sensible defaults; `sealed` defaults to recognisable dummy bytes. */
@@ -148,8 +153,8 @@ describe('KmsEnvelopeCipher: sealing', () => {
     const tokens = tokensFor(userId, 'meeting:read recording:read');
 
     // Act
-    const sealed = await cipher.seal(userId, tokens);
-    const opened = await newCipher().open(userId, sealed);
+    const sealed = await cipher.seal(owner(userId), tokens);
+    const opened = await newCipher().open(owner(userId), sealed);
 
     // Assess
     expect(sealed.formatVersion).toBe(FORMAT_VERSION);
@@ -165,7 +170,7 @@ describe('KmsEnvelopeCipher: sealing', () => {
     const tokens = tokensFor(userId);
 
     // Act
-    const opened = await cipher.open(userId, await cipher.seal(userId, tokens));
+    const opened = await cipher.open(owner(userId), await cipher.seal(owner(userId), tokens));
 
     // Assess
     expect(opened).toStrictEqual({ accessToken: tokens.accessToken, refreshToken: tokens.refreshToken });
@@ -178,7 +183,7 @@ describe('KmsEnvelopeCipher: sealing', () => {
     const tokens = tokensFor(userId, 'scope-in-clear?');
 
     // Act
-    const sealed = await newCipher().seal(userId, tokens);
+    const sealed = await newCipher().seal(owner(userId), tokens);
 
     // Assess
     for (const part of [sealed.ciphertext, sealed.encryptedDataKey, sealed.iv]) {
@@ -200,15 +205,15 @@ describe('KmsEnvelopeCipher: sealing', () => {
     const tokens = tokensFor(userId);
 
     // Act
-    const first = await cipher.seal(userId, tokens);
-    const second = await cipher.seal(userId, tokens);
+    const first = await cipher.seal(owner(userId), tokens);
+    const second = await cipher.seal(owner(userId), tokens);
 
     // Assess
     expect(Buffer.from(first.iv).equals(Buffer.from(second.iv))).toBe(false);
     expect(Buffer.from(first.ciphertext).equals(Buffer.from(second.ciphertext))).toBe(false);
     expect(Buffer.from(first.encryptedDataKey).equals(Buffer.from(second.encryptedDataKey))).toBe(true);
-    expect(await cipher.open(userId, first)).toEqual(tokens);
-    expect(await cipher.open(userId, second)).toEqual(tokens);
+    expect(await cipher.open(owner(userId), first)).toEqual(tokens);
+    expect(await cipher.open(owner(userId), second)).toEqual(tokens);
   });
 });
 
@@ -218,15 +223,62 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     const cipher = newCipher();
     const alice = uniqueId('alice');
     const bob = uniqueId('bob');
-    const sealed = await cipher.seal(alice, tokensFor(alice));
+    const sealed = await cipher.seal(owner(alice), tokensFor(alice));
 
     // Act
-    const error = await errorFrom(cipher.open(bob, sealed));
+    const error = await errorFrom(cipher.open(owner(bob), sealed));
 
     // Assess
     expect(error).toBeInstanceOf(UnreadableRecordError);
     expect(error.message).toBe('sealed record failed authentication');
-    expect(await cipher.open(alice, sealed)).toEqual(tokensFor(alice));
+    expect(await cipher.open(owner(alice), sealed)).toEqual(tokensFor(alice));
+  });
+
+  it('refuses a pair opened for another registration or another generation of its user (issue 18, finding 5)', async () => {
+    // Prepare
+    const cipher = newCipher();
+    const userId = uniqueId('bound');
+    const sealed = await cipher.seal(owner(userId, 3), tokensFor(userId));
+
+    // Act
+    const outcomes = await Promise.all([
+      errorFrom(cipher.open({ ...owner(userId, 3), registrationId: 'a-deleted-registration' }, sealed)),
+      errorFrom(cipher.open(owner(userId, 4), sealed)),
+      errorFrom(newCipher().open(owner(userId, 2), sealed)),
+    ]);
+
+    // Assess
+    for (const error of outcomes) expect(error).toBeInstanceOf(UnreadableRecordError);
+    expect(await cipher.open(owner(userId, 3), sealed)).toEqual(tokensFor(userId));
+  });
+
+  it('opens a pair sealed in format 1 (the user id alone, records from before format 2); a format-2 pair relabelled 1 does not open', async () => {
+    // Prepare: a format-1 pair as the previous release sealed it.
+    const userId = uniqueId('v1');
+    const dataKey = await kmsClient.send(
+      new GenerateDataKeyCommand({ KeyId: kms.keyArn(DEFAULT_KEY_ID), KeySpec: 'AES_256', EncryptionContext: { ...ENCRYPTION_CONTEXT } }),
+    );
+    const iv = randomBytes(12);
+    const v1 = createCipheriv('aes-256-gcm', Buffer.from(dataKey.Plaintext!), iv);
+    v1.setAAD(Buffer.from(`zoom-token-vault:v1:${userId}`, 'utf8'));
+    const tokens = tokensFor(userId, 'user:read');
+    const body = JSON.stringify({ a: tokens.accessToken, r: tokens.refreshToken, s: tokens.scope });
+    const legacy: SealedTokens = {
+      formatVersion: 1,
+      encryptedDataKey: dataKey.CiphertextBlob!,
+      iv,
+      ciphertext: Buffer.concat([v1.update(body, 'utf8'), v1.final(), v1.getAuthTag()]),
+    };
+    const current = await newCipher().seal(owner(userId, 2), tokens);
+
+    // Act
+    const opened = await newCipher().open(owner(userId, 7), legacy);
+    const downgraded = await errorFrom(newCipher().open(owner(userId, 2), { ...current, formatVersion: 1 }));
+
+    // Assess
+    expect(current.formatVersion).toBe(2);
+    expect(opened).toEqual(tokens);
+    expect(downgraded).toBeInstanceOf(UnreadableRecordError);
   });
 
   it('refuses records swapped between two users items in DynamoDB, for both users', async () => {
@@ -235,10 +287,10 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     const store = new DynamoTokenStore({ client: ddb, tableName: TABLE_NAME });
     const alice = uniqueId('swap-alice');
     const bob = uniqueId('swap-bob');
-    await store.create(makeUser(alice, { sealed: await cipher.seal(alice, tokensFor(alice)) }));
-    await store.create(makeUser(bob, { sealed: await cipher.seal(bob, tokensFor(bob)) }));
-    expect(await cipher.open(alice, sealedTokensOf((await store.get(alice, { consistent: true }))!))).toEqual(tokensFor(alice));
-    expect(await cipher.open(bob, sealedTokensOf((await store.get(bob, { consistent: true }))!))).toEqual(tokensFor(bob));
+    await store.create(makeUser(alice, { sealed: await cipher.seal(owner(alice), tokensFor(alice)) }));
+    await store.create(makeUser(bob, { sealed: await cipher.seal(owner(bob), tokensFor(bob)) }));
+    expect(await cipher.open(owner(alice), sealedTokensOf((await store.get(alice, { consistent: true }))!))).toEqual(tokensFor(alice));
+    expect(await cipher.open(owner(bob), sealedTokensOf((await store.get(bob, { consistent: true }))!))).toEqual(tokensFor(bob));
     const aliceItem = (await rawItem(alice))!;
     const bobItem = (await rawItem(bob))!;
 
@@ -260,16 +312,16 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     // Assess
     expect(Buffer.from(sealedTokensOf(aliceNow).ciphertext).equals(Buffer.from(bobItem.ct.B!))).toBe(true);
     expect(Buffer.from(sealedTokensOf(bobNow).ciphertext).equals(Buffer.from(aliceItem.ct.B!))).toBe(true);
-    await expect(cipher.open(alice, sealedTokensOf(aliceNow))).rejects.toBeInstanceOf(UnreadableRecordError);
-    await expect(cipher.open(bob, sealedTokensOf(bobNow))).rejects.toBeInstanceOf(UnreadableRecordError);
-    await expect(newCipher().open(alice, sealedTokensOf(aliceNow))).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(cipher.open(owner(alice), sealedTokensOf(aliceNow))).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(cipher.open(owner(bob), sealedTokensOf(bobNow))).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(newCipher().open(owner(alice), sealedTokensOf(aliceNow))).rejects.toBeInstanceOf(UnreadableRecordError);
   });
 
   it('refuses a record with one flipped bit in the ciphertext, IV, tag or encrypted data key', async () => {
     // Prepare
     const cipher = newCipher();
     const userId = uniqueId('flip');
-    const sealed = await cipher.seal(userId, tokensFor(userId));
+    const sealed = await cipher.seal(owner(userId), tokensFor(userId));
     const tampered: Array<[string, SealedTokens]> = [
       ['ciphertext first byte', { ...sealed, ciphertext: withByteFlipped(sealed.ciphertext, 0) }],
       ['ciphertext middle byte', { ...sealed, ciphertext: withByteFlipped(sealed.ciphertext, 20) }],
@@ -281,7 +333,7 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
 
     // Act
     const outcomes = await Promise.all(
-      tampered.map(async ([what, record]) => [what, await errorFrom(cipher.open(userId, record))] as const),
+      tampered.map(async ([what, record]) => [what, await errorFrom(cipher.open(owner(userId), record))] as const),
     );
 
     // Assess
@@ -291,21 +343,23 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     expect(outcomes.find(([what]) => what === 'encrypted data key')![1].message).toBe(
       'data key rejected by KMS (InvalidCiphertextException)',
     );
-    expect(await cipher.open(userId, sealed)).toEqual(tokensFor(userId));
+    expect(await cipher.open(owner(userId), sealed)).toEqual(tokensFor(userId));
   });
 
   it('refuses a record with another format version, and a truncated one, without asking KMS', async () => {
     // Prepare
     const cipher = newCipher();
     const userId = uniqueId('fmt');
-    const sealed = await cipher.seal(userId, tokensFor(userId));
+    const sealed = await cipher.seal(owner(userId), tokensFor(userId));
     kms.resetCounts();
 
     // Act
-    const wrongVersion = await errorFrom(newCipher().open(userId, { ...sealed, formatVersion: FORMAT_VERSION + 1 }));
-    const zeroVersion = await errorFrom(newCipher().open(userId, { ...sealed, formatVersion: 0 }));
-    const shortIv = await errorFrom(newCipher().open(userId, { ...sealed, iv: Buffer.from(sealed.iv).subarray(0, 11) }));
-    const tagOnly = await errorFrom(newCipher().open(userId, { ...sealed, ciphertext: Buffer.from(sealed.ciphertext).subarray(-16) }));
+    const wrongVersion = await errorFrom(newCipher().open(owner(userId), { ...sealed, formatVersion: FORMAT_VERSION + 1 }));
+    const zeroVersion = await errorFrom(newCipher().open(owner(userId), { ...sealed, formatVersion: 0 }));
+    const shortIv = await errorFrom(newCipher().open(owner(userId), { ...sealed, iv: Buffer.from(sealed.iv).subarray(0, 11) }));
+    const tagOnly = await errorFrom(
+      newCipher().open(owner(userId), { ...sealed, ciphertext: Buffer.from(sealed.ciphertext).subarray(-16) }),
+    );
 
     // Assess
     expect(wrongVersion).toBeInstanceOf(UnreadableRecordError);
@@ -323,12 +377,12 @@ describe('KmsEnvelopeCipher: records that must not open', () => {
     try {
       const otherCipher = new KmsEnvelopeCipher({ kms: kmsClientFor(otherKms.url), keyId: otherKms.keyArn(DEFAULT_KEY_ID) });
       const userId = uniqueId('other-kms');
-      const sealed = await otherCipher.seal(userId, tokensFor(userId));
-      expect(await otherCipher.open(userId, sealed)).toEqual(tokensFor(userId));
+      const sealed = await otherCipher.seal(owner(userId), tokensFor(userId));
+      expect(await otherCipher.open(owner(userId), sealed)).toEqual(tokensFor(userId));
       kms.resetCounts();
 
       // Act
-      const error = await errorFrom(newCipher().open(userId, sealed));
+      const error = await errorFrom(newCipher().open(owner(userId), sealed));
 
       // Assess
       expect(error).toBeInstanceOf(UnreadableRecordError);
@@ -350,9 +404,9 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
 
     // Act
     const sealed: SealedTokens[] = [];
-    for (const userId of userIds) sealed.push(await cipher.seal(userId, tokensFor(userId)));
+    for (const userId of userIds) sealed.push(await cipher.seal(owner(userId), tokensFor(userId)));
     const afterSeal = kms.counts();
-    const opened = await Promise.all(userIds.map((userId, i) => cipher.open(userId, sealed[i])));
+    const opened = await Promise.all(userIds.map((userId, i) => cipher.open(owner(userId), sealed[i])));
 
     // Assess
     expect(afterSeal).toEqual({ GenerateDataKey: 1, Encrypt: 0, Decrypt: 0, total: 1 });
@@ -367,7 +421,7 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     const userIds = Array.from({ length: 100 }, () => uniqueId('eco-par'));
 
     // Act
-    const sealed = await Promise.all(userIds.map((userId) => cipher.seal(userId, tokensFor(userId))));
+    const sealed = await Promise.all(userIds.map((userId) => cipher.seal(owner(userId), tokensFor(userId))));
 
     // Assess
     expect(kms.counts().GenerateDataKey).toBe(1);
@@ -378,13 +432,13 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     // Prepare
     const writer = newCipher();
     const userIds = Array.from({ length: 100 }, () => uniqueId('cold'));
-    const sealed = await Promise.all(userIds.map((userId) => writer.seal(userId, tokensFor(userId))));
+    const sealed = await Promise.all(userIds.map((userId) => writer.seal(owner(userId), tokensFor(userId))));
     kms.resetCounts();
     const coldReader = newCipher();
 
     // Act
-    const opened = await Promise.all(userIds.map((userId, i) => coldReader.open(userId, sealed[i])));
-    const again = await Promise.all(userIds.map((userId, i) => coldReader.open(userId, sealed[i])));
+    const opened = await Promise.all(userIds.map((userId, i) => coldReader.open(owner(userId), sealed[i])));
+    const again = await Promise.all(userIds.map((userId, i) => coldReader.open(owner(userId), sealed[i])));
 
     // Assess
     expect(opened).toEqual(userIds.map((userId) => tokensFor(userId)));
@@ -396,12 +450,12 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     // Prepare
     const writer = newCipher();
     const userIds = Array.from({ length: 100 }, () => uniqueId('cold-seq'));
-    const sealed = await Promise.all(userIds.map((userId) => writer.seal(userId, tokensFor(userId))));
+    const sealed = await Promise.all(userIds.map((userId) => writer.seal(owner(userId), tokensFor(userId))));
     kms.resetCounts();
     const coldReader = newCipher();
 
     // Act
-    for (let i = 0; i < userIds.length; i++) expect(await coldReader.open(userIds[i], sealed[i])).toEqual(tokensFor(userIds[i]));
+    for (let i = 0; i < userIds.length; i++) expect(await coldReader.open(owner(userIds[i]), sealed[i])).toEqual(tokensFor(userIds[i]));
 
     // Assess
     expect(kms.counts().Decrypt).toBe(1);
@@ -410,21 +464,21 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
   it('decrypts the data key again once the reader cache entry is older than decryptedKeyMaxAgeMs', async () => {
     // Prepare
     const userId = uniqueId('expire');
-    const sealed = await newCipher().seal(userId, tokensFor(userId));
+    const sealed = await newCipher().seal(owner(userId), tokensFor(userId));
     let now = BASE_TIME;
     const reader = newCipher({ clock: () => now, decryptedKeyMaxAgeMs: 60_000 });
     kms.resetCounts();
 
     // Act
-    await reader.open(userId, sealed);
+    await reader.open(owner(userId), sealed);
     const afterFirst = kms.counts().Decrypt;
     now = BASE_TIME + 59_999;
-    await reader.open(userId, sealed);
+    await reader.open(owner(userId), sealed);
     const beforeExpiry = kms.counts().Decrypt;
     now = BASE_TIME + 60_001;
-    const opened = await reader.open(userId, sealed);
+    const opened = await reader.open(owner(userId), sealed);
     const afterExpiry = kms.counts().Decrypt;
-    await reader.open(userId, sealed);
+    await reader.open(owner(userId), sealed);
     const afterRefill = kms.counts().Decrypt;
 
     // Assess
@@ -440,14 +494,14 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     const writer = newCipher({ dataKeyMaxUses: 1 });
     const ids = [uniqueId('lru-a'), uniqueId('lru-b'), uniqueId('lru-c')];
     const records: Array<readonly [string, SealedTokens]> = [];
-    for (const id of ids) records.push([id, await writer.seal(id, tokensFor(id))]); // one at a time: see the known bug below
+    for (const id of ids) records.push([id, await writer.seal(owner(id), tokensFor(id))]); // one at a time: see the known bug below
     const [a, b, c] = records;
     expect(new Set([a, b, c].map(([, s]) => Buffer.from(s.encryptedDataKey).toString('base64'))).size).toBe(3);
     const reader = newCipher({ decryptedKeyCacheSize: 2 });
     kms.resetCounts();
     const decrypts = async ([id, sealed]: readonly [string, SealedTokens]) => {
       const before = kms.counts().Decrypt;
-      await reader.open(id, sealed);
+      await reader.open(owner(id), sealed);
       return kms.counts().Decrypt - before;
     };
 
@@ -465,14 +519,14 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     const userId = uniqueId('age');
 
     // Act
-    const first = await writer.seal(userId, tokensFor(userId));
+    const first = await writer.seal(owner(userId), tokensFor(userId));
     now = BASE_TIME + 999;
-    const stillFresh = await writer.seal(userId, tokensFor(userId));
+    const stillFresh = await writer.seal(owner(userId), tokensFor(userId));
     const countBeforeRotation = kms.counts().GenerateDataKey;
     now = BASE_TIME + 1_000;
-    const rotated = await writer.seal(userId, tokensFor(userId));
+    const rotated = await writer.seal(owner(userId), tokensFor(userId));
     now = BASE_TIME + 1_500;
-    const afterRotation = await writer.seal(userId, tokensFor(userId));
+    const afterRotation = await writer.seal(owner(userId), tokensFor(userId));
 
     // Assess
     const edk = (s: SealedTokens) => Buffer.from(s.encryptedDataKey).toString('base64');
@@ -482,7 +536,8 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     expect(edk(rotated)).not.toBe(edk(first));
     expect(edk(afterRotation)).toBe(edk(rotated));
     const reader = newCipher();
-    for (const sealed of [first, stillFresh, rotated, afterRotation]) expect(await reader.open(userId, sealed)).toEqual(tokensFor(userId));
+    for (const sealed of [first, stillFresh, rotated, afterRotation])
+      expect(await reader.open(owner(userId), sealed)).toEqual(tokensFor(userId));
     expect(kms.counts().Decrypt).toBe(2);
   });
 
@@ -493,7 +548,7 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
 
     // Act
     const sealed: SealedTokens[] = [];
-    for (let i = 0; i < 7; i++) sealed.push(await writer.seal(userId, tokensFor(userId)));
+    for (let i = 0; i < 7; i++) sealed.push(await writer.seal(owner(userId), tokensFor(userId)));
 
     // Assess
     const edks = sealed.map((s) => Buffer.from(s.encryptedDataKey).toString('base64'));
@@ -512,7 +567,7 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     const userIds = Array.from({ length: 100 }, () => uniqueId('uses-par'));
 
     // Act
-    const sealed = await Promise.all(userIds.map((userId) => writer.seal(userId, tokensFor(userId))));
+    const sealed = await Promise.all(userIds.map((userId) => writer.seal(owner(userId), tokensFor(userId))));
 
     // Assess
     const perKey = new Map<string, number>();
@@ -527,15 +582,15 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
   it('does not cache a failed Decrypt: a bad blob asks KMS every time', async () => {
     // Prepare
     const userId = uniqueId('bad-blob');
-    const sealed = await newCipher().seal(userId, tokensFor(userId));
+    const sealed = await newCipher().seal(owner(userId), tokensFor(userId));
     const bad = { ...sealed, encryptedDataKey: withByteFlipped(sealed.encryptedDataKey, 10) };
     const reader = newCipher();
     kms.resetCounts();
 
     // Act
-    const first = await errorFrom(reader.open(userId, bad));
-    const second = await errorFrom(reader.open(userId, bad));
-    const good = await reader.open(userId, sealed);
+    const first = await errorFrom(reader.open(owner(userId), bad));
+    const second = await errorFrom(reader.open(owner(userId), bad));
+    const good = await reader.open(owner(userId), sealed);
 
     // Assess
     expect(first).toBeInstanceOf(UnreadableRecordError);
@@ -551,15 +606,15 @@ describe('KmsEnvelopeCipher: KMS call economy', () => {
     const port = flaky.port;
     const reader = new KmsEnvelopeCipher({ kms: kmsClientFor(flaky.url, 1), keyId: flaky.keyArn(DEFAULT_KEY_ID) });
     const userId = uniqueId('down');
-    const sealed = await newCipher().seal(userId, tokensFor(userId));
+    const sealed = await newCipher().seal(owner(userId), tokensFor(userId));
     await flaky.close();
 
     try {
       // Act
-      const whileDown = await errorFrom(reader.open(userId, sealed));
+      const whileDown = await errorFrom(reader.open(owner(userId), sealed));
       flaky = await startKmsServer({ keyFile, port });
-      const opened = await reader.open(userId, sealed);
-      const reopened = await reader.open(userId, sealed);
+      const opened = await reader.open(owner(userId), sealed);
+      const reopened = await reader.open(owner(userId), sealed);
 
       // Assess
       expect(whileDown).not.toBeInstanceOf(UnreadableRecordError); // an outage is not a bad record
@@ -576,7 +631,7 @@ describe('KmsEnvelopeCipher: encryption context', () => {
   it('binds data keys to {purpose: zoom-token-vault}: Decrypt works only with that context', async () => {
     // Prepare
     const userId = uniqueId('ctx');
-    const sealed = await newCipher().seal(userId, tokensFor(userId, 'ctx-scope'));
+    const sealed = await newCipher().seal(owner(userId), tokensFor(userId, 'ctx-scope'));
     const decryptWith = (context: Record<string, string> | undefined) =>
       kmsClient.send(new DecryptCommand({ CiphertextBlob: sealed.encryptedDataKey, EncryptionContext: context }));
 
@@ -592,10 +647,12 @@ describe('KmsEnvelopeCipher: encryption context', () => {
     expect(extraEntry.name).toBe('InvalidCiphertextException');
     expect(noContext.name).toBe('InvalidCiphertextException');
     expect(right.Plaintext).toHaveLength(32);
-    // The key KMS returns is the one that sealed the record, with the user id bound as AAD.
+    // The key KMS returns is the one that sealed the record, with its owner (user, registration,
+    // token generation) bound as AAD: format 2, spelled out here.
     const ct = Buffer.from(sealed.ciphertext);
     const decipher = createDecipheriv('aes-256-gcm', Buffer.from(right.Plaintext!), Buffer.from(sealed.iv));
-    decipher.setAAD(Buffer.from(`zoom-token-vault:v${FORMAT_VERSION}:${userId}`, 'utf8'));
+    expect(FORMAT_VERSION).toBe(2);
+    decipher.setAAD(Buffer.from(`zoom-token-vault:v2:["${userId}","registration-${userId}",1]`, 'utf8'));
     decipher.setAuthTag(ct.subarray(ct.length - 16));
     const body = JSON.parse(Buffer.concat([decipher.update(ct.subarray(0, ct.length - 16)), decipher.final()]).toString('utf8'));
     expect(body).toEqual({ a: tokensFor(userId).accessToken, r: tokensFor(userId).refreshToken, s: 'ctx-scope' });
@@ -654,8 +711,12 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     await store.create(makeUser(userId));
 
     // Act
-    const updated = await store.update(userId, { version: 1 }, { updatedAt: BASE_TIME + 10, lastRefreshAt: BASE_TIME + 9 });
-    const again = await store.update(userId, { version: 2 }, { updatedAt: BASE_TIME + 20 });
+    const updated = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, version: 1 },
+      { updatedAt: BASE_TIME + 10, lastRefreshAt: BASE_TIME + 9 },
+    );
+    const again = await store.update(userId, { registrationId: `registration-${userId}`, version: 2 }, { updatedAt: BASE_TIME + 20 });
 
     // Assess
     expect(updated.version).toBe(2);
@@ -674,10 +735,12 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     // Prepare
     const userId = uniqueId('stale');
     await store.create(makeUser(userId));
-    await store.update(userId, { version: 1 }, { updatedAt: BASE_TIME + 1 });
+    await store.update(userId, { registrationId: `registration-${userId}`, version: 1 }, { updatedAt: BASE_TIME + 1 });
 
     // Act
-    const error = await errorFrom(store.update(userId, { version: 1 }, { updatedAt: BASE_TIME + 99 }));
+    const error = await errorFrom(
+      store.update(userId, { registrationId: `registration-${userId}`, version: 1 }, { updatedAt: BASE_TIME + 99 }),
+    );
 
     // Assess
     expect(error).toBeInstanceOf(ConflictError);
@@ -690,7 +753,7 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     // Prepare
     const userId = uniqueId('gen');
     await store.create(makeUser(userId, { tokenGeneration: 4 }));
-    const newSealed = await newCipher().seal(userId, tokensFor(userId));
+    const newSealed = await newCipher().seal(owner(userId), tokensFor(userId));
 
     // Act
     const refreshed = await store.update(
@@ -714,7 +777,7 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     expect(lost).toBeInstanceOf(ConflictError);
     expect(next.version).toBe(3);
     expect(next.updatedAt).toBe(BASE_TIME + 7);
-    expect(await newCipher().open(userId, sealedTokensOf(next))).toEqual(tokensFor(userId));
+    expect(await newCipher().open(owner(userId), sealedTokensOf(next))).toEqual(tokensFor(userId));
   });
 
   it('refuses to update a missing user, without creating it', async () => {
@@ -722,7 +785,9 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const userId = uniqueId('missing');
 
     // Act
-    const byVersion = await errorFrom(store.update(userId, { version: 1 }, { updatedAt: BASE_TIME }));
+    const byVersion = await errorFrom(
+      store.update(userId, { registrationId: `registration-${userId}`, version: 1 }, { updatedAt: BASE_TIME }),
+    );
     const byGeneration = await errorFrom(
       store.update(userId, { registrationId: `registration-${userId}`, tokenGeneration: 1 }, { updatedAt: BASE_TIME }),
     );
@@ -746,7 +811,11 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     const before = (await rawItem(userId))!;
 
     // Act
-    const updated = await store.update(userId, { version: 1 }, { lease: null, lastError: null, updatedAt: BASE_TIME + 1 });
+    const updated = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, version: 1 },
+      { lease: null, lastError: null, updatedAt: BASE_TIME + 1 },
+    );
     const after = (await rawItem(userId))!;
 
     // Assess
@@ -769,11 +838,15 @@ describe('DynamoTokenStore: items and conditional writes', () => {
     // Act
     const updated = await store.update(
       userId,
-      { version: 1 },
+      { registrationId: `registration-${userId}`, version: 1 },
       { refreshTokenFingerprints: ['fp-c', 'fp-b', 'fp-a'], registeredGeneration: 2 },
     );
     const raw = (await rawItem(userId))!;
-    const removed = await store.update(userId, { version: 2 }, { refreshTokenFingerprints: null, registeredGeneration: null });
+    const removed = await store.update(
+      userId,
+      { registrationId: `registration-${userId}`, version: 2 },
+      { refreshTokenFingerprints: null, registeredGeneration: null },
+    );
 
     // Assess
     expect(updated.refreshTokenFingerprints).toEqual(['fp-c', 'fp-b', 'fp-a']);
@@ -848,7 +921,7 @@ describe('DynamoTokenStore: sparse sharded due index', () => {
     const newExpiry = BASE_TIME + 9_000_000;
     const revived = await store.update(
       userId,
-      { version: dead.version },
+      { registrationId: dead.registrationId, version: dead.version },
       {
         status: 'active',
         accessTokenExpiresAt: newExpiry,

@@ -64,7 +64,8 @@ async function zoomEvent(body: string, options: { signature?: string; timestamp?
   return { status: response.status, json: text ? JSON.parse(text) : undefined };
 }
 
-function deauthorization(zoomUserId: string): string {
+/** Zoom's app_deauthorized for `zoomUserId`, the user having removed the app at `removedAt` (now by default; null: left out). */
+function deauthorization(zoomUserId: string, removedAt: Date | null = new Date()): string {
   return JSON.stringify({
     event: 'app_deauthorized',
     event_ts: Date.now(),
@@ -72,7 +73,7 @@ function deauthorization(zoomUserId: string): string {
       account_id: 'acct-1',
       user_id: zoomUserId,
       signature: 'zoom-data-compliance-signature',
-      deauthorization_time: new Date().toISOString(),
+      ...(removedAt ? { deauthorization_time: removedAt.toISOString() } : {}),
       client_id: runtime.handlerEnv.ZOOM_CLIENT_ID,
     },
   });
@@ -272,6 +273,80 @@ describe('POST /zoom/events', () => {
     expect(answer.status).toBe(200);
     expect(answer.json).toMatchObject({ status: 'active', token_status: 'active', recall_status: 'registered' });
     expect((await adminCall(runtime, 'GET', `${credentialPath(userId)}/access-token`)).status).toBe(200);
+  });
+
+  describe('a late or replayed app_deauthorized (issue 18, finding 2)', () => {
+    /** What a user's grant looks like from outside: the record, its token, its Recall credential, its events. */
+    async function snapshot(userId: string) {
+      return {
+        record: await store.get(userId, { consistent: true }),
+        token: (await adminCall(runtime, 'GET', `${credentialPath(userId)}/access-token`)).json,
+        credentials: recall
+          .credentials()
+          .filter((credential) => new URL(credential.access_token_callback_url).searchParams.get('user_id') === userId),
+        events: typesOf(userId),
+      };
+    }
+
+    test('the signed request replayed after the user authorized again and the backend PUT the new grant changes nothing', async () => {
+      // Prepare: registered; the user removes the app (handled); authorizes again; the backend PUTs.
+      const userId = newId('replayed');
+      const zoomUserId = `zoom-${userId}`;
+      await register(userId, zoomUserId);
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const body = deauthorization(zoomUserId);
+      const signature = sign(body, timestamp);
+      expect((await zoomEvent(body, { timestamp, signature })).status).toBe(200);
+      expect((await store.get(userId, { consistent: true }))?.status).toBe('deauthorized');
+      const grant = zoom.authorize(zoomUserId);
+      expect((await adminCall(runtime, 'PUT', credentialPath(userId), grant)).json).toMatchObject({ status: 'active' });
+      const before = await snapshot(userId);
+
+      // Act: the same signed request again, within its 5 minutes (or Zoom redelivering it).
+      const replayed = await zoomEvent(body, { timestamp, signature });
+
+      // Assess
+      expect(replayed.status).toBe(200);
+      expect(await snapshot(userId)).toEqual(before);
+      expect(before.token.access_token).toBe(grant.access_token);
+      expect(before.credentials).toHaveLength(1);
+    });
+
+    test('a first delivery that arrives after the new grant was PUT leaves the new grant alone', async () => {
+      // Prepare: registered; the user removes the app at Zoom and authorizes again; the backend
+      // PUTs the new grant before Zoom's event arrives.
+      const userId = newId('late');
+      const zoomUserId = `zoom-${userId}`;
+      await register(userId, zoomUserId);
+      const removedAt = new Date();
+      const grant = zoom.authorize(zoomUserId);
+      expect((await adminCall(runtime, 'PUT', credentialPath(userId), grant)).status).toBe(200);
+      const before = await snapshot(userId);
+
+      // Act
+      const late = await zoomEvent(deauthorization(zoomUserId, removedAt));
+
+      // Assess
+      expect(late.status).toBe(200);
+      expect(await snapshot(userId)).toEqual(before);
+      expect(before.token.access_token).toBe(grant.access_token);
+    });
+
+    test('an app_deauthorized without a deauthorization_time is refused 400 and changes nothing', async () => {
+      // Prepare
+      const userId = newId('timeless');
+      const zoomUserId = `zoom-${userId}`;
+      await register(userId, zoomUserId);
+      const before = await snapshot(userId);
+
+      // Act
+      const answer = await zoomEvent(deauthorization(zoomUserId, null));
+
+      // Assess
+      expect(answer.status).toBe(400);
+      expect(answer.json).toMatchObject({ error: 'invalid_request' });
+      expect(await snapshot(userId)).toEqual(before);
+    });
   });
 
   test.each([

@@ -67,6 +67,7 @@ function answerHeldBack(zoom: ZoomTokenClient) {
   const answered = deferred();
   const release = deferred();
   const client: ZoomTokenClient = {
+    ready: () => zoom.ready(),
     async refresh(refreshToken, options) {
       const result = await zoom.refresh(refreshToken, options);
       answered.resolve();
@@ -82,6 +83,7 @@ function heldBeforeZoom(zoom: ZoomTokenClient) {
   const atZoom = deferred<string>();
   const release = deferred();
   const client: ZoomTokenClient = {
+    ready: () => zoom.ready(),
     async refresh(refreshToken, options) {
       atZoom.resolve(refreshToken);
       await release.promise;
@@ -246,7 +248,7 @@ describe('refreshing tokens with the real adapters', () => {
       registrationId: `registration-${userId}`,
       version: 1,
       status: 'active',
-      sealed: await cipher.seal(userId, tokens),
+      sealed: await cipher.seal({ userId, registrationId: `registration-${userId}`, tokenGeneration: 1 }, tokens),
       accessTokenExpiresAt: now + expiresInSeconds * 1000,
       tokenGeneration: 1,
       createdAt: now,
@@ -260,7 +262,7 @@ describe('refreshing tokens with the real adapters', () => {
   async function stored(userId: string): Promise<{ user: StoredUser; tokens: TokenPair }> {
     const user = await store.get(userId, { consistent: true });
     if (!user) throw new Error(`no stored user ${userId}`);
-    return { user, tokens: await cipher.open(userId, sealedTokensOf(user)) };
+    return { user, tokens: await cipher.open(user, sealedTokensOf(user)) };
   }
 
   async function dueUserIds(windowMs: number): Promise<string[]> {
@@ -316,7 +318,11 @@ describe('refreshing tokens with the real adapters', () => {
   test('a lease whose holder died blocks refreshes until it expires, then one refresh takes over', async () => {
     // Prepare: a worker took the lease and died before calling Zoom.
     const { tokens: original } = await seedUser('user-dead-lease', 'zoom-dead-lease', 200);
-    await store.update('user-dead-lease', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
+    await store.update(
+      'user-dead-lease',
+      { registrationId: 'registration-user-dead-lease', version: 1 },
+      { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } },
+    );
 
     // Act: before the lease expires
     queue.paused = true;
@@ -442,7 +448,11 @@ describe('refreshing tokens with the real adapters', () => {
       // Prepare: the lease holder died; meanwhile the user revoked the app. Whether the holder
       // spent the token or the user revoked it, the grant is gone either way.
       await seedUser('user-dead-and-revoked', 'zoom-dead-and-revoked', 200);
-      await store.update('user-dead-and-revoked', { version: 1 }, { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } });
+      await store.update(
+        'user-dead-and-revoked',
+        { registrationId: 'registration-user-dead-and-revoked', version: 1 },
+        { lease: { owner: 'dead-worker', expiresAt: clock() + 30_000 } },
+      );
       fakeZoom.revoke('zoom-dead-and-revoked');
       offsetMs += 31_000 + TIMING.workerTimeoutMs;
 
@@ -465,7 +475,11 @@ describe('refreshing tokens with the real adapters', () => {
       // Prepare: the holder's refresh reached Zoom (the token is spent there), then the holder died
       // with its lease on the item.
       const { tokens: original } = await seedUser('user-killed', 'zoom-killed', 200);
-      await store.update('user-killed', { version: 1 }, { lease: { owner: 'killed-worker', expiresAt: clock() + 30_000 } });
+      await store.update(
+        'user-killed',
+        { registrationId: 'registration-user-killed', version: 1 },
+        { lease: { owner: 'killed-worker', expiresAt: clock() + 30_000 } },
+      );
       const spent = await zoom.refresh(original.refreshToken);
       offsetMs += 31_000 + TIMING.workerTimeoutMs;
       const observed: string[] = [];
@@ -645,6 +659,7 @@ describe('refreshing tokens with the real adapters', () => {
     const recallCreates: string[] = [];
     let reRegistered: TokenPair | undefined;
     const zoomWithReRegistration: ZoomTokenClient = {
+      ready: () => zoom.ready(),
       async refresh(refreshToken, options): Promise<ZoomRefreshResult> {
         const result = await zoom.refresh(refreshToken, options);
         const grant = fakeZoom.authorize('zoom-rereg', { expiresInSeconds: 3600 });
@@ -792,7 +807,7 @@ describe('refreshing tokens with the real adapters', () => {
         if (update.lease && !bumped) {
           bumped = true;
           const current = await store.get(userId, { consistent: true });
-          await store.update(userId, { version: current!.version }, { updatedAt: clock() });
+          await store.update(userId, { registrationId: current!.registrationId, version: current!.version }, { updatedAt: clock() });
         }
         return store.update(userId, condition, update);
       },
@@ -808,8 +823,11 @@ describe('refreshing tokens with the real adapters', () => {
   });
 
   test('a refreshed pair that cannot be stored before the invocation ends is handed back as unsaved', async () => {
-    // Prepare: every token write fails; the invocation ends in 15 s.
+    // Prepare: every token write fails; the invocation leaves exactly Zoom's least wait and the
+    // save reserve. The domain's clock moves only with the retries' waits (not with the machine's speed).
     const { tokens: original } = await seedUser('user-unsaved', 'zoom-unsaved', 200);
+    const frozenAt = Date.now();
+    const domainClock = () => frozenAt + offsetMs;
     const failingStore = storeWith(store, {
       async update(userId, condition, update) {
         if (update.sealed) throw throughputError();
@@ -824,7 +842,8 @@ describe('refreshing tokens with the real adapters', () => {
       clock() + SERVE_MARGIN_MS,
       deps({
         store: failingStore,
-        deadline: clock() + 15_000,
+        clock: domainClock,
+        deadline: domainClock() + TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs,
         sleep: async (ms) => {
           offsetMs += ms;
         },
@@ -1003,7 +1022,7 @@ describe('refreshing tokens with the real adapters', () => {
         registrationId: `registration-${userId}`,
         version: 1,
         status: 'active',
-        sealed: await cipher.seal(userId, tokens),
+        sealed: await cipher.seal({ userId, registrationId: `registration-${userId}`, tokenGeneration: 1 }, tokens),
         accessTokenExpiresAt: expiresAt,
         tokenGeneration: 1,
         createdAt: now,
@@ -1048,7 +1067,7 @@ describe('refreshing tokens with the real adapters', () => {
     expect(untouched).toHaveLength(2910);
     expect(untouched.every((user) => user.version === 1 && user.tokenGeneration === 1 && user.lastRefreshAt === undefined)).toBe(true);
     for (const user of users.filter((candidate) => dueIds.includes(candidate.userId))) {
-      const tokens = await cipher.open(user.userId, sealedTokensOf(user));
+      const tokens = await cipher.open(user, sealedTokensOf(user));
       expect(tokens.refreshToken).toBe(fakeZoom.currentRefreshToken(`zoom-${user.userId.slice('user-'.length)}`));
       expect(user.lease).toBeUndefined();
     }

@@ -7,14 +7,25 @@ import { ConflictError } from '../../functions/domain/errors';
 import type { DueUser, TokenStore } from '../../functions/domain/ports';
 import { LEGACY_REGISTRATION_ID, sealedTokensOf, tokensRemoved, type StoredUser } from '../../functions/domain/token-record';
 
+/** A write whose answer is lost after it was applied: the AWS SDK then sends the same request again. */
+export interface LostAnswer {
+  op: 'create' | 'update' | 'delete';
+  /** Runs after the write landed and before it is sent again (another writer's turn). */
+  between?: () => Promise<void>;
+}
+
 export interface StoreFixture {
   store: TokenStore;
+  /** The next write of `lost.op` lands, its answer is lost, and it is sent again. */
+  loseNextAnswer(lost: LostAnswer): void;
   /** Stores `user` as written before registration ids existed (no registration id attribute at all). */
   seedLegacy(user: StoredUser): Promise<void>;
   close?(): Promise<void>;
 }
 
 const T0 = 1_760_000_000_000;
+/** sampleUser('u1')'s registration id. */
+const R1 = 'registration-u1';
 const HOUR = 3_600_000;
 
 const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text));
@@ -146,7 +157,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
       });
     });
 
-    describe('update conditioned on the version', () => {
+    describe('update conditioned on the registration and its version', () => {
       test('applies when the version matches, adds one to it and returns the new item', async () => {
         // Prepare
         await store.create(sampleUser('u1'));
@@ -154,7 +165,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         // Act
         const returned = await store.update(
           'u1',
-          { version: 1 },
+          { registrationId: R1, version: 1 },
           { updatedAt: T0 + 5, lease: { owner: 'worker-2', expiresAt: T0 + 60_000 } },
         );
 
@@ -170,9 +181,9 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1', { version: 7 }));
 
         // Act
-        const a = await store.update('u1', { version: 7 }, {});
+        const a = await store.update('u1', { registrationId: R1, version: 7 }, {});
         const b = await store.update('u1', { registrationId: 'registration-u1', tokenGeneration: 1 }, { tokenGeneration: 2 });
-        const c = await store.update('u1', { version: 9 }, { updatedAt: T0 + 1 });
+        const c = await store.update('u1', { registrationId: R1, version: 9 }, { updatedAt: T0 + 1 });
 
         // Assess
         expect([a.version, b.version, c.version]).toEqual([8, 9, 10]);
@@ -181,14 +192,110 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
       test('a stale version fails with ConflictError and changes nothing', async () => {
         // Prepare
         await store.create(sampleUser('u1'));
-        await store.update('u1', { version: 1 }, { updatedAt: T0 + 1 });
+        await store.update('u1', { registrationId: R1, version: 1 }, { updatedAt: T0 + 1 });
 
         // Act
-        const stale = store.update('u1', { version: 1 }, { updatedAt: T0 + 2, lease: null });
+        const stale = store.update('u1', { registrationId: R1, version: 1 }, { updatedAt: T0 + 2, lease: null });
 
         // Assess
         await expect(stale).rejects.toBeInstanceOf(ConflictError);
         expect(await stored('u1')).toMatchObject({ version: 2, updatedAt: T0 + 1, lease: { owner: 'worker-1' } });
+      });
+
+      test('the same version in a new registration (deleted, then created again) fails with ConflictError', async () => {
+        // Prepare: both registrations reach version 2.
+        await store.create(sampleUser('u1', { registrationId: 'old' }));
+        await store.update('u1', { registrationId: 'old', version: 1 }, { updatedAt: T0 + 1 });
+        await store.delete('u1');
+        await store.create(sampleUser('u1', { registrationId: 'new' }));
+        await store.update('u1', { registrationId: 'new', version: 1 }, { updatedAt: T0 + 2 });
+
+        // Act
+        const old = store.update('u1', { registrationId: 'old', version: 2 }, { updatedAt: T0 + 3, lease: null });
+
+        // Assess
+        await expect(old).rejects.toBeInstanceOf(ConflictError);
+        expect(await stored('u1')).toMatchObject({ registrationId: 'new', version: 2, updatedAt: T0 + 2, lease: { owner: 'worker-1' } });
+      });
+    });
+
+    describe('update conditioned on the lease, the grant and the Recall credential', () => {
+      test("the lease owner's condition holds whatever its expiry and other writes; another owner's fails", async () => {
+        // Prepare: worker-1 holds the lease; an unrelated write moves the version on.
+        await store.create(sampleUser('u1'));
+        await store.update('u1', { registrationId: R1, version: 1 }, { updatedAt: T0 + 1 });
+
+        // Act
+        const renewed = await store.update(
+          'u1',
+          { registrationId: R1, lease: { owner: 'worker-1' } },
+          { lease: { owner: 'worker-1', expiresAt: T0 + 90_000 } },
+        );
+        const other = store.update('u1', { registrationId: R1, lease: { owner: 'worker-2' } }, { lease: null });
+
+        // Assess
+        expect(renewed.lease).toEqual({ owner: 'worker-1', expiresAt: T0 + 90_000 });
+        await expect(other).rejects.toBeInstanceOf(ConflictError);
+        expect((await stored('u1')).lease).toEqual({ owner: 'worker-1', expiresAt: T0 + 90_000 });
+      });
+
+      test('a lease as read (owner and expiry) fails once renewed; no lease (null) fails while one is held', async () => {
+        // Prepare
+        await store.create(sampleUser('u1'));
+        await store.update(
+          'u1',
+          { registrationId: R1, lease: { owner: 'worker-1' } },
+          { lease: { owner: 'worker-1', expiresAt: T0 + 60_000 } },
+        );
+
+        // Act
+        const asRead = store.update('u1', { registrationId: R1, lease: { owner: 'worker-1', expiresAt: T0 + 30_000 } }, { lease: null });
+        const none = store.update('u1', { registrationId: R1, lease: null }, { lease: { owner: 'worker-3', expiresAt: T0 } });
+        await expect(asRead).rejects.toBeInstanceOf(ConflictError);
+        await expect(none).rejects.toBeInstanceOf(ConflictError);
+        const taken = await store.update(
+          'u1',
+          { registrationId: R1, lease: { owner: 'worker-1', expiresAt: T0 + 60_000 } },
+          { lease: null },
+        );
+        const afresh = await store.update(
+          'u1',
+          { registrationId: R1, tokenGeneration: 1, lease: null },
+          { lease: { owner: 'worker-3', expiresAt: T0 } },
+        );
+
+        // Assess
+        expect(taken.lease).toBeUndefined();
+        expect(afresh.lease).toEqual({ owner: 'worker-3', expiresAt: T0 });
+      });
+
+      test('the registered generation and the Recall credential (null: absent) must be the ones named', async () => {
+        // Prepare
+        await store.create(sampleUser('u1', { registeredGeneration: 3 }));
+        const { registeredGeneration: _g, ...rest } = sampleUser('u2');
+        await store.create({ ...rest, recall: { status: 'pending' } });
+
+        // Act
+        const wrongGrant = store.update('u1', { registrationId: R1, registeredGeneration: 2 }, { updatedAt: T0 + 1 });
+        const wrongCredential = store.update('u1', { registrationId: R1, recallCredentialId: 'cred-2' }, { updatedAt: T0 + 1 });
+        const noCredential = store.update('u1', { registrationId: R1, recallCredentialId: null }, { updatedAt: T0 + 1 });
+        await expect(wrongGrant).rejects.toBeInstanceOf(ConflictError);
+        await expect(wrongCredential).rejects.toBeInstanceOf(ConflictError);
+        await expect(noCredential).rejects.toBeInstanceOf(ConflictError);
+        const named = await store.update(
+          'u1',
+          { registrationId: R1, registeredGeneration: 3, recallCredentialId: 'cred-1' },
+          { updatedAt: T0 + 2 },
+        );
+        const absent = await store.update(
+          'u2',
+          { registrationId: 'registration-u2', registeredGeneration: null, recallCredentialId: null },
+          { updatedAt: T0 + 3 },
+        );
+
+        // Assess
+        expect(named).toMatchObject({ version: 2, updatedAt: T0 + 2 });
+        expect(absent).toMatchObject({ version: 2, updatedAt: T0 + 3 });
       });
     });
 
@@ -196,8 +303,8 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
       test('applies when both match, whatever the version meanwhile', async () => {
         // Prepare: unrelated writes moved the version on.
         await store.create(sampleUser('u1'));
-        await store.update('u1', { version: 1 }, { lease: null });
-        await store.update('u1', { version: 2 }, { updatedAt: T0 + 1 });
+        await store.update('u1', { registrationId: R1, version: 1 }, { lease: null });
+        await store.update('u1', { registrationId: R1, version: 2 }, { updatedAt: T0 + 1 });
 
         // Act
         const returned = await store.update('u1', { registrationId: 'registration-u1', tokenGeneration: 1 }, { tokenGeneration: 2 });
@@ -262,7 +369,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
 
     describe('update of a missing item', () => {
       test.each([
-        ['version', { version: 1 }],
+        ['version', { registrationId: R1, version: 1 }],
         ['registration and generation', { registrationId: 'registration-u1', tokenGeneration: 1 }],
         ['legacy registration', { registrationId: LEGACY_REGISTRATION_ID, tokenGeneration: 1 }],
       ] as const)('fails with ConflictError (condition on %s) and creates nothing', async (_label, condition) => {
@@ -296,7 +403,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         // Act
         const returned = await store.update(
           'u1',
-          { version: 1 },
+          { registrationId: R1, version: 1 },
           {
             lease: null,
             lastError: null,
@@ -329,7 +436,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         // Act
         await store.update(
           'u1',
-          { version: 1 },
+          { registrationId: R1, version: 1 },
           {
             sealed,
             refreshTokenFingerprints: ['fp-2', 'fp-1', 'fp-0'],
@@ -353,7 +460,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         // Act
         await store.update(
           'u1',
-          { version: 1 },
+          { registrationId: R1, version: 1 },
           { recall: { status: 'failed', lastError: { at: T0, code: 'recall_503', message: 'down' } } },
         );
 
@@ -370,8 +477,12 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1'));
 
         // Act
-        const attempt = store.update('u1', { version: 1 }, { accessTokenExpiresAt: T0 + 2 * HOUR });
-        const missing = store.update('nobody', { version: 1 }, { accessTokenExpiresAt: T0 + 2 * HOUR });
+        const attempt = store.update('u1', { registrationId: R1, version: 1 }, { accessTokenExpiresAt: T0 + 2 * HOUR });
+        const missing = store.update(
+          'nobody',
+          { registrationId: 'registration-nobody', version: 1 },
+          { accessTokenExpiresAt: T0 + 2 * HOUR },
+        );
 
         // Assess: a programming error, not a lost race (callers would retry a ConflictError).
         await expect(attempt).rejects.toThrow('must be written together with status active');
@@ -445,11 +556,15 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         // Act
         await store.update(
           'u1',
-          { version: 1 },
+          { registrationId: R1, version: 1 },
           { status: 'reauth_required', reauthRequired: { at: T0, code: 'invalid_grant', message: 'x' } },
         );
         const whileDead = await listed(store, T0 + 10 * HOUR);
-        await store.update('u1', { version: 2 }, { status: 'active', accessTokenExpiresAt: T0 + 2 * HOUR, reauthRequired: null });
+        await store.update(
+          'u1',
+          { registrationId: R1, version: 2 },
+          { status: 'active', accessTokenExpiresAt: T0 + 2 * HOUR, reauthRequired: null },
+        );
         const afterReauth = await listed(store, T0 + 10 * HOUR);
 
         // Assess
@@ -483,7 +598,11 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1', { accessTokenExpiresAt: T0 + 1000 }));
 
         // Act
-        await store.update('u1', { version: 1 }, { lease: { owner: 'w', expiresAt: T0 + 5 }, recall: { status: 'pending' } });
+        await store.update(
+          'u1',
+          { registrationId: R1, version: 1 },
+          { lease: { owner: 'w', expiresAt: T0 + 5 }, recall: { status: 'pending' } },
+        );
 
         // Assess
         expect(await listed(store, T0 + 1000)).toEqual([{ userId: 'u1', dueAt: T0 + 1000 }]);
@@ -496,7 +615,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         await store.create(sampleUser('u1', { status: 'reauth_required' }));
 
         // Act
-        await store.update('u1', { version: 1 }, { status: 'active' });
+        await store.update('u1', { registrationId: R1, version: 1 }, { status: 'active' });
 
         // Assess
         expect(await listed(store, T0 + 10 * HOUR)).toEqual([]);
@@ -532,6 +651,98 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         expect(afterDelete).toBeUndefined();
         expect(await stored('u1')).toMatchObject({ registrationId: 'second', version: 1 });
       });
+
+      test('a conditional delete removes the named registration only; a missing item is no error', async () => {
+        // Prepare
+        await store.create(sampleUser('u1'));
+
+        // Act
+        const other = store.delete('u1', { registrationId: 'other', recallCredentialId: 'cred-1' });
+        await expect(other).rejects.toBeInstanceOf(ConflictError);
+        const kept = await stored('u1');
+        await store.delete('u1', { registrationId: R1, recallCredentialId: 'cred-1' });
+        await store.delete('u1', { registrationId: R1, recallCredentialId: 'cred-1' });
+
+        // Assess
+        expect(kept.registrationId).toBe(R1);
+        expect(await store.get('u1', { consistent: true })).toBeUndefined();
+      });
+    });
+
+    describe('a write sent again after its answer was lost', () => {
+      test('an update whose condition its own landing broke returns the item as written, applied once', async () => {
+        // Prepare
+        await store.create(sampleUser('u1'));
+        fixture.loseNextAnswer({ op: 'update' });
+
+        // Act
+        const returned = await store.update(
+          'u1',
+          { registrationId: R1, version: 1, tokenGeneration: 1 },
+          { tokenGeneration: 2, updatedAt: T0 + 5 },
+        );
+
+        // Assess
+        expect(returned).toMatchObject({ version: 2, tokenGeneration: 2, updatedAt: T0 + 5 });
+        expect(plain(await stored('u1'))).toEqual(plain(returned));
+      });
+
+      test('a create meeting its own item is no conflict', async () => {
+        // Prepare
+        fixture.loseNextAnswer({ op: 'create' });
+
+        // Act
+        await store.create(sampleUser('u1'));
+
+        // Assess
+        expect(await stored('u1')).toMatchObject({ registrationId: R1, version: 1 });
+      });
+
+      test('a delete is one delete', async () => {
+        // Prepare
+        await store.create(sampleUser('u1'));
+        fixture.loseNextAnswer({ op: 'delete' });
+
+        // Act
+        await store.delete('u1', { registrationId: R1 });
+
+        // Assess
+        expect(await store.get('u1', { consistent: true })).toBeUndefined();
+      });
+
+      test("another writer's write in between: ConflictError, and the other write stays", async () => {
+        // Prepare
+        await store.create(sampleUser('u1'));
+        fixture.loseNextAnswer({
+          op: 'update',
+          between: async () => void (await store.update('u1', { registrationId: R1, version: 2 }, { updatedAt: T0 + 9 })),
+        });
+
+        // Act
+        const attempt = store.update('u1', { registrationId: R1, version: 1 }, { updatedAt: T0 + 5 });
+
+        // Assess
+        await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+        expect(await stored('u1')).toMatchObject({ version: 3, updatedAt: T0 + 9 });
+      });
+
+      test('a create meeting an item created by another writer in between: ConflictError', async () => {
+        // Prepare: ours lands, is deleted, and another registration is created before the re-send.
+        fixture.loseNextAnswer({
+          op: 'create',
+          between: async () => {
+            await store.delete('u1');
+            await store.create(sampleUser('u1', { registrationId: 'other' }));
+          },
+        });
+
+        // Act
+        const attempt = store.create(sampleUser('u1'));
+
+        // Assess
+        await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+        expect(await stored('u1')).toMatchObject({ registrationId: 'other' });
+      });
     });
 
     describe('isolation: callers never share objects with the stored state', () => {
@@ -561,7 +772,7 @@ export function describeTokenStoreContract(name: string, makeStore: () => Promis
         const update = { lease: { owner: 'w2', expiresAt: T0 + 1 }, refreshTokenFingerprints: ['a', 'b'] };
 
         // Act
-        const returned = await store.update('u1', { version: 1 }, update);
+        const returned = await store.update('u1', { registrationId: R1, version: 1 }, update);
         const afterWrite = plain(await stored('u1'));
         update.lease.owner = 'changed';
         update.refreshTokenFingerprints.push('c');

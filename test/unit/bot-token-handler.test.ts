@@ -159,7 +159,7 @@ test.each<[string, (s: Awaited<ReturnType<typeof setup>>) => Promise<URL>, strin
   [
     'a dead grant',
     async ({ world, user, urlFor }) => {
-      await world.store.update('alice', { version: user.version }, { status: 'reauth_required' });
+      await world.store.update('alice', { registrationId: user.registrationId, version: user.version }, { status: 'reauth_required' });
       return urlFor('obf');
     },
     'reauth_required',
@@ -216,7 +216,7 @@ test('no live access token within the budget (the workers stopped): 503 refresh_
   const s = await setup();
   await s.world.store.update(
     'alice',
-    { version: s.user.version },
+    { registrationId: s.user.registrationId, version: s.user.version },
     { status: 'active', accessTokenExpiresAt: s.world.clock.now() + 10_000 },
   );
   s.world.queue.paused = true;

@@ -259,8 +259,8 @@ describe('minting', () => {
   it('no scopes named: Zoom decides (4711 → scope_missing); an unknown meeting → meeting_not_found', async () => {
     // Prepare
     const { request, user } = await seed('alice', 3600, 'user:read:user');
-    const sealed = await world.cipher.seal('alice', { ...(await world.stored('alice')).tokens, scope: undefined });
-    await world.store.update('alice', { version: user.version }, { sealed });
+    const sealed = await world.cipher.seal(user, { ...(await world.stored('alice')).tokens, scope: undefined });
+    await world.store.update('alice', { registrationId: user.registrationId, version: user.version }, { sealed });
 
     // Act
     const scopeAnswer = mint(request('obf'));
@@ -307,7 +307,7 @@ describe('minting', () => {
     // Prepare
     const { request, user } = await seed('alice');
     const deleted = { ...request('obf'), registrationId: 'f00dfeed-0000-4000-8000-000000000000' };
-    await world.store.update('alice', { version: user.version }, { status: 'reauth_required' });
+    await world.store.update('alice', { registrationId: user.registrationId, version: user.version }, { status: 'reauth_required' });
 
     // Act / Assess
     await expect(mint(request('obf'))).rejects.toMatchObject({ name: 'TokenUnavailableError', reason: 'reauth_required' });
@@ -355,7 +355,7 @@ describe('issuing URLs (admin API)', () => {
     // Prepare
     await seed('alice', 3600, 'user:read:zak');
     const { user: bob } = await seed('bob');
-    await world.store.update('bob', { version: bob.version }, { status: 'reauth_required' });
+    await world.store.update('bob', { registrationId: bob.registrationId, version: bob.version }, { status: 'reauth_required' });
     const ask = { meetingId: '85746065432', kinds: ['zak', 'obf'] as const, validForSeconds: 600 };
 
     // Act / Assess

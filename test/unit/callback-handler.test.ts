@@ -27,7 +27,10 @@ async function setup() {
     registrationId: '5a1d3e0c-0000-4000-8000-000000000001',
     version: 1,
     status: 'active',
-    sealed: await cipher.seal('alice', { accessToken: 'alice-access', refreshToken: 'alice-refresh' }),
+    sealed: await cipher.seal(
+      { userId: 'alice', registrationId: '5a1d3e0c-0000-4000-8000-000000000001', tokenGeneration: 1 },
+      { accessToken: 'alice-access', refreshToken: 'alice-refresh' },
+    ),
     accessTokenExpiresAt: NOW + 3_600_000,
     tokenGeneration: 1,
     createdAt: NOW,

@@ -220,9 +220,9 @@ describe('a refresh the callback asked for', () => {
 
 describe('too little time left', () => {
   test('the refresh token is not spent: retryable insufficient_time, the lease given back, no quick retry', async () => {
-    // Prepare: 1 ms less than Zoom's minimum wait plus the save reserve (8 s + 6 s).
+    // Prepare: 1 ms less than Zoom's minimum wait plus the save reserve.
     const { grant } = await world.seedUser('u1', 200);
-    const deadline = world.clock.now() + 13_999;
+    const deadline = world.clock.now() + TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs - 1;
 
     // Act
     const direct = await refreshUser('u1', world.clock.now() + SERVE_MARGIN_MS, world.refreshDeps('A', { deadline }));
@@ -247,12 +247,12 @@ describe('too little time left', () => {
     const outcome = await refreshUser(
       'u1',
       world.clock.now() + SERVE_MARGIN_MS,
-      world.refreshDeps('A', { deadline: world.clock.now() + 14_000 }),
+      world.refreshDeps('A', { deadline: world.clock.now() + TIMING.zoomMinimumWaitMs + TIMING.saveReserveMs }),
     );
 
     // Assess
     expect(outcome.kind).toBe('refreshed');
-    expect(world.zoom.calls.map((call) => call.timeoutMs)).toEqual([8_000]);
+    expect(world.zoom.calls.map((call) => call.timeoutMs)).toEqual([TIMING.zoomMinimumWaitMs]);
   });
 });
 

@@ -9,18 +9,21 @@ import { InMemoryCipher, ManualClock, ScriptedRecall, ScriptedZoom } from '../su
 const tokens = { accessToken: 'access-1', refreshToken: 'refresh-1', scope: 'user:read:user' };
 
 describe('InMemoryCipher', () => {
-  test('opens a record for its user only; a tampered one does not open', async () => {
+  test('opens a pair for its own record only (user, registration, generation); a tampered one does not open', async () => {
     // Prepare
     const cipher = new InMemoryCipher();
-    const sealed = await cipher.seal('alice', tokens);
+    const alice = { userId: 'alice', registrationId: 'r1', tokenGeneration: 2 };
+    const sealed = await cipher.seal(alice, tokens);
     const tampered = { ...sealed, ciphertext: new Uint8Array(sealed.ciphertext) };
     tampered.ciphertext[0] ^= 1;
 
     // Act / Assess
-    await expect(cipher.open('alice', sealed)).resolves.toEqual(tokens);
-    await expect(cipher.open('bob', sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
-    await expect(cipher.open('alice', tampered)).rejects.toBeInstanceOf(UnreadableRecordError);
-    expect(cipher.counts).toEqual({ prepare: 0, seal: 1, open: 3 });
+    await expect(cipher.open(alice, sealed)).resolves.toEqual(tokens);
+    await expect(cipher.open({ ...alice, userId: 'bob' }, sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(cipher.open({ ...alice, registrationId: 'r2' }, sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(cipher.open({ ...alice, tokenGeneration: 3 }, sealed)).rejects.toBeInstanceOf(UnreadableRecordError);
+    await expect(cipher.open(alice, tampered)).rejects.toBeInstanceOf(UnreadableRecordError);
+    expect(cipher.counts).toEqual({ prepare: 0, seal: 1, open: 5 });
   });
 
   test('fails the next N calls of a method as told, then works again', async () => {

@@ -8,7 +8,7 @@ import { describeTokenStoreContract, sampleUser } from '../support/store-contrac
 
 describeTokenStoreContract('in memory', async () => {
   const store = new InMemoryTokenStore();
-  return { store, seedLegacy: async (user) => store.seedLegacy(user) };
+  return { store, seedLegacy: async (user) => store.seedLegacy(user), loseNextAnswer: (lost) => store.loseNextAnswer(lost) };
 });
 
 describe('InMemoryTokenStore: scripting hooks', () => {
@@ -21,13 +21,13 @@ describe('InMemoryTokenStore: scripting hooks', () => {
     const aBeforeWrite = pauses.pauseAt((event) => event.op === 'update' && event.actor === 'A');
 
     // Act
-    const a = store.withActor('A').update('u1', { version: 1 }, { updatedAt: 1 });
+    const a = store.withActor('A').update('u1', { registrationId: 'registration-u1', version: 1 }, { updatedAt: 1 });
     const reached = await aBeforeWrite.reached.promise;
-    await store.withActor('B').update('u1', { version: 1 }, { updatedAt: 2 });
+    await store.withActor('B').update('u1', { registrationId: 'registration-u1', version: 1 }, { updatedAt: 2 });
     aBeforeWrite.release();
 
     // Assess: A's condition is checked when it resumes, after B's write.
-    expect(reached).toMatchObject({ op: 'update', userId: 'u1', actor: 'A', condition: { version: 1 } });
+    expect(reached).toMatchObject({ op: 'update', userId: 'u1', actor: 'A', condition: { registrationId: 'registration-u1', version: 1 } });
     await expect(a).rejects.toBeInstanceOf(ConflictError);
     expect(store.writes.map((write) => [write.actor, write.ok])).toEqual([
       [undefined, true],
@@ -46,7 +46,7 @@ describe('InMemoryTokenStore: scripting hooks', () => {
     };
 
     // Act
-    const attempt = store.update('u1', { version: 1 }, { updatedAt: 1 });
+    const attempt = store.update('u1', { registrationId: 'registration-u1', version: 1 }, { updatedAt: 1 });
 
     // Assess
     await expect(attempt).rejects.toThrow('throttled');
@@ -60,7 +60,7 @@ describe('InMemoryTokenStore: scripting hooks', () => {
 
     // Act
     const eventualAfterCreate = await store.get('u1');
-    await store.update('u1', { version: 1 }, { updatedAt: 5 });
+    await store.update('u1', { registrationId: 'registration-u1', version: 1 }, { updatedAt: 5 });
     const eventual = await store.get('u1');
     const consistent = await store.get('u1', { consistent: true });
 

@@ -47,6 +47,9 @@ class StandInKms {
   }
 }
 
+/** The record a test pair is sealed for. */
+const owner = (userId: string) => ({ userId, registrationId: `registration-${userId}`, tokenGeneration: 1 });
+
 function cipherOn(kms: StandInKms, clock: ManualClock, limits: { dataKeyMaxAgeMs?: number; dataKeyMaxUses?: number } = {}) {
   return new KmsEnvelopeCipher({ kms: kms as unknown as KMSClient, keyId: 'key-1', clock: clock.clock, ...limits });
 }
@@ -62,15 +65,15 @@ describe('KmsEnvelopeCipher.prepare', () => {
     // Act: ten minutes later (the key long past its age), with KMS down.
     clock.advance(600_000);
     kms.failing = true;
-    const sealed = sealer.seal('u1', TOKENS);
-    const plainSeal = cipher.seal('u2', TOKENS);
+    const sealed = sealer.seal(owner('u1'), TOKENS);
+    const plainSeal = cipher.seal(owner('u2'), TOKENS);
 
     // Assess: the sealer needed no KMS; a seal without a reservation does.
     await expect(plainSeal).rejects.toMatchObject({ name: 'KMSInternalException' });
     expect(kms.calls.GenerateDataKey).toBe(1);
     kms.failing = false;
     const reader = cipherOn(kms, new ManualClock());
-    expect(await reader.open('u1', sealed)).toEqual(TOKENS);
+    expect(await reader.open(owner('u1'), sealed)).toEqual(TOKENS);
   });
 
   test("the sealer seals after the data key's use limit was reached by other writers, while KMS fails", async () => {
@@ -79,18 +82,18 @@ describe('KmsEnvelopeCipher.prepare', () => {
     const clock = new ManualClock();
     const cipher = cipherOn(kms, clock, { dataKeyMaxUses: 2 });
     const sealer = await cipher.prepare();
-    await cipher.seal('other', TOKENS);
+    await cipher.seal(owner('other'), TOKENS);
 
     // Act
     kms.failing = true;
-    const sealed = sealer.seal('u1', TOKENS);
-    const overLimit = cipher.seal('u2', TOKENS);
+    const sealed = sealer.seal(owner('u1'), TOKENS);
+    const overLimit = cipher.seal(owner('u2'), TOKENS);
 
     // Assess
     await expect(overLimit).rejects.toMatchObject({ name: 'KMSInternalException' });
     expect(kms.calls.GenerateDataKey).toBe(1);
     kms.failing = false;
-    expect(await cipherOn(kms, new ManualClock()).open('u1', sealed)).toEqual(TOKENS);
+    expect(await cipherOn(kms, new ManualClock()).open(owner('u1'), sealed)).toEqual(TOKENS);
   });
 
   test('a refresh whose Zoom answer comes after the key aged out, with KMS down, still stores the new pair', async () => {
@@ -105,7 +108,7 @@ describe('KmsEnvelopeCipher.prepare', () => {
       registrationId: 'registration-u1',
       version: 1,
       status: 'active',
-      sealed: await cipher.seal('u1', grant.tokens),
+      sealed: await cipher.seal(owner('u1'), grant.tokens),
       accessTokenExpiresAt: grant.accessTokenExpiresAt,
       tokenGeneration: 1,
       registeredGeneration: 1,
@@ -131,7 +134,7 @@ describe('KmsEnvelopeCipher.prepare', () => {
     kms.failing = false;
     const stored = world.store.peek('u1')!;
     expect(stored).toMatchObject({ status: 'active', tokenGeneration: 2 });
-    expect((await cipherOn(kms, new ManualClock()).open('u1', sealedTokensOf(stored))).refreshToken).toBe(
+    expect((await cipherOn(kms, new ManualClock()).open(stored, sealedTokensOf(stored))).refreshToken).toBe(
       world.zoom.currentRefreshToken('zoom-u1'),
     );
   });

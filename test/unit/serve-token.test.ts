@@ -22,7 +22,10 @@ async function setup(lifeMs: number) {
     registrationId: 'a1b2c3d4-0000-4000-8000-000000000001',
     version: 1,
     status: 'active',
-    sealed: await cipher.seal('u1', { accessToken: 'stored-access', refreshToken: 'stored-refresh' }),
+    sealed: await cipher.seal(
+      { userId: 'u1', registrationId: 'a1b2c3d4-0000-4000-8000-000000000001', tokenGeneration: 1 },
+      { accessToken: 'stored-access', refreshToken: 'stored-refresh' },
+    ),
     accessTokenExpiresAt: NOW + lifeMs,
     tokenGeneration: 1,
     createdAt: NOW,

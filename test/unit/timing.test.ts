@@ -2,6 +2,8 @@
  * The relations between the timing budgets (functions/domain/timing.ts). Each line is a reason
  * a grant or an answer could be lost if the numbers drifted apart.
  */
+import { MAXIMUM_RETRY_DELAY, Retry } from '@smithy/core/retry';
+import { AWS_CLIENT_OPTIONS, AWS_RETRY_BACKOFF, awsCallWorstCaseMs } from '../../functions/adapters/aws-client-options';
 import { RECALL_MINIMUM_VALIDITY_MS, TIMING } from '../../functions/domain/timing';
 import { REFRESH_WINDOW_SECONDS, REFRESH_INTERVAL_MINUTES } from '../../functions/contract';
 
@@ -38,6 +40,30 @@ test('the callback answers within its budget long before its function times out'
 
 test('a save reserve holds at least one full save attempt', () => {
   expect(TIMING.saveReserveMs).toBeGreaterThanOrEqual(TIMING.saveAttemptReserveMs);
+});
+
+describe("a refreshed pair's save fits the AWS SDK's worst case (the clients' own options)", () => {
+  const worstCase = awsCallWorstCaseMs(AWS_CLIENT_OPTIONS);
+
+  test('one save attempt (one DynamoDB update: every SDK attempt timing out, the longest backoffs) fits its reserve', () => {
+    expect(worstCase).toBe(
+      AWS_CLIENT_OPTIONS.maxAttempts *
+        (AWS_CLIENT_OPTIONS.requestHandler.connectionTimeout + AWS_CLIENT_OPTIONS.requestHandler.requestTimeout) +
+        AWS_RETRY_BACKOFF.throttlingBaseMs * (2 ** (AWS_CLIENT_OPTIONS.maxAttempts - 1) - 1),
+    );
+    expect(TIMING.saveAttemptReserveMs).toBeGreaterThanOrEqual(worstCase);
+  });
+
+  test("the first save attempt after Zoom's latest answer may start, and ends before the invocation", () => {
+    // Zoom's wait ends saveReserveMs before the deadline; no attempt starts after
+    // deadline - endReserveMs - saveAttemptReserveMs.
+    expect(TIMING.saveReserveMs).toBeGreaterThanOrEqual(TIMING.saveAttemptReserveMs + TIMING.endReserveMs);
+  });
+
+  test("the backoff bound is the installed SDK's", () => {
+    expect(AWS_RETRY_BACKOFF).toEqual({ throttlingBaseMs: Retry.throttlingDelay(), maxDelayMs: MAXIMUM_RETRY_DELAY });
+    expect(Retry.throttlingDelay()).toBeGreaterThanOrEqual(Retry.delay());
+  });
 });
 
 test('the admin function records a Recall failure and can serve a token within its timeout', () => {

@@ -1,26 +1,22 @@
 /**
- * A TokenCipher with no KMS: AES-256-GCM under one fixed key, the user id bound as AAD the way
- * KmsEnvelopeCipher binds it, so a record copied to another user does not open
- * (UnreadableRecordError). Counts its calls and can be told to fail the next calls of a method.
+ * A TokenCipher with no KMS: AES-256-GCM under one fixed key, the owner (user, registration,
+ * token generation) bound as AAD the way KmsEnvelopeCipher binds it (sealedPairAad), so a pair
+ * copied to another record does not open (UnreadableRecordError). Counts its calls and can be told to fail the next calls of a method.
  * `prepare()` returns a Sealer that, like the real one, never fails: it has its data key in hand
  * (its seals are counted in `preparedSeals`, not in `counts.seal`).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { UnreadableRecordError } from '../../../functions/domain/errors';
 import type { SealedTokens, Sealer, TokenCipher } from '../../../functions/domain/ports';
-import type { TokenPair } from '../../../functions/domain/token-record';
+import { SEALED_FORMAT, sealedPairAad, type SealOwner, type TokenPair } from '../../../functions/domain/token-record';
 
 export type CipherMethod = 'prepare' | 'seal' | 'open';
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = SEALED_FORMAT.current;
 const DATA_KEY = Buffer.alloc(32, 0x5a);
 /** What the record carries where KMS would put the encrypted data key. */
 const DATA_KEY_NAME = Buffer.from('in-memory-data-key-1');
 const TAG_BYTES = 16;
-
-function additionalData(formatVersion: number, userId: string): Buffer {
-  return Buffer.from(`zoom-token-vault:v${formatVersion}:${userId}`, 'utf8');
-}
 
 /** An error shaped like a throttled KMS call. */
 export function kmsThrottled(): Error {
@@ -43,22 +39,22 @@ export class InMemoryCipher implements TokenCipher {
   async prepare(): Promise<Sealer> {
     this.call('prepare');
     return {
-      seal: (userId, tokens) => {
+      seal: (owner, tokens) => {
         this.preparedSeals += 1;
-        return this.sealNow(userId, tokens);
+        return this.sealNow(owner, tokens);
       },
     };
   }
 
-  async seal(userId: string, tokens: TokenPair): Promise<SealedTokens> {
+  async seal(owner: SealOwner, tokens: TokenPair): Promise<SealedTokens> {
     this.call('seal');
-    return this.sealNow(userId, tokens);
+    return this.sealNow(owner, tokens);
   }
 
-  private sealNow(userId: string, tokens: TokenPair): SealedTokens {
+  private sealNow(owner: SealOwner, tokens: TokenPair): SealedTokens {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', DATA_KEY, iv);
-    cipher.setAAD(additionalData(FORMAT_VERSION, userId));
+    cipher.setAAD(sealedPairAad(FORMAT_VERSION, owner));
     const body = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return {
       formatVersion: FORMAT_VERSION,
@@ -68,7 +64,7 @@ export class InMemoryCipher implements TokenCipher {
     };
   }
 
-  async open(userId: string, sealed: SealedTokens): Promise<TokenPair> {
+  async open(owner: SealOwner, sealed: SealedTokens): Promise<TokenPair> {
     this.call('open');
     if (sealed.formatVersion !== FORMAT_VERSION || !Buffer.from(sealed.encryptedDataKey).equals(DATA_KEY_NAME)) {
       throw new UnreadableRecordError('unknown format or data key');
@@ -77,12 +73,12 @@ export class InMemoryCipher implements TokenCipher {
     if (ciphertext.length < TAG_BYTES) throw new UnreadableRecordError('sealed record too short');
     try {
       const decipher = createDecipheriv('aes-256-gcm', DATA_KEY, Buffer.from(sealed.iv));
-      decipher.setAAD(additionalData(sealed.formatVersion, userId));
+      decipher.setAAD(sealedPairAad(sealed.formatVersion, owner));
       decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES));
       const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES)), decipher.final()]);
       return JSON.parse(plain.toString('utf8')) as TokenPair;
     } catch {
-      throw new UnreadableRecordError('sealed record does not open for this user');
+      throw new UnreadableRecordError('sealed record does not open for this record');
     }
   }
 

@@ -3,7 +3,9 @@
  * test/support/store-contract.ts runs against both):
  * - every write is conditional: `create` fails with ConflictError when the user exists; `update`
  *   fails with ConflictError when its condition does not hold, the item being missing included;
- *   a successful update adds one to `version`;
+ *   a successful update adds one to `version`; `delete` of a missing item is no error;
+ * - every write leaves its own marker on the row: a write sent again after its answer was lost
+ *   (`loseNextAnswer`, as the AWS SDK re-sends) that meets its own marker answers as written;
  * - `{ registrationId: LEGACY_REGISTRATION_ID, ... }` requires a record without a registration id
  *   (one written before they existed, see `seedLegacy`);
  * - `null` in an update removes the field;
@@ -15,6 +17,7 @@
  * inject a storage failure), `withActor(name)` gives a view whose operations carry a name, and
  * the condition check and the write of one operation happen with no await between them.
  */
+import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../../../functions/domain/errors';
 import type { DueUser, TokenStore } from '../../../functions/domain/ports';
 import {
@@ -63,11 +66,18 @@ export interface StoreCounts {
   conflicts: number;
 }
 
-/** A stored row: the user without the registration id of a legacy record, and its due-index entry. */
+/** A stored row: the user without the registration id of a legacy record, its due-index entry, its latest write's marker. */
 interface Row {
   user: StoredUser;
   hasRegistrationId: boolean;
   dueAt?: number;
+  writeId?: string;
+}
+
+/** A write whose answer is lost after it was applied: it is sent again (after `between`, another writer's turn). */
+export interface LostAnswer {
+  op: 'create' | 'update' | 'delete';
+  between?: () => Promise<void>;
 }
 
 export interface InMemoryTokenStoreOptions {
@@ -103,6 +113,7 @@ function normalized(user: StoredUser): StoredUser {
     tokenGeneration: user.tokenGeneration,
     registeredGeneration: user.registeredGeneration,
     refreshTokenFingerprints: user.refreshTokenFingerprints ? [...user.refreshTokenFingerprints] : undefined,
+    grantedAt: user.grantedAt,
     createdAt: user.createdAt,
     updatedAt: user.updatedAt,
     recall: {
@@ -147,6 +158,7 @@ export class InMemoryTokenStore implements TokenStore {
   readonly counts: StoreCounts = { get: 0, consistentGet: 0, create: 0, update: 0, delete: 0, listDue: 0, conflicts: 0 };
   /** Every write attempted, in order. */
   readonly writes: WriteRecord[] = [];
+  private readonly lostAnswers: LostAnswer[] = [];
 
   constructor(options: InMemoryTokenStoreOptions = {}) {
     this.staleReads = options.staleReads ?? false;
@@ -164,7 +176,7 @@ export class InMemoryTokenStore implements TokenStore {
     return this.updateAs(undefined, userId, condition, update);
   }
 
-  delete(userId: string, condition?: { version: number }): Promise<void> {
+  delete(userId: string, condition?: WriteCondition): Promise<void> {
     return this.deleteAs(undefined, userId, condition);
   }
 
@@ -211,6 +223,11 @@ export class InMemoryTokenStore implements TokenStore {
     this.rows.set(user.userId, this.rowFor(user, false));
   }
 
+  /** The next write of `lost.op` lands, its answer is lost, and it is sent again, as the AWS SDK does. */
+  loseNextAnswer(lost: LostAnswer): void {
+    this.lostAnswers.push(lost);
+  }
+
   /** The due index, sorted by due time. */
   dueIndex(): DueUser[] {
     return [...this.rows.values()]
@@ -237,15 +254,22 @@ export class InMemoryTokenStore implements TokenStore {
   private async createAs(actor: string | undefined, user: StoredUser): Promise<void> {
     const copy = normalized(user);
     await this.gate?.({ op: 'create', userId: user.userId, actor });
+    const writeId = randomUUID();
+    await this.sentAgainIfLost('create', () => this.createNow(actor, copy, writeId));
+  }
+
+  private createNow(actor: string | undefined, user: StoredUser, writeId: string): void {
     this.counts.create += 1;
-    if (this.rows.has(user.userId)) {
+    const existing = this.rows.get(user.userId);
+    if (existing?.writeId === writeId) return;
+    if (existing) {
       this.counts.conflicts += 1;
       this.writes.push({ op: 'create', userId: user.userId, actor, ok: false });
       throw new ConflictError('user already exists');
     }
     this.remember(user.userId);
-    this.rows.set(user.userId, this.rowFor(copy, true));
-    this.writes.push({ op: 'create', userId: user.userId, actor, ok: true, version: copy.version });
+    this.rows.set(user.userId, { ...this.rowFor(user, true), writeId });
+    this.writes.push({ op: 'create', userId: user.userId, actor, ok: true, version: user.version });
   }
 
   private async updateAs(actor: string | undefined, userId: string, condition: WriteCondition, update: UserUpdate): Promise<StoredUser> {
@@ -255,32 +279,62 @@ export class InMemoryTokenStore implements TokenStore {
     // Checked before the condition, like the Dynamo store (which throws while building the request).
     const due = dueChange(requested);
     await this.gate?.({ op: 'update', userId, actor, condition: structuredClone(wanted), update: structuredClone(requested) });
+    const writeId = randomUUID();
+    return this.sentAgainIfLost('update', () => this.updateNow({ actor, userId, condition: wanted, update: requested, due, writeId }));
+  }
+
+  private updateNow(write: {
+    actor?: string;
+    userId: string;
+    condition: WriteCondition;
+    update: UserUpdate;
+    due: ReturnType<typeof dueChange>;
+    writeId: string;
+  }): StoredUser {
+    const { actor, userId, condition, update, due, writeId } = write;
     this.counts.update += 1;
     const row = this.rows.get(userId);
-    if (!row || !this.holds(row, wanted)) {
+    if (!row || !this.holds(row, condition)) {
+      // Our own earlier send landed (its answer lost): answered as written.
+      if (row?.writeId === writeId) return this.read(row);
       this.counts.conflicts += 1;
-      this.writes.push({ op: 'update', userId, actor, condition: wanted, update: requested, ok: false });
+      this.writes.push({ op: 'update', userId, actor, condition, update, ok: false });
       throw new ConflictError('stored item changed');
     }
-    const next = this.apply(row, requested, due);
+    const next = { ...this.apply(row, update, due), writeId };
     this.remember(userId);
     this.rows.set(userId, next);
-    this.writes.push({ op: 'update', userId, actor, condition: wanted, update: requested, ok: true, version: next.user.version });
+    this.writes.push({ op: 'update', userId, actor, condition, update, ok: true, version: next.user.version });
     return this.read(next);
   }
 
-  private async deleteAs(actor: string | undefined, userId: string, condition?: { version: number }): Promise<void> {
-    await this.gate?.({ op: 'delete', userId, actor });
+  private async deleteAs(actor: string | undefined, userId: string, condition?: WriteCondition): Promise<void> {
+    const wanted = condition && structuredClone(condition);
+    await this.gate?.({ op: 'delete', userId, actor, condition: wanted && structuredClone(wanted) });
+    await this.sentAgainIfLost('delete', () => this.deleteNow(actor, userId, wanted));
+  }
+
+  private deleteNow(actor: string | undefined, userId: string, condition?: WriteCondition): void {
     this.counts.delete += 1;
     const row = this.rows.get(userId);
-    if (condition && row?.user.version !== condition.version) {
+    if (row && condition && !this.holds(row, condition)) {
       this.counts.conflicts += 1;
-      this.writes.push({ op: 'delete', userId, actor, ok: false });
+      this.writes.push({ op: 'delete', userId, actor, condition, ok: false });
       throw new ConflictError('stored item changed');
     }
     if (row) this.remember(userId);
     this.rows.delete(userId);
-    this.writes.push({ op: 'delete', userId, actor, ok: true });
+    this.writes.push({ op: 'delete', userId, actor, condition, ok: true });
+  }
+
+  /** Runs `send`; when a lost answer is scripted for `op`, the write lands and is sent again. */
+  private async sentAgainIfLost<T>(op: LostAnswer['op'], send: () => T): Promise<T> {
+    const index = this.lostAnswers.findIndex((lost) => lost.op === op);
+    const lost = index < 0 ? undefined : this.lostAnswers.splice(index, 1)[0];
+    const first = send();
+    if (!lost) return first;
+    await lost.between?.();
+    return send();
   }
 
   /** Like a query on the status or Recall-status index: user-id order, `limit` index entries, then the last key. */
@@ -319,13 +373,25 @@ export class InMemoryTokenStore implements TokenStore {
 
   // --- internals ---
 
+  /** DynamoTokenStore's condition expression: the registration, then every identity given (`null`: absent). */
   private holds(row: Row, condition: WriteCondition): boolean {
-    if ('version' in condition) return row.user.version === condition.version;
+    const { user } = row;
     const sameRegistration =
       condition.registrationId === LEGACY_REGISTRATION_ID
         ? !row.hasRegistrationId
-        : row.hasRegistrationId && row.user.registrationId === condition.registrationId;
-    return sameRegistration && row.user.tokenGeneration === condition.tokenGeneration;
+        : row.hasRegistrationId && user.registrationId === condition.registrationId;
+    const is = <V>(wanted: V | null | undefined, actual: V | undefined) =>
+      wanted === undefined || (wanted === null ? actual === undefined : actual === wanted);
+    const { lease } = condition;
+    return (
+      sameRegistration &&
+      is(condition.version, user.version) &&
+      is(condition.tokenGeneration, user.tokenGeneration) &&
+      is(condition.registeredGeneration, user.registeredGeneration) &&
+      is(lease === undefined ? undefined : (lease?.owner ?? null), user.lease?.owner) &&
+      is(lease?.expiresAt, user.lease?.expiresAt) &&
+      is(condition.recallCredentialId, user.recall.credentialId)
+    );
   }
 
   private apply(row: Row, update: UserUpdate, due: ReturnType<typeof dueChange>): Row {

@@ -135,12 +135,12 @@ export class World {
   async seedUser(userId: string, expiresInSeconds: number, scope?: string): Promise<{ grant: Grant; user: StoredUser }> {
     const grant = this.zoom.authorize(this.recall.zoomUserOf(userId), expiresInSeconds, scope);
     const now = this.clock.now();
+    const owner = { userId, registrationId: randomUUID(), tokenGeneration: 1 };
     const user: StoredUser = {
-      userId,
-      registrationId: randomUUID(),
+      ...owner,
       version: 1,
       status: 'active',
-      sealed: await this.inspector.seal(userId, grant.tokens),
+      sealed: await this.inspector.seal(owner, grant.tokens),
       accessTokenExpiresAt: grant.accessTokenExpiresAt,
       tokenGeneration: 1,
       registeredGeneration: 1,
@@ -157,6 +157,6 @@ export class World {
   async stored(userId: string): Promise<{ user: StoredUser; tokens: TokenPair }> {
     const user = this.store.peek(userId);
     if (!user) throw new Error(`no stored user ${userId}`);
-    return { user, tokens: await this.inspector.open(userId, sealedTokensOf(user)) };
+    return { user, tokens: await this.inspector.open(user, sealedTokensOf(user)) };
   }
 }

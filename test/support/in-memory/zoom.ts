@@ -9,7 +9,7 @@
  * - `{ hold: 'after' }`: Zoom processes (spends) at once, the answer waits;
  *   both expose `reached` (with the refresh token) and `release()` on the returned handle;
  * - `{ lose: true }`: Zoom spends the token but the answer is lost: `ambiguous` / timeout;
- * - `{ fail: 429 | 500 | 502 | 503 }`: retryable, nothing spent;
+ * - `{ fail: 429 | 500 | 503 }`: retryable, nothing spent (a gateway's 502/504 is ambiguous: the real client's table);
  * - `{ malformed: true }`: Zoom spends the token but the 200 answer lacks fields
  *   (the real client's `ambiguous` / invalid_response);
  * - `{ hold: 'after', honourTimeout: true }`: like `hold: 'after'`, but when released later (on the
@@ -28,7 +28,7 @@ export type ZoomStep =
   | { hold: 'before' | 'after'; honourTimeout?: boolean }
   | { answer: (tokens: TokenPair) => ZoomRefreshResult }
   | { lose: true }
-  | { fail: 429 | 500 | 502 | 503 }
+  | { fail: 429 | 500 | 503 }
   | { malformed: true }
   | { misconfigured: true };
 
@@ -80,6 +80,10 @@ export class ScriptedZoom implements ZoomTokenClient {
   private minted = 0;
   readonly calls: ZoomCall[] = [];
   readonly stats = { refreshCalls: 0, refreshOk: 0, invalidGrant: 0 };
+  /** Calls of `ready()` (the client secret read, before a lease). */
+  readyCalls = 0;
+  /** Awaited by `ready()`: move the clock to make the secret read slow, throw to make it fail. */
+  readyGate?: () => Promise<void>;
 
   constructor(
     private readonly clock: Clock,
@@ -121,6 +125,11 @@ export class ScriptedZoom implements ZoomTokenClient {
     const entry: ScriptEntry = { step, zoomUserId: only.zoomUserId, reached: deferred<string>(), released: deferred() };
     this.script.push(entry);
     return { reached: entry.reached, release: () => entry.released.resolve() };
+  }
+
+  async ready(): Promise<void> {
+    this.readyCalls += 1;
+    await this.readyGate?.();
   }
 
   async refresh(refreshToken: string, options?: { timeoutMs?: number }): Promise<ZoomRefreshResult> {

@@ -6,26 +6,29 @@
  * ratios between them are the interesting part.
  *
  * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
- * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_COLD_STARTS (5).
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (3), BENCH_COLD_STARTS (9).
+ *
+ * The two figures issue 21 holds the callback to (docs/performance.md): its cold start beside a
+ * bare handler with the same three SDK clients (bench/bare-handler.ts, built by the same build),
+ * imported alternately by fresh Node processes; and its warm throughput beside a bare HTTP server
+ * doing one GetItem per request on the same dynalite, in alternating rounds.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
-import { startDynalite, TABLE_NAME } from '../local/dynamo';
+import { TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
 import { formatBotTokenLatency, measureBotTokenLatency, summarizeBotTokenLatency, ZOOM_API_LATENCY_MS } from './bot-token-latency';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
-import type { Env } from '../functions/config';
+import { compareColdStarts, formatColdStarts } from './cold-start';
 import type { BundleVariant } from '../functions/contract';
-import { buildHandlers } from '../scripts/build-handlers';
+import { buildEntries, buildHandlers, type BuiltBundle } from '../scripts/build-handlers';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 import { sealedTokensOf } from '../functions/domain/token-record';
 
@@ -44,6 +47,8 @@ const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
 const WARMUP = intEnv('BENCH_WARMUP', 200);
 const USERS = intEnv('BENCH_USERS', 200);
 const KMS_CALLBACKS = intEnv('BENCH_KMS_CALLBACKS', 1000);
+/** Rounds of each side in the warm comparison, alternating. */
+const ROUNDS = intEnv('BENCH_ROUNDS', 3);
 
 // ---------------------------------------------------------------------------------------------
 // Load generation
@@ -141,18 +146,17 @@ function getStatus(url: string, agent: Agent): Promise<number> {
 }
 
 /**
- * A node HTTP server answering `?user_id=` with that item's `user_id`, read by one GetItem from
- * its own dynalite holding copies of the same records (the same attributes to deserialize).
+ * The least any such endpoint does: a node HTTP server answering `?user_id=` with that item's
+ * `user_id`, read by one GetItem from the local runtime's own dynalite (the callback's table and
+ * items, the same storage engine the callback reads through).
  */
-async function startBareServer(items: Array<Record<string, AttributeValue>>): Promise<{ url: string; close(): Promise<void> }> {
-  const dynalite = await startDynalite();
+async function startBareServer(dynamoEndpoint: string): Promise<{ url: string; close(): Promise<void> }> {
   const client = new DynamoDBClient({
-    endpoint: dynalite.endpoint,
+    endpoint: dynamoEndpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) },
   });
-  for (const item of items) await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: item }));
   const server = createServer((request, response) => {
     const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
     client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true })).then(
@@ -167,7 +171,6 @@ async function startBareServer(items: Array<Record<string, AttributeValue>>): Pr
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       client.destroy();
-      await dynalite.close();
     },
   };
 }
@@ -228,84 +231,38 @@ function shortPath(path: string): string {
   return path.replace(/^.*node_modules\//, '~/');
 }
 
+/** A built bundle with what is in it, by file and by package. */
+function describeBundle(built: BuiltBundle): BundleResult {
+  const file = join(built.dir, 'index.mjs');
+  const files = Object.entries(built.inputs);
+  const byPackage = new Map<string, number>();
+  for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
+  const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return {
+    entry: built.entry,
+    variant: built.variant,
+    file,
+    bytes: built.bytes,
+    gzip: gzipSync(readFileSync(file), { level: 9 }).length,
+    mapBytes: built.mapBytes,
+    inputs: files.length,
+    topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
+    topPackages: top([...byPackage.entries()]),
+  };
+}
+
 /** The deployed bundles, from the one build (scripts/build-handlers.ts), with what is in them. */
 function buildBundles(outdir: string): BundleResult[] {
-  return buildHandlers(outdir).map((built) => {
-    const file = join(built.dir, 'index.mjs');
-    const files = Object.entries(built.inputs);
-    const byPackage = new Map<string, number>();
-    for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
-    const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
-    return {
-      entry: built.entry,
-      variant: built.variant,
-      file,
-      bytes: built.bytes,
-      gzip: gzipSync(readFileSync(file), { level: 9 }).length,
-      mapBytes: built.mapBytes,
-      inputs: files.length,
-      topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
-      topPackages: top([...byPackage.entries()]),
-    };
-  });
+  return buildHandlers(outdir).map(describeBundle);
 }
 
-const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 5);
-
-interface ColdStart {
-  importMs: number;
-  firstCallMs: number;
-  processMs: number;
-  status: number;
+/** The bare baseline handler (bench/bare-handler.ts), built as the functions are: same build, same options. */
+function buildBareHandler(outdir: string): BundleResult {
+  const [built] = buildEntries({ 'bare-handler': join(ROOT, 'bench', 'bare-handler.ts') }, 'plain', outdir);
+  return describeBundle(built);
 }
 
-/** Runs the bundled handler in a new Node process, with the environment the runtime gave the handlers. */
-function coldStart(bundleFile: string, callbackUrl: string, handlerEnv: Env): Promise<ColdStart> {
-  const query = Object.fromEntries(new URL(callbackUrl).searchParams);
-  const script = `
-    const t0 = performance.now();
-    const { handler } = await import(${JSON.stringify(pathToFileURL(bundleFile).href)});
-    const t1 = performance.now();
-    const event = { version: '2.0', routeKey: 'GET /zoom/token', rawPath: '/zoom/token', rawQueryString: '', headers: {},
-      queryStringParameters: ${JSON.stringify(query)}, requestContext: { http: { method: 'GET', path: '/zoom/token' } }, isBase64Encoded: false };
-    const deadline = Date.now() + 10000;
-    const context = { functionName: 'callback', awsRequestId: 'cold', getRemainingTimeInMillis: () => deadline - Date.now() };
-    const answer = await handler(event, context);
-    const t2 = performance.now();
-    process.stdout.write(JSON.stringify({ importMs: t1 - t0, firstCallMs: t2 - t1, status: answer.statusCode }));`;
-  const began = process.hrtime.bigint();
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      process.execPath,
-      ['--no-warnings', '--input-type=module', '-e', script],
-      // A queue URL that is never used: the probe's token is fresh, so nothing is enqueued.
-      {
-        env: {
-          ...process.env,
-          ...handlerEnv,
-          REFRESH_QUEUE_URL: 'http://127.0.0.1:9/unused-queue',
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
-          POWERTOOLS_DEV: 'false',
-        },
-      },
-      (error, stdout, stderr) => {
-        if (error)
-          return reject(
-            new Error(
-              `cold start failed: ${stderr
-                .split('\n')
-                .filter((line) => /Error/.test(line))
-                .slice(-3)
-                .join(' | ')
-                .slice(0, 500)}`,
-            ),
-          );
-        const processMs = Number(process.hrtime.bigint() - began) / 1e6;
-        resolvePromise({ ...(JSON.parse(stdout) as Omit<ColdStart, 'processMs'>), processMs });
-      },
-    );
-  });
-}
+const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 9);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -324,8 +281,10 @@ async function main(): Promise<void> {
   const bundles: BundleResult[] = [];
 
   try {
-    // 0. The Lambda bundles, built first so a cold start of the real bundle can be measured below.
+    // 0. The Lambda bundles, built first so a cold start of the real bundle can be measured below,
+    // and the bare handler it is measured against, by the same build.
     bundles.push(...buildBundles(outdir));
+    const bareHandler = buildBareHandler(`${outdir}-baseline`);
 
     // 1. The local runtime, fresh.
     let t = Date.now();
@@ -431,33 +390,27 @@ async function main(): Promise<void> {
     console.log(
       `\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`,
     );
-    const records: Array<Record<string, AttributeValue>> = [];
-    for (const userId of users) {
-      const answer = await dynamo!.send(
-        new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }),
-      );
-      records.push(answer.Item!);
-    }
-    const bare = await startBareServer(records);
+    const bare = await startBareServer(runtime.dynamoEndpoint);
     try {
       const bareUrls = users.map((id) => `${bare.url}/?user_id=${id}`);
       const alternate = async (label: string, list: string[]) => {
         await load('warm-up', WARMUP, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
         return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
       };
-      // Twice each, interleaved, so neither side gets the quieter half of the run.
-      const rounds = [
-        await alternate('callback', urls),
-        await alternate('bare GetItem server', bareUrls),
-        await alternate('callback', urls),
-        await alternate('bare GetItem server', bareUrls),
-      ];
+      // Rounds of each, taking turns, so neither side gets the quieter part of the run.
+      const rounds: LoadResult[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        rounds.push(await alternate('callback', urls), await alternate('bare GetItem server', bareUrls));
+      }
       rounds.forEach(showLoad);
-      const rps = (label: string) => rounds.filter((round) => round.label === label).reduce((sum, round) => sum + round.rps, 0) / 2;
+      const rps = (label: string) => {
+        const mine = rounds.filter((round) => round.label === label);
+        return mine.reduce((sum, round) => sum + round.rps, 0) / mine.length;
+      };
       const ratio = rps('callback') / rps('bare GetItem server');
-      console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)}`);
+      console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)} (mean of ${ROUNDS} rounds each)`);
       summary.push([
-        'callback ÷ bare HTTP+GetItem server (req/s)',
+        'warm: callback ÷ bare HTTP+GetItem server (req/s)',
         `x${ratio.toFixed(2)} (${rps('callback').toFixed(0)} vs ${rps('bare GetItem server').toFixed(0)} req/s)`,
       ]);
     } finally {
@@ -465,16 +418,27 @@ async function main(): Promise<void> {
     }
 
     // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:
-    // config, clients, Powertools), then its first invocation (Secrets/keys, GetItem, KMS Decrypt).
-    console.log(`\n[2b] callback cold start (fresh node process, the bundled index.mjs, ${COLD_STARTS} runs)`);
+    // config, clients, Powertools), then its first invocation (keys, GetItem, KMS Decrypt); beside
+    // the bare handler with the same three SDK clients, taking turns.
+    console.log(
+      `\n[2b] callback cold start beside a bare handler with the same SDK clients (fresh node processes, ${COLD_STARTS} runs each, alternating)`,
+    );
     const callbackBundle = bundles.find((b) => b.entry === 'callback' && b.variant === 'plain')!;
-    const runs: ColdStart[] = [];
-    for (let i = 0; i < COLD_STARTS; i++) runs.push(await coldStart(callbackBundle.file, callbackUrl, runtime.handlerEnv));
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const statuses = [...new Set(runs.map((run) => run.status))].join(',');
-    const coldStartFigures = `import ${ms(median(runs.map((r) => r.importMs)))}, first call ${ms(median(runs.map((r) => r.firstCallMs)))}, process total ${ms(median(runs.map((r) => r.processMs)))} (median; HTTP ${statuses})`;
-    console.log(`  ${coldStartFigures}`);
-    summary.push(['callback cold start', coldStartFigures]);
+    const coldStarts = await compareColdStarts(callbackBundle.file, bareHandler.file, COLD_STARTS, callbackUrl, runtime.handlerEnv);
+    const bytesRatio = callbackBundle.bytes / bareHandler.bytes;
+    console.log(`  bare handler (DynamoDB, KMS, SQS)  ${kb(bareHandler.bytes)}  ${formatColdStarts(coldStarts.baseline)}`);
+    console.log(`  callback                           ${kb(callbackBundle.bytes)}  ${formatColdStarts(coldStarts.subject)}`);
+    console.log(
+      `  callback ÷ bare handler: import x${coldStarts.importRatio.toFixed(2)} (median of ${COLD_STARTS} back-to-back pairs), bundle x${bytesRatio.toFixed(2)}`,
+    );
+    summary.push(
+      ['callback cold start', formatColdStarts(coldStarts.subject)],
+      ['bare handler cold start', formatColdStarts(coldStarts.baseline)],
+      [
+        'cold: callback ÷ bare handler',
+        `import x${coldStarts.importRatio.toFixed(2)}, bundle x${bytesRatio.toFixed(2)} (${kb(callbackBundle.bytes)} vs ${kb(bareHandler.bytes)})`,
+      ],
+    );
 
     summary.unshift(
       ['callback p50 / p99 / max', `${ms(callback.p50)} / ${ms(callback.p99)} / ${ms(callback.max)}`],

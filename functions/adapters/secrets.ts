@@ -1,28 +1,39 @@
 /**
- * Secrets with Powertools Parameters: fetched from Secrets Manager on first use and cached
- * for a few minutes, so a warm function makes no Secrets Manager call and a rotated secret is
- * picked up without a redeploy.
+ * Secrets from Secrets Manager, fetched on first use and cached for a few minutes, so a warm
+ * function makes no Secrets Manager call and a rotated secret is picked up without a redeploy.
+ *
+ * The SDK's own client (./secrets-manager.ts), made on the first read. Concurrent reads of an
+ * expired secret share one call; a failed call is not cached.
  */
 import { readFile } from 'node:fs/promises';
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretSource } from '../config';
 import { TIMING } from '../domain/timing';
 import { parseKeyring } from '../domain/signing';
 import type { SigningKeyProvider, SigningKeyring } from '../domain/ports';
-
-/** How long a secret is cached (Powertools takes seconds). */
-const SECRET_MAX_AGE_SECONDS = TIMING.secretMaxAgeMs / 1000;
+import { getSecretString } from './secrets-manager';
 
 type SecretRead = (options?: { forceFetch?: boolean }) => Promise<string>;
 
-/** Reads a secret string: the configured value itself, or Secrets Manager through the Powertools cache. */
+/** `read` cached for `maxAgeMs` (or until forced), one read at a time; a failed read is forgotten. */
+function cached(read: () => Promise<string>, maxAgeMs: number, clock: () => number = Date.now): SecretRead {
+  let last: { value: Promise<string>; readAt: number } | undefined;
+  return (options) => {
+    const now = clock();
+    if (!last || options?.forceFetch || now - last.readAt >= maxAgeMs) {
+      const value = read();
+      last = { value, readAt: now };
+      value.catch(() => {
+        if (last?.value === value) last = undefined;
+      });
+    }
+    return last.value;
+  };
+}
+
+/** Reads a secret string: the configured value itself, or Secrets Manager's, cached. */
 export function secretReader(source: SecretSource): SecretRead {
   if (source.kind === 'value') return async () => source.ref;
-  return async (options) => {
-    const value = await getSecret<string>(source.ref, { maxAge: SECRET_MAX_AGE_SECONDS, forceFetch: options?.forceFetch ?? false });
-    if (typeof value !== 'string' || value === '') throw new Error('secret has no string value');
-    return value;
-  };
+  return cached(() => getSecretString(source.ref), TIMING.secretMaxAgeMs);
 }
 
 /**
@@ -31,7 +42,9 @@ export function secretReader(source: SecretSource): SecretRead {
  * made-up key ids must not turn into a flood of Secrets Manager calls.
  */
 export function signingKeyProvider(source: { secretId: string } | { file: string }, clock: () => number = Date.now): SigningKeyProvider {
-  const read = 'file' in source ? cachedFileReader(source.file) : secretReader({ kind: 'secrets-manager', ref: source.secretId });
+  // The local runtime's key file is re-read at most once a second (or when forced), so edits apply without a restart.
+  const read =
+    'file' in source ? cached(() => readFile(source.file, 'utf8'), 1_000) : secretReader({ kind: 'secrets-manager', ref: source.secretId });
   let parsed: { raw: string; keyring: SigningKeyring } | undefined;
   let lastForcedAt = Number.NEGATIVE_INFINITY;
   return {
@@ -43,18 +56,5 @@ export function signingKeyProvider(source: { secretId: string } | { file: string
       if (parsed?.raw !== raw) parsed = { raw, keyring: parseKeyring(raw) };
       return parsed.keyring;
     },
-  };
-}
-
-/** The local runtime's key file, re-read at most once a second (or when forced) so edits apply without a restart. */
-function cachedFileReader(path: string, maxAgeMs = 1_000): SecretRead {
-  let cached: { value: Promise<string>; readAt: number } | undefined;
-  return (options) => {
-    const now = Date.now();
-    if (!cached || options?.forceFetch || now - cached.readAt > maxAgeMs) {
-      cached = { value: readFile(path, 'utf8'), readAt: now };
-      cached.value.catch(() => (cached = undefined));
-    }
-    return cached.value;
   };
 }

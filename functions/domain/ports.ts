@@ -20,8 +20,13 @@ export interface Log {
 /** Milliseconds since the epoch. Injected so tests can move time. */
 export type Clock = () => number;
 
+/** Opens sealed token pairs: all the callback and the bot-token routes need of the cipher. */
+export interface TokenOpener {
+  open(userId: string, sealed: SealedTokens): Promise<TokenPair>;
+}
+
 /** Seals token pairs for one user: envelope encryption with the user id bound as AAD. */
-export interface TokenCipher {
+export interface TokenCipher extends TokenOpener {
   /**
    * A data key reserved for sealing, obtained before a refresh spends its refresh token: the
    * answer can then be sealed with no KMS call, however long Zoom takes and whatever the key's
@@ -29,7 +34,6 @@ export interface TokenCipher {
    */
   prepare(): Promise<Sealer>;
   seal(userId: string, tokens: TokenPair): Promise<SealedTokens>;
-  open(userId: string, sealed: SealedTokens): Promise<TokenPair>;
 }
 
 /** Seals with a data key already in hand: never calls KMS, never fails for KMS's sake. */
@@ -37,8 +41,12 @@ export interface Sealer {
   seal(userId: string, tokens: TokenPair): SealedTokens;
 }
 
-export interface TokenStore {
+/** Reads one user's record: all the callback and the bot-token routes do with the store. */
+export interface TokenReader {
   get(userId: string, options?: { consistent?: boolean }): Promise<StoredUser | undefined>;
+}
+
+export interface TokenStore extends TokenReader {
   /** Creates the item; fails with ConflictError if it exists. */
   create(user: StoredUser): Promise<void>;
   /**

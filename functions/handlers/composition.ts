@@ -31,8 +31,11 @@ import {
   TABLE_SCHEMA,
 } from '../contract';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { AWS_CLIENT_OPTIONS } from '../adapters/aws-clients';
+import { DynamoTokenReader } from '../adapters/dynamo-token-reader';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
+import { KmsEnvelopeOpener } from '../adapters/kms-envelope-opener';
 import { createRecallClient } from '../adapters/recall-client';
 import { secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
@@ -49,6 +52,8 @@ import type {
   RefreshQueue,
   SigningKeyProvider,
   TokenCipher,
+  TokenOpener,
+  TokenReader,
   TokenStore,
   ZoomApiClient,
   ZoomTokenClient,
@@ -77,19 +82,26 @@ interface QueueDeps {
   refreshQueue: RefreshQueue;
 }
 
-export interface CallbackDeps extends ServiceDeps, QueueDeps {
+/**
+ * What serving a token needs: reading a user's record and opening its tokens (never writing
+ * either: the workers do), the refresh queue and the signing keys. Each function's bundle holds
+ * what its composition builds, so the public token routes carry no write path.
+ */
+export interface TokenServingDeps
+  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'clock' | 'policy'>,
+    QueueDeps {
+  store: TokenReader;
+  cipher: TokenOpener;
   signingKeys: SigningKeyProvider;
 }
 
+export type CallbackDeps = TokenServingDeps;
+
 /**
- * The bot-token routes: what serving a token needs (the store, the cipher, the refresh queue,
- * the signing keys) and Zoom's REST API; never Zoom's OAuth client or its secret (only the
- * refresh workers spend refresh tokens).
+ * The bot-token routes: what serving a token needs and Zoom's REST API; never Zoom's OAuth
+ * client or its secret (only the refresh workers spend refresh tokens).
  */
-export interface BotTokenFunctionDeps
-  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'cipher' | 'clock' | 'policy'>,
-    QueueDeps {
-  signingKeys: SigningKeyProvider;
+export interface BotTokenFunctionDeps extends TokenServingDeps {
   zoomApi: ZoomApiClient;
 }
 
@@ -146,12 +158,6 @@ export interface LocalOverrides {
 }
 
 /**
- * SDK calls never hang a function: a DynamoDB or KMS call that takes longer than this is
- * abandoned and retried (the SDK's standard retry, at most 3 attempts).
- */
-const AWS_CLIENT_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } };
-
-/**
  * The SDK's own settings, taken from `env` rather than the global environment: region,
  * credentials and the standard per-service endpoint variable (AWS_ENDPOINT_URL_DYNAMODB, …).
  * In Lambda these are the variables the SDK would read anyway.
@@ -188,6 +194,14 @@ function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' 
   };
 }
 
+/** Reads only (GetItem): the public token routes. */
+function tokenReaderFromEnv(env: Env): DynamoTokenReader {
+  return new DynamoTokenReader({
+    client: new DynamoDBClient(awsClientConfig(env, 'DYNAMODB')),
+    tableName: requiredEnv(ENV.tableName, env),
+  });
+}
+
 export function tokenStoreFromEnv(env: Env): DynamoTokenStore {
   return new DynamoTokenStore({
     client: new DynamoDBClient(awsClientConfig(env, 'DYNAMODB')),
@@ -195,6 +209,11 @@ export function tokenStoreFromEnv(env: Env): DynamoTokenStore {
     dueIndexName: optionalEnv(ENV.dueIndexName, TABLE_SCHEMA.dueIndex.name, env),
     dueShards: integerEnv(ENV.dueShards, DUE_SHARDS.default, DUE_SHARDS, env),
   });
+}
+
+/** Opens only (Decrypt): the public token routes. */
+function openerFromEnv(env: Env): KmsEnvelopeOpener {
+  return new KmsEnvelopeOpener({ kms: new KMSClient(awsClientConfig(env, 'KMS')), keyId: requiredEnv(ENV.kmsKeyId, env) });
 }
 
 export function cipherFromEnv(env: Env): KmsEnvelopeCipher {
@@ -271,8 +290,20 @@ function recallConfigFromEnv(env: Env) {
   };
 }
 
+function tokenServingDepsFromEnv(env: Env, overrides: LocalOverrides): TokenServingDeps {
+  return {
+    ...observabilityFromEnv(env),
+    store: tokenReaderFromEnv(env),
+    cipher: openerFromEnv(env),
+    clock: Date.now,
+    policy: policyFromEnv(env),
+    refreshQueue: refreshQueueFromEnv(env, overrides),
+    signingKeys: signingKeysFromEnv(env),
+  };
+}
+
 export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): CallbackDeps {
-  return { ...serviceDepsFromEnv(env), signingKeys: signingKeysFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
+  return tokenServingDepsFromEnv(env, overrides);
 }
 
 export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
@@ -344,13 +375,7 @@ export function dispatcherDepsFromEnv(env: Env, overrides: LocalOverrides = {}):
 /** The bot-token function: only what it uses (no Zoom client id or secret, no Recall, no events). */
 export function botTokenDepsFromEnv(env: Env, overrides: LocalOverrides = {}): BotTokenFunctionDeps {
   return {
-    ...observabilityFromEnv(env),
-    store: tokenStoreFromEnv(env),
-    cipher: cipherFromEnv(env),
-    clock: Date.now,
-    policy: policyFromEnv(env),
-    refreshQueue: refreshQueueFromEnv(env, overrides),
-    signingKeys: signingKeysFromEnv(env),
+    ...tokenServingDepsFromEnv(env, overrides),
     zoomApi: createZoomApiClient({ baseUrl: urlEnv(ENV.zoomApiBaseUrl, 'https://api.zoom.us/v2', env) }),
   };
 }

@@ -31,9 +31,9 @@ function cached(read: () => Promise<string>, maxAgeMs: number, clock: () => numb
 }
 
 /** Reads a secret string: the configured value itself, or Secrets Manager's, cached. */
-export function secretReader(source: SecretSource): SecretRead {
+export function secretReader(source: SecretSource, clock: () => number = Date.now): SecretRead {
   if (source.kind === 'value') return async () => source.ref;
-  return cached(() => getSecretString(source.ref), TIMING.secretMaxAgeMs);
+  return cached(() => getSecretString(source.ref), TIMING.secretMaxAgeMs, clock);
 }
 
 /**
@@ -44,7 +44,9 @@ export function secretReader(source: SecretSource): SecretRead {
 export function signingKeyProvider(source: { secretId: string } | { file: string }, clock: () => number = Date.now): SigningKeyProvider {
   // The local runtime's key file is re-read at most once a second (or when forced), so edits apply without a restart.
   const read =
-    'file' in source ? cached(() => readFile(source.file, 'utf8'), 1_000) : secretReader({ kind: 'secrets-manager', ref: source.secretId });
+    'file' in source
+      ? cached(() => readFile(source.file, 'utf8'), 1_000)
+      : secretReader({ kind: 'secrets-manager', ref: source.secretId }, clock);
   let parsed: { raw: string; keyring: SigningKeyring } | undefined;
   let lastForcedAt = Number.NEGATIVE_INFINITY;
   return {

@@ -136,9 +136,11 @@ export function fieldAttributes(update: UserUpdate): Array<[string, AttributeVal
   return out;
 }
 
+const FIELDS = Object.entries(ATTRIBUTES) as Array<[keyof StoredUser, Codec<unknown>]>;
+
 export function toUser(item: Item): StoredUser {
   const user: Record<string, unknown> = {};
-  for (const [field, codec] of Object.entries(ATTRIBUTES) as Array<[keyof StoredUser, Codec<unknown>]>) {
+  for (const [field, codec] of FIELDS) {
     const value = codec.read(item);
     if (value !== undefined) user[field] = value;
   }

@@ -60,8 +60,8 @@ export class KmsEnvelopeOpener implements TokenOpener {
       decipher.setAAD(additionalData(sealed.formatVersion, userId));
       const split = sealed.ciphertext.length - TAG_BYTES;
       decipher.setAuthTag(sealed.ciphertext.subarray(split));
-      const body = Buffer.concat([decipher.update(sealed.ciphertext.subarray(0, split)), decipher.final()]);
-      const { a, r, s } = JSON.parse(body.toString('utf8')) as { a: string; r: string; s?: string };
+      const body = decipher.update(sealed.ciphertext.subarray(0, split), undefined, 'utf8') + decipher.final('utf8');
+      const { a, r, s } = JSON.parse(body) as { a: string; r: string; s?: string };
       return { accessToken: a, refreshToken: r, ...(s === undefined ? {} : { scope: s }) };
     } catch {
       // GCM authentication failed: tampered, or sealed for another user. Say no more than that.

@@ -6,7 +6,7 @@
  * ratios between them are the interesting part.
  *
  * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
- * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (3), BENCH_COLD_STARTS (9).
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (5), BENCH_FLOOR_WARMUP (1000), BENCH_COLD_STARTS (9).
  *
  * The two figures issue 21 holds the callback to (docs/performance.md): its cold start beside a
  * bare handler with the same three SDK clients (bench/bare-handler.ts, built by the same build),
@@ -26,7 +26,7 @@ import { TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
 import { formatBotTokenLatency, measureBotTokenLatency, summarizeBotTokenLatency, ZOOM_API_LATENCY_MS } from './bot-token-latency';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
-import { compareColdStarts, formatColdStarts } from './cold-start';
+import { compareColdStarts, formatColdStarts, median } from './cold-start';
 import type { BundleVariant } from '../functions/contract';
 import { buildEntries, buildHandlers, type BuiltBundle } from '../scripts/build-handlers';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
@@ -47,8 +47,8 @@ const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
 const WARMUP = intEnv('BENCH_WARMUP', 200);
 const USERS = intEnv('BENCH_USERS', 200);
 const KMS_CALLBACKS = intEnv('BENCH_KMS_CALLBACKS', 1000);
-/** Rounds of each side in the warm comparison, alternating. */
-const ROUNDS = intEnv('BENCH_ROUNDS', 3);
+/** Pairs of rounds in the warm comparison (callback, bare server), the order flipped every pair. */
+const ROUNDS = intEnv('BENCH_ROUNDS', 5);
 
 // ---------------------------------------------------------------------------------------------
 // Load generation
@@ -264,6 +264,49 @@ function buildBareHandler(outdir: string): BundleResult {
 
 const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 9);
 
+/** Requests a side gets before each of its measured rounds: the callback's path is long, and JIT-compiled late. */
+const FLOOR_WARMUP = intEnv('BENCH_FLOOR_WARMUP', 1000);
+
+/**
+ * The callback's warm throughput beside a bare HTTP server doing one GetItem per request on the
+ * same dynalite: ROUNDS pairs of rounds, each side warmed up before its round, the order flipped
+ * every pair; the ratio is the median over the pairs of callback req/s ÷ bare req/s.
+ */
+async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: string[], userIds: string[], agent: Agent) {
+  const bare = await startBareServer(dynamoEndpoint);
+  try {
+    const bareUrls = userIds.map((id) => `${bare.url}/?user_id=${id}`);
+    const round = async (label: string, list: string[]) => {
+      await load('warm-up', FLOOR_WARMUP, CONCURRENCY, async (i) => (await getStatus(list[i % list.length], agent)) === 200);
+      return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % list.length], agent)) === 200);
+    };
+    const pairs: Array<{ callback: LoadResult; bare: LoadResult }> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      if (i % 2) {
+        const bareRound = await round('bare GetItem server', bareUrls);
+        pairs.push({ bare: bareRound, callback: await round('callback', callbackUrls) });
+      } else {
+        const callbackRound = await round('callback', callbackUrls);
+        pairs.push({ callback: callbackRound, bare: await round('bare GetItem server', bareUrls) });
+      }
+    }
+    for (const pair of pairs) {
+      showLoad(pair.callback);
+      showLoad(pair.bare);
+      console.log(`    pair: callback ÷ bare x${(pair.callback.rps / pair.bare.rps).toFixed(2)}`);
+    }
+    const ratio = median(pairs.map((pair) => pair.callback.rps / pair.bare.rps));
+    console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)} (median of ${ROUNDS} pairs)`);
+    return {
+      ratio,
+      callbackRps: median(pairs.map((pair) => pair.callback.rps)),
+      bareRps: median(pairs.map((pair) => pair.bare.rps)),
+    };
+  } finally {
+    await bare.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -388,34 +431,13 @@ async function main(): Promise<void> {
     // The callback against the least any such endpoint does: a bare node HTTP server answering
     // each request with one GetItem on its own dynalite, same machine, same run, same load.
     console.log(
-      `\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`,
+      `\n[2a] callback vs a bare HTTP server doing one GetItem per request on the same dynalite (${USERS} users round robin, concurrency ${CONCURRENCY}, ${ROUNDS} pairs of ${REQUESTS}-request rounds, ${FLOOR_WARMUP} warm-up requests before each)`,
     );
-    const bare = await startBareServer(runtime.dynamoEndpoint);
-    try {
-      const bareUrls = users.map((id) => `${bare.url}/?user_id=${id}`);
-      const alternate = async (label: string, list: string[]) => {
-        await load('warm-up', WARMUP, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
-        return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
-      };
-      // Rounds of each, taking turns, so neither side gets the quieter part of the run.
-      const rounds: LoadResult[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        rounds.push(await alternate('callback', urls), await alternate('bare GetItem server', bareUrls));
-      }
-      rounds.forEach(showLoad);
-      const rps = (label: string) => {
-        const mine = rounds.filter((round) => round.label === label);
-        return mine.reduce((sum, round) => sum + round.rps, 0) / mine.length;
-      };
-      const ratio = rps('callback') / rps('bare GetItem server');
-      console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)} (mean of ${ROUNDS} rounds each)`);
-      summary.push([
-        'warm: callback ÷ bare HTTP+GetItem server (req/s)',
-        `x${ratio.toFixed(2)} (${rps('callback').toFixed(0)} vs ${rps('bare GetItem server').toFixed(0)} req/s)`,
-      ]);
-    } finally {
-      await bare.close();
-    }
+    const warm = await compareWithBareServer(runtime.dynamoEndpoint, urls, users, agent);
+    summary.push([
+      'warm: callback ÷ bare HTTP+GetItem server (req/s)',
+      `x${warm.ratio.toFixed(2)} (median of ${ROUNDS} pairs; ${warm.callbackRps.toFixed(0)} vs ${warm.bareRps.toFixed(0)} req/s, medians)`,
+    ]);
 
     // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:
     // config, clients, Powertools), then its first invocation (keys, GetItem, KMS Decrypt); beside

@@ -6,7 +6,8 @@
  * ratios between them are the interesting part.
  *
  * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
- * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (5), BENCH_FLOOR_WARMUP (1000), BENCH_COLD_STARTS (9).
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (9), BENCH_FLOOR_WARMUP (2000), BENCH_COLD_STARTS (9),
+ * BENCH_BARE_CLIENT (unset, or `functions`).
  *
  * The two figures issue 21 holds the callback to (docs/performance.md): its cold start beside a
  * bare handler with the same three SDK clients (bench/bare-handler.ts, built by the same build),
@@ -20,6 +21,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { AWS_CLIENT_OPTIONS } from '../functions/adapters/aws-clients';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
 import { TABLE_NAME } from '../local/dynamo';
@@ -47,8 +49,14 @@ const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
 const WARMUP = intEnv('BENCH_WARMUP', 200);
 const USERS = intEnv('BENCH_USERS', 200);
 const KMS_CALLBACKS = intEnv('BENCH_KMS_CALLBACKS', 1000);
+/**
+ * BENCH_BARE_CLIENT=functions: the bare server's DynamoDB client made with the functions' own
+ * client options (timeouts, cached middleware) instead of the SDK's defaults, to see how much of
+ * the callback's standing is its SDK settings.
+ */
+const BARE_CLIENT_AS_FUNCTIONS = process.env.BENCH_BARE_CLIENT === 'functions';
 /** Pairs of rounds in the warm comparison (callback, bare server), the order flipped every pair. */
-const ROUNDS = intEnv('BENCH_ROUNDS', 5);
+const ROUNDS = intEnv('BENCH_ROUNDS', 9);
 
 // ---------------------------------------------------------------------------------------------
 // Load generation
@@ -62,6 +70,8 @@ interface LoadResult {
   max: number;
   mean: number;
   rps: number;
+  /** CPU time of this process (every thread: load, runtime, dynalite) per request, µs. */
+  cpuUs: number;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -93,8 +103,10 @@ async function load(label: string, n: number, concurrency: number, once: (i: num
     }
   };
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   const elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
   const sorted = latencies.slice().sort();
   let sum = 0;
   for (const value of sorted) sum += value;
@@ -107,13 +119,14 @@ async function load(label: string, n: number, concurrency: number, once: (i: num
     max: sorted[sorted.length - 1],
     mean: sum / n,
     rps: n / elapsedSeconds,
+    cpuUs: (cpu.user + cpu.system) / n,
   };
 }
 
 function showLoad(result: LoadResult): void {
   console.log(
     `  ${result.label.padEnd(24)} n=${result.n}  p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  max ${ms(result.max)}  mean ${ms(result.mean)}  ` +
-      `${result.rps.toFixed(0)} req/s  failures ${result.failures}`,
+      `${result.rps.toFixed(0)} req/s  cpu ${result.cpuUs.toFixed(0)} µs/req  failures ${result.failures}`,
   );
 }
 
@@ -151,11 +164,15 @@ function getStatus(url: string, agent: Agent): Promise<number> {
  * items, the same storage engine the callback reads through).
  */
 async function startBareServer(dynamoEndpoint: string): Promise<{ url: string; close(): Promise<void> }> {
+  const httpAgent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const options = BARE_CLIENT_AS_FUNCTIONS
+    ? { ...AWS_CLIENT_OPTIONS, requestHandler: { ...AWS_CLIENT_OPTIONS.requestHandler, httpAgent } }
+    : { requestHandler: { httpAgent } };
   const client = new DynamoDBClient({
+    ...options,
     endpoint: dynamoEndpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) },
   });
   const server = createServer((request, response) => {
     const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
@@ -264,21 +281,30 @@ function buildBareHandler(outdir: string): BundleResult {
 
 const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 9);
 
-/** Requests a side gets before each of its measured rounds: the callback's path is long, and JIT-compiled late. */
-const FLOOR_WARMUP = intEnv('BENCH_FLOOR_WARMUP', 1000);
+/**
+ * Requests each side gets before the comparison starts (the callback's path is long, and
+ * JIT-compiled late), and before each of its rounds.
+ */
+const FLOOR_WARMUP = intEnv('BENCH_FLOOR_WARMUP', 2000);
+const ROUND_WARMUP = 300;
 
 /**
  * The callback's warm throughput beside a bare HTTP server doing one GetItem per request on the
- * same dynalite: ROUNDS pairs of rounds, each side warmed up before its round, the order flipped
- * every pair; the ratio is the median over the pairs of callback req/s ÷ bare req/s.
+ * same dynalite: ROUNDS pairs of rounds, the order flipped every pair; the ratio is the median over
+ * the pairs of callback req/s ÷ bare req/s (a busy moment of a shared machine spoils a pair, not
+ * the figure). CPU time per request is printed beside it: less disturbed by other processes.
  */
 async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: string[], userIds: string[], agent: Agent) {
   const bare = await startBareServer(dynamoEndpoint);
   try {
     const bareUrls = userIds.map((id) => `${bare.url}/?user_id=${id}`);
+    const run = (label: string, list: string[], n: number) =>
+      load(label, n, CONCURRENCY, async (i) => (await getStatus(list[i % list.length], agent)) === 200);
+    await run('warm-up', callbackUrls, FLOOR_WARMUP);
+    await run('warm-up', bareUrls, FLOOR_WARMUP);
     const round = async (label: string, list: string[]) => {
-      await load('warm-up', FLOOR_WARMUP, CONCURRENCY, async (i) => (await getStatus(list[i % list.length], agent)) === 200);
-      return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % list.length], agent)) === 200);
+      await run('warm-up', list, ROUND_WARMUP);
+      return run(label, list, REQUESTS);
     };
     const pairs: Array<{ callback: LoadResult; bare: LoadResult }> = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -296,9 +322,14 @@ async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: strin
       console.log(`    pair: callback ÷ bare x${(pair.callback.rps / pair.bare.rps).toFixed(2)}`);
     }
     const ratio = median(pairs.map((pair) => pair.callback.rps / pair.bare.rps));
+    const cpu = { callback: median(pairs.map((pair) => pair.callback.cpuUs)), bare: median(pairs.map((pair) => pair.bare.cpuUs)) };
     console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)} (median of ${ROUNDS} pairs)`);
+    console.log(
+      `  CPU per request (medians): callback ${cpu.callback.toFixed(0)} µs, bare server ${cpu.bare.toFixed(0)} µs: bare ÷ callback x${(cpu.bare / cpu.callback).toFixed(2)}`,
+    );
     return {
       ratio,
+      cpuRatio: cpu.bare / cpu.callback,
       callbackRps: median(pairs.map((pair) => pair.callback.rps)),
       bareRps: median(pairs.map((pair) => pair.bare.rps)),
     };
@@ -431,12 +462,13 @@ async function main(): Promise<void> {
     // The callback against the least any such endpoint does: a bare node HTTP server answering
     // each request with one GetItem on its own dynalite, same machine, same run, same load.
     console.log(
-      `\n[2a] callback vs a bare HTTP server doing one GetItem per request on the same dynalite (${USERS} users round robin, concurrency ${CONCURRENCY}, ${ROUNDS} pairs of ${REQUESTS}-request rounds, ${FLOOR_WARMUP} warm-up requests before each)`,
+      `\n[2a] callback vs a bare HTTP server doing one GetItem per request on the same dynalite (${USERS} users round robin, concurrency ${CONCURRENCY}, ${ROUNDS} pairs of ${REQUESTS}-request rounds, after ${FLOOR_WARMUP} warm-up requests each; ` +
+        `the bare server's client: ${BARE_CLIENT_AS_FUNCTIONS ? "the functions' options" : "the SDK's defaults"})`,
     );
     const warm = await compareWithBareServer(runtime.dynamoEndpoint, urls, users, agent);
     summary.push([
       'warm: callback ÷ bare HTTP+GetItem server (req/s)',
-      `x${warm.ratio.toFixed(2)} (median of ${ROUNDS} pairs; ${warm.callbackRps.toFixed(0)} vs ${warm.bareRps.toFixed(0)} req/s, medians)`,
+      `x${warm.ratio.toFixed(2)} (median of ${ROUNDS} pairs; ${warm.callbackRps.toFixed(0)} vs ${warm.bareRps.toFixed(0)} req/s; CPU per request x${warm.cpuRatio.toFixed(2)})`,
     ]);
 
     // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:

@@ -5,8 +5,9 @@
  *
  * A budget is the bundle's size when it was set plus about 1%, rounded up to a KiB. A change that
  * grows a bundle past it fails here: raising a budget is then a decision made in the open (its
- * commit says what grew and why), never a side effect of a feature. The callback's 1% is also the
- * room for Recall's request-signature check (a few hundred bytes and an HMAC).
+ * commit says what grew and why), never a side effect of a feature. The two public token routes'
+ * budgets also hold the 3.9 KB that Recall's request-signature check (issue 22, built in
+ * parallel) adds to each.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,8 +19,8 @@ const KIB = 1024;
 /** Budgets in KiB, per function and variant (plain: no Tracer; traced: with it and the X-Ray SDK). */
 const BUDGET_KIB: Record<string, Record<BundleVariant, number>> = {
   admin: { plain: 562, traced: 708 },
-  'bot-token': { plain: 482, traced: 627 },
-  callback: { plain: 475, traced: 620 },
+  'bot-token': { plain: 486, traced: 631 },
+  callback: { plain: 479, traced: 624 },
   dispatcher: { plain: 429, traced: 574 },
   'recall-health': { plain: 445, traced: 589 },
   'refresh-worker': { plain: 486, traced: 631 },

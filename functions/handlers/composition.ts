@@ -252,7 +252,7 @@ function serviceDepsFromEnv(env: Env): ServiceDeps {
 
 function refreshQueueFromEnv(env: Env, overrides: LocalOverrides): RefreshQueue {
   if (overrides.refreshQueue) return overrides.refreshQueue;
-  return new SqsRefreshQueue({ client: new SQSClient(awsClientConfig(env, 'SQS')), queueUrl: requiredEnv(ENV.refreshQueueUrl, env) });
+  return new SqsRefreshQueue({ client: () => new SQSClient(awsClientConfig(env, 'SQS')), queueUrl: requiredEnv(ENV.refreshQueueUrl, env) });
 }
 
 function windowMsFromEnv(env: Env): number {

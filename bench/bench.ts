@@ -6,7 +6,8 @@
  * ratios between them are the interesting part.
  *
  * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
- * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (9), BENCH_FLOOR_WARMUP (2000), BENCH_COLD_STARTS (9),
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (30), BENCH_ROUND_REQUESTS (600),
+ * BENCH_FLOOR_WARMUP (2000), BENCH_COLD_STARTS (21),
  * BENCH_BARE_CLIENT (unset, or `functions`).
  *
  * The two figures issue 21 holds the callback to (docs/performance.md): its cold start beside a
@@ -56,7 +57,12 @@ const KMS_CALLBACKS = intEnv('BENCH_KMS_CALLBACKS', 1000);
  */
 const BARE_CLIENT_AS_FUNCTIONS = process.env.BENCH_BARE_CLIENT === 'functions';
 /** Pairs of rounds in the warm comparison (callback, bare server), the order flipped every pair. */
-const ROUNDS = intEnv('BENCH_ROUNDS', 9);
+const ROUNDS = intEnv('BENCH_ROUNDS', 30);
+/**
+ * Requests in each of those rounds: short rounds, because this shared machine's speed drifts by
+ * a third within seconds, and two rounds run back to back see the same drift.
+ */
+const ROUND_REQUESTS = intEnv('BENCH_ROUND_REQUESTS', 600);
 
 // ---------------------------------------------------------------------------------------------
 // Load generation
@@ -279,14 +285,14 @@ function buildBareHandler(outdir: string): BundleResult {
   return describeBundle(built);
 }
 
-const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 9);
+const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 21);
 
 /**
  * Requests each side gets before the comparison starts (the callback's path is long, and
  * JIT-compiled late), and before each of its rounds.
  */
 const FLOOR_WARMUP = intEnv('BENCH_FLOOR_WARMUP', 2000);
-const ROUND_WARMUP = 300;
+const ROUND_WARMUP = 100;
 
 /**
  * The callback's warm throughput beside a bare HTTP server doing one GetItem per request on the
@@ -304,7 +310,7 @@ async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: strin
     await run('warm-up', bareUrls, FLOOR_WARMUP);
     const round = async (label: string, list: string[]) => {
       await run('warm-up', list, ROUND_WARMUP);
-      return run(label, list, REQUESTS);
+      return run(label, list, ROUND_REQUESTS);
     };
     const pairs: Array<{ callback: LoadResult; bare: LoadResult }> = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -316,23 +322,17 @@ async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: strin
         pairs.push({ callback: callbackRound, bare: await round('bare GetItem server', bareUrls) });
       }
     }
-    for (const pair of pairs) {
-      showLoad(pair.callback);
-      showLoad(pair.bare);
-      console.log(`    pair: callback ÷ bare x${(pair.callback.rps / pair.bare.rps).toFixed(2)}`);
-    }
-    const ratio = median(pairs.map((pair) => pair.callback.rps / pair.bare.rps));
+    const ratios = pairs.map((pair) => pair.callback.rps / pair.bare.rps);
+    const ratio = median(ratios);
     const cpu = { callback: median(pairs.map((pair) => pair.callback.cpuUs)), bare: median(pairs.map((pair) => pair.bare.cpuUs)) };
+    const rps = { callback: median(pairs.map((pair) => pair.callback.rps)), bare: median(pairs.map((pair) => pair.bare.rps)) };
+    console.log(`  each pair, callback ÷ bare: ${ratios.map((value) => value.toFixed(2)).join(' ')}`);
+    console.log(`  medians: callback ${rps.callback.toFixed(0)} req/s, bare server ${rps.bare.toFixed(0)} req/s`);
     console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)} (median of ${ROUNDS} pairs)`);
     console.log(
       `  CPU per request (medians): callback ${cpu.callback.toFixed(0)} µs, bare server ${cpu.bare.toFixed(0)} µs: bare ÷ callback x${(cpu.bare / cpu.callback).toFixed(2)}`,
     );
-    return {
-      ratio,
-      cpuRatio: cpu.bare / cpu.callback,
-      callbackRps: median(pairs.map((pair) => pair.callback.rps)),
-      bareRps: median(pairs.map((pair) => pair.bare.rps)),
-    };
+    return { ratio, cpuRatio: cpu.bare / cpu.callback, callbackRps: rps.callback, bareRps: rps.bare };
   } finally {
     await bare.close();
   }
@@ -462,7 +462,7 @@ async function main(): Promise<void> {
     // The callback against the least any such endpoint does: a bare node HTTP server answering
     // each request with one GetItem on its own dynalite, same machine, same run, same load.
     console.log(
-      `\n[2a] callback vs a bare HTTP server doing one GetItem per request on the same dynalite (${USERS} users round robin, concurrency ${CONCURRENCY}, ${ROUNDS} pairs of ${REQUESTS}-request rounds, after ${FLOOR_WARMUP} warm-up requests each; ` +
+      `\n[2a] callback vs a bare HTTP server doing one GetItem per request on the same dynalite (${USERS} users round robin, concurrency ${CONCURRENCY}, ${ROUNDS} pairs of ${ROUND_REQUESTS}-request rounds, after ${FLOOR_WARMUP} warm-up requests each; ` +
         `the bare server's client: ${BARE_CLIENT_AS_FUNCTIONS ? "the functions' options" : "the SDK's defaults"})`,
     );
     const warm = await compareWithBareServer(runtime.dynamoEndpoint, urls, users, agent);

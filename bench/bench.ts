@@ -16,19 +16,18 @@
  * doing one GetItem per request on the same dynalite, in alternating rounds.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, createServer, get as httpGet } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, get as httpGet } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { AWS_CLIENT_OPTIONS } from '../functions/adapters/aws-clients';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
 import { TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
 import { formatBotTokenLatency, measureBotTokenLatency, summarizeBotTokenLatency, ZOOM_API_LATENCY_MS } from './bot-token-latency';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
+import { startBareServer } from './bare-server';
 import { compareColdStarts, formatColdStarts, median } from './cold-start';
 import type { BundleVariant } from '../functions/contract';
 import { buildEntries, buildHandlers, type BuiltBundle } from '../scripts/build-handlers';
@@ -164,40 +163,6 @@ function getStatus(url: string, agent: Agent): Promise<number> {
   });
 }
 
-/**
- * The least any such endpoint does: a node HTTP server answering `?user_id=` with that item's
- * `user_id`, read by one GetItem from the local runtime's own dynalite (the callback's table and
- * items, the same storage engine the callback reads through).
- */
-async function startBareServer(dynamoEndpoint: string): Promise<{ url: string; close(): Promise<void> }> {
-  const httpAgent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const options = BARE_CLIENT_AS_FUNCTIONS
-    ? { ...AWS_CLIENT_OPTIONS, requestHandler: { ...AWS_CLIENT_OPTIONS.requestHandler, httpAgent } }
-    : { requestHandler: { httpAgent } };
-  const client = new DynamoDBClient({
-    ...options,
-    endpoint: dynamoEndpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const server = createServer((request, response) => {
-    const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
-    client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true })).then(
-      (answer) => response.writeHead(answer.Item ? 200 : 404, { 'content-type': 'text/plain' }).end(answer.Item?.user_id.S ?? ''),
-      () => response.writeHead(500).end(),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      client.destroy();
-    },
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Users
 
@@ -301,7 +266,10 @@ const ROUND_WARMUP = 100;
  * the figure). CPU time per request is printed beside it: less disturbed by other processes.
  */
 async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: string[], userIds: string[], agent: Agent) {
-  const bare = await startBareServer(dynamoEndpoint);
+  const bare = await startBareServer(dynamoEndpoint, {
+    maxSockets: CONCURRENCY,
+    client: BARE_CLIENT_AS_FUNCTIONS ? 'functions' : 'sdk-defaults',
+  });
   try {
     const bareUrls = userIds.map((id) => `${bare.url}/?user_id=${id}`);
     const run = (label: string, list: string[], n: number) =>

@@ -8,14 +8,12 @@
  * per request, and writes the profile to .bench/profile/ for Chrome DevTools or any viewer.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, get } from 'node:http';
+import { Agent, get } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { TABLE_NAME } from '../local/dynamo';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
+import { startBareServer } from './bare-server';
 
 const REQUESTS = 6000;
 const WARMUP = 1000;
@@ -75,31 +73,11 @@ async function registerUsers(runtime: LocalRuntime, count: number): Promise<Arra
   return users;
 }
 
-/** The bench's baseline: one GetItem per request on the runtime's dynalite. */
-async function startBareServer(endpoint: string) {
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const server = createServer((request, response) => {
-    const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
-    client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true })).then(
-      (answer) => response.writeHead(answer.Item ? 200 : 404, { 'content-type': 'text/plain' }).end(answer.Item?.user_id.S ?? ''),
-      () => response.writeHead(500).end(),
-    );
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const close = () => {
-    server.closeAllConnections();
-    server.close();
-    client.destroy();
-  };
-  return { url, close };
-}
-
 async function main(): Promise<void> {
   const bare = process.argv.includes('--bare');
   const runtime = await startScratchRuntime({}, 'profile');
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  const baseline = bare ? await startBareServer(runtime.dynamoEndpoint) : undefined;
+  const baseline = bare ? await startBareServer(runtime.dynamoEndpoint, { maxSockets: 16, client: 'sdk-defaults' }) : undefined;
   try {
     const users = await registerUsers(runtime, 50);
     const urls = users.map((user) => (baseline ? `${baseline.url}/?user_id=${user.userId}` : user.callbackUrl));
@@ -137,7 +115,7 @@ async function main(): Promise<void> {
     }
   } finally {
     agent.destroy();
-    baseline?.close();
+    await baseline?.close();
     await runtime.close();
   }
 }

@@ -6,26 +6,31 @@
  * ratios between them are the interesting part.
  *
  * Knobs (environment): BENCH_REQUESTS (3000), BENCH_CONCURRENCY (16), BENCH_WARMUP (200),
- * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_COLD_STARTS (5).
+ * BENCH_USERS (200), BENCH_KMS_CALLBACKS (1000), BENCH_ROUNDS (30), BENCH_ROUND_REQUESTS (600),
+ * BENCH_FLOOR_WARMUP (2000), BENCH_COLD_STARTS (21),
+ * BENCH_BARE_CLIENT (unset, or `functions`).
+ *
+ * The two figures issue 21 holds the callback to (docs/performance.md): its cold start beside a
+ * bare handler with the same three SDK clients (bench/bare-handler.ts, built by the same build),
+ * imported alternately by fresh Node processes; and its warm throughput beside a bare HTTP server
+ * doing one GetItem per request on the same dynalite, in alternating rounds.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Agent, createServer, get as httpGet } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, get as httpGet } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
-import { startDynalite, TABLE_NAME } from '../local/dynamo';
+import { TABLE_NAME } from '../local/dynamo';
 import type { KmsCallCounts } from '../local/kms/kms-server';
 import { formatBotTokenLatency, measureBotTokenLatency, summarizeBotTokenLatency, ZOOM_API_LATENCY_MS } from './bot-token-latency';
 import { formatLatency, measureCallbackLatency } from './callback-latency';
-import type { Env } from '../functions/config';
+import { startBareServer } from './bare-server';
+import { compareColdStarts, formatColdStarts, median } from './cold-start';
 import type { BundleVariant } from '../functions/contract';
-import { buildHandlers } from '../scripts/build-handlers';
+import { buildEntries, buildHandlers, type BuiltBundle } from '../scripts/build-handlers';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 import { sealedTokensOf } from '../functions/domain/token-record';
 
@@ -44,6 +49,19 @@ const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
 const WARMUP = intEnv('BENCH_WARMUP', 200);
 const USERS = intEnv('BENCH_USERS', 200);
 const KMS_CALLBACKS = intEnv('BENCH_KMS_CALLBACKS', 1000);
+/**
+ * BENCH_BARE_CLIENT=functions: the bare server's DynamoDB client made with the functions' own
+ * client options (timeouts, cached middleware) instead of the SDK's defaults, to see how much of
+ * the callback's standing is its SDK settings.
+ */
+const BARE_CLIENT_AS_FUNCTIONS = process.env.BENCH_BARE_CLIENT === 'functions';
+/** Pairs of rounds in the warm comparison (callback, bare server), the order flipped every pair. */
+const ROUNDS = intEnv('BENCH_ROUNDS', 30);
+/**
+ * Requests in each of those rounds: short rounds, because this shared machine's speed drifts by
+ * a third within seconds, and two rounds run back to back see the same drift.
+ */
+const ROUND_REQUESTS = intEnv('BENCH_ROUND_REQUESTS', 600);
 
 // ---------------------------------------------------------------------------------------------
 // Load generation
@@ -57,6 +75,8 @@ interface LoadResult {
   max: number;
   mean: number;
   rps: number;
+  /** CPU time of this process (every thread: load, runtime, dynalite) per request, µs. */
+  cpuUs: number;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -88,8 +108,10 @@ async function load(label: string, n: number, concurrency: number, once: (i: num
     }
   };
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   const elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
   const sorted = latencies.slice().sort();
   let sum = 0;
   for (const value of sorted) sum += value;
@@ -102,13 +124,14 @@ async function load(label: string, n: number, concurrency: number, once: (i: num
     max: sorted[sorted.length - 1],
     mean: sum / n,
     rps: n / elapsedSeconds,
+    cpuUs: (cpu.user + cpu.system) / n,
   };
 }
 
 function showLoad(result: LoadResult): void {
   console.log(
     `  ${result.label.padEnd(24)} n=${result.n}  p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  max ${ms(result.max)}  mean ${ms(result.mean)}  ` +
-      `${result.rps.toFixed(0)} req/s  failures ${result.failures}`,
+      `${result.rps.toFixed(0)} req/s  cpu ${result.cpuUs.toFixed(0)} µs/req  failures ${result.failures}`,
   );
 }
 
@@ -138,38 +161,6 @@ function getStatus(url: string, agent: Agent): Promise<number> {
     });
     request.on('error', reject);
   });
-}
-
-/**
- * A node HTTP server answering `?user_id=` with that item's `user_id`, read by one GetItem from
- * its own dynalite holding copies of the same records (the same attributes to deserialize).
- */
-async function startBareServer(items: Array<Record<string, AttributeValue>>): Promise<{ url: string; close(): Promise<void> }> {
-  const dynalite = await startDynalite();
-  const client = new DynamoDBClient({
-    endpoint: dynalite.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) },
-  });
-  for (const item of items) await client.send(new PutItemCommand({ TableName: TABLE_NAME, Item: item }));
-  const server = createServer((request, response) => {
-    const userId = new URL(request.url ?? '/', 'http://bare').searchParams.get('user_id') ?? '';
-    client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true })).then(
-      (answer) => response.writeHead(answer.Item ? 200 : 404, { 'content-type': 'text/plain' }).end(answer.Item?.user_id.S ?? ''),
-      () => response.writeHead(500).end(),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      client.destroy();
-      await dynalite.close();
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,83 +219,102 @@ function shortPath(path: string): string {
   return path.replace(/^.*node_modules\//, '~/');
 }
 
+/** A built bundle with what is in it, by file and by package. */
+function describeBundle(built: BuiltBundle): BundleResult {
+  const file = join(built.dir, 'index.mjs');
+  const files = Object.entries(built.inputs);
+  const byPackage = new Map<string, number>();
+  for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
+  const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return {
+    entry: built.entry,
+    variant: built.variant,
+    file,
+    bytes: built.bytes,
+    gzip: gzipSync(readFileSync(file), { level: 9 }).length,
+    mapBytes: built.mapBytes,
+    inputs: files.length,
+    topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
+    topPackages: top([...byPackage.entries()]),
+  };
+}
+
 /** The deployed bundles, from the one build (scripts/build-handlers.ts), with what is in them. */
 function buildBundles(outdir: string): BundleResult[] {
-  return buildHandlers(outdir).map((built) => {
-    const file = join(built.dir, 'index.mjs');
-    const files = Object.entries(built.inputs);
-    const byPackage = new Map<string, number>();
-    for (const [path, bytes] of files) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + bytes);
-    const top = <T>(entries: Array<[T, number]>) => entries.sort((a, b) => b[1] - a[1]).slice(0, 5);
-    return {
-      entry: built.entry,
-      variant: built.variant,
-      file,
-      bytes: built.bytes,
-      gzip: gzipSync(readFileSync(file), { level: 9 }).length,
-      mapBytes: built.mapBytes,
-      inputs: files.length,
-      topFiles: top(files).map(([path, bytes]) => [shortPath(relative(ROOT, path) || path), bytes]),
-      topPackages: top([...byPackage.entries()]),
+  return buildHandlers(outdir).map(describeBundle);
+}
+
+/**
+ * The bare baseline handlers, built as the functions are (same build, same options): the issue's
+ * floor with three SDK clients (bench/bare-handler.ts), and the one with every client the callback
+ * makes, Secrets Manager included (bench/bare-handler-secrets.ts).
+ */
+function buildBareHandlers(outdir: string): { threeClients: BundleResult; callbackClients: BundleResult } {
+  const [threeClients, callbackClients] = buildEntries(
+    {
+      'bare-handler': join(ROOT, 'bench', 'bare-handler.ts'),
+      'bare-handler-secrets': join(ROOT, 'bench', 'bare-handler-secrets.ts'),
+    },
+    'plain',
+    outdir,
+  );
+  return { threeClients: describeBundle(threeClients), callbackClients: describeBundle(callbackClients) };
+}
+
+const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 21);
+
+/**
+ * Requests each side gets before the comparison starts (the callback's path is long, and
+ * JIT-compiled late), and before each of its rounds.
+ */
+const FLOOR_WARMUP = intEnv('BENCH_FLOOR_WARMUP', 2000);
+const ROUND_WARMUP = 100;
+
+/**
+ * The callback's warm throughput beside a bare HTTP server doing one GetItem per request on the
+ * same dynalite: ROUNDS pairs of rounds, the order flipped every pair; the ratio is the median over
+ * the pairs of callback req/s ÷ bare req/s (a busy moment of a shared machine spoils a pair, not
+ * the figure). CPU time per request is printed beside it: less disturbed by other processes.
+ */
+async function compareWithBareServer(dynamoEndpoint: string, callbackUrls: string[], userIds: string[], agent: Agent) {
+  const bare = await startBareServer(dynamoEndpoint, {
+    maxSockets: CONCURRENCY,
+    client: BARE_CLIENT_AS_FUNCTIONS ? 'functions' : 'sdk-defaults',
+  });
+  try {
+    const bareUrls = userIds.map((id) => `${bare.url}/?user_id=${id}`);
+    const run = (label: string, list: string[], n: number) =>
+      load(label, n, CONCURRENCY, async (i) => (await getStatus(list[i % list.length], agent)) === 200);
+    await run('warm-up', callbackUrls, FLOOR_WARMUP);
+    await run('warm-up', bareUrls, FLOOR_WARMUP);
+    const round = async (label: string, list: string[]) => {
+      await run('warm-up', list, ROUND_WARMUP);
+      return run(label, list, ROUND_REQUESTS);
     };
-  });
-}
-
-const COLD_STARTS = intEnv('BENCH_COLD_STARTS', 5);
-
-interface ColdStart {
-  importMs: number;
-  firstCallMs: number;
-  processMs: number;
-  status: number;
-}
-
-/** Runs the bundled handler in a new Node process, with the environment the runtime gave the handlers. */
-function coldStart(bundleFile: string, callbackUrl: string, handlerEnv: Env): Promise<ColdStart> {
-  const query = Object.fromEntries(new URL(callbackUrl).searchParams);
-  const script = `
-    const t0 = performance.now();
-    const { handler } = await import(${JSON.stringify(pathToFileURL(bundleFile).href)});
-    const t1 = performance.now();
-    const event = { version: '2.0', routeKey: 'GET /zoom/token', rawPath: '/zoom/token', rawQueryString: '', headers: {},
-      queryStringParameters: ${JSON.stringify(query)}, requestContext: { http: { method: 'GET', path: '/zoom/token' } }, isBase64Encoded: false };
-    const deadline = Date.now() + 10000;
-    const context = { functionName: 'callback', awsRequestId: 'cold', getRemainingTimeInMillis: () => deadline - Date.now() };
-    const answer = await handler(event, context);
-    const t2 = performance.now();
-    process.stdout.write(JSON.stringify({ importMs: t1 - t0, firstCallMs: t2 - t1, status: answer.statusCode }));`;
-  const began = process.hrtime.bigint();
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      process.execPath,
-      ['--no-warnings', '--input-type=module', '-e', script],
-      // A queue URL that is never used: the probe's token is fresh, so nothing is enqueued.
-      {
-        env: {
-          ...process.env,
-          ...handlerEnv,
-          REFRESH_QUEUE_URL: 'http://127.0.0.1:9/unused-queue',
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
-          POWERTOOLS_DEV: 'false',
-        },
-      },
-      (error, stdout, stderr) => {
-        if (error)
-          return reject(
-            new Error(
-              `cold start failed: ${stderr
-                .split('\n')
-                .filter((line) => /Error/.test(line))
-                .slice(-3)
-                .join(' | ')
-                .slice(0, 500)}`,
-            ),
-          );
-        const processMs = Number(process.hrtime.bigint() - began) / 1e6;
-        resolvePromise({ ...(JSON.parse(stdout) as Omit<ColdStart, 'processMs'>), processMs });
-      },
+    const pairs: Array<{ callback: LoadResult; bare: LoadResult }> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      if (i % 2) {
+        const bareRound = await round('bare GetItem server', bareUrls);
+        pairs.push({ bare: bareRound, callback: await round('callback', callbackUrls) });
+      } else {
+        const callbackRound = await round('callback', callbackUrls);
+        pairs.push({ callback: callbackRound, bare: await round('bare GetItem server', bareUrls) });
+      }
+    }
+    const ratios = pairs.map((pair) => pair.callback.rps / pair.bare.rps);
+    const ratio = median(ratios);
+    const cpu = { callback: median(pairs.map((pair) => pair.callback.cpuUs)), bare: median(pairs.map((pair) => pair.bare.cpuUs)) };
+    const rps = { callback: median(pairs.map((pair) => pair.callback.rps)), bare: median(pairs.map((pair) => pair.bare.rps)) };
+    console.log(`  each pair, callback ÷ bare: ${ratios.map((value) => value.toFixed(2)).join(' ')}`);
+    console.log(`  medians: callback ${rps.callback.toFixed(0)} req/s, bare server ${rps.bare.toFixed(0)} req/s`);
+    console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)} (median of ${ROUNDS} pairs)`);
+    console.log(
+      `  CPU per request (medians): callback ${cpu.callback.toFixed(0)} µs, bare server ${cpu.bare.toFixed(0)} µs: bare ÷ callback x${(cpu.bare / cpu.callback).toFixed(2)}`,
     );
-  });
+    return { ratio, cpuRatio: cpu.bare / cpu.callback, callbackRps: rps.callback, bareRps: rps.bare };
+  } finally {
+    await bare.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,8 +334,10 @@ async function main(): Promise<void> {
   const bundles: BundleResult[] = [];
 
   try {
-    // 0. The Lambda bundles, built first so a cold start of the real bundle can be measured below.
+    // 0. The Lambda bundles, built first so a cold start of the real bundle can be measured below,
+    // and the bare handler it is measured against, by the same build.
     bundles.push(...buildBundles(outdir));
+    const bareHandlers = buildBareHandlers(`${outdir}-baseline`);
 
     // 1. The local runtime, fresh.
     let t = Date.now();
@@ -429,52 +441,43 @@ async function main(): Promise<void> {
     // The callback against the least any such endpoint does: a bare node HTTP server answering
     // each request with one GetItem on its own dynalite, same machine, same run, same load.
     console.log(
-      `\n[2a] callback vs a bare HTTP server doing one GetItem per request (${USERS} users round robin, concurrency ${CONCURRENCY}, ${REQUESTS} requests)`,
+      `\n[2a] callback vs a bare HTTP server doing one GetItem per request on the same dynalite (${USERS} users round robin, concurrency ${CONCURRENCY}, ${ROUNDS} pairs of ${ROUND_REQUESTS}-request rounds, after ${FLOOR_WARMUP} warm-up requests each; ` +
+        `the bare server's client: ${BARE_CLIENT_AS_FUNCTIONS ? "the functions' options" : "the SDK's defaults"})`,
     );
-    const records: Array<Record<string, AttributeValue>> = [];
-    for (const userId of users) {
-      const answer = await dynamo!.send(
-        new GetItemCommand({ TableName: TABLE_NAME, Key: { user_id: { S: userId } }, ConsistentRead: true }),
-      );
-      records.push(answer.Item!);
-    }
-    const bare = await startBareServer(records);
-    try {
-      const bareUrls = users.map((id) => `${bare.url}/?user_id=${id}`);
-      const alternate = async (label: string, list: string[]) => {
-        await load('warm-up', WARMUP, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
-        return load(label, REQUESTS, CONCURRENCY, async (i) => (await getStatus(list[i % USERS], agent)) === 200);
-      };
-      // Twice each, interleaved, so neither side gets the quieter half of the run.
-      const rounds = [
-        await alternate('callback', urls),
-        await alternate('bare GetItem server', bareUrls),
-        await alternate('callback', urls),
-        await alternate('bare GetItem server', bareUrls),
-      ];
-      rounds.forEach(showLoad);
-      const rps = (label: string) => rounds.filter((round) => round.label === label).reduce((sum, round) => sum + round.rps, 0) / 2;
-      const ratio = rps('callback') / rps('bare GetItem server');
-      console.log(`  callback req/s ÷ bare server req/s: x${ratio.toFixed(2)}`);
-      summary.push([
-        'callback ÷ bare HTTP+GetItem server (req/s)',
-        `x${ratio.toFixed(2)} (${rps('callback').toFixed(0)} vs ${rps('bare GetItem server').toFixed(0)} req/s)`,
-      ]);
-    } finally {
-      await bare.close();
-    }
+    const warm = await compareWithBareServer(runtime.dynamoEndpoint, urls, users, agent);
+    summary.push([
+      'warm: callback ÷ bare HTTP+GetItem server (req/s)',
+      `x${warm.ratio.toFixed(2)} (median of ${ROUNDS} pairs; ${warm.callbackRps.toFixed(0)} vs ${warm.bareRps.toFixed(0)} req/s; CPU per request x${warm.cpuRatio.toFixed(2)})`,
+    ]);
 
     // Cold start: the minified callback bundle imported by a fresh Node process (module-scope init:
-    // config, clients, Powertools), then its first invocation (Secrets/keys, GetItem, KMS Decrypt).
-    console.log(`\n[2b] callback cold start (fresh node process, the bundled index.mjs, ${COLD_STARTS} runs)`);
+    // config, clients, Powertools), then its first invocation (keys, GetItem, KMS Decrypt); beside
+    // the bare handler with the same three SDK clients, taking turns.
+    console.log(
+      `\n[2b] callback cold start beside a bare handler with the same SDK clients (fresh node processes, ${COLD_STARTS} runs each, alternating)`,
+    );
     const callbackBundle = bundles.find((b) => b.entry === 'callback' && b.variant === 'plain')!;
-    const runs: ColdStart[] = [];
-    for (let i = 0; i < COLD_STARTS; i++) runs.push(await coldStart(callbackBundle.file, callbackUrl, runtime.handlerEnv));
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const statuses = [...new Set(runs.map((run) => run.status))].join(',');
-    const coldStartFigures = `import ${ms(median(runs.map((r) => r.importMs)))}, first call ${ms(median(runs.map((r) => r.firstCallMs)))}, process total ${ms(median(runs.map((r) => r.processMs)))} (median; HTTP ${statuses})`;
-    console.log(`  ${coldStartFigures}`);
-    summary.push(['callback cold start', coldStartFigures]);
+    const floors: Array<[string, BundleResult]> = [
+      ['bare handler (DynamoDB, KMS, SQS)', bareHandlers.threeClients],
+      ['bare handler (+ Secrets Manager)', bareHandlers.callbackClients],
+    ];
+    for (const [label, floor] of floors) {
+      const coldStarts = await compareColdStarts(callbackBundle.file, floor.file, COLD_STARTS, callbackUrl, runtime.handlerEnv);
+      const bytesRatio = callbackBundle.bytes / floor.bytes;
+      console.log(`  ${label.padEnd(34)} ${kb(floor.bytes)}  ${formatColdStarts(coldStarts.baseline)}`);
+      console.log(`  ${'callback'.padEnd(34)} ${kb(callbackBundle.bytes)}  ${formatColdStarts(coldStarts.subject)}`);
+      console.log(
+        `  callback ÷ ${label}: import x${coldStarts.importRatio.toFixed(2)} (median of ${COLD_STARTS} back-to-back pairs), bundle x${bytesRatio.toFixed(2)}`,
+      );
+      summary.push(
+        [`callback cold start (beside the ${label})`, formatColdStarts(coldStarts.subject)],
+        [`${label} cold start`, formatColdStarts(coldStarts.baseline)],
+        [
+          `cold: callback ÷ ${label}`,
+          `import x${coldStarts.importRatio.toFixed(2)}, bundle x${bytesRatio.toFixed(2)} (${kb(callbackBundle.bytes)} vs ${kb(floor.bytes)})`,
+        ],
+      );
+    }
 
     summary.unshift(
       ['callback p50 / p99 / max', `${ms(callback.p50)} / ${ms(callback.p99)} / ${ms(callback.max)}`],

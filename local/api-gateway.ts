@@ -40,9 +40,17 @@ export const ROUTES: Route[] = [
   ...ADMIN_ROUTE_KEYS.map((key) => route(key, 'admin')),
 ];
 
+/** The routes matching each path without a parameter, found once: most requests (every callback) name one. */
+const ROUTES_OF_STATIC_PATHS = new Map<string, Route[]>();
+for (const { routeKey } of ROUTES) {
+  const { path } = splitRouteKey(routeKey);
+  const matching = ROUTES.filter((candidate) => candidate.pattern.test(path));
+  if (!path.includes('{')) ROUTES_OF_STATIC_PATHS.set(path, matching);
+}
+
 /** The route for a request, or the gateway's own answer (404 unknown path, 405 wrong method). */
 export function matchRoute(method: string | undefined, pathname: string): Route | 404 | 405 {
-  const candidates = ROUTES.filter((candidate) => candidate.pattern.test(pathname));
+  const candidates = ROUTES_OF_STATIC_PATHS.get(pathname) ?? ROUTES.filter((candidate) => candidate.pattern.test(pathname));
   return candidates.find((candidate) => candidate.method === method) ?? (candidates.length ? 405 : 404);
 }
 
@@ -61,22 +69,38 @@ export function pathParametersOf(route: Route, pathname: string): Record<string,
   return decoded;
 }
 
+/** The invocation context the Lambda runtime hands a handler; its methods on the prototype, not made per invocation. */
+class LocalContext implements Context {
+  readonly functionVersion = '$LATEST';
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB = '512';
+  readonly awsRequestId = randomUUID();
+  readonly logGroupName: string;
+  readonly logStreamName = 'local';
+  callbackWaitsForEmptyEventLoop = false;
+
+  readonly #deadline: number;
+
+  constructor(
+    readonly functionName: FunctionName,
+    deadline: number,
+  ) {
+    this.#deadline = deadline;
+    this.invokedFunctionArn = `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`;
+    this.logGroupName = `/local/${functionName}`;
+  }
+
+  getRemainingTimeInMillis(): number {
+    return Math.max(0, this.#deadline - Date.now());
+  }
+
+  done(): void {}
+  fail(): void {}
+  succeed(): void {}
+}
+
 export function lambdaContext(functionName: FunctionName, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/local/${functionName}`,
-    logStreamName: 'local',
-    callbackWaitsForEmptyEventLoop: false,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return new LocalContext(functionName, Date.now() + timeoutMs);
 }
 
 /** An API Gateway HTTP API (payload format 2.0) event, built the way the gateway builds it. */
@@ -87,13 +111,16 @@ export function toApiGatewayEvent(
   body: Buffer,
   pathParameters?: Record<string, string>,
 ): APIGatewayProxyEventV2 {
+  // Node gives header names in lower case, as the gateway passes them.
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  for (const name in request.headers) {
+    const value = request.headers[name];
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   // The gateway joins repeated query parameters with commas.
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  if (url.search)
+    for (const [name, value] of url.searchParams) query[name] = Object.hasOwn(query, name) ? `${query[name]},${value}` : value;
   const isText = body.length === 0 || /json|text/.test(headers['content-type'] ?? '');
   const now = Date.now();
   return {

@@ -121,9 +121,13 @@ async function ensureFile(path: string, create: () => string): Promise<{ value: 
 
 const NO_BODY = Buffer.alloc(0);
 
-async function readBody(request: IncomingMessage): Promise<Buffer | 'too_large'> {
-  // Most requests (every callback) carry no body: no stream to drain.
+/** The request's body; most requests (every callback) carry none, and get no stream to drain. */
+function readBody(request: IncomingMessage): Buffer | Promise<Buffer | 'too_large'> {
   if (request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined) return NO_BODY;
+  return readBodyStream(request);
+}
+
+async function readBodyStream(request: IncomingMessage): Promise<Buffer | 'too_large'> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
@@ -268,7 +272,8 @@ async function answerRequest(request: IncomingMessage, response: ServerResponse,
   }
   const handler = handlers[route.handler];
   if (!handler) return send(response, gatewayAnswer(404, 'Not Found (set ZOOM_WEBHOOK_SECRET_TOKEN to enable Zoom events)'));
-  const body = await readBody(request);
+  const read = readBody(request);
+  const body = Buffer.isBuffer(read) ? read : await read;
   if (body === 'too_large') return send(response, gatewayAnswer(413, 'Request Entity Too Large'));
   const event = toApiGatewayEvent(request, requestUrl, route, body, pathParametersOf(route, requestUrl.pathname));
   const timeoutMs = route.handler === 'callback' || route.handler === 'bot-token' ? TIMING.callbackTimeoutMs : gateway.adminTimeoutMs;

@@ -2,6 +2,10 @@
  * The refresh queue on SQS: users handed to the refresh workers (a Lambda event source mapping
  * whose maximum concurrency is the throttle). Ten messages per SendMessageBatch; entries SQS
  * refuses are sent again once, then reported.
+ *
+ * The client is made on the first enqueue: the public token routes hand out a refresh only for a
+ * token close to expiry, so most of their containers never need one, and a cold start does not
+ * pay for it.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { RefreshQueue, RefreshRequest } from '../domain/ports';
@@ -9,7 +13,9 @@ import type { RefreshQueue, RefreshRequest } from '../domain/ports';
 const BATCH = 10;
 
 export class SqsRefreshQueue implements RefreshQueue {
-  constructor(private readonly options: { client: SQSClient; queueUrl: string }) {}
+  private client?: SQSClient;
+
+  constructor(private readonly options: { client: () => SQSClient; queueUrl: string }) {}
 
   async enqueue(requests: RefreshRequest[], options: { delaySeconds?: number } = {}): Promise<void> {
     const batches: RefreshRequest[][] = [];
@@ -24,7 +30,8 @@ export class SqsRefreshQueue implements RefreshQueue {
       ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}),
     }));
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const answer = await this.options.client.send(new SendMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: pending }));
+      this.client ??= this.options.client();
+      const answer = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: pending }));
       const failed = new Set((answer.Failed ?? []).map((entry) => entry.Id));
       pending = pending.filter((entry) => failed.has(entry.Id));
       if (pending.length > 0 && attempt >= 2) throw new Error(`SQS refused ${pending.length} refresh requests`);

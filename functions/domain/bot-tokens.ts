@@ -16,7 +16,7 @@
 import { BOT_TOKEN_KINDS, type BotTokenKind } from '../contract';
 import { parseJsonObject } from './json';
 import { MissingScopeError, NoBotTokenError, NotFoundError, ZoomApiUnavailableError } from './errors';
-import type { Clock, SigningKeyProvider, TokenCipher, TokenStore, ZoomApiClient, ZoomMintResult } from './ports';
+import type { Clock, SigningKeyProvider, TokenOpener, TokenReader, ZoomApiClient, ZoomMintResult } from './ports';
 import { requireLiveGrant, type ServeDeps, serveAccessToken } from './serve-token';
 import { signBotTokenUrl } from './signing';
 import { TIMING } from './timing';
@@ -164,8 +164,8 @@ export async function mintBotToken(request: BotTokenRequest, deps: BotTokenDeps,
 // Issuing URLs (admin API)
 
 export interface BotTokenUrlDeps {
-  store: TokenStore;
-  cipher: TokenCipher;
+  store: TokenReader;
+  cipher: TokenOpener;
   signingKeys: SigningKeyProvider;
   clock: Clock;
   /** Each kind's public route URL (no query). */
@@ -206,14 +206,14 @@ export async function issueBotTokenUrls(userId: string, request: BotTokenUrlRequ
 }
 
 /** What a user's grant can mint, for the admin API's status: the kinds, and the scopes Zoom named (undefined: none). */
-export async function botTokenCapabilities(user: StoredUser, cipher: TokenCipher): Promise<{ kinds: BotTokenKind[]; scopes?: string[] }> {
+export async function botTokenCapabilities(user: StoredUser, cipher: TokenOpener): Promise<{ kinds: BotTokenKind[]; scopes?: string[] }> {
   if (user.status !== 'active') return { kinds: [] };
   const { scope } = await cipher.open(user, sealedTokensOf(user));
   const scopes = grantedScopes(scope);
   return { kinds: mintableKinds(user, scope), ...(scopes ? { scopes } : {}) };
 }
 
-async function readRegisteredUser(userId: string, store: TokenStore): Promise<StoredUser> {
+async function readRegisteredUser(userId: string, store: TokenReader): Promise<StoredUser> {
   const user = await store.get(userId, { consistent: true });
   if (!user) throw new NotFoundError('unknown user');
   return user;

@@ -20,11 +20,16 @@ export interface Log {
 /** Milliseconds since the epoch. Injected so tests can move time. */
 export type Clock = () => number;
 
+/** Opens sealed token pairs: all the callback and the bot-token routes need of the cipher. */
+export interface TokenOpener {
+  open(owner: SealOwner, sealed: SealedTokens): Promise<TokenPair>;
+}
+
 /**
  * Seals token pairs for one record: envelope encryption with the owner (user, registration,
  * token generation) bound as AAD, so a pair opens only where it was sealed for.
  */
-export interface TokenCipher {
+export interface TokenCipher extends TokenOpener {
   /**
    * A data key reserved for sealing, obtained before a refresh spends its refresh token: the
    * answer can then be sealed with no KMS call, however long Zoom takes and whatever the key's
@@ -32,7 +37,6 @@ export interface TokenCipher {
    */
   prepare(): Promise<Sealer>;
   seal(owner: SealOwner, tokens: TokenPair): Promise<SealedTokens>;
-  open(owner: SealOwner, sealed: SealedTokens): Promise<TokenPair>;
 }
 
 /** Seals with a data key already in hand: never calls KMS, never fails for KMS's sake. */
@@ -40,13 +44,17 @@ export interface Sealer {
   seal(owner: SealOwner, tokens: TokenPair): SealedTokens;
 }
 
+/** Reads one user's record: all the callback and the bot-token routes do with the store. */
+export interface TokenReader {
+  get(userId: string, options?: { consistent?: boolean }): Promise<StoredUser | undefined>;
+}
+
 /**
  * The token table. Every write is conditional, and safe to send twice: the AWS SDK sends a write
  * again when its answer is lost, and a re-sent write that meets its own earlier landing (the item
  * carries its write's marker) answers as if the first answer had arrived, never ConflictError.
  */
-export interface TokenStore {
-  get(userId: string, options?: { consistent?: boolean }): Promise<StoredUser | undefined>;
+export interface TokenStore extends TokenReader {
   /** Creates the item; fails with ConflictError if it exists. */
   create(user: StoredUser): Promise<void>;
   /**

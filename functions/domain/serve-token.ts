@@ -9,7 +9,7 @@
  *   the answer, so a late Zoom answer is still stored after this request has given up.
  */
 import { NotFoundError, TokenUnavailableError } from './errors';
-import type { Clock, Log, RefreshQueue, TokenCipher, TokenStore } from './ports';
+import type { Clock, Log, RefreshQueue, TokenOpener, TokenReader } from './ports';
 import { defaultSleep } from './refresh';
 import { PROACTIVE, type RefreshPolicy, shouldRecordServe } from './refresh-policy';
 import { TIMING } from './timing';
@@ -25,8 +25,8 @@ export interface ServedToken {
 }
 
 export interface ServeDeps {
-  store: TokenStore;
-  cipher: TokenCipher;
+  store: TokenReader;
+  cipher: TokenOpener;
   refreshQueue: RefreshQueue;
   clock: Clock;
   logger: Log;

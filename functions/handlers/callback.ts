@@ -23,6 +23,7 @@ export function makeCallbackHandler(deps: CallbackDeps) {
   const { logger, metrics, clock } = deps;
   const observe = (served: string) => served === 'waited_for_refresh' && countMetric(metrics, 'CallbackWaitedForRefresh');
   const verify = makeSignedRequestVerifier(deps);
+  const serveDeps = { ...deps, observe };
 
   async function answerCallback(event: APIGatewayProxyEventV2): Promise<HttpResult> {
     const startedAt = clock();
@@ -34,11 +35,10 @@ export function makeCallbackHandler(deps: CallbackDeps) {
       const subject = await verify(event, 'callback');
       userId = subject.userId;
       // Never waits on Zoom for a token Recall accepts; below that, at most the answer budget.
-      const token = await serveAccessToken(
-        userId,
-        { ...deps, observe },
-        { deadline: startedAt + TIMING.answerBudgetMs, registrationId: subject.registrationId },
-      );
+      const token = await serveAccessToken(userId, serveDeps, {
+        deadline: startedAt + TIMING.answerBudgetMs,
+        registrationId: subject.registrationId,
+      });
       logger.info('token served', { userId, secondsLeft: Math.floor((token.expiresAt - clock()) / 1000) });
       result = text(200, token.accessToken);
     } catch (error) {

@@ -34,8 +34,10 @@ import {
 } from '../contract';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { AWS_CLIENT_OPTIONS } from '../adapters/aws-client-options';
+import { DynamoTokenReader } from '../adapters/dynamo-token-reader';
 import { DynamoTokenStore } from '../adapters/dynamo-token-store';
 import { KmsEnvelopeCipher } from '../adapters/kms-envelope-cipher';
+import { KmsEnvelopeOpener } from '../adapters/kms-envelope-opener';
 import { createRecallClient } from '../adapters/recall-client';
 import { recallVerificationKeyReader, secretReader, signingKeyProvider } from '../adapters/secrets';
 import { SqsRefreshQueue } from '../adapters/sqs-refresh-queue';
@@ -53,6 +55,8 @@ import type {
   RefreshQueue,
   SigningKeyProvider,
   TokenCipher,
+  TokenOpener,
+  TokenReader,
   TokenStore,
   ZoomApiClient,
   ZoomTokenClient,
@@ -88,17 +92,26 @@ interface SignedRequestSettings {
   recallSignatures?: RecallSignatureSettings;
 }
 
-export interface CallbackDeps extends ServiceDeps, QueueDeps, SignedRequestSettings {}
-
 /**
- * The bot-token routes: what serving a token needs (the store, the cipher, the refresh queue,
- * the signing keys) and Zoom's REST API; never Zoom's OAuth client or its secret (only the
- * refresh workers spend refresh tokens).
+ * What serving a token needs: reading a user's record and opening its tokens (never writing
+ * either: the workers do), the refresh queue and the request checks. Each function's bundle holds
+ * what its composition builds, so the public token routes carry no write path.
  */
-export interface BotTokenFunctionDeps
-  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'store' | 'cipher' | 'clock' | 'policy'>,
+export interface TokenServingDeps
+  extends Pick<ServiceDeps, 'logger' | 'metrics' | 'publishMetrics' | 'tracer' | 'clock' | 'policy'>,
     QueueDeps,
     SignedRequestSettings {
+  store: TokenReader;
+  cipher: TokenOpener;
+}
+
+export type CallbackDeps = TokenServingDeps;
+
+/**
+ * The bot-token routes: what serving a token needs and Zoom's REST API; never Zoom's OAuth
+ * client or its secret (only the refresh workers spend refresh tokens).
+ */
+export interface BotTokenFunctionDeps extends TokenServingDeps {
   zoomApi: ZoomApiClient;
 }
 
@@ -191,6 +204,14 @@ function observabilityFromEnv(env: Env): Pick<ServiceDeps, 'logger' | 'metrics' 
   };
 }
 
+/** Reads only (GetItem): the public token routes. */
+function tokenReaderFromEnv(env: Env): DynamoTokenReader {
+  return new DynamoTokenReader({
+    client: new DynamoDBClient(awsClientConfig(env, 'DYNAMODB')),
+    tableName: requiredEnv(ENV.tableName, env),
+  });
+}
+
 export function tokenStoreFromEnv(env: Env): DynamoTokenStore {
   return new DynamoTokenStore({
     client: new DynamoDBClient(awsClientConfig(env, 'DYNAMODB')),
@@ -198,6 +219,11 @@ export function tokenStoreFromEnv(env: Env): DynamoTokenStore {
     dueIndexName: optionalEnv(ENV.dueIndexName, TABLE_SCHEMA.dueIndex.name, env),
     dueShards: integerEnv(ENV.dueShards, DUE_SHARDS.default, DUE_SHARDS, env),
   });
+}
+
+/** Opens only (Decrypt): the public token routes. */
+function openerFromEnv(env: Env): KmsEnvelopeOpener {
+  return new KmsEnvelopeOpener({ kms: new KMSClient(awsClientConfig(env, 'KMS')), keyId: requiredEnv(ENV.kmsKeyId, env) });
 }
 
 export function cipherFromEnv(env: Env): KmsEnvelopeCipher {
@@ -236,7 +262,7 @@ function serviceDepsFromEnv(env: Env): ServiceDeps {
 
 function refreshQueueFromEnv(env: Env, overrides: LocalOverrides): RefreshQueue {
   if (overrides.refreshQueue) return overrides.refreshQueue;
-  return new SqsRefreshQueue({ client: new SQSClient(awsClientConfig(env, 'SQS')), queueUrl: requiredEnv(ENV.refreshQueueUrl, env) });
+  return new SqsRefreshQueue({ client: () => new SQSClient(awsClientConfig(env, 'SQS')), queueUrl: requiredEnv(ENV.refreshQueueUrl, env) });
 }
 
 function windowMsFromEnv(env: Env): number {
@@ -300,8 +326,20 @@ function recallConfigFromEnv(env: Env) {
   };
 }
 
+function tokenServingDepsFromEnv(env: Env, overrides: LocalOverrides): TokenServingDeps {
+  return {
+    ...observabilityFromEnv(env),
+    store: tokenReaderFromEnv(env),
+    cipher: openerFromEnv(env),
+    clock: Date.now,
+    policy: policyFromEnv(env),
+    refreshQueue: refreshQueueFromEnv(env, overrides),
+    ...signedRequestSettingsFromEnv(env),
+  };
+}
+
 export function callbackDepsFromEnv(env: Env, overrides: LocalOverrides = {}): CallbackDeps {
-  return { ...serviceDepsFromEnv(env), ...signedRequestSettingsFromEnv(env), refreshQueue: refreshQueueFromEnv(env, overrides) };
+  return tokenServingDepsFromEnv(env, overrides);
 }
 
 export function adminDepsFromEnv(env: Env, overrides: LocalOverrides = {}): AdminDeps {
@@ -373,13 +411,7 @@ export function dispatcherDepsFromEnv(env: Env, overrides: LocalOverrides = {}):
 /** The bot-token function: only what it uses (no Zoom client id or secret, no Recall, no events). */
 export function botTokenDepsFromEnv(env: Env, overrides: LocalOverrides = {}): BotTokenFunctionDeps {
   return {
-    ...observabilityFromEnv(env),
-    store: tokenStoreFromEnv(env),
-    cipher: cipherFromEnv(env),
-    clock: Date.now,
-    policy: policyFromEnv(env),
-    refreshQueue: refreshQueueFromEnv(env, overrides),
-    ...signedRequestSettingsFromEnv(env),
+    ...tokenServingDepsFromEnv(env, overrides),
     zoomApi: createZoomApiClient({ baseUrl: urlEnv(ENV.zoomApiBaseUrl, 'https://api.zoom.us/v2', env) }),
   };
 }

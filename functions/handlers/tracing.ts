@@ -1,6 +1,6 @@
 /**
- * The Powertools Tracer (X-Ray), in the bundles built with it only. Both functions load it on
- * demand: the X-Ray SDK under it installs an async hook when imported (cls-hooked), which taxes
+ * The Powertools Tracer (X-Ray) and the middy engine its middleware runs on, in the bundles built
+ * with it only. Both functions load them on demand: the X-Ray SDK under it installs an async hook when imported (cls-hooked), which taxes
  * every promise of the process, traced or not.
  *
  * The bundles come in two builds (contract BUNDLE_VARIANTS). The build without the Tracer
@@ -10,7 +10,7 @@
  * and the Tracer loads when asked for.
  */
 import type { Tracer } from '@aws-lambda-powertools/tracer';
-import type { MiddlewareObj } from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { ConfigError } from '../config';
 
 const NOT_BUNDLED =
@@ -25,12 +25,19 @@ export function loadTracer(serviceName: string): Tracer {
   throw new ConfigError(NOT_BUNDLED);
 }
 
-/** The invocation's X-Ray segment. Responses are not recorded: the callback's body is an access token. */
-export function traceInvocations(tracer: Tracer): MiddlewareObj {
+/**
+ * The invocation's X-Ray segment, by Powertools' own middleware on middy (both only in the traced
+ * bundles). Responses are not recorded: the callback's body is an access token.
+ */
+export function traceInvocations<Event, Result>(
+  tracer: Tracer,
+  handler: (event: Event, context: Context) => Promise<Result>,
+): (event: Event, context: Context) => Promise<Result> {
   if (process.env.ZOOM_TOKEN_VAULT_TRACER_BUNDLED !== 'false') {
+    const { default: middy } = require('@middy/core') as typeof import('@middy/core');
     const { captureLambdaHandler } =
       require('@aws-lambda-powertools/tracer/middleware') as typeof import('@aws-lambda-powertools/tracer/middleware');
-    return captureLambdaHandler(tracer, { captureResponse: false });
+    return middy(handler, { timeoutEarlyInMillis: 0 }).use(captureLambdaHandler(tracer, { captureResponse: false }));
   }
   throw new ConfigError(NOT_BUNDLED);
 }

@@ -66,9 +66,9 @@ const isExternal = (target: string) => /^[a-z][a-z0-9+.-]*:/i.test(target) || ta
 
 /**
  * What is wrong with each link of `files` (paths relative to `root`), one line each; empty when
- * all resolve. `tolerated` files may be missing (a link to one is then not checked further).
+ * all resolve.
  */
-export function brokenLinks(root: string, files: string[], tolerated: readonly string[] = []): string[] {
+export function brokenLinks(root: string, files: string[]): string[] {
   const problems: string[] = [];
   const read = (path: string) => readFileSync(join(root, path), 'utf8');
   for (const file of files) {
@@ -78,7 +78,7 @@ export function brokenLinks(root: string, files: string[], tolerated: readonly s
       const [pathPart, anchor] = link.target.split('#', 2) as [string, string | undefined];
       const target = pathPart === '' ? file : relative(root, resolve(root, dirname(file), decodeURIComponent(pathPart)));
       if (!existsSync(join(root, target))) {
-        if (!tolerated.includes(target)) problems.push(`${where}: no such file (${target})`);
+        problems.push(`${where}: no such file (${target})`);
         continue;
       }
       if (anchor === undefined) continue;

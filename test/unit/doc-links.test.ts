@@ -2,18 +2,12 @@
  * Every relative link and anchor in README.md, docs/*.md and the client's README resolves: the
  * file exists, and an anchor is a heading's GitHub slug in the file it points into.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { anchorsOf, brokenLinks, githubSlug } from '../support/doc-links';
 
 const ROOT = join(__dirname, '..', '..');
-
-/**
- * Pages written in parallel branches, linked from here before they land. Tolerated only while
- * missing (a link into one that exists is checked like any other); remove once merged.
- */
-const EXPECTED_FROM_PARALLEL_WORK = ['docs/performance.md'];
 
 const markdownFiles = () => [
   'README.md',
@@ -24,11 +18,8 @@ const markdownFiles = () => [
 ];
 
 test('every relative link and anchor in README.md, docs/*.md and client/README.md resolves', () => {
-  // Prepare
-  const tolerated = EXPECTED_FROM_PARALLEL_WORK.filter((path) => !existsSync(join(ROOT, path)));
-
   // Act
-  const problems = brokenLinks(ROOT, markdownFiles(), tolerated);
+  const problems = brokenLinks(ROOT, markdownFiles());
 
   // Assess
   expect(problems).toEqual([]);
@@ -46,7 +37,7 @@ test('headings get the anchors GitHub gives them', () => {
 describe('the check fails on what GitHub would not resolve', () => {
   let root: string;
   beforeAll(() => {
-    // Prepare: a page linking to a missing file, a missing anchor, a parallel page, and good targets
+    // Prepare: a page linking to a missing file, a missing anchor, and good targets
     root = mkdtempSync(join(tmpdir(), 'doc-links-'));
     mkdirSync(join(root, 'docs'));
     writeFileSync(join(root, 'docs', 'a.md'), '# A page\n\n## Errors and limits\n');
@@ -56,7 +47,7 @@ describe('the check fails on what GitHub would not resolve', () => {
         '# Readme',
         'Good: [a](docs/a.md), [errors](docs/a.md#errors-and-limits), [top](#readme), [site](https://example.com/x#y).',
         'Missing file: [b](docs/b.md). Missing anchor: [errors](docs/a.md#errors).',
-        'Parallel: [p](docs/parallel.md). In code, not a link: `[x](docs/nowhere.md)`.',
+        'In code, not a link: `[x](docs/nowhere.md)`.',
         '```',
         '[y](docs/nowhere-either.md)',
         '```',
@@ -65,22 +56,14 @@ describe('the check fails on what GitHub would not resolve', () => {
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  test('a missing file and a missing anchor are reported; code, external links and tolerated pages are not', () => {
+  test('a missing file and a missing anchor are reported; code and external links are not', () => {
     // Act
-    const problems = brokenLinks(root, ['README.md', 'docs/a.md'], ['docs/parallel.md']);
+    const problems = brokenLinks(root, ['README.md', 'docs/a.md']);
 
     // Assess
     expect(problems).toEqual([
       'README.md:3: docs/b.md: no such file (docs/b.md)',
       'README.md:3: docs/a.md#errors: docs/a.md has no heading whose anchor is #errors',
     ]);
-  });
-
-  test('a page expected from parallel work is reported when it is not tolerated', () => {
-    // Act
-    const problems = brokenLinks(root, ['README.md'], []);
-
-    // Assess
-    expect(problems).toContain('README.md:4: docs/parallel.md: no such file (docs/parallel.md)');
   });
 });

@@ -1,22 +1,22 @@
 /**
- * The adapter that reads Recall's verification secret from Secrets Manager (Powertools
- * Parameters, mocked at its function): cached reads, a fresh read for a signature the cached
- * secret does not match at most once per interval, each value parsed once.
+ * The adapter that reads Recall's verification secret from Secrets Manager (the SDK call mocked
+ * at its function): cached reads, a fresh read for a signature the cached secret does not match
+ * at most once per interval, each value parsed once.
  */
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { recallVerificationKeyReader } from '../../functions/adapters/secrets';
+import { getSecretString } from '../../functions/adapters/secrets-manager';
 import { TIMING } from '../../functions/domain/timing';
 
-jest.mock('@aws-lambda-powertools/parameters/secrets', () => ({ getSecret: jest.fn() }));
+jest.mock('../../functions/adapters/secrets-manager', () => ({ getSecretString: jest.fn() }));
 
-const getSecretMock = getSecret as jest.MockedFunction<typeof getSecret>;
+const getSecretMock = getSecretString as jest.MockedFunction<typeof getSecretString>;
 const OLD = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
 const NEW = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
 
 test('forces a fresh read at most once per interval; otherwise reads through the cache', async () => {
   // Prepare: Secrets Manager holds the placeholder until the operator puts Recall's value.
   let stored = 'Xk3vQ9mP2rT8wY5zA1bC4dE7fG0hJ6nL';
-  getSecretMock.mockImplementation((async () => stored) as never);
+  getSecretMock.mockImplementation(async () => stored);
   let now = 1_000_000;
   const keys = recallVerificationKeyReader({ kind: 'secrets-manager', ref: 'arn:recall-verification' }, () => now);
 
@@ -33,6 +33,6 @@ test('forces a fresh read at most once per interval; otherwise reads through the
   expect(fresh).toEqual({ keys: [Buffer.alloc(32, 1), Buffer.alloc(32, 2)] });
   expect(refused).toBe(fresh); // the same parse: one per value
   expect(allowed).toBe(fresh);
-  expect(getSecretMock.mock.calls.map(([, options]) => options?.forceFetch)).toEqual([false, true, false, true]);
-  expect(getSecretMock.mock.calls.every(([id, options]) => id === 'arn:recall-verification' && options?.maxAge === 300)).toBe(true);
+  // The first read, the fresh one, and the fresh one allowed after the interval; the refused one read the cache.
+  expect(getSecretMock.mock.calls).toEqual([['arn:recall-verification'], ['arn:recall-verification'], ['arn:recall-verification']]);
 });

@@ -33,16 +33,9 @@ import type { BundleVariant } from '../functions/contract';
 import { buildEntries, buildHandlers, type BuiltBundle } from '../scripts/build-handlers';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 import { sealedTokensOf } from '../functions/domain/token-record';
+import { intEnv, percentile } from './numbers';
 
 const ROOT = resolve(__dirname, '..');
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
 
 const REQUESTS = intEnv('BENCH_REQUESTS', 3000);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
@@ -77,13 +70,6 @@ interface LoadResult {
   rps: number;
   /** CPU time of this process (every thread: load, runtime, dynalite) per request, µs. */
   cpuUs: number;
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
 /**

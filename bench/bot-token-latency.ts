@@ -10,6 +10,7 @@
  */
 import { Agent, get as httpGet } from 'node:http';
 import { startScratchRuntime } from '../local/scratch-runtime';
+import { intEnv, percentile } from './numbers';
 
 export const ZOOM_API_LATENCY_MS = 100;
 
@@ -20,16 +21,6 @@ export interface BotTokenLatencyRow {
   p50: number;
   p99: number;
   max: number;
-}
-
-function intEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name]?.trim() || fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 /** One GET; resolves whether it answered 200 with a body. */

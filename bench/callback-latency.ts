@@ -16,6 +16,7 @@ import { parseKeyring, signCallbackUrl } from '../functions/domain/signing';
 import type { StoredUser } from '../functions/domain/token-record';
 import { cipherFromEnv, tokenStoreFromEnv } from '../functions/handlers/composition';
 import { startScratchRuntime } from '../local/scratch-runtime';
+import { percentile } from './numbers';
 
 export interface LatencyRow {
   scenario: string;
@@ -47,10 +48,6 @@ const SCENARIOS: Scenario[] = [
 
 const USERS = 40;
 const CONCURRENCY = 8;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 async function runScenario(scenario: Scenario): Promise<LatencyRow> {
   const runtime = await startScratchRuntime(

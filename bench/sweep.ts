@@ -14,18 +14,11 @@ import type { StoredUser } from '../functions/domain/token-record';
 import type { LocalRuntime } from '../local/runtime';
 import { startScratchRuntime } from '../local/scratch-runtime';
 import { dispatchMaxUsers, supportedUsers, ZOOM_ACCESS_TOKEN_LIFETIME_SECONDS } from '../lib/settings';
+import { intEnv } from './numbers';
 
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
-  return value;
-}
-
-const USERS = intEnv('BENCH_SWEEP_USERS', 2000);
-const LATENCY_MS = intEnv('BENCH_ZOOM_LATENCY_MS', 300);
-const CONCURRENCY = intEnv('REFRESH_CONCURRENCY', REFRESH_CONCURRENCY.default);
+const USERS = intEnv('BENCH_SWEEP_USERS', 2000, 0);
+const LATENCY_MS = intEnv('BENCH_ZOOM_LATENCY_MS', 300, 0);
+const CONCURRENCY = intEnv('REFRESH_CONCURRENCY', REFRESH_CONCURRENCY.default, 0);
 
 /** Every user stored directly (setup, not measured), with a token that is due now. */
 async function seedDueUsers(runtime: LocalRuntime): Promise<string[]> {

@@ -25,6 +25,7 @@
  * Never logs tokens or keys (it logs nothing at all).
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listen, readBody, readStateFile, sendJson, stateFileError, writeStateFile } from './http-util';
 
@@ -142,6 +143,8 @@ export async function startFakeRecall(options: FakeRecallOptions): Promise<FakeR
   const now = options.clock ?? Date.now;
   const state = new RecallState(options.stateFile, now);
   const closing = new AbortController();
+  // Every callback in flight listens for the close (and stops listening when done): many at once is no leak.
+  setMaxListeners(0, closing.signal);
   const caller = new TokenCallbackCaller(options, now, closing.signal);
   const routes = new RecallRoutes(options, state, caller, now);
   const server = await listen(

@@ -422,6 +422,12 @@ interface ZoomRequest {
   resolvedSeq?: number;
   result?: ZoomRefreshResult['kind'];
   status?: number;
+  /**
+   * The client gave up after waiting all of the time it was given: whatever Zoom wrote after (or
+   * as) the wait ran out, a process starved of CPU may not have read it, so no delivery flag
+   * tells better than the client's own clock whether the answer came within the wait.
+   */
+  waitedFullTimeout?: boolean;
 }
 
 interface Op {
@@ -592,9 +598,16 @@ class Container {
           const request: ZoomRequest = { op: op(), token: refreshToken, sentSeq: world.next() };
           world.recordRequest(request);
           if (world.faultsOn) world.armLatestAnswer(refreshToken, options?.timeoutMs);
+          const startedAt = performance.now();
           const result = await zoom.refresh(refreshToken, options);
           request.resolvedSeq = world.next();
           request.result = result.kind;
+          // Node's timers never fire early; 1 ms allows for the two clocks' rounding.
+          request.waitedFullTimeout =
+            result.kind === 'ambiguous' &&
+            result.error === 'timeout' &&
+            options?.timeoutMs !== undefined &&
+            performance.now() - startedAt >= options.timeoutMs - 1;
           if (result.kind === 'retryable' || result.kind === 'misconfigured') request.status = result.status;
           this.maybeSlowDown(result);
           return result;
@@ -1085,9 +1098,9 @@ class World {
     if (!request) return 'avoidable:spent_by_unknown_request';
     const op = request.op;
     const mode = issuance.mode ? `,${issuance.mode}` : '';
-    // The worker waited for Zoom as long as its invocation allowed and no answer came: like a process
-    // that died waiting, nothing could have stored it.
-    if (op.killedSeq === undefined && request.result === 'ambiguous' && issuance.delivery !== 'sent')
+    // The worker waited for Zoom as long as its invocation allowed and no answer came (or came as the
+    // wait ran out): like a process that died waiting, nothing could have stored it.
+    if (op.killedSeq === undefined && request.result === 'ambiguous' && (issuance.delivery !== 'sent' || request.waitedFullTimeout))
       return `in_flight:no_answer_within_invocation${mode}`;
     if (op.killedSeq === undefined)
       return `avoidable:answer_${issuance.delivery}_to_live_process(result=${request.result ?? 'none'}${mode})`;

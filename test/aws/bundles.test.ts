@@ -314,9 +314,9 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
     expect(await iamProblems()).toEqual([]);
   });
 
-  (configuration.options.zoomEventsRoute ? it : it.skip)(
-    "zoom-events: Zoom's signed app_deauthorized removes the user, another app's is ignored, a bad signature is refused; IAM allows every call",
-    async () => {
+  // Only where the configuration deploys the Zoom events function (its absence elsewhere is checked below).
+  if (configuration.options.zoomEventsRoute)
+    it("zoom-events: Zoom's signed app_deauthorized removes the user, another app's is ignored, a bad signature is refused; IAM allows every call", async () => {
       // Prepare
       await register('zoom-1', 'zoom-user-1');
       await register('zoom-2', 'zoom-user-2');
@@ -360,8 +360,7 @@ describe.each(CONFIGURATIONS)('the AWS contract with $name', (configuration) => 
         ]),
       );
       expect(await iamProblems()).toEqual([]);
-    },
-  );
+    });
 
   it('drives every function the configuration deploys, and deploys no function the harness cannot name', () => {
     // Assess: a new function needs its step above (and a name in FUNCTION_NAMES).

@@ -1,10 +1,11 @@
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { METRIC } from '../../functions/contract';
+import { FUNCTION_NAMES, METRIC } from '../../functions/contract';
 import { ACCESS_LOG_METRIC } from '../../lib/api';
 import { ALARMED_METRICS } from '../../lib/observability';
 import { dispatchMaxUsers } from '../../lib/settings';
 import { ZoomTokenStack } from '../../lib/zoom-token-stack';
+import { constructIdOf } from '../aws/template';
 import { TEST_CONTEXT, TEST_ENV as ENV } from './cdk-context';
 
 // Synthesis takes a moment (the functions' prebuilt bundles are fingerprinted and staged): each
@@ -48,14 +49,8 @@ function roleActions(template: Template, functionId: string): string[] {
   return [...new Set(roleStatements(template, functionId).flatMap(actionsOf))].sort();
 }
 
-const FUNCTION_IDS = [
-  'CallbackFunction',
-  'BotTokenFunction',
-  'AdminFunction',
-  'DispatcherFunction',
-  'RefreshWorkerFunction',
-  'RecallHealthFunction',
-];
+/** The functions the default stack deploys (the Zoom events function only with its route). */
+const FUNCTION_IDS = FUNCTION_NAMES.filter((name) => name !== 'zoom-events').map(constructIdOf);
 
 /** The statements of a function's role that grant `action`. */
 function statementsGranting(template: Template, functionId: string, action: string): Array<Record<string, any>> {
